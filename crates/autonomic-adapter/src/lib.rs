@@ -1,0 +1,1 @@
+//! The adapter layer of the session autonomic runtime (work in progress).

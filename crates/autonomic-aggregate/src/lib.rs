@@ -1,0 +1,1 @@
+//! The aggregate layer of the session autonomic runtime (work in progress).

@@ -1,0 +1,484 @@
+//! [`SessionHandle`]: one `Arc` to a session, typed by tenant and lifecycle state.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::state::marker::{Active, AnyState, Cancelled, Completed, Created, Failed};
+use crate::state::{Lifecycle, SessionState};
+use crate::sync::Arc;
+use crate::{
+    CaseId, ClockHandle, MetadataError, MetricsSnapshot, SessionContext, SessionId, SessionMetrics,
+    StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag, TransitionError,
+};
+
+/// The shared allocation behind every handle of one session.
+///
+/// `repr(C)` keeps the layout deliberate: the hot counters come first, right after the `Arc`
+/// reference counts (which clones also write, so they belong with them), and the read-mostly
+/// context last. The context and the rarely written words (start time, widening) put more
+/// than 64 bytes between one session's hot words and the next allocation, so two sessions'
+/// hot words never share a cache line, without padding the allocation to a cache line
+/// (which would cost ~100 bytes per session). `benches/` measures it: two threads on two
+/// sessions created back to back run as fast as one.
+#[repr(C)]
+struct SessionInner {
+    metrics: SessionMetrics,
+    id: SessionId,
+    context: SessionContext,
+}
+
+/// A handle to one session: cheap to clone (one `Arc`), `Send + Sync`, typed by its tenant
+/// tag `T` and by what its owner statically knows of the lifecycle, `S`.
+///
+/// * [`Created`](crate::marker::Created): `start()` once (the handle is not `Clone`, so
+///   there is exactly one starter), or `cancel()`; set the pattern and tags.
+/// * [`Active`](crate::marker::Active) (the default): `record_*`, `mark_adapted()`, and
+///   `complete()` / `fail()` / `cancel()`, each a compare-and-swap that either wins or
+///   returns a [`TransitionError`] (another holder finished the session first).
+/// * `Completed`, `Failed`, `Cancelled`: read only.
+/// * [`AnyState`](crate::marker::AnyState): a handle held by a table or an observer; its
+///   state is checked at run time (`into_active()`, `cancel()`, `fail()`).
+///
+/// ```
+/// use std::time::Duration;
+/// use autonomic_core::{CaseId, SessionHandle, SessionState, TenantId};
+///
+/// let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant());
+/// let handle = handle.start()?;                      // Created -> Active
+/// handle.record_task_execution(Duration::from_millis(10));
+/// handle.record_retry();
+/// handle.mark_adapted()?;                            // Active -> Adapted (sub-state)
+/// let done = handle.complete()?;                     // -> Completed, exactly once
+/// assert_eq!(done.state(), SessionState::Completed);
+/// assert_eq!(done.snapshot().task_completions, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Methods that make no sense in a state do not exist on that state's type. Recording on a
+/// finished session does not compile:
+/// ```compile_fail,E0599
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// let done = h.complete().unwrap();
+/// done.record_retry(); // no `record_retry` on `SessionHandle<(), Completed>`
+/// ```
+/// while recording before finishing does:
+/// ```
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// h.record_retry();
+/// let done = h.complete().unwrap();
+/// ```
+/// Starting twice does not compile:
+/// ```compile_fail,E0599
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// let again = h.start(); // no `start` on `SessionHandle<(), Active>`
+/// ```
+/// ```
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// ```
+/// Recording before starting does not compile:
+/// ```compile_fail,E0599
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new());
+/// h.record_task_execution(std::time::Duration::from_millis(1)); // not on `Created`
+/// ```
+/// ```
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// h.record_task_execution(std::time::Duration::from_millis(1));
+/// ```
+/// A `Created` handle cannot be cloned (there is one starter):
+/// ```compile_fail,E0599
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new());
+/// let twin = h.clone();
+/// ```
+/// ```
+/// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+/// let twin = h.clone();
+/// ```
+pub struct SessionHandle<T: TenantTag = (), S: Lifecycle = Active> {
+    inner: Arc<SessionInner>,
+    _marker: Tags<T, S>,
+}
+
+/// The zero-sized tenant and state tags; `fn() -> _` keeps them neutral for `Send`/`Sync`.
+type Tags<T, S> = PhantomData<(fn() -> T, fn() -> S)>;
+
+impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
+    #[inline]
+    fn retag<U: TenantTag, R: Lifecycle>(self) -> SessionHandle<U, R> {
+        SessionHandle { inner: self.inner, _marker: PhantomData }
+    }
+
+    /// The session's id.
+    #[inline]
+    pub fn id(&self) -> SessionId {
+        self.inner.id
+    }
+
+    /// Case, tenant, pattern, tags and clock.
+    pub fn context(&self) -> &SessionContext {
+        &self.inner.context
+    }
+
+    /// The session's tenant.
+    #[inline]
+    pub fn tenant_id(&self) -> TenantId {
+        self.inner.context.tenant_id()
+    }
+
+    /// The session's workflow case.
+    pub fn case_id(&self) -> CaseId {
+        self.inner.context.case_id()
+    }
+
+    /// The workflow pattern id, if one was set.
+    #[inline]
+    pub fn pattern(&self) -> Option<u8> {
+        self.inner.context.pattern()
+    }
+
+    /// The session's lock-free counters.
+    #[inline]
+    pub fn metrics(&self) -> &SessionMetrics {
+        &self.inner.metrics
+    }
+
+    /// The run-time state (other holders may have moved it since this handle's type was
+    /// fixed).
+    #[inline]
+    pub fn state(&self) -> SessionState {
+        self.inner.metrics.state()
+    }
+
+    /// Whether the session is `Active` or `Adapted` right now.
+    pub fn is_active(&self) -> bool {
+        self.state().is_active()
+    }
+
+    /// Whether the session has finished.
+    pub fn is_terminal(&self) -> bool {
+        self.state().is_terminal()
+    }
+
+    /// An immutable copy of the metrics and lifecycle (reads the clock once; not for hot
+    /// loops).
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.inner.metrics.read(self.inner.context.clock().now_nanos())
+    }
+
+    /// As [`snapshot`](Self::snapshot), with the time supplied by the caller (one clock read
+    /// for a whole pass over many sessions).
+    pub fn snapshot_at(&self, now_nanos: u64) -> MetricsSnapshot {
+        self.inner.metrics.read(now_nanos)
+    }
+
+    /// Another handle to the same session, whose state is checked at run time. This is what
+    /// tables and observers hold.
+    pub fn erased(&self) -> SessionHandle<T, AnyState> {
+        SessionHandle { inner: self.inner.clone(), _marker: PhantomData }
+    }
+
+    /// Forgets the static tenant tag (the tenant id stays checked at run time).
+    pub fn into_dynamic(self) -> SessionHandle<(), S> {
+        self.retag()
+    }
+
+    /// Whether two handles point at the same session allocation.
+    pub fn ptr_eq<U: TenantTag, R: Lifecycle>(&self, other: &SessionHandle<U, R>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.context.clock().now_nanos()
+    }
+
+    fn transition(
+        &self,
+        from: &[SessionState],
+        to: SessionState,
+    ) -> Result<SessionState, TransitionError> {
+        self.inner.metrics.transition(self.inner.id, from, to, || self.now())
+    }
+}
+
+impl<S: Lifecycle> SessionHandle<(), S> {
+    /// Enters the typed scope of static tenant `U`, checking the run-time tenant id.
+    ///
+    /// ```
+    /// use autonomic_core::{static_tenant, CaseId, SessionHandle, StaticTenant, TenantId};
+    /// static_tenant!(pub Acme = 7);
+    /// let dynamic = SessionHandle::new(CaseId::new(), Acme::TENANT).start().unwrap();
+    /// let acme: SessionHandle<Acme> = dynamic.into_tenant::<Acme>().unwrap();
+    /// let other = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+    /// assert!(other.into_tenant::<Acme>().is_err());
+    /// ```
+    pub fn into_tenant<U: StaticTenant>(self) -> Result<SessionHandle<U, S>, TenantMismatch> {
+        let found = self.tenant_id();
+        if found == U::TENANT {
+            Ok(self.retag())
+        } else {
+            Err(TenantMismatch { session: self.id(), found, expected: U::TENANT })
+        }
+    }
+}
+
+/// States whose handles may be cloned: all but `Created`, which has a single owner.
+pub trait Shareable: Lifecycle {}
+impl Shareable for Active {}
+impl Shareable for Completed {}
+impl Shareable for Failed {}
+impl Shareable for Cancelled {}
+impl Shareable for AnyState {}
+
+impl<T: TenantTag, S: Shareable> Clone for SessionHandle<T, S> {
+    fn clone(&self) -> Self {
+        SessionHandle { inner: self.inner.clone(), _marker: PhantomData }
+    }
+}
+
+impl<T: TenantTag, S: Lifecycle> fmt::Debug for SessionHandle<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("id", &self.inner.id)
+            .field("state", &self.state())
+            .field("context", &self.inner.context)
+            .finish()
+    }
+}
+
+// ------------------------------------------------------------------------- Created ------
+
+/// Builds a session with options (pattern, tags, clock) before its handle exists.
+///
+/// ```
+/// use autonomic_core::{CaseId, SessionBuilder, TenantId};
+/// let h = SessionBuilder::new(CaseId::new(), TenantId::new())
+///     .pattern(42)
+///     .tag("high-priority")?
+///     .build();
+/// assert_eq!(h.pattern(), Some(42));
+/// assert!(h.context().has_tag("high-priority"));
+/// # Ok::<(), autonomic_core::MetadataError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build()`"]
+pub struct SessionBuilder {
+    id: Option<SessionId>,
+    case_id: CaseId,
+    tenant_id: TenantId,
+    pattern: Option<u8>,
+    tags: Vec<Tag>,
+    clock: ClockHandle,
+}
+
+impl SessionBuilder {
+    /// A session for `case_id` owned by `tenant_id`.
+    pub fn new(case_id: CaseId, tenant_id: TenantId) -> Self {
+        SessionBuilder {
+            id: None,
+            case_id,
+            tenant_id,
+            pattern: None,
+            tags: Vec::new(),
+            clock: ClockHandle::monotonic(),
+        }
+    }
+
+    /// Uses this id instead of allocating one.
+    pub fn id(mut self, id: SessionId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the workflow pattern id.
+    pub fn pattern(mut self, pattern: u8) -> Self {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    /// Adds a tag (validated; duplicates are kept once).
+    pub fn tag(mut self, tag: impl AsRef<str>) -> Result<Self, MetadataError> {
+        let tag = Tag::new(tag)?;
+        if !self.tags.contains(&tag) {
+            if self.tags.len() >= Tag::MAX_PER_SESSION {
+                return Err(MetadataError::TooManyTags { max: Tag::MAX_PER_SESSION });
+            }
+            self.tags.push(tag);
+        }
+        Ok(self)
+    }
+
+    /// Reads times from `clock` instead of the monotonic clock.
+    pub fn clock(mut self, clock: ClockHandle) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The handle, dynamic tenant, state `Created`.
+    pub fn build(self) -> SessionHandle<(), Created> {
+        let context = SessionContext::new(self.case_id, self.tenant_id, self.clock);
+        context.set_pattern(self.pattern);
+        for tag in self.tags {
+            // Cannot fail: the builder enforced the same limits.
+            let _ = context.add_tag(tag);
+        }
+        SessionHandle {
+            inner: Arc::new(SessionInner {
+                metrics: SessionMetrics::new(),
+                id: self.id.unwrap_or_default(),
+                context,
+            }),
+            _marker: PhantomData,
+        }
+    }
+
+    /// The handle for static tenant `U`; refused if the builder's tenant is not `U`'s.
+    pub fn build_for<U: StaticTenant>(self) -> Result<SessionHandle<U, Created>, TenantMismatch> {
+        self.build().into_tenant::<U>()
+    }
+}
+
+impl SessionHandle<(), Created> {
+    /// A new session (dynamic tenant), state `Created`, on the monotonic clock.
+    #[inline]
+    pub fn new(case_id: CaseId, tenant_id: TenantId) -> Self {
+        SessionBuilder::new(case_id, tenant_id).build()
+    }
+
+    /// A builder for a session with options.
+    pub fn builder(case_id: CaseId, tenant_id: TenantId) -> SessionBuilder {
+        SessionBuilder::new(case_id, tenant_id)
+    }
+}
+
+impl<T: StaticTenant> SessionHandle<T, Created> {
+    /// A new session of static tenant `T`.
+    pub fn for_tenant(case_id: CaseId) -> Self {
+        SessionBuilder::new(case_id, T::TENANT).build().retag()
+    }
+}
+
+impl<T: TenantTag> SessionHandle<T, Created> {
+    /// Sets the workflow pattern id (only while `Created`).
+    ///
+    /// A session registered in a table must get its pattern through the table's own
+    /// `with_pattern`, which keeps the table's pattern index in step; a table never hands
+    /// out its sessions' `Created` handles for that reason.
+    pub fn with_pattern(self, pattern: u8) -> Self {
+        self.inner.context.set_pattern(Some(pattern));
+        self
+    }
+
+    /// Adds a tag (only while `Created`); see [`Tag`] for the limits.
+    pub fn with_tag(self, tag: impl AsRef<str>) -> Result<Self, MetadataError> {
+        self.inner.context.add_tag(Tag::new(tag)?)?;
+        Ok(self)
+    }
+
+    /// `Created -> Active`, recording the start time.
+    ///
+    /// Fails only if another holder cancelled the session first.
+    pub fn start(self) -> Result<SessionHandle<T, Active>, TransitionError> {
+        self.transition(&[SessionState::Created], SessionState::Active)?;
+        Ok(self.retag())
+    }
+
+    /// `Created -> Cancelled` (the session never ran).
+    pub fn cancel(self) -> Result<SessionHandle<T, Cancelled>, TransitionError> {
+        self.transition(&[SessionState::Created], SessionState::Cancelled)?;
+        Ok(self.retag())
+    }
+}
+
+// -------------------------------------------------------------------------- Active ------
+
+const RUNNING: &[SessionState] = &[SessionState::Active, SessionState::Adapted];
+const CANCELLABLE: &[SessionState] =
+    &[SessionState::Created, SessionState::Active, SessionState::Adapted];
+
+impl<T: TenantTag> SessionHandle<T, Active> {
+    /// Records one finished task and its latency: one relaxed atomic add, no clock read.
+    ///
+    /// Latency is kept in whole microseconds (sub-microsecond parts are dropped).
+    #[inline]
+    pub fn record_task_execution(&self, latency: Duration) {
+        let us = latency.as_micros();
+        self.inner.metrics.record_task_us(if us > u64::MAX as u128 { u64::MAX } else { us as u64 });
+    }
+
+    /// Records one finished task whose latency is already in microseconds.
+    #[inline]
+    pub fn record_task_execution_us(&self, latency_us: u64) {
+        self.inner.metrics.record_task_us(latency_us);
+    }
+
+    /// Records one retry.
+    #[inline]
+    pub fn record_retry(&self) {
+        self.inner.metrics.record_retry();
+    }
+
+    /// Records one SLO violation.
+    #[inline]
+    pub fn record_violation(&self) {
+        self.inner.metrics.record_violation();
+    }
+
+    /// Marks a local adaptation: `Active -> Adapted` (or stays `Adapted`) and counts it.
+    ///
+    /// Fails if another holder finished the session first; nothing is counted then.
+    pub fn mark_adapted(&self) -> Result<(), TransitionError> {
+        self.transition(RUNNING, SessionState::Adapted)?;
+        self.inner.metrics.record_adaptation();
+        Ok(())
+    }
+
+    /// `Active | Adapted -> Completed`. Exactly one terminal transition wins.
+    pub fn complete(self) -> Result<SessionHandle<T, Completed>, TransitionError> {
+        self.transition(RUNNING, SessionState::Completed)?;
+        Ok(self.retag())
+    }
+
+    /// `Active | Adapted -> Failed`. Exactly one terminal transition wins.
+    pub fn fail(self) -> Result<SessionHandle<T, Failed>, TransitionError> {
+        self.transition(RUNNING, SessionState::Failed)?;
+        Ok(self.retag())
+    }
+
+    /// `Active | Adapted -> Cancelled`. Exactly one terminal transition wins.
+    pub fn cancel(self) -> Result<SessionHandle<T, Cancelled>, TransitionError> {
+        self.transition(RUNNING, SessionState::Cancelled)?;
+        Ok(self.retag())
+    }
+}
+
+// ------------------------------------------------------------------------ AnyState ------
+
+impl<T: TenantTag> SessionHandle<T, AnyState> {
+    /// A typed `Active` handle if the session is running now.
+    pub fn into_active(self) -> Result<SessionHandle<T, Active>, StateMismatch> {
+        match self.state() {
+            s if s.is_active() => Ok(self.retag()),
+            found => Err(StateMismatch { session: self.id(), found, expected: RUNNING }),
+        }
+    }
+
+    /// Cancels the session from outside, whatever state it was in before it finished.
+    pub fn cancel(self) -> Result<SessionHandle<T, Cancelled>, TransitionError> {
+        self.transition(CANCELLABLE, SessionState::Cancelled)?;
+        Ok(self.retag())
+    }
+
+    /// Fails a running session from outside.
+    pub fn fail(self) -> Result<SessionHandle<T, Failed>, TransitionError> {
+        self.transition(RUNNING, SessionState::Failed)?;
+        Ok(self.retag())
+    }
+}

@@ -1,0 +1,25 @@
+//! Atomics shim: `std` atomics normally, loom's under `cfg(autonomic_loom)`.
+//!
+//! Every atomic protocol of this crate goes through this module so that the loom model tests
+//! (`tests/loom_*.rs`, run by `cargo xtask loom`) explore the very code users run. The cfg is
+//! namespaced (`autonomic_loom`, not `loom`) so that turning it on does not also switch
+//! tokio's or other dependencies' own loom code paths.
+
+#[cfg(not(autonomic_loom))]
+pub(crate) use std::sync::Arc;
+#[cfg(not(autonomic_loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+#[cfg(autonomic_loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(autonomic_loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// Spin-loop hint that yields to the loom scheduler when model checking.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(autonomic_loom))]
+    std::hint::spin_loop();
+    #[cfg(autonomic_loom)]
+    loom::thread::yield_now();
+}

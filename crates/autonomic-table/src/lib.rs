@@ -1,0 +1,1 @@
+//! The table layer of the session autonomic runtime (work in progress).
