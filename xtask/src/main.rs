@@ -1,1 +1,109 @@
-fn main() {}
+//! Project automation, in plain Rust: `cargo xtask <command>`.
+//!
+//! * `ci`: everything CI checks: fmt, clippy, tests (the README's test command runs this),
+//!   docs, loom models, a smoke run of every bench.
+//! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
+//! * `bench [--quick]`: the criterion suite, then the report table
+//!   (`target/bench-report.md`); `--quick` only checks that every bench runs.
+//! * `miri`: the core crate's tests under miri, where a nightly toolchain with miri exists.
+
+mod bench;
+mod cmd;
+
+use std::process::ExitCode;
+
+use cmd::{Cmd, Failed, root};
+
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] | miri>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("loom") => loom(),
+        Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
+        Some("miri") => miri(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failed(what)) => {
+            eprintln!("xtask: {what}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), Failed> {
+    let started = std::time::Instant::now();
+    Cmd::cargo(["fmt", "--all", "--", "--check"]).run()?;
+    Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
+    Cmd::cargo(["test", "--workspace"]).run()?;
+    Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
+    loom()?;
+    bench::run(true)?;
+    eprintln!("xtask ci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Crates with loom models (`tests/loom_*.rs`).
+fn loom() -> Result<(), Failed> {
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
+    let crates = root().join("crates");
+    let mut entries: Vec<_> = std::fs::read_dir(&crates)
+        .map_err(|e| Failed(format!("reading {}: {e}", crates.display())))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let mut ran = 0;
+    for dir in entries {
+        let Ok(tests) = std::fs::read_dir(dir.join("tests")) else { continue };
+        let mut models: Vec<String> = tests
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("loom_") && n.ends_with(".rs"))
+            .map(|n| n.trim_end_matches(".rs").to_string())
+            .collect();
+        if models.is_empty() {
+            continue;
+        }
+        models.sort();
+        let package = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let mut args = vec!["test".to_string(), "--release".into(), "-p".into(), package];
+        for m in &models {
+            args.extend(["--test".into(), m.clone()]);
+        }
+        args.extend(["--target-dir".into(), root().join("target/loom").display().to_string()]);
+        Cmd::cargo(args)
+            .env("RUSTFLAGS", "--cfg autonomic_loom")
+            .env("LOOM_MAX_PREEMPTIONS", &preemptions)
+            .run()?;
+        ran += models.len();
+    }
+    if ran == 0 {
+        return Err(Failed("no loom models found under crates/*/tests/loom_*.rs".into()));
+    }
+    eprintln!("xtask loom: {ran} model files passed (LOOM_MAX_PREEMPTIONS={preemptions})");
+    Ok(())
+}
+
+fn miri() -> Result<(), Failed> {
+    let installed = std::process::Command::new("rustup")
+        .args(["+nightly", "component", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("miri")))
+        .unwrap_or(false);
+    if !installed {
+        eprintln!(
+            "xtask miri: SKIPPED: no nightly toolchain with the miri component is installed \
+             on this machine (`rustup +nightly component add miri` needs a download). \
+             CI does not depend on it."
+        );
+        return Ok(());
+    }
+    Cmd::cargo(["+nightly", "miri", "test", "-p", "autonomic-core"]).run()
+}
