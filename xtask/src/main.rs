@@ -1,7 +1,7 @@
 //! Project automation, in plain Rust: `cargo xtask <command>`.
 //!
-//! * `ci`: everything CI checks: fmt, clippy, tests (the README's test command runs this),
-//!   docs, loom models, a smoke run of every bench.
+//! * `ci`: everything CI checks: fmt, clippy, docs, loom models, a smoke run of every bench,
+//!   and the workspace tests (README's test command runs this).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
 //! * `bench [--quick]`: the criterion suite, then the report table
 //!   (`target/bench-report.md`); `--quick` only checks that every bench runs.
@@ -41,10 +41,11 @@ fn ci() -> Result<(), Failed> {
     let started = std::time::Instant::now();
     Cmd::cargo(["fmt", "--all", "--", "--check"]).run()?;
     Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
-    Cmd::cargo(["test", "--workspace"]).run()?;
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
     bench::run(true)?;
+    // Last, so that the run ends with the test runner's own summary.
+    Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());
     Ok(())
 }

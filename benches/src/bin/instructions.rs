@@ -1,0 +1,44 @@
+//! Runs one hot operation N times, for `valgrind --tool=callgrind` instruction counts that do
+//! not drift with machine load. Per-operation cost = (count at 2N - count at N) / N.
+//!
+//! `cargo xtask bench --instructions` drives it; by hand:
+//! `valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/instructions record_task 1000000`
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use autonomic_core::{CaseId, SessionHandle, TenantId};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().unwrap_or_default();
+    let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().expect("start");
+    let floor = AtomicU64::new(0);
+    match op.as_str() {
+        "floor_fetch_add" => (0..n).for_each(|_| {
+            floor.fetch_add(black_box(1), Ordering::Relaxed);
+        }),
+        "record_task" => {
+            (0..n).for_each(|_| h.record_task_execution(black_box(Duration::from_micros(150))))
+        }
+        "record_retry" => (0..n).for_each(|_| black_box(&h).record_retry()),
+        "snapshot_at" => (0..n).for_each(|_| {
+            black_box(h.snapshot_at(black_box(1)));
+        }),
+        "handle_new" => (0..n).for_each(|_| {
+            black_box(SessionHandle::new(
+                black_box(CaseId::from_u128(1)),
+                TenantId::default_tenant(),
+            ));
+        }),
+        other => {
+            eprintln!(
+                "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | handle_new"
+            );
+            std::process::exit(2);
+        }
+    }
+    black_box(&floor);
+}
