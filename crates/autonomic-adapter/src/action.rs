@@ -1,5 +1,6 @@
 //! [`SessionAction`]: what a session may do to adapt itself, and [`ActionKind`], its name.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,10 @@ use thiserror::Error;
 /// proposed it; none of them reaches into another session.
 ///
 /// Serialized with a `kind` tag: `{"kind": "degrade_performance", "factor": 0.5}`.
+///
+/// Texts are `Cow<'static, str>`: a fixed text (`"current"`) costs no allocation when the
+/// action is built, copied into history or carried by an event; `.into()` builds one from a
+/// `String` or a `&'static str`.
 ///
 /// ```
 /// use autonomic_adapter::SessionAction;
@@ -24,7 +29,7 @@ pub enum SessionAction {
     /// Retry a task after waiting `backoff_ms` (the caller waits and retries).
     RetryTask {
         /// The task to retry.
-        task_id: String,
+        task_id: Cow<'static, str>,
         /// How long to wait first, milliseconds.
         backoff_ms: u64,
     },
@@ -44,12 +49,12 @@ pub enum SessionAction {
     /// Roll back what the session did (for a failed session).
     TriggerCompensation {
         /// What to roll back.
-        scope: String,
+        scope: Cow<'static, str>,
     },
     /// Record an observation and change nothing.
     LogAndContinue {
         /// What was observed.
-        message: String,
+        message: Cow<'static, str>,
     },
 }
 
@@ -251,9 +256,12 @@ mod tests {
             (SessionAction::RequestResources { amount: 0.0 }, "amount"),
             (SessionAction::RequestResources { amount: f64::INFINITY }, "amount"),
             (SessionAction::RequestResources { amount: 1.5 }, "amount"),
-            (SessionAction::LogAndContinue { message: "x".repeat(513) }, "message"),
-            (SessionAction::RetryTask { task_id: "x".repeat(513), backoff_ms: 1 }, "task_id"),
-            (SessionAction::TriggerCompensation { scope: "x".repeat(513) }, "scope"),
+            (SessionAction::LogAndContinue { message: "x".repeat(513).into() }, "message"),
+            (
+                SessionAction::RetryTask { task_id: "x".repeat(513).into(), backoff_ms: 1 },
+                "task_id",
+            ),
+            (SessionAction::TriggerCompensation { scope: "x".repeat(513).into() }, "scope"),
         ];
         for (action, field) in bad {
             assert_eq!(action.validate().unwrap_err().field, field, "{action:?}");

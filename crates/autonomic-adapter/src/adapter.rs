@@ -336,7 +336,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let capacity = gate::capacity_units(q.max_total_resources);
         match Gate::admit(&self.gate, max_slots, capacity, units) {
             Ok(permit) => {
-                self.counters.decision();
+                self.counters.decision(session_id);
                 let record = SessionDecision {
                     session_id,
                     timestamp_ms: handle.context().clock().now_nanos() / 1_000_000,
@@ -474,7 +474,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 reason: decision.reason.clone(),
             }),
         }
-        self.counters.executed();
+        self.counters.executed(session_id);
         tracing::debug!("decision executed");
         Ok(())
     }

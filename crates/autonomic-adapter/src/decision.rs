@@ -103,6 +103,7 @@ impl AdmittedDecision {
 
 impl Deref for AdmittedDecision {
     type Target = SessionDecision;
+    #[inline]
     fn deref(&self) -> &SessionDecision {
         &self.record
     }
@@ -204,6 +205,7 @@ pub enum Analysis {
 
 impl Analysis {
     /// The admitted decision, if any (a refusal becomes `None`, like "nothing to do").
+    #[inline]
     pub fn into_decision(self) -> Option<AdmittedDecision> {
         match self {
             Analysis::Admitted(decision) => Some(decision),
@@ -212,6 +214,7 @@ impl Analysis {
     }
 
     /// The refusal, if Global Q refused.
+    #[inline]
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             Analysis::Refused(refusal) => Some(refusal),
@@ -220,6 +223,7 @@ impl Analysis {
     }
 
     /// Whether the policy proposed nothing.
+    #[inline]
     pub fn is_no_action(&self) -> bool {
         matches!(self, Analysis::NoAction)
     }

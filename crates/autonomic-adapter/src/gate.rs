@@ -35,6 +35,8 @@
 
 use std::fmt;
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Ledger units in the whole capacity (`1.0`): the ledger counts millionths of capacity.
@@ -230,16 +232,21 @@ pub enum GateRefusal {
 }
 
 /// The adaptation slots and the resource ledger of one adapter.
+///
+/// Each counter sits on its own cache line, away from the `Arc` header that permits write.
 #[derive(Debug, Default)]
 pub struct Gate {
-    slots: SlotCounter,
-    ledger: ResourceLedger,
+    slots: CachePadded<SlotCounter>,
+    ledger: CachePadded<ResourceLedger>,
 }
 
 impl Gate {
     /// Nothing in use, nothing granted.
     pub fn new() -> Self {
-        Gate { slots: SlotCounter::new(), ledger: ResourceLedger::new() }
+        Gate {
+            slots: CachePadded::new(SlotCounter::new()),
+            ledger: CachePadded::new(ResourceLedger::new()),
+        }
     }
 
     /// The adaptation slots.
@@ -327,8 +334,12 @@ impl Permit {
 
     /// Returns the slot now; `false` if it was already returned.
     pub fn release_slot(&self) -> bool {
-        // Relaxed: an RMW on one word, so exactly one caller clears the bit and returns the
-        // slot; the counter's own Release orders the holder's work.
+        // Relaxed (both): the load only skips the RMW when the bit is already clear (it
+        // never comes back once cleared); the RMW on one word lets exactly one caller clear
+        // the bit and return the slot. The counter's own Release orders the holder's work.
+        if self.word.load(Ordering::Relaxed) & SLOT == 0 {
+            return false;
+        }
         let had = self.word.fetch_and(!SLOT, Ordering::Relaxed) & SLOT != 0;
         if had {
             self.gate.slots.release();
@@ -339,7 +350,11 @@ impl Permit {
     /// Moves the units out of the permit: they stay granted in the ledger, and the caller must
     /// release them there (`gate().ledger().release(units)`) when their holder ends.
     pub fn take_units(&self) -> u64 {
-        // Relaxed: as in `release_slot`; exactly one caller receives the units.
+        // Relaxed (both): as in `release_slot`; units are never added back once taken, and
+        // exactly one caller receives them.
+        if self.word.load(Ordering::Relaxed) & UNITS == 0 {
+            return 0;
+        }
         self.word.fetch_and(!UNITS, Ordering::Relaxed) & UNITS
     }
 

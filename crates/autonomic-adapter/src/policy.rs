@@ -96,6 +96,7 @@ pub struct PolicyContext<'a> {
 
 impl<'a> PolicyContext<'a> {
     /// A context (for calling a policy directly, for example in its tests).
+    #[inline]
     pub fn new(
         session_id: SessionId,
         tenant_id: TenantId,
@@ -299,7 +300,7 @@ fn cold_path(
         };
         return Some(
             Proposal::new(
-                SessionAction::LogAndContinue { message },
+                SessionAction::LogAndContinue { message: message.into() },
                 "threshold crossed with fewer than min_samples tasks",
             )
             .with_impact(0.0),
@@ -311,10 +312,10 @@ fn cold_path(
         let proposal = if !c.enable_auto_degrade {
             Proposal::new(
                 SessionAction::LogAndContinue {
-                    message: format!(
+                    message: Cow::Owned(format!(
                         "violation rate {rate:.3} over {} (auto-degrade off)",
                         c.max_violation_rate
-                    ),
+                    )),
                 },
                 "violation rate over max_violation_rate, auto-degrade disabled",
             )
@@ -354,7 +355,7 @@ fn cold_path(
 fn retry(s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Proposal {
     let backoff_ms = ThresholdPolicy::backoff_ms(ctx.session_id, s.retry_count, ctx.config);
     Proposal::new(
-        SessionAction::RetryTask { task_id: "current".to_owned(), backoff_ms },
+        SessionAction::RetryTask { task_id: Cow::Borrowed("current"), backoff_ms },
         "retries over max_retries",
     )
     .with_signal(Signal::Threshold {
@@ -368,7 +369,7 @@ fn retry(s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Proposal {
 #[inline(never)]
 fn compensate(ctx: &PolicyContext<'_>) -> Proposal {
     Proposal::new(
-        SessionAction::TriggerCompensation { scope: ctx.session_id.to_string() },
+        SessionAction::TriggerCompensation { scope: ctx.session_id.to_string().into() },
         "session failed",
     )
     .with_impact(1.0)
@@ -441,7 +442,10 @@ mod tests {
         let clock = ClockHandle::monotonic();
         let ctx = PolicyContext::new(failed.id(), failed.tenant_id(), None, &c, &clock);
         let p = ThresholdPolicy.propose(&failed.snapshot_at(0), &ctx).unwrap();
-        assert_eq!(p.action, SessionAction::TriggerCompensation { scope: failed.id().to_string() });
+        assert_eq!(
+            p.action,
+            SessionAction::TriggerCompensation { scope: failed.id().to_string().into() }
+        );
 
         let off = SessionAdapterConfig { enable_auto_degrade: false, ..c };
         let p = propose(&off, |h| tasks(h, 100, 1_000, 15)).unwrap();

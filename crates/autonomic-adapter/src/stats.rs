@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
+use autonomic_core::SessionId;
+
 use crate::QRule;
+use crate::policy::mix64;
 
 /// Refusals by Global Q, by rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,24 +75,48 @@ pub struct AdapterStats {
     pub max_concurrent_adaptations: u64,
 }
 
+/// Cells of a [`ShardedCounter`] (a power of two).
+const CELLS: usize = 16;
+
+/// A statistic counted on the action path: one cell per group of sessions, each on its own
+/// cache line, so threads working on different sessions do not bounce one line between them.
+#[derive(Debug, Default)]
+pub(crate) struct ShardedCounter {
+    cells: [CachePadded<AtomicU64>; CELLS],
+}
+
+impl ShardedCounter {
+    #[inline]
+    pub(crate) fn add(&self, session: SessionId) {
+        let cell = (mix64(session.as_u64()) as usize) & (CELLS - 1);
+        // Relaxed: a statistic.
+        self.cells[cell].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        // Relaxed: a statistic; each cell is exact, the sum may be a few updates behind.
+        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).fold(0, u64::wrapping_add)
+    }
+}
+
 /// The adapter's counters. Statistics only (Relaxed): admission decisions never read them.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    decisions: CachePadded<AtomicU64>,
-    executed: AtomicU64,
+    decisions: ShardedCounter,
+    executed: ShardedCounter,
     untracked: AtomicU64,
     rejections: [AtomicU64; 4],
 }
 
 impl Counters {
-    pub(crate) fn decision(&self) {
-        // Relaxed: a statistic.
-        self.decisions.fetch_add(1, Ordering::Relaxed);
+    #[inline]
+    pub(crate) fn decision(&self, session: SessionId) {
+        self.decisions.add(session);
     }
 
-    pub(crate) fn executed(&self) {
-        // Relaxed: a statistic.
-        self.executed.fetch_add(1, Ordering::Relaxed);
+    #[inline]
+    pub(crate) fn executed(&self, session: SessionId) {
+        self.executed.add(session);
     }
 
     pub(crate) fn untracked(&self) {
@@ -107,8 +134,8 @@ impl Counters {
         // Relaxed (all): statistics, each exact, possibly a few updates apart.
         let r = |rule: QRule| self.rejections[rule.index()].load(Ordering::Relaxed);
         (
-            self.decisions.load(Ordering::Relaxed),
-            self.executed.load(Ordering::Relaxed),
+            self.decisions.sum(),
+            self.executed.sum(),
             self.untracked.load(Ordering::Relaxed),
             Rejections {
                 min_slo_compliance: r(QRule::MinSloCompliance),
