@@ -483,3 +483,13 @@ fn threshold_events_carry_the_numbers() -> Res {
     );
     Ok(())
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SessionAdapter>();
+    assert_send_sync::<SessionAdapter<Box<dyn autonomic_adapter::SessionPolicy>>>();
+    assert_send_sync::<AdmittedDecision>();
+    assert_send_sync::<autonomic_adapter::SessionDecision>();
+    assert_send_sync::<SessionEvent>();
+}
