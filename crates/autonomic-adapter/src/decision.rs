@@ -193,6 +193,34 @@ impl fmt::Display for Refusal {
 /// into `Option<AdmittedDecision>` (the quick reference's shape); the refusal is still
 /// counted, traced and emitted there. [`SessionAdapter::evaluate`](crate::SessionAdapter::evaluate)
 /// returns it whole.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_adapter::{Analysis, QRule, SessionAdapter};
+/// use autonomic_core::{CaseId, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let adapter = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+///     .global_q(GlobalQ { max_concurrent_adaptations: 1, ..GlobalQ::default() })
+///     .build()?;
+/// let healthy = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+/// assert!(matches!(adapter.evaluate(&healthy)?, Analysis::NoAction));
+///
+/// let (a, b) = (healthy.clone(), SessionHandle::new(CaseId::new(), TenantId::new()).start()?);
+/// for _ in 0..4 {
+///     a.record_retry();
+///     b.record_retry();
+/// }
+/// let Analysis::Admitted(held) = adapter.evaluate(&a)? else { unreachable!() };
+/// match adapter.evaluate(&b)? {
+///     Analysis::Refused(refusal) => {
+///         assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations);
+///         assert_eq!((refusal.observed, refusal.limit), (1.0, 1.0));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # drop(held);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum Analysis {
     /// The policy proposed nothing: the session is healthy (or not running).

@@ -295,6 +295,18 @@ const UNITS: u64 = EXECUTED - 1;
 /// the units out to keep them granted past the permit ([`take_units`](Self::take_units));
 /// the caller then owns returning them to the [`ResourceLedger`]. Each part is returned
 /// exactly once, whichever of these paths and `drop` runs first.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_adapter::gate::Gate;
+/// let gate = Arc::new(Gate::new());
+/// let permit = Gate::admit(&gate, 4, 1_000, 250).unwrap();
+/// assert!(permit.release_slot());           // e.g. at the end of execution
+/// let units = permit.take_units();          // booked elsewhere, released later
+/// drop(permit);                              // nothing left to return
+/// assert_eq!((gate.slots().in_use(), gate.ledger().granted()), (0, 250));
+/// gate.ledger().release(units);
+/// ```
 pub struct Permit {
     gate: Arc<Gate>,
     /// `SLOT | EXECUTED | units`.

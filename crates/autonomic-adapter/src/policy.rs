@@ -153,6 +153,15 @@ impl Signal {
 }
 
 /// An action a policy proposes, with its reason and expected impact.
+///
+/// ```
+/// use autonomic_adapter::{Metric, Proposal, SessionAction, Signal};
+/// let p = Proposal::new(SessionAction::RequestResources { amount: 0.1 }, "queue too deep")
+///     .with_impact(0.3)
+///     .with_signal(Signal::Threshold { metric: Metric::MeanLatencyUs, observed: 2e5, limit: 1e5 });
+/// assert!(p.validate().is_ok());
+/// assert!(Proposal::new(SessionAction::CancelOptionalTasks, "?").with_impact(2.0).validate().is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
     /// The action.
