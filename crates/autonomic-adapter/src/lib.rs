@@ -1,1 +1,129 @@
-//! The adapter layer of the session autonomic runtime (work in progress).
+//! The adapter layer of the session autonomic runtime: each session adapts itself, never
+//! against the doctrine.
+//!
+//! # The model
+//! A session (see `autonomic-core`) records lock-free metrics while it runs. Now and then
+//! (after a failure, every N tasks, on a timer) its driver asks the [`SessionAdapter`] to
+//! **analyse** it:
+//!
+//! ```text
+//!  metrics snapshot --policy--> proposal? --Global Q--> admitted decision --execute--> adapted
+//!                                  |                        (holds a permit)
+//!                                  `--> refused: counted by rule, traced, Rejected event
+//! ```
+//!
+//! 1. A [`SessionPolicy`] turns the session's snapshot into at most one [`Proposal`] (a
+//!    [`SessionAction`] with a reason). The default [`ThresholdPolicy`] uses the thresholds of
+//!    [`SessionAdapterConfig`]; rates need `min_samples` tasks before they can trigger.
+//! 2. The **doctrine gate** checks the proposal against [`GlobalQ`]: the knowledge rules
+//!    (global SLO compliance and failure rate, read lock-free from the [`KnowledgeBase`] the
+//!    aggregator publishes to) and the capacity rules (adaptations in flight, resources
+//!    granted). Admission is atomic: an admitted [`AdmittedDecision`] holds a
+//!    [`Permit`] for its adaptation slot and any resources it reserved.
+//! 3. The driver **executes** the decision ([`SessionAdapter::execute_decision`]): the
+//!    adapter applies what it can (marks the session adapted, books the resource grant,
+//!    records history, emits [`SessionEvent::Adapted`]) and returns the slot; the driver does
+//!    the rest (waits the backoff and retries, runs degraded, ...).
+//! 4. When the session ends, its driver tells the adapter
+//!    ([`SessionAdapter::on_session_finished`]), which returns the session's resources.
+//!
+//! # The guarantees
+//! * **Bounds hold under any concurrency.** Admitted, unfinished adaptations never exceed
+//!   `max_concurrent_adaptations`, and resources granted to live sessions never exceed
+//!   `max_total_resources`: both are checked and taken by one compare-and-swap each on
+//!   integer counters (resources in fixed-point millionths, rounded against the grant). See
+//!   [`gate`]; a loom model and a 64-task stress test check it.
+//! * **Nothing held leaks.** A permit is RAII: a decision dropped without execution (an error
+//!   path, a cancelled future) returns its slot and reservation.
+//! * **A refusal is never silent.** [`SessionAdapter::evaluate`] returns
+//!   [`Analysis::NoAction`], [`Analysis::Admitted`] or [`Analysis::Refused`] (with the
+//!   [`QRule`] and the values it saw); every refusal is also counted by rule in
+//!   [`AdapterStats::rejections`], traced at `info` and emitted as
+//!   [`SessionEvent::Rejected`]. The quick reference's
+//!   [`analyze_session`](SessionAdapter::analyze_session) folds a refusal into `None`, so its
+//!   counts stay honest through the statistics and events.
+//! * **Q is hot-swappable.** [`SessionAdapter::update_global_q`] validates and swaps Q
+//!   (`arc-swap`) without blocking readers; [`SessionAdapter::global_q`] reads the Q in force.
+//! * **Everything is bounded.** Per-session history is a ring (`history_per_session`), the
+//!   number of sessions tracked is capped (`max_tracked_sessions`), the event buffer is a
+//!   fixed-size lock-free queue whose overflow drops the oldest event and is counted. Bad
+//!   configuration is refused with the field's name and value; nothing panics on bad input.
+//!
+//! # How long things are held
+//! | action | adaptation slot | resources |
+//! |---|---|---|
+//! | `RetryTask`, `DegradePerformance`, `CancelOptionalTasks`, `TriggerCompensation`, `LogAndContinue` | admission until execution returns, or until the decision is dropped | none |
+//! | `RequestResources` | admission until execution returns, or until the decision is dropped | reserved at admission; booked to the session at execution; returned by [`on_session_finished`](SessionAdapter::on_session_finished), [`release_session`](SessionAdapter::release_session), [`forget_session`](SessionAdapter::forget_session) or [`clear`](SessionAdapter::clear) (or by dropping the decision unexecuted) |
+//!
+//! No kind holds its slot past execution: the adapter applies every action synchronously,
+//! and what the caller does afterwards (the retry after its backoff, the rollback) is not
+//! counted as in flight. To count it, keep the decision and execute it when that work is
+//! done.
+//!
+//! # Who calls what
+//! The runtime facade (`autonomic`) owns the adapter with the session table and calls
+//! [`on_session_started`](SessionAdapter::on_session_started),
+//! [`on_session_finished`](SessionAdapter::on_session_finished) and, when the table drops a
+//! session, [`forget_session`](SessionAdapter::forget_session) (or [`clear`](SessionAdapter::clear)).
+//! A user driving the adapter alone calls them where its sessions start, end and go away.
+//!
+//! # Tracing
+//! `analyze_session` and `execute_decision` spans (level `debug`) carry `session_id`,
+//! `state` and `decision.action`; refusals are `info` events with the rule and values.
+//!
+//! # Cost
+//! Analysing a healthy session reads its counters and nothing else: no allocation, no lock,
+//! no clock read, no shared write (see `docs/performance.md`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use autonomic_adapter::{Analysis, QRule, SessionAdapter};
+//! use autonomic_core::{CaseId, GlobalKnowledge, KnowledgeBase, SessionHandle, TenantId};
+//!
+//! let kb = Arc::new(KnowledgeBase::new());
+//! let adapter = SessionAdapter::new(kb.clone());
+//! let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+//! for _ in 0..5 {
+//!     handle.record_retry();
+//! }
+//! // The aggregator reports that 20% of sessions fail: Global Q refuses new adaptations.
+//! kb.publish(GlobalKnowledge { failure_rate: 0.2, ..Default::default() });
+//! match adapter.evaluate(&handle)? {
+//!     Analysis::Refused(refusal) => assert_eq!(refusal.rule, QRule::MaxFailureRate),
+//!     other => panic!("expected a refusal, got {other:?}"),
+//! }
+//! assert_eq!(adapter.snapshot_stats().rejections.max_failure_rate, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod action;
+mod adapter;
+pub mod config;
+mod decision;
+mod error;
+mod event;
+pub mod gate;
+mod policy;
+mod sessions;
+mod stats;
+mod sync;
+
+// Vocabulary.
+pub use action::{ActionError, ActionKind, SessionAction};
+pub use decision::{AdmittedDecision, Analysis, QRule, Refusal, SessionDecision};
+pub use event::{Metric, SessionEvent};
+
+// Configuration and doctrine.
+pub use autonomic_core::{ConfigError, GlobalKnowledge, GlobalQ, KnowledgeBase};
+pub use config::SessionAdapterConfig;
+
+// Policy.
+pub use policy::{FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, ThresholdPolicy};
+
+// The adapter and its gate.
+pub use adapter::{SessionAdapter, SessionAdapterBuilder};
+pub use gate::Permit;
+
+// Results.
+pub use error::AdapterError;
+pub use stats::{AdapterStats, Rejections};

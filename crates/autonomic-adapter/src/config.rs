@@ -1,0 +1,407 @@
+//! [`SessionAdapterConfig`] and the loaders for it and for [`GlobalQ`] (JSON and TOML).
+//!
+//! Every value is validated when an adapter is built with it and whenever it is loaded from a
+//! document; a refused value comes back as core's
+//! [`ConfigError::InvalidField`] naming the field and the value, a document that does not
+//! parse (syntax, unknown field, wrong type) as [`ConfigError::Parse`]. Nothing here panics
+//! on bad input.
+
+use autonomic_core::GlobalQ;
+use autonomic_core::config::{self as check, ConfigError};
+use serde::{Deserialize, Serialize};
+
+/// Thresholds of the default policy and the bounds of the adapter's buffers.
+///
+/// The first five fields and their defaults are those of the quick reference.
+///
+/// ```
+/// use autonomic_adapter::SessionAdapterConfig;
+/// let config = SessionAdapterConfig::from_toml_str("max_retries = 5\nmin_samples = 20")?;
+/// assert_eq!((config.max_retries, config.min_samples), (5, 20));
+/// assert_eq!(config.max_violation_rate, 0.1); // defaults fill the rest
+///
+/// let err = SessionAdapterConfig::from_json_str(r#"{"max_violation_rate": 1.5}"#).unwrap_err();
+/// assert_eq!(err.to_string(), "max_violation_rate = 1.5: must be between 0.0 and 1.0");
+/// # Ok::<(), autonomic_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ConfigFields")]
+pub struct SessionAdapterConfig {
+    /// More retries than this on one session triggers `RetryTask` with backoff (default 3).
+    pub max_retries: u64,
+    /// A violation rate (violations per task) above this triggers degradation, from
+    /// [`min_samples`](Self::min_samples) tasks on (`0.0..=1.0`; default 0.1).
+    pub max_violation_rate: f64,
+    /// A mean task latency above this (µs) triggers `RequestResources`, from `min_samples`
+    /// tasks on (`>= 1`; default 100 000).
+    pub max_latency_us: u64,
+    /// Whether a high violation rate degrades the session automatically; when `false` it is
+    /// only logged (`LogAndContinue`) (default true).
+    pub enable_auto_degrade: bool,
+    /// Whether the knowledge-based rules of Global Q (`min_slo_compliance`,
+    /// `max_failure_rate`) are checked. The capacity rules (`max_concurrent_adaptations`,
+    /// `max_total_resources`) are invariants and always enforced (default true).
+    pub verify_global_q: bool,
+    /// Tasks a session must have completed before a rate (violations, mean latency) may
+    /// trigger an action: one failure in two tasks is not a 50% violation rate (`>= 1`;
+    /// default 10).
+    pub min_samples: u64,
+    /// First retry backoff, milliseconds; doubles with each retry over the limit (`>= 1`;
+    /// default 100).
+    pub retry_base_backoff_ms: u64,
+    /// Longest retry backoff, milliseconds (`>= retry_base_backoff_ms`; default 30 000).
+    pub retry_max_backoff_ms: u64,
+    /// Fraction of capacity one `RequestResources` asks for (`0.0 < step <= 1.0`; default
+    /// 0.05).
+    pub resource_step: f64,
+    /// Decisions kept per session, newest last (`1..=4096`; default 32).
+    pub history_per_session: usize,
+    /// Sessions whose history is kept at once (`1..=16777216`; default 65 536). Past it, the
+    /// decisions of sessions not yet tracked are not recorded (counted in
+    /// [`AdapterStats::untracked_decisions`](crate::AdapterStats::untracked_decisions));
+    /// resource grants are always tracked.
+    pub max_tracked_sessions: usize,
+    /// Events buffered until drained (`1..=1048576`; default 4096). When full, the oldest
+    /// event is dropped and counted.
+    pub event_capacity: usize,
+}
+
+impl Default for SessionAdapterConfig {
+    fn default() -> Self {
+        SessionAdapterConfig {
+            max_retries: 3,
+            max_violation_rate: 0.1,
+            max_latency_us: 100_000,
+            enable_auto_degrade: true,
+            verify_global_q: true,
+            min_samples: 10,
+            retry_base_backoff_ms: 100,
+            retry_max_backoff_ms: 30_000,
+            resource_step: 0.05,
+            history_per_session: 32,
+            max_tracked_sessions: 65_536,
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl SessionAdapterConfig {
+    /// Largest `history_per_session`.
+    pub const MAX_HISTORY_PER_SESSION: usize = 4096;
+    /// Largest `max_tracked_sessions`.
+    pub const MAX_TRACKED_SESSIONS: usize = 1 << 24;
+    /// Largest `event_capacity` (the buffer is allocated up front).
+    pub const MAX_EVENT_CAPACITY: usize = 1 << 20;
+
+    /// Checks every field; the error names the first one refused.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::fraction("max_violation_rate", self.max_violation_rate)?;
+        check::nonzero("max_latency_us", self.max_latency_us)?;
+        check::nonzero("min_samples", self.min_samples)?;
+        check::nonzero("retry_base_backoff_ms", self.retry_base_backoff_ms)?;
+        if self.retry_max_backoff_ms < self.retry_base_backoff_ms {
+            return Err(ConfigError::invalid(
+                "retry_max_backoff_ms",
+                self.retry_max_backoff_ms,
+                "must be at least retry_base_backoff_ms",
+            ));
+        }
+        check::positive("resource_step", self.resource_step)?;
+        check::fraction("resource_step", self.resource_step)?;
+        within("history_per_session", self.history_per_session, Self::MAX_HISTORY_PER_SESSION)?;
+        within("max_tracked_sessions", self.max_tracked_sessions, Self::MAX_TRACKED_SESSIONS)?;
+        within("event_capacity", self.event_capacity, Self::MAX_EVENT_CAPACITY)?;
+        Ok(())
+    }
+
+    /// Reads and validates a JSON document; missing fields take their defaults, unknown
+    /// fields are refused.
+    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
+        let fields: ConfigFields = serde_json::from_str(json).map_err(parse_error("json"))?;
+        SessionAdapterConfig::try_from(fields)
+    }
+
+    /// Reads and validates a TOML document; missing fields take their defaults, unknown
+    /// fields are refused.
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        let fields: ConfigFields = toml::from_str(toml).map_err(parse_error("toml"))?;
+        SessionAdapterConfig::try_from(fields)
+    }
+
+    /// The configuration as pretty JSON.
+    pub fn to_json_string(&self) -> String {
+        // Serializing plain numbers and booleans cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml_string(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(parse_error("toml"))
+    }
+}
+
+fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::invalid(field, value, "must be greater than zero"))
+    } else if value > max {
+        Err(ConfigError::invalid(field, value, "is larger than the documented maximum"))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
+    move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
+}
+
+/// Reads and validates a [`GlobalQ`] from JSON (missing fields take the defaults); a refused
+/// value is a [`ConfigError::InvalidField`] naming it.
+///
+/// ```
+/// use autonomic_adapter::config::global_q_from_json;
+/// let q = global_q_from_json(r#"{"max_concurrent_adaptations": 4}"#)?;
+/// assert_eq!(q.max_concurrent_adaptations, 4);
+/// let err = global_q_from_json(r#"{"max_failure_rate": -0.5}"#).unwrap_err();
+/// assert_eq!(err.field(), Some("max_failure_rate"));
+/// # Ok::<(), autonomic_core::ConfigError>(())
+/// ```
+pub fn global_q_from_json(json: &str) -> Result<GlobalQ, ConfigError> {
+    let fields: GlobalQFields = serde_json::from_str(json).map_err(parse_error("json"))?;
+    fields.build()
+}
+
+/// Reads and validates a [`GlobalQ`] from TOML (missing fields take the defaults); a refused
+/// value is a [`ConfigError::InvalidField`] naming it.
+///
+/// ```
+/// use autonomic_adapter::config::global_q_from_toml;
+/// let q = global_q_from_toml("max_total_resources = 0.5\nmin_slo_compliance = 0.99")?;
+/// assert_eq!((q.max_total_resources, q.min_slo_compliance), (0.5, 0.99));
+/// let err = global_q_from_toml("max_total_resources = nan").unwrap_err();
+/// assert_eq!(err.field(), Some("max_total_resources"));
+/// # Ok::<(), autonomic_core::ConfigError>(())
+/// ```
+pub fn global_q_from_toml(toml: &str) -> Result<GlobalQ, ConfigError> {
+    let fields: GlobalQFields = toml::from_str(toml).map_err(parse_error("toml"))?;
+    fields.build()
+}
+
+/// The unvalidated shape a `GlobalQ` document is read into, so that a refused value comes
+/// back typed ([`ConfigError::InvalidField`]) rather than as a parse message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct GlobalQFields {
+    max_total_resources: f64,
+    max_concurrent_adaptations: u64,
+    min_slo_compliance: f64,
+    max_failure_rate: f64,
+}
+
+impl Default for GlobalQFields {
+    fn default() -> Self {
+        let q = GlobalQ::default();
+        GlobalQFields {
+            max_total_resources: q.max_total_resources,
+            max_concurrent_adaptations: q.max_concurrent_adaptations,
+            min_slo_compliance: q.min_slo_compliance,
+            max_failure_rate: q.max_failure_rate,
+        }
+    }
+}
+
+impl GlobalQFields {
+    fn build(self) -> Result<GlobalQ, ConfigError> {
+        GlobalQ::new(
+            self.max_total_resources,
+            self.max_concurrent_adaptations,
+            self.min_slo_compliance,
+            self.max_failure_rate,
+        )
+    }
+}
+
+/// The unvalidated shape `SessionAdapterConfig` is read from.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ConfigFields {
+    max_retries: u64,
+    max_violation_rate: f64,
+    max_latency_us: u64,
+    enable_auto_degrade: bool,
+    verify_global_q: bool,
+    min_samples: u64,
+    retry_base_backoff_ms: u64,
+    retry_max_backoff_ms: u64,
+    resource_step: f64,
+    history_per_session: usize,
+    max_tracked_sessions: usize,
+    event_capacity: usize,
+}
+
+impl Default for ConfigFields {
+    fn default() -> Self {
+        let c = SessionAdapterConfig::default();
+        ConfigFields {
+            max_retries: c.max_retries,
+            max_violation_rate: c.max_violation_rate,
+            max_latency_us: c.max_latency_us,
+            enable_auto_degrade: c.enable_auto_degrade,
+            verify_global_q: c.verify_global_q,
+            min_samples: c.min_samples,
+            retry_base_backoff_ms: c.retry_base_backoff_ms,
+            retry_max_backoff_ms: c.retry_max_backoff_ms,
+            resource_step: c.resource_step,
+            history_per_session: c.history_per_session,
+            max_tracked_sessions: c.max_tracked_sessions,
+            event_capacity: c.event_capacity,
+        }
+    }
+}
+
+impl TryFrom<ConfigFields> for SessionAdapterConfig {
+    type Error = ConfigError;
+    fn try_from(f: ConfigFields) -> Result<Self, ConfigError> {
+        let config = SessionAdapterConfig {
+            max_retries: f.max_retries,
+            max_violation_rate: f.max_violation_rate,
+            max_latency_us: f.max_latency_us,
+            enable_auto_degrade: f.enable_auto_degrade,
+            verify_global_q: f.verify_global_q,
+            min_samples: f.min_samples,
+            retry_base_backoff_ms: f.retry_base_backoff_ms,
+            retry_max_backoff_ms: f.retry_max_backoff_ms,
+            resource_step: f.resource_step,
+            history_per_session: f.history_per_session,
+            max_tracked_sessions: f.max_tracked_sessions,
+            event_capacity: f.event_capacity,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_quick_reference_ones_and_valid() {
+        let c = SessionAdapterConfig::default();
+        assert_eq!((c.max_retries, c.max_violation_rate, c.max_latency_us), (3, 0.1, 100_000));
+        assert!(c.enable_auto_degrade && c.verify_global_q);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn every_bad_field_is_named_with_its_value() {
+        let d = SessionAdapterConfig::default;
+        let cases: Vec<(SessionAdapterConfig, &str, &str)> = vec![
+            (
+                SessionAdapterConfig { max_violation_rate: f64::NAN, ..d() },
+                "max_violation_rate",
+                "NaN",
+            ),
+            (
+                SessionAdapterConfig { max_violation_rate: -0.2, ..d() },
+                "max_violation_rate",
+                "-0.2",
+            ),
+            (
+                SessionAdapterConfig { max_violation_rate: 1.01, ..d() },
+                "max_violation_rate",
+                "1.01",
+            ),
+            (SessionAdapterConfig { max_latency_us: 0, ..d() }, "max_latency_us", "0"),
+            (SessionAdapterConfig { min_samples: 0, ..d() }, "min_samples", "0"),
+            (
+                SessionAdapterConfig { retry_base_backoff_ms: 0, ..d() },
+                "retry_base_backoff_ms",
+                "0",
+            ),
+            (
+                SessionAdapterConfig { retry_max_backoff_ms: 50, ..d() },
+                "retry_max_backoff_ms",
+                "50",
+            ),
+            (SessionAdapterConfig { resource_step: 0.0, ..d() }, "resource_step", "0"),
+            (SessionAdapterConfig { resource_step: 2.0, ..d() }, "resource_step", "2"),
+            (SessionAdapterConfig { history_per_session: 0, ..d() }, "history_per_session", "0"),
+            (
+                SessionAdapterConfig { max_tracked_sessions: usize::MAX, ..d() },
+                "max_tracked_sessions",
+                "18446744073709551615",
+            ),
+            (SessionAdapterConfig { event_capacity: 0, ..d() }, "event_capacity", "0"),
+            (
+                SessionAdapterConfig { event_capacity: (1 << 20) + 1, ..d() },
+                "event_capacity",
+                "1048577",
+            ),
+        ];
+        for (config, field, value) in cases {
+            match config.validate().unwrap_err() {
+                ConfigError::InvalidField { field: f, value: v, .. } => {
+                    assert_eq!((f, v.as_str()), (field, value))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn documents_round_trip_and_bad_ones_are_refused() {
+        let c = SessionAdapterConfig {
+            max_retries: 7,
+            enable_auto_degrade: false,
+            ..Default::default()
+        };
+        assert_eq!(SessionAdapterConfig::from_json_str(&c.to_json_string()).unwrap(), c);
+        assert_eq!(SessionAdapterConfig::from_toml_str(&c.to_toml_string().unwrap()).unwrap(), c);
+        // Also through plain serde.
+        let via_serde: SessionAdapterConfig = serde_json::from_str(&c.to_json_string()).unwrap();
+        assert_eq!(via_serde, c);
+        assert!(serde_json::from_str::<SessionAdapterConfig>(r#"{"min_samples": 0}"#).is_err());
+
+        for (toml, field) in [
+            ("max_violation_rate = nan", "max_violation_rate"),
+            ("max_violation_rate = -inf", "max_violation_rate"),
+            ("event_capacity = 0", "event_capacity"),
+        ] {
+            assert_eq!(SessionAdapterConfig::from_toml_str(toml).unwrap_err().field(), Some(field));
+        }
+        for (doc, is_json) in [
+            (r#"{"max_retrys": 3}"#, true),
+            (r#"{"max_retries": -1}"#, true),
+            ("{", true),
+            ("max_retries = -1", false),
+            ("max_retries = \"three\"", false),
+            ("[[[", false),
+        ] {
+            let err = if is_json {
+                SessionAdapterConfig::from_json_str(doc)
+            } else {
+                SessionAdapterConfig::from_toml_str(doc)
+            }
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{doc}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn global_q_loaders_name_the_field() {
+        assert_eq!(global_q_from_toml("").unwrap(), GlobalQ::default());
+        let q = global_q_from_json(r#"{"max_total_resources": 0.25}"#).unwrap();
+        assert_eq!(q.max_total_resources, 0.25);
+        for (toml, field) in [
+            ("max_concurrent_adaptations = 0", "max_concurrent_adaptations"),
+            ("min_slo_compliance = 1.5", "min_slo_compliance"),
+            ("max_failure_rate = inf", "max_failure_rate"),
+        ] {
+            assert_eq!(global_q_from_toml(toml).unwrap_err().field(), Some(field), "{toml}");
+        }
+        assert!(matches!(
+            global_q_from_toml("max_concurent_adaptations = 2"),
+            Err(ConfigError::Parse { format: "toml", .. })
+        ));
+    }
+}

@@ -1,0 +1,223 @@
+//! [`SessionEvent`]: what the adapter saw and did, buffered (bounded) until drained.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use autonomic_core::{SessionId, TenantId};
+use crossbeam_queue::ArrayQueue;
+use serde::{Deserialize, Serialize};
+
+use crate::{QRule, SessionAction};
+
+/// A session metric a threshold applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Retries recorded (threshold `max_retries`).
+    Retries,
+    /// Mean task latency, µs (threshold `max_latency_us`).
+    MeanLatencyUs,
+    /// Violations per task (threshold `max_violation_rate`).
+    ViolationRate,
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Metric::Retries => "retries",
+            Metric::MeanLatencyUs => "mean_latency_us",
+            Metric::ViolationRate => "violation_rate",
+        })
+    }
+}
+
+/// Something that happened to a session, as seen by the adapter. Each variant names the code
+/// path that emits it:
+///
+/// | variant | emitted by |
+/// |---|---|
+/// | `Started` | [`on_session_started`](crate::SessionAdapter::on_session_started) |
+/// | `Completed`, `Failed`, `Cancelled` | [`on_session_finished`](crate::SessionAdapter::on_session_finished) and its typed forms |
+/// | `ViolationDetected` | an analysis whose policy flagged the violation rate |
+/// | `ThresholdExceeded` | an analysis whose policy flagged retries or latency |
+/// | `Rejected` | an analysis whose proposal Global Q refused |
+/// | `Adapted` | [`execute_decision`](crate::SessionAdapter::execute_decision), for every kind but `LogAndContinue` |
+///
+/// The runtime facade calls the session notifications; a user driving the adapter alone
+/// calls them where its sessions start and end.
+///
+/// ```
+/// use autonomic_adapter::{QRule, SessionAction, SessionEvent};
+/// use autonomic_core::SessionId;
+/// let event = SessionEvent::Rejected {
+///     session_id: SessionId::from_raw(1),
+///     action: SessionAction::RequestResources { amount: 0.5 },
+///     rule: QRule::MaxTotalResources,
+///     observed: 1.1,
+///     limit: 0.9,
+/// };
+/// assert_eq!(event.session_id(), SessionId::from_raw(1));
+/// let json = serde_json::to_string(&event).unwrap();
+/// assert!(json.contains(r#""event":"rejected""#) && json.contains("max_total_resources"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// The session started.
+    Started {
+        /// The session.
+        session_id: SessionId,
+        /// Its tenant.
+        tenant_id: TenantId,
+    },
+    /// The session completed.
+    Completed {
+        /// The session.
+        session_id: SessionId,
+        /// How long it ran, ms (`None` if it never started).
+        duration_ms: Option<u64>,
+    },
+    /// The session failed.
+    Failed {
+        /// The session.
+        session_id: SessionId,
+        /// How long it ran, ms (`None` if it never started).
+        duration_ms: Option<u64>,
+    },
+    /// The session was cancelled.
+    Cancelled {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// A decision was executed: the session adapted.
+    Adapted {
+        /// The session.
+        session_id: SessionId,
+        /// What it did.
+        action: SessionAction,
+        /// Why.
+        reason: Cow<'static, str>,
+    },
+    /// The session's violation rate passed `max_violation_rate` (with enough samples).
+    ViolationDetected {
+        /// The session.
+        session_id: SessionId,
+        /// Violations per task.
+        violation_rate: f64,
+        /// Violations recorded.
+        violations: u64,
+        /// Tasks completed.
+        tasks: u64,
+    },
+    /// A session metric passed its threshold.
+    ThresholdExceeded {
+        /// The session.
+        session_id: SessionId,
+        /// Which metric.
+        metric: Metric,
+        /// Its value.
+        observed: f64,
+        /// The threshold.
+        limit: f64,
+    },
+    /// Global Q refused a proposed action.
+    Rejected {
+        /// The session.
+        session_id: SessionId,
+        /// The action refused.
+        action: SessionAction,
+        /// The rule that refused it.
+        rule: QRule,
+        /// What the rule saw.
+        observed: f64,
+        /// The limit it was held against.
+        limit: f64,
+    },
+}
+
+impl SessionEvent {
+    /// The session the event is about.
+    pub fn session_id(&self) -> SessionId {
+        match self {
+            SessionEvent::Started { session_id, .. }
+            | SessionEvent::Completed { session_id, .. }
+            | SessionEvent::Failed { session_id, .. }
+            | SessionEvent::Cancelled { session_id }
+            | SessionEvent::Adapted { session_id, .. }
+            | SessionEvent::ViolationDetected { session_id, .. }
+            | SessionEvent::ThresholdExceeded { session_id, .. }
+            | SessionEvent::Rejected { session_id, .. } => *session_id,
+        }
+    }
+}
+
+/// A bounded, lock-free event buffer: pushing never blocks and never allocates beyond the
+/// event itself; when full, the oldest event is dropped and counted.
+pub(crate) struct EventBuffer {
+    queue: ArrayQueue<SessionEvent>,
+    dropped: AtomicU64,
+}
+
+impl EventBuffer {
+    /// `capacity` must be at least 1 (the configuration guarantees it).
+    pub(crate) fn new(capacity: usize) -> Self {
+        EventBuffer { queue: ArrayQueue::new(capacity.max(1)), dropped: AtomicU64::new(0) }
+    }
+
+    pub(crate) fn push(&self, event: SessionEvent) {
+        if self.queue.force_push(event).is_some() {
+            // Relaxed: a statistic.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the buffered events, oldest first; at most one buffer's worth, so a drain ends
+    /// even while other threads keep pushing.
+    pub(crate) fn drain(&self) -> Vec<SessionEvent> {
+        let mut out = Vec::with_capacity(self.queue.len());
+        for _ in 0..self.queue.capacity() {
+            match self.queue.pop() {
+                Some(event) => out.push(event),
+                None => break,
+            }
+        }
+        out
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for EventBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventBuffer")
+            .field("pending", &self.len())
+            .field("capacity", &self.queue.capacity())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_drops_the_oldest_and_counts() {
+        let buffer = EventBuffer::new(3);
+        for i in 0..5 {
+            buffer.push(SessionEvent::Cancelled { session_id: SessionId::from_raw(i) });
+        }
+        assert_eq!((buffer.len(), buffer.dropped()), (3, 2));
+        let ids: Vec<u64> = buffer.drain().iter().map(|e| e.session_id().as_u64()).collect();
+        assert_eq!(ids, vec![2, 3, 4]);
+        assert_eq!(buffer.len(), 0);
+    }
+}
