@@ -5,9 +5,10 @@
 //! HDR-style: values below 16 µs have a bucket each (exact); above, every power of two
 //! `[2^e, 2^(e+1))` is split into [`SUB_BUCKETS`] equal sub-buckets, so a bucket is never
 //! wider than 1/8 of its lower bound. Values from 2^36 µs (about 19 hours) on share one
-//! overflow bucket. That is [`BUCKETS`] counters in a fixed array: recording is an index
-//! computation (one `leading_zeros`) and three adds, with no allocation and no branch on the
-//! histogram's size.
+//! overflow bucket. That is [`BUCKETS`] (273) counters in a fixed array of about 2.2 KB:
+//! recording is an index computation (one `leading_zeros`, a shift) and one increment, plus
+//! the exact minimum and maximum, with no allocation. The extremes also bound the buckets in
+//! use, so clearing, merging and reading touch only those.
 //!
 //! # Reading a percentile
 //! [`value_at_quantile`](LatencyHistogram::value_at_quantile) finds the bucket holding the
@@ -38,7 +39,7 @@ pub const OVERFLOW_FROM_US: u64 = 1 << MAX_EXP;
 
 /// The bucket a value falls in.
 #[inline]
-fn index_of(value: u64) -> usize {
+pub(crate) fn index_of(value: u64) -> usize {
     if value < SUB_BUCKETS as u64 {
         return value as usize;
     }
@@ -96,13 +97,10 @@ pub struct Bucket {
 #[derive(Clone)]
 pub struct LatencyHistogram {
     counts: [u64; BUCKETS],
-    count: u64,
+    /// Exact extremes; `min > max` exactly when empty. They also bound the buckets in use
+    /// (`index_of(min)..=index_of(max)`), so clearing, merging and reading skip the rest.
     min: u64,
     max: u64,
-    /// Smallest and largest bucket index ever touched since the last clear (`lo > hi` when
-    /// empty), so that clearing, merging and reading skip the untouched ends.
-    lo: usize,
-    hi: usize,
 }
 
 impl Default for LatencyHistogram {
@@ -114,7 +112,7 @@ impl Default for LatencyHistogram {
 impl fmt::Debug for LatencyHistogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LatencyHistogram")
-            .field("count", &self.count)
+            .field("count", &self.count())
             .field("min", &self.min())
             .field("max", &self.max())
             .field("buckets", &self.buckets().collect::<Vec<_>>())
@@ -125,66 +123,69 @@ impl fmt::Debug for LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram.
     pub const fn new() -> Self {
-        LatencyHistogram {
-            counts: [0; BUCKETS],
-            count: 0,
-            min: u64::MAX,
-            max: 0,
-            lo: BUCKETS,
-            hi: 0,
+        LatencyHistogram { counts: [0; BUCKETS], min: u64::MAX, max: 0 }
+    }
+
+    /// Records one value, in microseconds: one counter increment and the two extremes.
+    #[inline]
+    pub fn record(&mut self, value_us: u64) {
+        // `index_of` never returns more than OVERFLOW; `min` lets the compiler drop the
+        // bounds check.
+        let slot = &mut self.counts[index_of(value_us).min(OVERFLOW)];
+        *slot = slot.saturating_add(1);
+        self.min = self.min.min(value_us);
+        self.max = self.max.max(value_us);
+    }
+
+    /// Counts one value in bucket `index` (from [`index_of`]) without updating the extremes:
+    /// the caller promises to pass extremes covering the value to
+    /// [`include_extremes`](Self::include_extremes) before the histogram is read, cleared or
+    /// merged. (The aggregation keeps extremes per cell and shares one index computation
+    /// between the tenant's and the pattern's histogram.)
+    #[inline]
+    pub(crate) fn count_in(&mut self, index: usize) {
+        let slot = &mut self.counts[index.min(OVERFLOW)];
+        *slot = slot.saturating_add(1);
+    }
+
+    /// Widens the extremes to cover `min..=max` (nothing if `min > max`).
+    pub(crate) fn include_extremes(&mut self, min: u64, max: u64) {
+        if min <= max {
+            self.min = self.min.min(min);
+            self.max = self.max.max(max);
         }
     }
 
-    /// Records one value, in microseconds.
-    #[inline]
-    pub fn record(&mut self, value_us: u64) {
-        let i = index_of(value_us);
-        // `index_of` never returns more than OVERFLOW; `min` lets the compiler drop the
-        // bounds check.
-        let slot = &mut self.counts[i.min(OVERFLOW)];
-        *slot = slot.saturating_add(1);
-        self.count = self.count.saturating_add(1);
-        self.min = self.min.min(value_us);
-        self.max = self.max.max(value_us);
-        self.lo = self.lo.min(i);
-        self.hi = self.hi.max(i);
+    /// The bucket indices in use (empty range when the histogram is).
+    fn used(&self) -> std::ops::Range<usize> {
+        if self.is_empty() { 0..0 } else { index_of(self.min)..index_of(self.max) + 1 }
     }
 
     /// Adds every value of `other` to this histogram.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        if other.is_empty() {
-            return;
-        }
-        for i in other.lo..=other.hi {
+        for i in other.used() {
             self.counts[i] = self.counts[i].saturating_add(other.counts[i]);
         }
-        self.count = self.count.saturating_add(other.count);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.lo = self.lo.min(other.lo);
-        self.hi = self.hi.max(other.hi);
     }
 
     /// Empties the histogram, touching only the buckets that were used.
     pub fn clear(&mut self) {
-        if !self.is_empty() {
-            self.counts[self.lo..=self.hi].fill(0);
-        }
-        self.count = 0;
+        let used = self.used();
+        self.counts[used].fill(0);
         self.min = u64::MAX;
         self.max = 0;
-        self.lo = BUCKETS;
-        self.hi = 0;
     }
 
-    /// Number of values recorded.
+    /// Number of values recorded (adds up the buckets in use).
     pub fn count(&self) -> u64 {
-        self.count
+        self.counts[self.used()].iter().fold(0u64, |a, &c| a.saturating_add(c))
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.min > self.max
     }
 
     /// The smallest value recorded (exact); `None` when empty.
@@ -201,15 +202,20 @@ impl LatencyHistogram {
     /// the bucket error described in the [module docs](self); `None` when empty or when `q`
     /// is NaN.
     pub fn value_at_quantile(&self, q: f64) -> Option<u64> {
+        self.quantile_of(q, self.count())
+    }
+
+    /// `value_at_quantile` with the count already known.
+    fn quantile_of(&self, q: f64, count: u64) -> Option<u64> {
         if self.is_empty() || q.is_nan() {
             return None;
         }
         // The rank of the nearest-rank value, in `1..=count`. The float product is exact for
         // counts below 2^53; beyond that the rank is off by a few in billions of values.
-        let rank = (q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64;
-        let rank = rank.clamp(1, self.count);
+        let rank = (q.clamp(0.0, 1.0) * count as f64).ceil() as u64;
+        let rank = rank.min(count).max(1);
         let mut seen = 0u64;
-        for i in self.lo..=self.hi {
+        for i in self.used() {
             seen = seen.saturating_add(self.counts[i]);
             if seen >= rank {
                 let upper = if i == OVERFLOW { self.max } else { bounds_of(i).1 };
@@ -222,9 +228,10 @@ impl LatencyHistogram {
 
     /// Percentile summary (p50, p90, p99) with the exact minimum and maximum.
     pub fn summary(&self) -> LatencySummary {
-        let at = |q| self.value_at_quantile(q).unwrap_or(0);
+        let count = self.count();
+        let at = |q| self.quantile_of(q, count).unwrap_or(0);
         LatencySummary {
-            sessions: self.count,
+            sessions: count,
             min_us: self.min().unwrap_or(0),
             p50_us: at(0.50),
             p90_us: at(0.90),
@@ -235,8 +242,7 @@ impl LatencyHistogram {
 
     /// The non-empty buckets, in increasing order of value.
     pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
-        let range = if self.is_empty() { 0..0 } else { self.lo..self.hi + 1 };
-        range.filter(|&i| self.counts[i] > 0).map(|i| {
+        self.used().filter(|&i| self.counts[i] > 0).map(|i| {
             let (lower_us, upper_us) =
                 if i == OVERFLOW { (OVERFLOW_FROM_US, u64::MAX) } else { bounds_of(i) };
             Bucket { lower_us, upper_us, count: self.counts[i] }
@@ -300,6 +306,7 @@ mod tests {
             expected_lower = hi + 1;
         }
         assert_eq!(expected_lower, OVERFLOW_FROM_US);
+        assert_eq!(BUCKETS, 273); // the module docs say so
         assert_eq!(index_of(OVERFLOW_FROM_US), OVERFLOW);
         assert_eq!(index_of(u64::MAX), OVERFLOW);
     }

@@ -163,6 +163,44 @@ impl AggregatedMetrics {
 /// Number of lifecycle states (the length of a per-state counter array).
 const STATES: usize = SessionState::ALL.len();
 
+/// What a pass keeps of one session between reading it and folding it: the counters of its
+/// snapshot, its state, tenant and pattern, in one 64-byte record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reading {
+    pub(crate) tenant: u128,
+    pub(crate) tasks: u64,
+    pub(crate) latency_us: u64,
+    pub(crate) retries: u64,
+    pub(crate) violations: u64,
+    pub(crate) adaptations: u64,
+    /// `SessionState as u8`.
+    pub(crate) state: u8,
+    /// The pattern id, or 256 for none.
+    pub(crate) pattern: u16,
+}
+
+impl Reading {
+    #[inline]
+    pub(crate) fn new(s: &MetricsSnapshot, tenant: u128, pattern: u16) -> Self {
+        Reading {
+            tenant,
+            tasks: s.task_completions,
+            latency_us: s.total_latency_us,
+            retries: s.retry_count,
+            violations: s.violation_count,
+            adaptations: s.adaptation_count,
+            state: s.state as u8,
+            pattern,
+        }
+    }
+
+    /// Mean task latency in whole microseconds; `None` without a task.
+    #[inline]
+    pub(crate) fn mean_latency_us(&self) -> Option<u64> {
+        self.latency_us.checked_div(self.tasks)
+    }
+}
+
 /// Exact sums over a group of sessions: per-state counts and widened counter sums.
 ///
 /// A state count cannot overflow (one increment per session visited, fewer than 2^64); a
@@ -180,15 +218,15 @@ pub(crate) struct Sums {
 
 impl Sums {
     #[inline]
-    pub(crate) fn add(&mut self, s: &MetricsSnapshot) {
+    pub(crate) fn add(&mut self, r: &Reading) {
         // `SessionState` is `repr(u8)` with discriminants `0..STATES`; `min` keeps the index
         // in range for the compiler.
-        self.states[(s.state as usize).min(STATES - 1)] += 1;
-        self.tasks += u128::from(s.task_completions);
-        self.latency_us += u128::from(s.total_latency_us);
-        self.retries += u128::from(s.retry_count);
-        self.violations += u128::from(s.violation_count);
-        self.adaptations += u128::from(s.adaptation_count);
+        self.states[usize::from(r.state).min(STATES - 1)] += 1;
+        self.tasks += u128::from(r.tasks);
+        self.latency_us += u128::from(r.latency_us);
+        self.retries += u128::from(r.retries);
+        self.violations += u128::from(r.violations);
+        self.adaptations += u128::from(r.adaptations);
     }
 
     pub(crate) fn merge(&mut self, o: &Sums) {
@@ -257,17 +295,16 @@ fn ratio(num: u128, den: u128) -> f64 {
 mod tests {
     use super::*;
 
-    fn snap(state: SessionState, tasks: u64, latency: u64) -> MetricsSnapshot {
-        MetricsSnapshot {
-            retry_count: u64::MAX,
-            task_completions: tasks,
-            total_latency_us: latency,
-            violation_count: u64::MAX,
-            adaptation_count: 0,
-            state,
-            started_at_ns: None,
-            ended_at_ns: state.is_terminal().then_some(0),
-            taken_at_ns: 0,
+    fn snap(state: SessionState, tasks: u64, latency: u64) -> Reading {
+        Reading {
+            tenant: 0,
+            tasks,
+            latency_us: latency,
+            retries: u64::MAX,
+            violations: u64::MAX,
+            adaptations: 0,
+            state: state as u8,
+            pattern: 0,
         }
     }
 

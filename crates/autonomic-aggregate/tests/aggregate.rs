@@ -467,3 +467,72 @@ fn buckets_add_up_while_sessions_change_under_the_pass() {
         }
     });
 }
+
+#[test]
+fn many_tenants_and_pairs_beyond_the_lookup_cache_stay_exact() {
+    // 1500 tenants x up to 7 pattern slots: far more (tenant, pattern) pairs than the lookup
+    // cache has entries, so most lookups collide and go through the maps.
+    let tenants: Vec<TenantId> = (0..1_500).map(|_| TenantId::new()).collect();
+    let sessions = population(20_000, &tenants, 77);
+    let mut agg = Aggregation::new();
+    for pass in 0..2 {
+        let total = agg.run(&sessions, pass);
+        assert_eq!(total, AggregatedMetrics { taken_at_ns: pass, ..oracle(&snaps_of(&sessions)) });
+        let mut seen = 0;
+        for (tenant, m) in agg.tenants() {
+            let mine = snaps_of(sessions.iter().filter(|h| h.tenant_id() == tenant));
+            assert_eq!(m, AggregatedMetrics { taken_at_ns: pass, ..oracle(&mine) });
+            seen += m.total_sessions;
+        }
+        assert_eq!(seen, 20_000);
+    }
+}
+
+#[test]
+fn a_tenant_that_changes_patterns_leaves_its_old_pattern() {
+    let t = TenantId::new();
+    let on = |p: u8| -> Vec<SessionHandle<(), AnyState>> {
+        (0..10)
+            .map(|i| {
+                let h =
+                    SessionHandle::builder(CaseId::new(), t).pattern(p).build().start().unwrap();
+                h.record_task_execution_us(100 * (i + 1));
+                h.erased()
+            })
+            .collect()
+    };
+    let (first, second) = (on(1), on(2));
+    let mut agg = Aggregation::new();
+    agg.run(&first, 0);
+    assert_eq!(agg.pattern(1).unwrap().total_sessions, 10);
+    let m = agg.run(&second, 1);
+    assert!(agg.pattern(1).is_none());
+    assert!(agg.pattern_histogram(1).is_none());
+    assert_eq!(agg.pattern(2), Some(m));
+    assert_eq!(agg.tenant(t), Some(m));
+    assert_eq!(m, AggregatedMetrics { taken_at_ns: 1, ..oracle(&snaps_of(&second)) });
+    // Both at once: one tenant, two cells.
+    let both: Vec<_> = first.iter().chain(&second).cloned().collect();
+    let m = agg.run(&both, 2);
+    assert_eq!((m.total_sessions, m.latency.sessions), (20, 20));
+    assert_eq!(agg.pattern(1).unwrap().latency, agg.pattern(2).unwrap().latency);
+}
+
+#[test]
+fn a_pass_interrupted_by_a_panicking_source_leaves_no_trace() {
+    let sessions = population(1_000, &[TenantId::new(), TenantId::new()], 8);
+    let expected = oracle(&snaps_of(&sessions));
+    let (_, _, agg) = manual_aggregator();
+    let exploding = autonomic_aggregate::source::from_fn(|visit| {
+        for (i, h) in sessions.iter().enumerate() {
+            assert!(i < 700, "source failed half-way");
+            visit(h);
+        }
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        agg.aggregate_source(&exploding);
+    }));
+    assert!(caught.is_err());
+    assert_eq!(agg.aggregate_source(&sessions), expected);
+    assert_eq!(agg.breakdown(&sessions).total, expected);
+}
