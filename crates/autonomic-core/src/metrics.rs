@@ -218,6 +218,7 @@ impl SessionMetrics {
     }
 
     /// `(task count, latency sum µs)`, never torn against each other or against a widening.
+    #[inline]
     pub fn read_tasks(&self) -> (u64, u64) {
         loop {
             // SeqCst (reader half of the seqlock): with every write-section access SeqCst, a
@@ -305,6 +306,7 @@ impl SessionMetrics {
     /// The lifecycle (state, start, end) is read together from one word, the task count and
     /// latency sum together from another; the other counters are each exact but may be a few
     /// updates apart from one another under concurrent recording.
+    #[inline]
     pub fn read(&self, now: u64) -> MetricsSnapshot {
         // Acquire: see `state`; makes `started_at` below visible if the started bit is set.
         let life = Lifecycle::decode(self.lifecycle.load(Ordering::Acquire));

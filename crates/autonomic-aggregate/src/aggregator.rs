@@ -1,0 +1,148 @@
+//! [`SessionAggregator`]: aggregation passes over any [`SessionSource`], and publication of
+//! the result as the global knowledge.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use autonomic_core::{
+    ClockHandle, GlobalKnowledge, KnowledgeBase, Lifecycle, SessionHandle, TenantTag,
+};
+
+use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSource};
+
+/// Rolls sessions up into [`AggregatedMetrics`] and publishes them as the
+/// [`GlobalKnowledge`] that the doctrine gate reads.
+///
+/// Aggregating and publishing are separate steps on purpose: aggregating a subset (only the
+/// active sessions, as the quick reference's pattern 4 does) says nothing about the failure
+/// rate, and publishing it would tell the doctrine gate that nothing fails. Publish the
+/// aggregate of *all* sessions ([`aggregate_and_publish`](Self::aggregate_and_publish), or
+/// [`publish`](Self::publish) a result you computed).
+///
+/// The aggregator keeps one [`Aggregation`] between passes (behind a mutex: passes through
+/// one aggregator run one at a time), so a pass allocates nothing in the steady state. It
+/// reads its clock once per pass.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_aggregate::SessionAggregator;
+/// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let kb = Arc::new(KnowledgeBase::new());
+/// let aggregator = SessionAggregator::new(kb.clone());
+///
+/// let mut sessions = Vec::new();
+/// for i in 0..10 {
+///     let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+///     h.record_task_execution_us(1_000);
+///     sessions.push(h.erased());
+///     if i < 2 { h.fail()?; } else { h.complete()?; }
+/// }
+///
+/// let (metrics, knowledge) = aggregator.aggregate_and_publish(&sessions);
+/// assert_eq!(metrics.failure_rate, 0.2);
+/// assert_eq!(knowledge.generation, 1);
+/// assert_eq!(kb.current().failure_rate, 0.2); // what the doctrine gate now reads
+/// # Ok::<(), autonomic_core::TransitionError>(())
+/// ```
+#[derive(Debug)]
+pub struct SessionAggregator {
+    knowledge: Arc<KnowledgeBase>,
+    clock: ClockHandle,
+    scratch: Mutex<Aggregation>,
+}
+
+impl SessionAggregator {
+    /// An aggregator publishing into `knowledge`, reading the monotonic clock.
+    pub fn new(knowledge: Arc<KnowledgeBase>) -> Self {
+        Self::with_clock(knowledge, ClockHandle::monotonic())
+    }
+
+    /// An aggregator reading `clock` (use the clock your sessions use, so that durations of
+    /// running sessions are measured on it).
+    pub fn with_clock(knowledge: Arc<KnowledgeBase>, clock: ClockHandle) -> Self {
+        SessionAggregator { knowledge, clock, scratch: Mutex::new(Aggregation::new()) }
+    }
+
+    /// The knowledge base it publishes into.
+    pub fn knowledge(&self) -> &Arc<KnowledgeBase> {
+        &self.knowledge
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &ClockHandle {
+        &self.clock
+    }
+
+    /// Aggregates `sessions` (handles of any tenant tag and state): the quick reference's
+    /// signature.
+    ///
+    /// It runs to completion on its first poll (there is nothing to wait for); on an async
+    /// runtime, aggregate very large sets with [`aggregate_source`](Self::aggregate_source)
+    /// from a blocking task instead. Nothing is published.
+    ///
+    /// # Errors
+    /// None today: every set of sessions has an aggregate. The `Result` keeps the quick
+    /// reference's shape and leaves room for sources that can fail.
+    pub async fn aggregate_sessions<T: TenantTag, S: Lifecycle>(
+        &self,
+        sessions: &[SessionHandle<T, S>],
+    ) -> Result<AggregatedMetrics, AggregateError> {
+        Ok(self.aggregate_source(sessions))
+    }
+
+    /// Aggregates every session of `source` in one pass, with no allocation in the steady
+    /// state and one clock read. Nothing is published.
+    pub fn aggregate_source<S: SessionSource + ?Sized>(&self, source: &S) -> AggregatedMetrics {
+        self.aggregate_with(source, Aggregation::total)
+    }
+
+    /// Aggregates every session of `source` and returns the totals with the per-tenant and
+    /// per-pattern breakdowns (allocates the returned vectors). Nothing is published.
+    pub fn breakdown<S: SessionSource + ?Sized>(&self, source: &S) -> Breakdown {
+        self.aggregate_with(source, Breakdown::from_aggregation)
+    }
+
+    /// Aggregates every session of `source`, then lets `read` look at the whole pass (totals,
+    /// tenants, patterns, histograms) without copying it out. Nothing is published.
+    pub fn aggregate_with<S, R>(&self, source: &S, read: impl FnOnce(&Aggregation) -> R) -> R
+    where
+        S: SessionSource + ?Sized,
+    {
+        let mut scratch = self.scratch();
+        scratch.run(source, self.clock.now_nanos());
+        read(&scratch)
+    }
+
+    /// Publishes `metrics` as the next [`GlobalKnowledge`] (SLO compliance, failure rate,
+    /// totals, mean and p99 latency; see [`AggregatedMetrics::to_knowledge`]) and returns what
+    /// was published, with its generation.
+    pub fn publish(&self, metrics: &AggregatedMetrics) -> Arc<GlobalKnowledge> {
+        let published = self.knowledge.publish(metrics.to_knowledge(self.clock.now_nanos()));
+        tracing::debug!(
+            generation = published.generation,
+            sessions = published.total_sessions,
+            finished = published.finished_sessions,
+            failure_rate = published.failure_rate,
+            slo_compliance = published.slo_compliance,
+            p99_latency_us = published.p99_latency_us,
+            "published global knowledge"
+        );
+        published
+    }
+
+    /// Aggregates every session of `source` and publishes the result.
+    pub fn aggregate_and_publish<S: SessionSource + ?Sized>(
+        &self,
+        source: &S,
+    ) -> (AggregatedMetrics, Arc<GlobalKnowledge>) {
+        let metrics = self.aggregate_source(source);
+        let published = self.publish(&metrics);
+        (metrics, published)
+    }
+
+    fn scratch(&self) -> MutexGuard<'_, Aggregation> {
+        // A panic inside a pass leaves the scratch state half-filled, which is harmless: the
+        // next pass clears it before using it.
+        self.scratch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

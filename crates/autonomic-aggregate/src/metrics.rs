@@ -1,0 +1,333 @@
+//! [`AggregatedMetrics`]: the roll-up of a group of sessions, and the sums it is computed from.
+
+use autonomic_core::{GlobalKnowledge, MetricsSnapshot, SessionState};
+use serde::{Deserialize, Serialize};
+
+use crate::{LatencyHistogram, LatencySummary};
+
+/// The roll-up of a group of sessions (all sessions given, one tenant, or one pattern), as
+/// seen by one aggregation pass.
+///
+/// # State buckets
+/// Every session visited is counted in exactly one state bucket, so
+/// `created + active + completed + failed + cancelled == total` always holds
+/// ([`state_buckets_sum`](Self::state_buckets_sum)). `adapted_sessions` is a *subset* of
+/// `active_sessions` (those in the `Adapted` sub-state), not a bucket of its own.
+///
+/// # Rates
+/// Each rate is a ratio of sums over the whole group (not a mean of per-session rates), and
+/// is `0.0` when its denominator is zero:
+///
+/// | field | numerator | denominator |
+/// |---|---|---|
+/// | `avg_latency_us` | summed task latency (µs) | tasks (`total_completions`) |
+/// | `violation_rate` | SLO violations | tasks |
+/// | `retry_rate` | retries | tasks + retries (attempts) |
+/// | `adaptation_rate` | adaptations | tasks |
+/// | `failure_rate` | failed sessions | finished sessions (completed + failed + cancelled) |
+///
+/// They use the same definitions as [`MetricsSnapshot`]'s per-session rates, so one session
+/// aggregated alone has the rates of its snapshot. `violation_rate` and `adaptation_rate`
+/// may exceed 1.0 if more were recorded than tasks; [`slo_compliance`](Self::slo_compliance)
+/// clamps.
+///
+/// # Sums
+/// Counters are summed in `u128` during the pass (cannot overflow: fewer than 2^64 sessions
+/// of at most 2^64 - 1 each), rates are computed from those exact sums, and the `total_*`
+/// fields here saturate at `u64::MAX` when converted.
+///
+/// # Latency
+/// `avg_latency_us` is the task-weighted mean (every task counts once). `latency` is the
+/// distribution of per-session mean task latency (every session with a task counts once),
+/// see [`LatencySummary`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_aggregate::SessionAggregator;
+/// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let tenant = TenantId::default_tenant();
+/// let ok = SessionHandle::new(CaseId::new(), tenant).start()?;
+/// ok.record_task_execution_us(100);
+/// ok.record_task_execution_us(300);
+/// let bad = SessionHandle::new(CaseId::new(), tenant).start()?;
+/// bad.record_task_execution_us(1_000);
+/// bad.record_violation();
+/// let never_started = SessionHandle::new(CaseId::new(), tenant);
+/// let sessions = [ok.erased(), bad.erased(), never_started.erased()];
+/// ok.complete()?;
+/// bad.fail()?;
+///
+/// let aggregator = SessionAggregator::new(Arc::new(KnowledgeBase::new()));
+/// let m = aggregator.aggregate_source(&sessions);
+/// assert_eq!(m.total_sessions, 3);
+/// assert_eq!((m.completed_sessions, m.failed_sessions, m.created_sessions), (1, 1, 1));
+/// assert_eq!(m.state_buckets_sum(), m.total_sessions);
+/// assert_eq!(m.total_completions, 3);
+/// assert_eq!(m.avg_latency_us, 1_400.0 / 3.0);
+/// assert_eq!(m.violation_rate, 1.0 / 3.0);
+/// assert_eq!(m.failure_rate, 0.5);
+/// assert_eq!((m.latency.min_us, m.latency.max_us), (200, 1_000)); // per-session means
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AggregatedMetrics {
+    /// Sessions visited.
+    pub total_sessions: u64,
+    /// Of those, registered but never started (`Created`).
+    pub created_sessions: u64,
+    /// Of those, running (`Active` or `Adapted`).
+    pub active_sessions: u64,
+    /// Of the running ones, those in the `Adapted` sub-state (a subset of `active_sessions`).
+    pub adapted_sessions: u64,
+    /// Finished successfully.
+    pub completed_sessions: u64,
+    /// Finished with a failure.
+    pub failed_sessions: u64,
+    /// Cancelled (whether or not they had started).
+    pub cancelled_sessions: u64,
+    /// Tasks completed, summed over the sessions (saturating).
+    pub total_completions: u64,
+    /// Task latency, summed over the sessions, µs (saturating).
+    pub total_latency_us: u64,
+    /// Retries, summed (saturating).
+    pub total_retries: u64,
+    /// SLO violations, summed (saturating).
+    pub total_violations: u64,
+    /// Local adaptations, summed (saturating).
+    pub total_adaptations: u64,
+    /// Mean task latency over every task of every session, µs; 0.0 with no task.
+    pub avg_latency_us: f64,
+    /// SLO violations per task; 0.0 with no task.
+    pub violation_rate: f64,
+    /// Retries per attempt (`retries / (tasks + retries)`), in `0.0..=1.0`; 0.0 with none.
+    pub retry_rate: f64,
+    /// Failed sessions over finished ones (completed + failed + cancelled), in `0.0..=1.0`;
+    /// 0.0 when none has finished.
+    pub failure_rate: f64,
+    /// Adaptations per task; 0.0 with no task.
+    pub adaptation_rate: f64,
+    /// Distribution of per-session mean task latency.
+    pub latency: LatencySummary,
+    /// The instant every session was read at (ns on the aggregator's clock).
+    pub taken_at_ns: u64,
+}
+
+impl AggregatedMetrics {
+    /// `created + active + completed + failed + cancelled` (saturating): equal to
+    /// `total_sessions`, since every session is in exactly one of these buckets.
+    pub fn state_buckets_sum(&self) -> u64 {
+        [
+            self.created_sessions,
+            self.active_sessions,
+            self.completed_sessions,
+            self.failed_sessions,
+            self.cancelled_sessions,
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+    }
+
+    /// Sessions that have finished: completed + failed + cancelled (saturating).
+    pub fn finished_sessions(&self) -> u64 {
+        self.completed_sessions
+            .saturating_add(self.failed_sessions)
+            .saturating_add(self.cancelled_sessions)
+    }
+
+    /// Fraction of tasks without an SLO violation: `1 - violation_rate`, clamped to
+    /// `0.0..=1.0` (1.0 with no task).
+    pub fn slo_compliance(&self) -> f64 {
+        (1.0 - self.violation_rate).clamp(0.0, 1.0)
+    }
+
+    /// The typed knowledge the doctrine gate reads, as of `published_at_ns`; the generation is
+    /// left at 0 for [`KnowledgeBase::publish`](autonomic_core::KnowledgeBase::publish) to
+    /// assign.
+    pub fn to_knowledge(&self, published_at_ns: u64) -> GlobalKnowledge {
+        GlobalKnowledge {
+            generation: 0,
+            published_at_ns,
+            total_sessions: self.total_sessions,
+            active_sessions: self.active_sessions,
+            finished_sessions: self.finished_sessions(),
+            total_tasks: self.total_completions,
+            slo_compliance: self.slo_compliance(),
+            failure_rate: self.failure_rate,
+            avg_latency_us: self.avg_latency_us,
+            p99_latency_us: self.latency.p99_us,
+        }
+    }
+}
+
+/// Number of lifecycle states (the length of a per-state counter array).
+const STATES: usize = SessionState::ALL.len();
+
+/// What a pass keeps of one session between reading it and folding it: the counters of its
+/// snapshot, its state, tenant and pattern, in one 64-byte record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reading {
+    pub(crate) tenant: u128,
+    pub(crate) tasks: u64,
+    pub(crate) latency_us: u64,
+    pub(crate) retries: u64,
+    pub(crate) violations: u64,
+    pub(crate) adaptations: u64,
+    /// `SessionState as u8`.
+    pub(crate) state: u8,
+    /// The pattern id, or 256 for none.
+    pub(crate) pattern: u16,
+}
+
+impl Reading {
+    #[inline]
+    pub(crate) fn new(s: &MetricsSnapshot, tenant: u128, pattern: u16) -> Self {
+        Reading {
+            tenant,
+            tasks: s.task_completions,
+            latency_us: s.total_latency_us,
+            retries: s.retry_count,
+            violations: s.violation_count,
+            adaptations: s.adaptation_count,
+            state: s.state as u8,
+            pattern,
+        }
+    }
+
+    /// Mean task latency in whole microseconds; `None` without a task.
+    #[inline]
+    pub(crate) fn mean_latency_us(&self) -> Option<u64> {
+        self.latency_us.checked_div(self.tasks)
+    }
+}
+
+/// Exact sums over a group of sessions: per-state counts and widened counter sums.
+///
+/// A state count cannot overflow (one increment per session visited, fewer than 2^64); a
+/// counter sum is widened to `u128`, which cannot overflow either (see
+/// [`AggregatedMetrics`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sums {
+    states: [u64; STATES],
+    tasks: u128,
+    latency_us: u128,
+    retries: u128,
+    violations: u128,
+    adaptations: u128,
+}
+
+impl Sums {
+    #[inline]
+    pub(crate) fn add(&mut self, r: &Reading) {
+        // `SessionState` is `repr(u8)` with discriminants `0..STATES`; `min` keeps the index
+        // in range for the compiler.
+        self.states[usize::from(r.state).min(STATES - 1)] += 1;
+        self.tasks += u128::from(r.tasks);
+        self.latency_us += u128::from(r.latency_us);
+        self.retries += u128::from(r.retries);
+        self.violations += u128::from(r.violations);
+        self.adaptations += u128::from(r.adaptations);
+    }
+
+    pub(crate) fn merge(&mut self, o: &Sums) {
+        for (a, b) in self.states.iter_mut().zip(o.states) {
+            *a = a.saturating_add(b);
+        }
+        self.tasks = self.tasks.saturating_add(o.tasks);
+        self.latency_us = self.latency_us.saturating_add(o.latency_us);
+        self.retries = self.retries.saturating_add(o.retries);
+        self.violations = self.violations.saturating_add(o.violations);
+        self.adaptations = self.adaptations.saturating_add(o.adaptations);
+    }
+
+    pub(crate) fn sessions(&self) -> u64 {
+        self.states.iter().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    fn state(&self, st: SessionState) -> u64 {
+        self.states[st as usize]
+    }
+
+    /// The metrics of this group, with `histogram` as its latency distribution.
+    pub(crate) fn metrics(
+        &self,
+        histogram: &LatencyHistogram,
+        taken_at_ns: u64,
+    ) -> AggregatedMetrics {
+        use SessionState::*;
+        let completed = self.state(Completed);
+        let failed = self.state(Failed);
+        let cancelled = self.state(Cancelled);
+        let finished = u128::from(completed) + u128::from(failed) + u128::from(cancelled);
+        AggregatedMetrics {
+            total_sessions: self.sessions(),
+            created_sessions: self.state(Created),
+            active_sessions: self.state(Active).saturating_add(self.state(Adapted)),
+            adapted_sessions: self.state(Adapted),
+            completed_sessions: completed,
+            failed_sessions: failed,
+            cancelled_sessions: cancelled,
+            total_completions: saturate(self.tasks),
+            total_latency_us: saturate(self.latency_us),
+            total_retries: saturate(self.retries),
+            total_violations: saturate(self.violations),
+            total_adaptations: saturate(self.adaptations),
+            avg_latency_us: ratio(self.latency_us, self.tasks),
+            violation_rate: ratio(self.violations, self.tasks),
+            retry_rate: ratio(self.retries, self.tasks.saturating_add(self.retries)),
+            failure_rate: ratio(u128::from(failed), finished),
+            adaptation_rate: ratio(self.adaptations, self.tasks),
+            latency: histogram.summary(),
+            taken_at_ns,
+        }
+    }
+}
+
+fn saturate(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+fn ratio(num: u128, den: u128) -> f64 {
+    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(state: SessionState, tasks: u64, latency: u64) -> Reading {
+        Reading {
+            tenant: 0,
+            tasks,
+            latency_us: latency,
+            retries: u64::MAX,
+            violations: u64::MAX,
+            adaptations: 0,
+            state: state as u8,
+            pattern: 0,
+        }
+    }
+
+    #[test]
+    fn sums_widen_and_outputs_saturate() {
+        let mut s = Sums::default();
+        s.add(&snap(SessionState::Active, u64::MAX, u64::MAX));
+        s.add(&snap(SessionState::Active, u64::MAX, u64::MAX));
+        let m = s.metrics(&LatencyHistogram::new(), 0);
+        // 2 * (2^64 - 1) does not fit a u64: the output saturates, the rate stays exact.
+        assert_eq!(m.total_completions, u64::MAX);
+        assert_eq!(m.total_retries, u64::MAX);
+        assert_eq!(m.avg_latency_us, 1.0);
+        assert_eq!(m.violation_rate, 1.0);
+        assert_eq!(m.retry_rate, 0.5);
+    }
+
+    #[test]
+    fn empty_group_has_zero_rates() {
+        let m = Sums::default().metrics(&LatencyHistogram::new(), 7);
+        assert_eq!(m, AggregatedMetrics { taken_at_ns: 7, ..AggregatedMetrics::default() });
+        assert_eq!(m.slo_compliance(), 1.0);
+        let k = m.to_knowledge(9);
+        assert_eq!((k.slo_compliance, k.failure_rate, k.published_at_ns), (1.0, 0.0, 9));
+    }
+}

@@ -1,0 +1,174 @@
+//! [`SessionSource`]: anything that can show the aggregator each of its sessions once.
+//!
+//! The aggregator never collects sessions: it asks a source to call it back with a borrowed
+//! handle for each one, so a pass over a table costs no allocation and no reference-count
+//! traffic. Slices, arrays and `Vec`s of handles are sources; so is a closure
+//! ([`from_fn`]) and a re-iterable iterator of borrowed handles ([`from_iter`]).
+//!
+//! A type from another crate (a session table, say) becomes a source through a small
+//! wrapper, which the orphan rule requires anyway and which keeps the visit fully inlined:
+//!
+//! ```
+//! use autonomic_aggregate::SessionSource;
+//! use autonomic_core::{marker::AnyState, SessionHandle};
+//!
+//! // Stands for a table that can visit its sessions.
+//! struct Table(Vec<SessionHandle<(), AnyState>>);
+//! impl Table {
+//!     fn for_each(&self, f: impl FnMut(&SessionHandle<(), AnyState>)) {
+//!         self.0.iter().for_each(f)
+//!     }
+//! }
+//!
+//! struct AllSessions<'a>(&'a Table);
+//! impl SessionSource for AllSessions<'_> {
+//!     type Tenant = ();
+//!     type State = AnyState;
+//!     fn for_each_session<F: FnMut(&SessionHandle<(), AnyState>)>(&self, f: F) {
+//!         self.0.for_each(f)
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+
+use autonomic_core::marker::AnyState;
+use autonomic_core::{Lifecycle, SessionHandle, TenantTag};
+
+/// Something that can visit each of its sessions once, handing out borrowed handles.
+///
+/// `Tenant` and `State` are the tags of the handles it hands out: any tenant and any state
+/// can be aggregated (a table hands out `SessionHandle<(), AnyState>`; a `Vec` of typed
+/// handles hands out those). See the [module docs](self) for the implementations provided
+/// and for wrapping a type from another crate.
+pub trait SessionSource {
+    /// The tenant tag of the handles visited.
+    type Tenant: TenantTag;
+    /// The typestate marker of the handles visited.
+    type State: Lifecycle;
+
+    /// Calls `f` once for each session.
+    ///
+    /// A source whose sessions change while it is visited (a live table) may include or omit
+    /// sessions added or removed meanwhile; it should never visit one session twice.
+    fn for_each_session<F: FnMut(&SessionHandle<Self::Tenant, Self::State>)>(&self, f: F);
+}
+
+impl<T: TenantTag, S: Lifecycle> SessionSource for [SessionHandle<T, S>] {
+    type Tenant = T;
+    type State = S;
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<T, S>)>(&self, f: F) {
+        self.iter().for_each(f)
+    }
+}
+
+impl<T: TenantTag, S: Lifecycle, const N: usize> SessionSource for [SessionHandle<T, S>; N] {
+    type Tenant = T;
+    type State = S;
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<T, S>)>(&self, f: F) {
+        self.iter().for_each(f)
+    }
+}
+
+impl<T: TenantTag, S: Lifecycle> SessionSource for Vec<SessionHandle<T, S>> {
+    type Tenant = T;
+    type State = S;
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<T, S>)>(&self, f: F) {
+        self.iter().for_each(f)
+    }
+}
+
+impl<X: SessionSource + ?Sized> SessionSource for &X {
+    type Tenant = X::Tenant;
+    type State = X::State;
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<X::Tenant, X::State>)>(&self, f: F) {
+        (**self).for_each_session(f)
+    }
+}
+
+/// A source made of a closure that visits `SessionHandle<(), AnyState>`s (what a session
+/// table hands out); see [`from_fn`].
+#[derive(Clone, Copy)]
+pub struct FromFn<G>(G);
+
+/// A source from a closure that calls its argument once per session.
+///
+/// Each visit goes through one dynamic call; a wrapper type implementing [`SessionSource`]
+/// directly (see the [module docs](self)) avoids it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_aggregate::{source, SessionAggregator};
+/// use autonomic_core::{marker::AnyState, CaseId, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let held: Vec<SessionHandle<(), AnyState>> =
+///     (0..3).map(|_| SessionHandle::new(CaseId::new(), TenantId::new()).erased()).collect();
+/// let src = source::from_fn(|visit| held.iter().for_each(|h| visit(h)));
+/// let m = SessionAggregator::new(Arc::new(KnowledgeBase::new())).aggregate_source(&src);
+/// assert_eq!(m.created_sessions, 3);
+/// ```
+pub fn from_fn<G>(visit_all: G) -> FromFn<G>
+where
+    G: Fn(&mut dyn FnMut(&SessionHandle<(), AnyState>)),
+{
+    FromFn(visit_all)
+}
+
+impl<G> SessionSource for FromFn<G>
+where
+    G: Fn(&mut dyn FnMut(&SessionHandle<(), AnyState>)),
+{
+    type Tenant = ();
+    type State = AnyState;
+    fn for_each_session<F: FnMut(&SessionHandle<(), AnyState>)>(&self, mut f: F) {
+        (self.0)(&mut f)
+    }
+}
+
+impl<G> fmt::Debug for FromFn<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FromFn(..)")
+    }
+}
+
+/// A source made of a cloneable iterator of borrowed handles; see [`from_iter`].
+#[derive(Clone, Debug)]
+pub struct FromIter<I>(I);
+
+/// A source from a re-iterable collection or iterator of borrowed handles (it is cloned
+/// for each pass), for example `map.values()`.
+///
+/// ```
+/// use std::{collections::HashMap, sync::Arc};
+/// use autonomic_aggregate::{source, SessionAggregator};
+/// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let mut by_id = HashMap::new();
+/// for _ in 0..4 {
+///     let h = SessionHandle::new(CaseId::new(), TenantId::new()).start().unwrap();
+///     by_id.insert(h.id(), h);
+/// }
+/// let aggregator = SessionAggregator::new(Arc::new(KnowledgeBase::new()));
+/// let m = aggregator.aggregate_source(&source::from_iter(by_id.values()));
+/// assert_eq!(m.active_sessions, 4);
+/// ```
+pub fn from_iter<I: IntoIterator + Clone>(iter: I) -> FromIter<I> {
+    FromIter(iter)
+}
+
+impl<'a, I, T, S> SessionSource for FromIter<I>
+where
+    I: IntoIterator<Item = &'a SessionHandle<T, S>> + Clone,
+    T: TenantTag,
+    S: Lifecycle,
+{
+    type Tenant = T;
+    type State = S;
+    fn for_each_session<F: FnMut(&SessionHandle<T, S>)>(&self, f: F) {
+        self.0.clone().into_iter().for_each(f)
+    }
+}
