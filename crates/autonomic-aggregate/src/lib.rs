@@ -42,12 +42,6 @@
 //! lock-free. Aggregating does not publish by itself: an aggregate of a subset (only the
 //! active sessions) must not be mistaken for the global picture.
 //!
-//! # Cost
-//! On the development machine (2 cores, AMD EPYC; `docs/performance.md` has the tables), a
-//! totals pass over sessions in allocation order costs about 1.5 to 2.5 times a loop reading
-//! one atomic per session, and a breakdown pass about 3 times; visiting in random order
-//! (as a hash-map-backed table does) both approach the cost of the cache misses themselves.
-//!
 //! ```
 //! use std::sync::Arc;
 //! use autonomic_aggregate::SessionAggregator;
@@ -67,6 +61,13 @@
 //! assert_eq!(kb.current().slo_compliance, 0.0);
 //! # Ok::<(), autonomic_core::TransitionError>(())
 //! ```
+//!
+//! # Cost
+//! Measured against floors in the same run (`docs/performance.md` has the tables): a
+//! totals pass costs 1 to 2.4 times a loop that only takes each session's snapshot, a
+//! breakdown pass 2 to 5 times. Visited in random order (as a hash-map-backed table visits
+//! them) sessions are cache misses, and both passes approach the cost of those misses
+//! (totals about 1.2 times the random-order snapshot loop, breakdowns 1.5 to 2 times).
 //!
 //! # Contents
 //! * [`SessionAggregator`]: passes over sources, and publication.
