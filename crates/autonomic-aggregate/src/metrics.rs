@@ -279,6 +279,7 @@ impl Sums {
     /// pass folds every session into one group, where per-reading stores would chain on the
     /// same memory words. Also counts each mean latency into `histogram` (extremes included).
     pub(crate) fn add_batch(&mut self, readings: &[Reading], histogram: &mut LatencyHistogram) {
+        debug_assert!(readings.len() < 1 << STATE_BITS, "batch too large for the packed counts");
         let (mut tasks, mut latency, mut retries, mut violations, mut adaptations) =
             (0u128, 0u128, 0u128, 0u128, 0u128);
         let mut states = 0u64;
