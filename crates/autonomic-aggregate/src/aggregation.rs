@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use autonomic_core::TenantId;
 
 use crate::histogram;
-use crate::metrics::{Reading, Sums};
+use crate::metrics::{BATCH, Reading, Sums};
 use crate::{AggregatedMetrics, LatencyHistogram, SessionSource};
 
 /// Sums and latency distribution of one group of sessions (a tenant, a pattern, or all).
@@ -99,8 +99,6 @@ const CACHE_SIZE: usize = 1024;
 
 /// Slot of the sessions that have no pattern, after the 256 pattern slots.
 const UNPATTERNED: usize = 256;
-/// Sessions read before they are folded.
-const BATCH: usize = 64;
 
 /// The state of an aggregation pass, kept between passes so that a pass allocates nothing
 /// once every tenant it meets has a group.

@@ -18,9 +18,13 @@ use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSo
 /// aggregate of *all* sessions ([`aggregate_and_publish`](Self::aggregate_and_publish), or
 /// [`publish`](Self::publish) a result you computed).
 ///
-/// The aggregator keeps one [`Aggregation`] between passes (behind a mutex: passes through
-/// one aggregator run one at a time), so a pass allocates nothing in the steady state. It
-/// reads its clock once per pass.
+/// Totals passes ([`aggregate_source`](Self::aggregate_source),
+/// [`aggregate_sessions`](Self::aggregate_sessions),
+/// [`aggregate_and_publish`](Self::aggregate_and_publish)) need no state and run
+/// concurrently. Breakdown passes ([`breakdown`](Self::breakdown),
+/// [`aggregate_with`](Self::aggregate_with)) reuse one [`Aggregation`] kept behind a mutex
+/// (they run one at a time), so they allocate nothing in the steady state. Every pass reads
+/// the clock once.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -90,20 +94,22 @@ impl SessionAggregator {
         Ok(self.aggregate_source(sessions))
     }
 
-    /// Aggregates every session of `source` in one pass, with no allocation in the steady
-    /// state and one clock read. Nothing is published.
+    /// Aggregates every session of `source` in one pass ([`AggregatedMetrics::of`]): totals,
+    /// rates and latency distribution, no breakdowns, no allocation, one clock read. Nothing
+    /// is published.
     pub fn aggregate_source<S: SessionSource + ?Sized>(&self, source: &S) -> AggregatedMetrics {
-        self.aggregate_with(source, Aggregation::total)
+        AggregatedMetrics::of(source, self.clock.now_nanos())
     }
 
-    /// Aggregates every session of `source` and returns the totals with the per-tenant and
-    /// per-pattern breakdowns (allocates the returned vectors). Nothing is published.
+    /// Aggregates every session of `source` with per-tenant and per-pattern breakdowns and
+    /// returns them all (allocates the returned vectors). Nothing is published.
     pub fn breakdown<S: SessionSource + ?Sized>(&self, source: &S) -> Breakdown {
         self.aggregate_with(source, Breakdown::from_aggregation)
     }
 
-    /// Aggregates every session of `source`, then lets `read` look at the whole pass (totals,
-    /// tenants, patterns, histograms) without copying it out. Nothing is published.
+    /// Aggregates every session of `source` with breakdowns, then lets `read` look at the
+    /// whole pass (totals, tenants, patterns, histograms) without copying it out. Nothing is
+    /// published.
     pub fn aggregate_with<S, R>(&self, source: &S, read: impl FnOnce(&Aggregation) -> R) -> R
     where
         S: SessionSource + ?Sized,

@@ -3,7 +3,8 @@
 use autonomic_core::{GlobalKnowledge, MetricsSnapshot, SessionState};
 use serde::{Deserialize, Serialize};
 
-use crate::{LatencyHistogram, LatencySummary};
+use crate::histogram;
+use crate::{LatencyHistogram, LatencySummary, SessionSource};
 
 /// The roll-up of a group of sessions (all sessions given, one tenant, or one pattern), as
 /// seen by one aggregation pass.
@@ -114,6 +115,42 @@ pub struct AggregatedMetrics {
 }
 
 impl AggregatedMetrics {
+    /// The roll-up of every session of `source`, read at `now_ns` (ns on the sessions'
+    /// clock): totals, rates and the latency distribution, without breakdowns.
+    ///
+    /// One pass, no allocation at all (the histogram lives on the stack), and cheaper than a
+    /// pass with breakdowns ([`Aggregation::run`](crate::Aggregation::run)): it does not read
+    /// the sessions' tenant and pattern, and folds everything into one group. This is what
+    /// [`SessionAggregator::aggregate_source`](crate::SessionAggregator::aggregate_source)
+    /// runs.
+    ///
+    /// ```
+    /// use autonomic_aggregate::AggregatedMetrics;
+    /// use autonomic_core::{CaseId, SessionHandle, TenantId};
+    /// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start()?;
+    /// h.record_task_execution_us(40);
+    /// let m = AggregatedMetrics::of(&[h.erased()], 0);
+    /// assert_eq!((m.active_sessions, m.avg_latency_us, m.latency.p99_us), (1, 40.0, 40));
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    pub fn of<S: SessionSource + ?Sized>(source: &S, now_ns: u64) -> AggregatedMetrics {
+        let mut sums = Sums::default();
+        let mut histogram = LatencyHistogram::new();
+        let mut batch = [Reading::default(); BATCH];
+        let mut len = 0;
+        source.for_each_session(|h| {
+            // `len < BATCH` always: the batch is folded as soon as it is full.
+            batch[len.min(BATCH - 1)] = Reading::new(&h.snapshot_at(now_ns), 0, 0);
+            len += 1;
+            if len == BATCH {
+                sums.add_batch(&batch, &mut histogram);
+                len = 0;
+            }
+        });
+        sums.add_batch(&batch[..len], &mut histogram);
+        sums.metrics(&histogram, now_ns)
+    }
+
     /// `created + active + completed + failed + cancelled` (saturating): equal to
     /// `total_sessions`, since every session is in exactly one of these buckets.
     pub fn state_buckets_sum(&self) -> u64 {
@@ -159,6 +196,15 @@ impl AggregatedMetrics {
         }
     }
 }
+
+/// Sessions read before they are folded. Reading a batch first and folding it after keeps
+/// the visit to loads only, so the cache misses of consecutive sessions overlap.
+pub(crate) const BATCH: usize = 64;
+
+/// Bits per state counter in the packed word `Sums::add_batch` counts states in: one batch
+/// (fewer than 2^10 readings) cannot carry from one counter into the next.
+const STATE_BITS: u32 = 10;
+const _: () = assert!(BATCH < 1 << STATE_BITS && STATES as u32 * STATE_BITS <= 64);
 
 /// Number of lifecycle states (the length of a per-state counter array).
 const STATES: usize = SessionState::ALL.len();
@@ -227,6 +273,39 @@ impl Sums {
         self.retries += u128::from(r.retries);
         self.violations += u128::from(r.violations);
         self.adaptations += u128::from(r.adaptations);
+    }
+
+    /// Adds a batch of readings, accumulating in registers and storing once: the totals-only
+    /// pass folds every session into one group, where per-reading stores would chain on the
+    /// same memory words. Also counts each mean latency into `histogram` (extremes included).
+    pub(crate) fn add_batch(&mut self, readings: &[Reading], histogram: &mut LatencyHistogram) {
+        debug_assert!(readings.len() < 1 << STATE_BITS, "batch too large for the packed counts");
+        let (mut tasks, mut latency, mut retries, mut violations, mut adaptations) =
+            (0u128, 0u128, 0u128, 0u128, 0u128);
+        let mut states = 0u64;
+        let (mut min, mut max) = (u64::MAX, 0u64);
+        for r in readings {
+            tasks += u128::from(r.tasks);
+            latency += u128::from(r.latency_us);
+            retries += u128::from(r.retries);
+            violations += u128::from(r.violations);
+            adaptations += u128::from(r.adaptations);
+            states += 1 << (STATE_BITS * u32::from(r.state.min(STATES as u8 - 1)));
+            if let Some(mean) = r.mean_latency_us() {
+                histogram.count_in(histogram::index_of(mean));
+                min = min.min(mean);
+                max = max.max(mean);
+            }
+        }
+        histogram.include_extremes(min, max);
+        for (i, count) in self.states.iter_mut().enumerate() {
+            *count += (states >> (STATE_BITS * i as u32)) & ((1 << STATE_BITS) - 1);
+        }
+        self.tasks += tasks;
+        self.latency_us += latency;
+        self.retries += retries;
+        self.violations += violations;
+        self.adaptations += adaptations;
     }
 
     pub(crate) fn merge(&mut self, o: &Sums) {
