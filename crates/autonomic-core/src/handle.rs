@@ -404,7 +404,7 @@ const CANCELLABLE: &[SessionState] =
     &[SessionState::Created, SessionState::Active, SessionState::Adapted];
 
 impl<T: TenantTag> SessionHandle<T, Active> {
-    /// Records one finished task and its latency: one relaxed atomic add, no clock read.
+    /// Records one finished task and its latency: one atomic add, no lock, no clock read.
     ///
     /// Latency is kept in whole microseconds (sub-microsecond parts are dropped).
     #[inline]

@@ -16,7 +16,7 @@
 //! may race the owner; every run-time transition is therefore one compare-and-swap: exactly
 //! one terminal state wins and the loser gets a [`TransitionError`].
 //!
-//! Recording is the hot path: `record_task_execution` is one relaxed atomic add (count and
+//! Recording is the hot path: `record_task_execution` is one atomic add (count and
 //! latency packed in one word, so a [snapshot](MetricsSnapshot) never tears them), and no
 //! clock is read. Times come from an injectable monotonic [`Clock`], read only at transitions
 //! and snapshots.

@@ -1,7 +1,8 @@
 //! [`SessionMetrics`]: one session's lock-free counters and lifecycle word.
 //!
 //! # The hot path
-//! `record_task_us` is one relaxed `fetch_add` on a word that packs the task count (high 24
+//! `record_task_us` is one `fetch_add` (Release, which on x86 is the same `lock xadd` as
+//! Relaxed) on a word that packs the task count (high 24
 //! bits) and the latency sum in microseconds (low 40 bits), so a snapshot reads the pair in
 //! one load and can never see a count without its latency (no tearing). The other counters
 //! are one relaxed `fetch_add` each. Nothing on the hot path allocates, locks or reads a clock.
@@ -15,7 +16,7 @@
 //! packed field (over 2^30 µs, about 18 minutes for one task) go straight to the cold path.
 
 use crate::lifecycle::Lifecycle;
-use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+use crate::sync::{AtomicU64, Ordering, spin_hint};
 use crate::{MetricsSnapshot, SessionId, SessionState, TransitionError};
 
 /// Bits of the packed word that hold the latency sum.
@@ -116,9 +117,11 @@ impl SessionMetrics {
             return self.record_wide(latency_us);
         }
         let delta = ONE_TASK | latency_us;
-        // Relaxed: a statistic; the packed word is read whole by snapshots and publishes no
-        // other memory. The widening path synchronises through `widen_seq`, not through this.
-        let prev = self.tasks.fetch_add(delta, Ordering::Relaxed);
+        // Release (free on x86: the same `lock xadd`): a snapshot that reads this add (its
+        // load in `read_tasks` is SeqCst, hence Acquire) also sees everything this thread
+        // recorded before, including a task it pushed through the cold path into the overflow
+        // counters. With Relaxed, a snapshot could show this task without that earlier one.
+        let prev = self.tasks.fetch_add(delta, Ordering::Release);
         if prev.wrapping_add(delta) & FLUSH_MASK != 0 {
             self.widen(prev.wrapping_add(delta));
         }
@@ -223,13 +226,15 @@ impl SessionMetrics {
         loop {
             // SeqCst (reader half of the seqlock): with every write-section access SeqCst, a
             // reader whose two sequence reads agree and are even read all three words either
-            // wholly before or wholly after any widening.
+            // wholly before or wholly after any widening. On x86 a SeqCst load is a plain load.
             let s1 = self.widen_seq.load(Ordering::SeqCst);
             if s1 & 1 == 0 {
                 let packed = self.tasks.load(Ordering::SeqCst);
                 let tasks = self.overflow_tasks.load(Ordering::SeqCst);
                 let lat = self.overflow_latency_us.load(Ordering::SeqCst);
-                fence(Ordering::SeqCst);
+                // No fence needed: every access here and in the write section is SeqCst, so
+                // all of them sit in one total order consistent with each thread's program
+                // order; equal even sequence reads bracket no write section.
                 if self.widen_seq.load(Ordering::SeqCst) == s1 {
                     return (
                         tasks.saturating_add(packed >> LAT_BITS),

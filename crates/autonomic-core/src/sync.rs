@@ -8,12 +8,12 @@
 #[cfg(not(autonomic_loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(autonomic_loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(autonomic_loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(autonomic_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 
 /// Spin-loop hint that yields to the loom scheduler when model checking.
 #[inline]

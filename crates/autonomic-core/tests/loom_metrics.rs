@@ -65,3 +65,23 @@ fn wide_latencies_and_widening_race_without_loss() {
         assert_eq!(m.read_tasks(), (3, 112));
     });
 }
+
+#[test]
+fn a_snapshot_never_shows_a_later_task_without_an_earlier_wide_one() {
+    loom::model(|| {
+        let m = Arc::new(SessionMetrics::new());
+        let w = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.record_task_us(100); // cold path (overflow counters)
+                m.record_task_us(1); // hot path (packed word), recorded after it
+            })
+        };
+        let seen = m.read_tasks();
+        assert!(
+            matches!(seen, (0, 0) | (1, 100) | (2, 101)),
+            "a state that never existed: {seen:?}"
+        );
+        w.join().unwrap();
+    });
+}
