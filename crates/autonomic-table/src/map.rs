@@ -22,6 +22,7 @@ pub(crate) use model::Map;
 
 /// The hasher of every map: keys are process-allocated session ids and tenant ids, hashed
 /// with a per-map random seed.
+#[cfg(not(autonomic_loom))]
 pub(crate) type Hasher = foldhash::fast::RandomState;
 
 #[cfg(not(autonomic_loom))]
