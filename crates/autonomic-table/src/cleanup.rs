@@ -1,0 +1,79 @@
+//! Cleanup: removing sessions that ended long enough ago.
+
+use std::time::Duration;
+
+use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
+
+use crate::SessionTable;
+
+impl SessionTable {
+    /// Removes every terminal session (completed, failed or cancelled) that *ended* at least
+    /// `older_than` ago on the table's clock, and returns how many it removed.
+    ///
+    /// The age is the time since the session ended, not how long it ran: a long session that
+    /// just ended stays, a short one that ended long ago goes. A session that is `Created`,
+    /// `Active` or `Adapted` is never removed, even if it races the cleanup (a terminal state
+    /// is final, and each removal re-checks its session atomically). Every index and count is
+    /// kept exact. `Duration::ZERO` removes every terminal session.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use autonomic_core::{CaseId, ClockHandle, ManualClock, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let table = SessionTable::with_clock(ClockHandle::custom(clock.clone()));
+    /// let short = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// let long = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// short.complete()?;                          // short: ends at t = 0
+    /// clock.advance(Duration::from_secs(7200));
+    /// long.complete()?;                           // long: ran two hours, ends now
+    /// assert_eq!(table.cleanup_terminal_sessions(Duration::from_secs(3600)), 1);
+    /// assert_eq!(table.total_sessions(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cleanup_terminal_sessions(&self, older_than: Duration) -> usize {
+        self.cleanup_terminal_sessions_with(older_than, |_| {})
+    }
+
+    /// As [`cleanup_terminal_sessions`](Self::cleanup_terminal_sessions), calling `removed`
+    /// with the id of each session it removes (for example to drop per-session state kept
+    /// elsewhere). `removed` runs with no lock held.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_core::{CaseId, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let h = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// let id = h.id();
+    /// h.fail()?;
+    /// let mut gone = Vec::new();
+    /// table.cleanup_terminal_sessions_with(Duration::ZERO, |id| gone.push(id));
+    /// assert_eq!(gone, vec![id]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cleanup_terminal_sessions_with(
+        &self,
+        older_than: Duration,
+        mut removed: impl FnMut(SessionId),
+    ) -> usize {
+        let now = self.clock().now_nanos();
+        let expired = |h: &SessionHandle<(), AnyState>| {
+            // The state check is one load; only terminal sessions pay for the snapshot that
+            // carries their end time.
+            h.is_terminal() && h.snapshot_at(now).ended_for(now).is_some_and(|age| age >= older_than)
+        };
+        let mut count = 0;
+        self.sessions.for_each(|id, entry| {
+            if expired(&entry.handle)
+                && self.remove_if(id, |current| current.ptr_eq(&entry.handle)).is_some()
+            {
+                count += 1;
+                removed(*id);
+            }
+        });
+        count
+    }
+}

@@ -1,0 +1,125 @@
+//! Visiting and listing sessions: every session, a tenant's, a pattern's, the active ones.
+//!
+//! # What a visit sees
+//! A visit is not a consistent cut of the table. It sees every session that is in the
+//! table (or the index visited) for the whole visit; a session created or removed while the
+//! visit runs may or may not be seen; and while a concurrent insertion or removal makes the
+//! underlying map grow or shrink, a session may be seen twice. When nothing is created or
+//! removed during the visit, it sees each session exactly once. Sessions keep running while
+//! they are visited: read a [`snapshot`](autonomic_core::SessionHandle::snapshot) for a
+//! coherent view of one session.
+//!
+//! # Calling back into the table
+//! The visitor runs with no lock held (the scans are lock-free), so it may call any table
+//! method, including removing the session it is visiting; it cannot deadlock the table.
+//! The `for_each*` visitors allocate nothing; the `sessions_by_*` and `active_sessions`
+//! lists allocate one `Vec` of handle clones.
+
+use autonomic_core::{SessionHandle, TenantId, marker::AnyState};
+
+use crate::SessionTable;
+
+impl SessionTable {
+    /// Calls `f` with every session in the table, without allocating (see the
+    /// [module docs](crate::visit) for what a visit sees).
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// for _ in 0..3 {
+    ///     table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// }
+    /// let mut retries = 0;
+    /// table.for_each(|handle| retries += handle.snapshot().retry_count);
+    /// assert_eq!(retries, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&SessionHandle<(), AnyState>)) {
+        self.sessions.for_each(|_, entry| f(&entry.handle));
+    }
+
+    /// Calls `f` with every session of `tenant`, in O(its sessions), without allocating.
+    pub fn for_each_in_tenant(
+        &self,
+        tenant: TenantId,
+        mut f: impl FnMut(&SessionHandle<(), AnyState>),
+    ) {
+        if let Some(slot) = self.tenants.get(&tenant) {
+            slot.sessions.for_each(|_, handle| f(handle));
+        }
+    }
+
+    /// Calls `f` with every session carrying `pattern`, in O(those sessions), without
+    /// allocating.
+    pub fn for_each_in_pattern(&self, pattern: u8, mut f: impl FnMut(&SessionHandle<(), AnyState>)) {
+        self.patterns.slot(pattern).sessions.for_each(|_, handle| f(handle));
+    }
+
+    /// Calls `f` once per tenant that has sessions, with its id and session count.
+    pub fn for_each_tenant(&self, mut f: impl FnMut(TenantId, usize)) {
+        self.tenants.for_each(|tenant, slot| {
+            let count = slot.count();
+            if count > 0 {
+                f(*tenant, count);
+            }
+        });
+    }
+
+    /// Every session of `tenant`, in O(its sessions).
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let (a, b) = (TenantId::new(), TenantId::new());
+    /// let _ha = table.create_session(CaseId::new(), a).start()?;
+    /// let _hb = table.create_session(CaseId::new(), b).start()?;
+    /// assert_eq!(table.sessions_by_tenant(a).len(), 1);
+    /// assert!(table.sessions_by_tenant(a).iter().all(|h| h.tenant_id() == a));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sessions_by_tenant(&self, tenant: TenantId) -> Vec<SessionHandle<(), AnyState>> {
+        let Some(slot) = self.tenants.get(&tenant) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(slot.count());
+        slot.sessions.for_each(|_, handle| out.push(handle.clone()));
+        out
+    }
+
+    /// Every session carrying `pattern`, in O(those sessions).
+    pub fn sessions_by_pattern(&self, pattern: u8) -> Vec<SessionHandle<(), AnyState>> {
+        let slot = self.patterns.slot(pattern);
+        let mut out = Vec::with_capacity(slot.count());
+        slot.sessions.for_each(|_, handle| out.push(handle.clone()));
+        out
+    }
+
+    /// Every session that is `Active` or `Adapted` when visited (one pass over the table).
+    pub fn active_sessions(&self) -> Vec<SessionHandle<(), AnyState>> {
+        let mut out = Vec::new();
+        self.for_each(|handle| {
+            if handle.is_active() {
+                out.push(handle.clone());
+            }
+        });
+        out
+    }
+
+    /// How many sessions are `Active` or `Adapted` (one pass over the table, no allocation).
+    pub fn active_session_count(&self) -> usize {
+        let mut n = 0;
+        self.for_each(|handle| n += usize::from(handle.is_active()));
+        n
+    }
+
+    /// Every session in the table (one pass).
+    pub fn sessions(&self) -> Vec<SessionHandle<(), AnyState>> {
+        let mut out = Vec::with_capacity(self.total_sessions());
+        self.for_each(|handle| out.push(handle.clone()));
+        out
+    }
+}

@@ -1,0 +1,173 @@
+//! Loom models of the table's protocols, run over the loom stand-in map (see `src/map.rs`):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg autonomic_loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test --release -p autonomic-table --test loom_table
+//! ```
+#![cfg(autonomic_loom)]
+
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use autonomic_core::{CaseId, ClockHandle, ManualClock, SessionState, TenantId};
+use autonomic_table::SessionTable;
+use loom::sync::Arc;
+use loom::thread;
+
+fn table() -> SessionTable {
+    SessionTable::with_clock(ClockHandle::custom(StdArc::new(ManualClock::new())))
+}
+
+/// The last session of a tenant leaves while a new one arrives: the tenant is registered
+/// exactly once, with exactly the new session.
+#[test]
+fn tenant_retired_while_a_session_arrives() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(1);
+        let old = table.create_session(CaseId::new(), tenant).start().unwrap();
+        let old_id = old.id();
+
+        let t = table.clone();
+        let remover = thread::spawn(move || {
+            t.remove(&old_id).unwrap();
+        });
+        let t = table.clone();
+        let creator = thread::spawn(move || t.create_session(CaseId::new(), tenant).start().unwrap().id());
+        remover.join().unwrap();
+        let new_id = creator.join().unwrap();
+
+        assert_eq!(table.tenant_count(), 1);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+        let listed: Vec<_> = table.sessions_by_tenant(tenant).iter().map(|h| h.id()).collect();
+        assert_eq!(listed, vec![new_id]);
+        assert_eq!(table.total_sessions(), 1);
+    });
+}
+
+/// Two sessions of one tenant leave at once: the tenant is forgotten, once.
+#[test]
+fn concurrent_last_removals_forget_the_tenant_once() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(2);
+        let a = table.create_session(CaseId::new(), tenant).start().unwrap().id();
+        let b = table.create_session(CaseId::new(), tenant).start().unwrap().id();
+
+        let t = table.clone();
+        let ta = thread::spawn(move || t.remove(&a).unwrap());
+        let t = table.clone();
+        let tb = thread::spawn(move || t.remove(&b).unwrap());
+        ta.join().unwrap();
+        tb.join().unwrap();
+
+        assert_eq!(table.tenant_count(), 0);
+        assert_eq!(table.tenant_session_count(tenant), 0);
+        assert!(table.sessions_by_tenant(tenant).is_empty());
+        assert!(table.is_empty());
+        // And the tenant can come back.
+        let _again = table.create_session(CaseId::new(), tenant);
+        assert_eq!(table.tenant_count(), 1);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+    });
+}
+
+/// The owner moves a session to another pattern while someone removes it: no pattern set
+/// keeps it, and the counts are zero.
+#[test]
+fn pattern_move_racing_removal_leaves_no_stale_entry() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let new = table.create_session(CaseId::new(), TenantId::from_u128(3)).with_pattern(1);
+        let id = new.id();
+
+        let t = table.clone();
+        let remover = thread::spawn(move || {
+            t.remove(&id).unwrap();
+        });
+        let new = new.with_pattern(2);
+        remover.join().unwrap();
+        drop(new);
+
+        for p in [1, 2] {
+            assert!(table.sessions_by_pattern(p).is_empty(), "pattern {p}");
+            assert_eq!(table.pattern_session_count(p), 0, "pattern {p}");
+        }
+        assert!(table.is_empty());
+        assert_eq!(table.tenant_count(), 0);
+    });
+}
+
+/// The owner sets a pattern while a session is still listed; a concurrent removal of another
+/// session of the same pattern does not disturb it.
+#[test]
+fn pattern_set_and_unrelated_removal() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(4);
+        let other = table.create_session(CaseId::new(), tenant).with_pattern(7).start().unwrap();
+        let other_id = other.id();
+        let new = table.create_session(CaseId::new(), tenant);
+
+        let t = table.clone();
+        let remover = thread::spawn(move || {
+            t.remove(&other_id).unwrap();
+        });
+        let new = new.with_pattern(7);
+        remover.join().unwrap();
+
+        let listed: Vec<_> = table.sessions_by_pattern(7).iter().map(|h| h.id()).collect();
+        assert_eq!(listed, vec![new.id()]);
+        assert_eq!(table.pattern_session_count(7), 1);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+    });
+}
+
+/// Cleanup races the session's owner finishing it: a session is removed only once it is
+/// terminal, and a running one never is.
+#[test]
+fn cleanup_racing_completion_never_removes_a_running_session() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(5);
+        let handle = table.create_session(CaseId::new(), tenant).with_pattern(9).start().unwrap();
+        let id = handle.id();
+
+        let t = table.clone();
+        let cleaner = thread::spawn(move || {
+            let mut states = Vec::new();
+            let n = t.cleanup_terminal_sessions_with(Duration::ZERO, |_| {});
+            // Whatever it removed must have been terminal (it is final, so still is).
+            t.for_each(|h| states.push(h.state()));
+            (n, states)
+        });
+        let done = handle.complete().unwrap();
+        let (removed, _) = cleaner.join().unwrap();
+
+        assert_eq!(done.state(), SessionState::Completed);
+        if removed == 1 {
+            assert!(!table.contains(&id));
+            assert_eq!(table.pattern_session_count(9), 0);
+            assert_eq!(table.tenant_count(), 0);
+        } else {
+            assert_eq!(removed, 0);
+            assert!(table.contains(&id));
+            assert_eq!(table.pattern_session_count(9), 1);
+            assert_eq!(table.tenant_session_count(tenant), 1);
+        }
+    });
+}
+
+/// Cleanup never touches an active session, even while it adapts.
+#[test]
+fn cleanup_leaves_active_sessions_alone() {
+    loom::model(|| {
+        let table = Arc::new(table());
+        let handle = table.create_session(CaseId::new(), TenantId::from_u128(6)).start().unwrap();
+        let t = table.clone();
+        let cleaner = thread::spawn(move || t.cleanup_terminal_sessions(Duration::ZERO));
+        handle.mark_adapted().unwrap();
+        assert_eq!(cleaner.join().unwrap(), 0);
+        assert!(table.contains(&handle.id()));
+    });
+}

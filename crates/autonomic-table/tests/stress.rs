@@ -1,0 +1,208 @@
+//! Threads create, pattern, start, finish, clean up and remove sessions at once; afterwards
+//! the map, the tenant and pattern indexes and every count must agree exactly, and no session
+//! that was still running may have been cleaned up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use autonomic_core::{CaseId, SessionId, SessionState, TenantId};
+use autonomic_table::SessionTable;
+
+/// A small deterministic generator (xorshift64*), one per thread.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const ROUNDS: usize = 6_000;
+
+/// Every cross-check the public API allows.
+fn assert_consistent(table: &SessionTable) {
+    let mut in_map: BTreeMap<SessionId, (TenantId, Option<u8>)> = BTreeMap::new();
+    table.for_each(|h| {
+        let dup = in_map.insert(h.id(), (h.tenant_id(), h.pattern()));
+        assert!(dup.is_none(), "{} visited twice", h.id());
+    });
+    assert_eq!(table.total_sessions(), in_map.len());
+    for id in in_map.keys() {
+        assert!(table.contains(id));
+        assert_eq!(table.get(id).expect("listed session").id(), *id);
+    }
+
+    let stats = table.stats();
+    assert_eq!(stats.total_sessions, in_map.len());
+    assert_eq!(
+        stats.active_sessions
+            + stats.created_sessions
+            + stats.completed_sessions
+            + stats.failed_sessions
+            + stats.cancelled_sessions,
+        in_map.len()
+    );
+
+    // Tenants: exactly the tenants of the sessions in the map, with exact counts and sets.
+    let mut by_tenant: BTreeMap<TenantId, BTreeSet<SessionId>> = BTreeMap::new();
+    for (id, (t, _)) in &in_map {
+        by_tenant.entry(*t).or_default().insert(*id);
+    }
+    assert_eq!(table.tenant_count(), by_tenant.len());
+    assert_eq!(stats.unique_tenants, by_tenant.len());
+    let mut listed = BTreeMap::new();
+    table.for_each_tenant(|t, n| {
+        assert!(listed.insert(t, n).is_none());
+    });
+    assert_eq!(listed.len(), by_tenant.len(), "a tenant without sessions is still registered");
+    for (t, ids) in &by_tenant {
+        assert_eq!(table.tenant_session_count(*t), ids.len());
+        assert_eq!(listed.get(t), Some(&ids.len()));
+        let got: BTreeSet<_> = table.sessions_by_tenant(*t).iter().map(|h| h.id()).collect();
+        assert_eq!(&got, ids, "tenant index of {t}");
+        let mut visited = BTreeSet::new();
+        table.for_each_in_tenant(*t, |h| {
+            visited.insert(h.id());
+        });
+        assert_eq!(&visited, ids);
+    }
+
+    // Patterns: each pattern's set is exactly the sessions in the map carrying it.
+    let mut by_pattern: BTreeMap<u8, BTreeSet<SessionId>> = BTreeMap::new();
+    for (id, (_, p)) in &in_map {
+        if let Some(p) = p {
+            by_pattern.entry(*p).or_default().insert(*id);
+        }
+    }
+    for p in 0..=u8::MAX {
+        let want = by_pattern.remove(&p).unwrap_or_default();
+        let got: BTreeSet<_> = table.sessions_by_pattern(p).iter().map(|h| h.id()).collect();
+        assert_eq!(got, want, "pattern index {p}");
+        assert_eq!(table.pattern_session_count(p), want.len(), "pattern count {p}");
+    }
+}
+
+#[test]
+fn indexes_and_counts_agree_after_concurrent_churn() {
+    let table = SessionTable::new();
+    // Few tenants, so that tenants are retired and re-created under contention; one tenant
+    // whose sessions the remover may remove at any time, including right after creation.
+    let tenants: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
+    let victim = TenantId::new();
+    let workers_done = AtomicUsize::new(0);
+    let victims_removed = AtomicUsize::new(0);
+    let stop = || workers_done.load(Ordering::Relaxed) == 2;
+
+    let survivors = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (table, tenants, workers_done, victims_removed) =
+                    (&table, &tenants, &workers_done, &victims_removed);
+                s.spawn(move || {
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
+                    let mut running = Vec::new();
+                    // At least ROUNDS rounds, and on until the remover has raced a few.
+                    for round in 0.. {
+                        if round >= ROUNDS && victims_removed.load(Ordering::Relaxed) >= 100 {
+                            break;
+                        }
+                        let victim_session = rng.below(4) == 0;
+                        let tenant = if victim_session {
+                            victim
+                        } else {
+                            tenants[rng.below(tenants.len() as u64) as usize]
+                        };
+                        let mut new = table.create_session(CaseId::new(), tenant);
+                        if rng.below(3) != 0 {
+                            new = new.with_pattern(rng.below(8) as u8);
+                        }
+                        if victim_session || rng.below(4) == 0 {
+                            std::thread::yield_now(); // give the remover a window
+                            new = new.with_pattern(rng.below(8) as u8); // move it
+                        }
+                        let Ok(handle) = new.start() else {
+                            continue; // the remover cancelled it first
+                        };
+                        match rng.below(6) {
+                            0 => drop(handle.complete()),
+                            1 => drop(handle.fail()),
+                            2 => drop(handle.cancel()),
+                            3 => {
+                                let _ = table.remove(&handle.id());
+                            }
+                            _ if !victim_session => running.push(handle),
+                            _ => drop(handle.complete()),
+                        }
+                        // Finish an older running session now and then.
+                        if running.len() > 64 {
+                            let i = rng.below(running.len() as u64) as usize;
+                            let _ = running.swap_remove(i).complete();
+                        }
+                    }
+                    workers_done.fetch_add(1, Ordering::Relaxed);
+                    running
+                })
+            })
+            .collect();
+
+        // Cleanup, all the time, with no age limit: only terminal sessions may go.
+        let cleaner = s.spawn(|| {
+            let mut removed = 0;
+            while !stop() {
+                removed += table.cleanup_terminal_sessions_with(Duration::ZERO, |id| {
+                    assert!(!table.contains(&id));
+                });
+                std::thread::yield_now();
+            }
+            removed
+        });
+
+        // Removes the victim tenant's sessions in any state, racing their owners' patterns.
+        let remover = s.spawn(|| {
+            let mut removed = 0;
+            while !stop() {
+                table.for_each_in_tenant(victim, |h| {
+                    if table.remove(&h.id()).is_ok() {
+                        removed += 1;
+                        victims_removed.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                std::thread::yield_now();
+            }
+            removed
+        });
+
+        let running: Vec<_> = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
+        let cleaned = cleaner.join().expect("cleaner");
+        let removed = remover.join().expect("remover");
+        assert!(cleaned > 0 && removed > 0, "the threads did race ({cleaned}, {removed})");
+        running
+    });
+
+    assert_consistent(&table);
+
+    // Every session still running was left in the table by cleanup.
+    for h in &survivors {
+        assert_eq!(h.state(), SessionState::Active);
+        assert!(table.contains(&h.id()), "running session {} was removed", h.id());
+    }
+    assert!(!survivors.is_empty());
+
+    // Finish and clean up everything: the table and all its bookkeeping return to empty.
+    for h in survivors {
+        h.complete().expect("still active");
+    }
+    table.for_each(|h| {
+        let _ = h.clone().cancel();
+    });
+    table.cleanup_terminal_sessions(Duration::ZERO);
+    assert_consistent(&table);
+    assert!(table.is_empty());
+    assert_eq!(table.tenant_count(), 0);
+}
