@@ -65,7 +65,7 @@ use crate::{LoopReport, LoopTotals, RuntimeConfig, RuntimeError, TableSource};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = RuntimeConfig::default().with_interval(Duration::from_millis(100));
-/// let mut runtime = AutonomicRuntime::start(config)?;
+/// let runtime = AutonomicRuntime::start(config)?;
 ///
 /// let handle = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
 /// handle.record_task_execution(Duration::from_millis(10));
@@ -82,7 +82,8 @@ use crate::{LoopReport, LoopTotals, RuntimeConfig, RuntimeError, TableSource};
 /// ```
 pub struct AutonomicRuntime<P: SessionPolicy = ThresholdPolicy> {
     shared: Arc<Shared<P>>,
-    task: Option<LoopTask>,
+    /// The running loop, if any. Locked only to start and stop it (never across an await).
+    task: Mutex<Option<LoopTask>>,
 }
 
 /// Everything the loop task shares with the runtime.
@@ -107,6 +108,12 @@ struct LoopState {
 struct LoopTask {
     stop: watch::Sender<bool>,
     join: JoinHandle<()>,
+}
+
+impl LoopTask {
+    fn is_running(&self) -> bool {
+        !self.join.is_finished()
+    }
 }
 
 impl Drop for LoopTask {
@@ -198,12 +205,12 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
             state: Mutex::new(LoopState::default()),
             reports,
         };
-        Ok(AutonomicRuntime { shared: Arc::new(shared), task: None })
+        Ok(AutonomicRuntime { shared: Arc::new(shared), task: Mutex::new(None) })
     }
 
     /// Builds the runtime and starts its loop on the current tokio runtime.
     pub fn start(self) -> Result<AutonomicRuntime<P>, RuntimeError> {
-        let mut runtime = self.build()?;
+        let runtime = self.build()?;
         runtime.start_loop()?;
         Ok(runtime)
     }
@@ -428,22 +435,23 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
     ///
     /// Errors: [`RuntimeError::NoTokioRuntime`] outside a tokio runtime,
     /// [`RuntimeError::AlreadyRunning`] if the loop runs already.
-    pub fn start_loop(&mut self) -> Result<(), RuntimeError> {
-        if self.is_running() {
+    pub fn start_loop(&self) -> Result<(), RuntimeError> {
+        let mut task = self.task();
+        if task.as_ref().is_some_and(LoopTask::is_running) {
             return Err(RuntimeError::AlreadyRunning);
         }
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| RuntimeError::NoTokioRuntime)?;
         let (stop, stopped) = watch::channel(false);
         let join = handle.spawn(run_loop(self.shared.clone(), stopped));
-        self.task = Some(LoopTask { stop, join });
+        *task = Some(LoopTask { stop, join });
         tracing::debug!(interval = ?self.shared.config.interval, "autonomic loop started");
         Ok(())
     }
 
     /// Whether the loop task is running.
     pub fn is_running(&self) -> bool {
-        self.task.as_ref().is_some_and(|task| !task.join.is_finished())
+        self.task().as_ref().is_some_and(LoopTask::is_running)
     }
 
     /// Stops the loop cleanly: the loop exits before its next iteration (one in progress
@@ -453,8 +461,9 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
     /// If this future is dropped before it completes, the loop task is aborted.
     ///
     /// Errors: [`RuntimeError::LoopPanicked`] if the loop task panicked.
-    pub async fn shutdown(&mut self) -> Result<(), RuntimeError> {
-        let Some(mut task) = self.task.take() else {
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        // Taken out under the lock, awaited without it.
+        let Some(mut task) = self.task().take() else {
             return Ok(());
         };
         // Fails only if the loop has exited already; joining below is all that is left.
@@ -467,6 +476,13 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
             // Cancelled: the tokio runtime is shutting down; the task is gone either way.
             Err(_) => Ok(()),
         }
+    }
+}
+
+impl<P: SessionPolicy> AutonomicRuntime<P> {
+    fn task(&self) -> std::sync::MutexGuard<'_, Option<LoopTask>> {
+        // Only `Option` moves happen under this lock: a panic cannot leave it half-written.
+        self.task.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -182,7 +182,7 @@ fn cleanup_of_the_failed_sessions_reopens_the_loop() -> Res {
 async fn the_spawned_loop_closes_it_too() -> Res {
     let interval = Duration::from_millis(50);
     let clock = Arc::new(ManualClock::new());
-    let mut runtime = AutonomicRuntime::builder()
+    let runtime = AutonomicRuntime::builder()
         .config(RuntimeConfig::default().with_interval(interval).with_retention(RETENTION))
         .clock(ClockHandle::custom(clock.clone()))
         .start()?;

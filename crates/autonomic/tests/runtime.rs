@@ -62,7 +62,7 @@ fn bad_configuration_is_refused_by_name() {
 
 #[tokio::test(start_paused = true)]
 async fn the_loop_iterates_every_interval_and_shuts_down_cleanly() -> Res {
-    let mut runtime = AutonomicRuntime::start(RuntimeConfig::default().with_interval(INTERVAL))?;
+    let runtime = AutonomicRuntime::start(RuntimeConfig::default().with_interval(INTERVAL))?;
     let mut rx = runtime.reports();
     assert!(runtime.is_running());
     assert_eq!(runtime.start_loop().unwrap_err(), RuntimeError::AlreadyRunning);
@@ -132,7 +132,7 @@ async fn dropping_the_runtime_leaves_no_task_behind() -> Res {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_a_shutdown_future_aborts_the_loop() -> Res {
-    let mut runtime = AutonomicRuntime::start(RuntimeConfig::default().with_interval(INTERVAL))?;
+    let runtime = AutonomicRuntime::start(RuntimeConfig::default().with_interval(INTERVAL))?;
     let tasks = tokio::runtime::Handle::current().metrics();
     assert_eq!(tasks.num_alive_tasks(), 1);
     // Polled once, then dropped while it waits for the join: the task goes with its guard.
@@ -153,14 +153,26 @@ async fn dropping_a_shutdown_future_aborts_the_loop() -> Res {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loop_runs_on_a_multi_thread_runtime() -> Res {
-    let mut runtime =
-        AutonomicRuntime::start(RuntimeConfig::default().with_interval(Duration::from_millis(5)))?;
+    // Shared with workers through an `Arc`: stopping needs no exclusive access.
+    let runtime = Arc::new(AutonomicRuntime::start(
+        RuntimeConfig::default().with_interval(Duration::from_millis(5)),
+    )?);
+    let worker = runtime.clone();
+    let session = tokio::spawn(async move {
+        let h = worker.start_session(worker.create_session(CaseId::new(), TenantId::new()))?;
+        h.record_task_execution_us(700);
+        worker.complete_session(h).map(|h| h.id())
+    });
+    let id = session.await??;
     let mut rx = runtime.reports();
     let report = tokio::time::timeout(Duration::from_secs(30), wait_for_iteration(&mut rx, 3))
         .await
         .expect("three iterations within 30 s");
     assert!(report.iteration >= 3);
+    assert_eq!(report.metrics.completed_sessions, 1);
+    assert!(runtime.table().contains(&id), "retention is an hour");
     runtime.shutdown().await?;
+    assert!(!runtime.is_running());
     Ok(())
 }
 

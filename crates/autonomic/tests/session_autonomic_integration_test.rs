@@ -61,7 +61,7 @@ async fn quick_start() -> Res {
 
 #[tokio::test]
 async fn quick_start_through_the_runtime() -> Res {
-    let mut runtime = AutonomicRuntime::start(RuntimeConfig::default())?;
+    let runtime = AutonomicRuntime::start(RuntimeConfig::default())?;
 
     let handle = runtime.create_session(CaseId::new(), TenantId::default_tenant());
     let handle = runtime.start_session(handle)?;
