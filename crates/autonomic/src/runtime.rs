@@ -1,12 +1,13 @@
 //! [`AutonomicRuntime`]: table, adapter, aggregator and knowledge in one object, and the
 //! periodic MAPE-K loop over them.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use autonomic_adapter::{SessionAdapter, SessionPolicy, ThresholdPolicy};
-use autonomic_aggregate::{AggregatedMetrics, Breakdown, SessionAggregator};
+use autonomic_aggregate::{AggregatedMetrics, Breakdown, SessionAggregator, SessionSource};
 use autonomic_core::marker::{Active, AnyState, Cancelled, Completed, Failed};
 use autonomic_core::{
     CaseId, ClockHandle, ConfigError, KnowledgeBase, SessionHandle, SessionId, TenantId, TenantTag,
@@ -26,13 +27,17 @@ use crate::{LoopReport, LoopTotals, RuntimeConfig, RuntimeError, TableSource};
 /// Each iteration ([`run_once`](Self::run_once), or the periodic loop started by
 /// [`start`](Self::start)):
 /// 1. **Monitor / Analyze**: one allocation-free totals pass of the aggregator over every
-///    session of the table ([`TableSource::all`]): state buckets, rates, latency percentiles.
+///    session of the table (as [`TableSource::all`] does): state buckets, rates, latency
+///    percentiles.
 /// 2. **Knowledge**: publishes that aggregate; the doctrine gate reads its failure rate and
 ///    SLO compliance from the next analysis on, so what sessions do changes what the adapter
 ///    admits.
-/// 3. **Execute**: returns the resource grants of sessions that have ended, and removes from
-///    the table the sessions that ended at least `retention` ago, dropping their decision
-///    history with them ([`SessionAdapter::forget_session`]).
+/// 3. **Execute**: removes from the table the sessions that ended at least `retention` ago,
+///    dropping their decision history and any grant with them
+///    ([`SessionAdapter::forget_session`]), and returns the resource grants of the other
+///    ended sessions. The removal shares the aggregation's visit of the table (the table
+///    allows removing while it visits): the aggregate still counts the sessions removed, as
+///    if cleanup ran after it, and a million sessions are visited once, not twice.
 /// 4. Emits a `tracing` summary at `info` and publishes a [`LoopReport`]
 ///    ([`last_report`](Self::last_report), [`reports`](Self::reports)).
 ///
@@ -517,20 +522,17 @@ impl<P: SessionPolicy> Shared<P> {
         let span = tracing::debug_span!("autonomic_loop", iteration);
         let _entered = span.enter();
 
-        // Monitor / Analyze: one pass over the table, nothing allocated.
-        let metrics = self.aggregator.aggregate_source(&TableSource::all(&self.table));
+        // Monitor / Analyze, and the cleanup of Execute: one pass over the table, nothing
+        // allocated. Every session is aggregated; those past the retention then leave.
+        let pass = LoopPass::new(self, self.aggregator.clock().now_nanos());
+        let metrics = AggregatedMetrics::of(&pass, pass.now);
         // Knowledge: what the doctrine gate reads from now on.
         let published = self.aggregator.publish(&metrics);
-        // Execute: return the grants of ended sessions, then remove the old ones.
-        let (mut grants_released, mut resources_released) = self.release_ended_grants();
-        let sessions_cleaned =
-            self.table.cleanup_terminal_sessions_with(self.config.retention, |id| {
-                let amount = self.adapter.forget_session(id);
-                if amount > 0.0 {
-                    grants_released += 1;
-                    resources_released += amount;
-                }
-            });
+        // Execute: return the grants of the ended sessions still in the table.
+        let (swept, swept_amount) = self.release_ended_grants();
+        let sessions_cleaned = pass.cleaned.get();
+        let grants_released = pass.grants_released.get() + swept;
+        let resources_released = pass.resources_released.get() + swept_amount;
 
         state.iteration = iteration;
         state.totals.sessions_cleaned += sessions_cleaned as u64;
@@ -587,6 +589,66 @@ impl<P: SessionPolicy> Shared<P> {
             }
         }
         released
+    }
+}
+
+/// The loop's pass over the table, as the aggregator's source: each session is handed to the
+/// aggregator (which copies its snapshot at once), then removed if it ended at least
+/// `retention` before `now`, with what the adapter keeps for it. Aggregation and cleanup
+/// share one visit of the table, which allows removals while it visits; a removed session
+/// is still in the aggregate (taken before the cleanup, as if it ran first).
+struct LoopPass<'a, P: SessionPolicy> {
+    shared: &'a Shared<P>,
+    now: u64,
+    cleaned: Cell<usize>,
+    grants_released: Cell<usize>,
+    resources_released: Cell<f64>,
+}
+
+impl<'a, P: SessionPolicy> LoopPass<'a, P> {
+    fn new(shared: &'a Shared<P>, now: u64) -> Self {
+        LoopPass {
+            shared,
+            now,
+            cleaned: Cell::new(0),
+            grants_released: Cell::new(0),
+            resources_released: Cell::new(0.0),
+        }
+    }
+
+    /// Removes the session if it ended at least `retention` ago (a terminal state is final,
+    /// so the check cannot go stale), and forgets it in the adapter.
+    #[inline]
+    fn clean(&self, handle: &SessionHandle<(), AnyState>) {
+        // One load (the word the aggregator just read); only finished sessions read more.
+        if !handle.is_terminal() {
+            return;
+        }
+        let expired = handle
+            .snapshot_at(self.now)
+            .ended_for(self.now)
+            .is_some_and(|age| age >= self.shared.config.retention);
+        if expired && self.shared.table.remove(&handle.id()).is_ok() {
+            self.cleaned.set(self.cleaned.get() + 1);
+            let amount = self.shared.adapter.forget_session(handle.id());
+            if amount > 0.0 {
+                self.grants_released.set(self.grants_released.get() + 1);
+                self.resources_released.set(self.resources_released.get() + amount);
+            }
+        }
+    }
+}
+
+impl<P: SessionPolicy> SessionSource for LoopPass<'_, P> {
+    type Tenant = ();
+    type State = AnyState;
+
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<(), AnyState>)>(&self, mut f: F) {
+        self.shared.table.for_each(|handle| {
+            f(handle);
+            self.clean(handle);
+        });
     }
 }
 
