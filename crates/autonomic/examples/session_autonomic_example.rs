@@ -9,7 +9,8 @@
 //! Sessions of several tenants, each running its workflow patterns, arrive at a steady pace
 //! over about four seconds on a multi-thread tokio runtime. Their tasks have simulated
 //! latencies (with spikes over their SLO), fail transiently and are retried, and a few
-//! sessions fail, are cancelled by their owner, cancelled from outside, or never start.
+//! sessions fail, are cancelled by their owner or from outside (through the table), or
+//! never start.
 //! Each session asks the adapter for a decision when a task fails and every few tasks, and
 //! carries it out: it backs off and retries (holding the decision, so a retry in progress
 //! counts against `max_concurrent_adaptations`), degrades, sheds optional tasks, asks for
@@ -23,16 +24,18 @@
 //! aggregated metrics per tenant with percentiles (at the height of the incident and at the
 //! end), decisions by action, refusals by rule, cleanup and events.
 //!
-//! Determinism: given `--seed`, the workload is the same on every run (each session's
-//! tenant, pattern, task latencies, spikes, failures and cancellations, and the incident),
-//! so the workload table is identical from run to run. The loop runs on real time, so which
-//! knowledge each analysis sees, and with it the exact split of decisions and refusals,
-//! varies a little between runs; the shape does not.
+//! Determinism: given `--seed`, the workload is the same on every run: each session's
+//! tenant, pattern, number of tasks, random draws (latencies, spikes, transient failures),
+//! how it ends (completes, fails, cancelled and when), and the incident. The workload table
+//! of the report is identical from run to run. The loop runs on real time, so which
+//! knowledge each analysis sees, and with it the exact split of decisions and refusals (and
+//! what they change: a degraded session runs slower, a shedding one skips tasks), varies a
+//! little between runs; the shape does not.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use autonomic::{
@@ -282,24 +285,41 @@ struct World {
     tally: Tally,
 }
 
+/// A count kept by many session tasks at once.
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+impl Counter {
+    fn add(&self, n: u64) {
+        // Relaxed: an independent count; it is read after every session task has been
+        // joined, and the join orders the adds before the read.
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        // Relaxed: see `add` (the progress lines do not read these counts).
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// What the workload did (counted by the sessions themselves).
 #[derive(Default)]
 struct Tally {
     per_tenant: Vec<TenantTally>,
-    executed: [AtomicU64; 6],
-    execution_failed: AtomicU64,
-    backoff_ms: AtomicU64,
-    retries: AtomicU64,
-    lost_races: AtomicU64,
+    executed: [Counter; 6],
+    execution_failed: Counter,
+    backoff_ms: Counter,
+    retries: Counter,
+    lost_races: Counter,
 }
 
 #[derive(Default)]
 struct TenantTally {
-    sessions: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    cancelled: AtomicU64,
-    incident: AtomicU64,
+    sessions: Counter,
+    completed: Counter,
+    failed: Counter,
+    cancelled: Counter,
+    incident: Counter,
 }
 
 fn kind_index(kind: ActionKind) -> usize {
@@ -351,11 +371,11 @@ impl World {
     ) {
         match self.runtime.adapter().execute(decision, handle) {
             Ok(()) => {
-                self.tally.executed[kind_index(decision.action.kind())].fetch_add(1, Relaxed);
+                self.tally.executed[kind_index(decision.action.kind())].add(1);
             }
             // Cancelled from outside meanwhile: what the decision held was returned.
             Err(_) => {
-                self.tally.execution_failed.fetch_add(1, Relaxed);
+                self.tally.execution_failed.add(1);
             }
         }
     }
@@ -367,15 +387,15 @@ async fn run_session(world: Arc<World>, index: u64) {
     let script = Script::draw(&mut rng, &world, index);
     let tenant = &world.tenants[script.tenant];
     let tally = &world.tally.per_tenant[script.tenant];
-    tally.sessions.fetch_add(1, Relaxed);
+    tally.sessions.add(1);
     if script.in_incident {
-        tally.incident.fetch_add(1, Relaxed);
+        tally.incident.add(1);
     }
     let runtime = &world.runtime;
     let new = runtime.create_session(CaseId::new(), tenant.id).with_pattern(script.pattern.id);
     if script.fate == Fate::CancelBeforeStart {
         if runtime.cancel_new_session(new).is_ok() {
-            tally.cancelled.fetch_add(1, Relaxed);
+            tally.cancelled.add(1);
         }
         return;
     }
@@ -396,7 +416,7 @@ async fn run_session(world: Arc<World>, index: u64) {
             Fate::Fail(at) if task == at => break,
             Fate::CancelByOwner(at) if task == at => {
                 if runtime.cancel_session(handle.clone()).is_ok() {
-                    tally.cancelled.fetch_add(1, Relaxed);
+                    tally.cancelled.add(1);
                 }
                 return;
             }
@@ -405,7 +425,7 @@ async fn run_session(world: Arc<World>, index: u64) {
                 // event, and a grant it holds comes back with the loop's next iteration.
                 let cancelled = runtime.table().get(&handle.id()).map(|h| h.cancel());
                 if matches!(cancelled, Ok(Ok(_))) {
-                    tally.cancelled.fetch_add(1, Relaxed);
+                    tally.cancelled.add(1);
                 }
             }
             _ => {}
@@ -418,10 +438,10 @@ async fn run_session(world: Arc<World>, index: u64) {
                 break;
             }
             handle.record_retry();
-            world.tally.retries.fetch_add(1, Relaxed);
+            world.tally.retries.add(1);
             if let Some(decision) = world.adapt(&handle, &mut mode, task) {
                 if let SessionAction::RetryTask { backoff_ms, .. } = decision.action {
-                    world.tally.backoff_ms.fetch_add(backoff_ms, Relaxed);
+                    world.tally.backoff_ms.add(backoff_ms);
                     // The backoff, simulated: a short real wait, not the whole backoff.
                     let wait =
                         Duration::from_millis(backoff_ms / BACKOFF_SCALE).min(MAX_BACKOFF_WAIT);
@@ -477,7 +497,7 @@ async fn run_session(world: Arc<World>, index: u64) {
     match script.fate {
         Fate::Fail(_) => {
             if let Ok(failed) = runtime.fail_session(handle) {
-                tally.failed.fetch_add(1, Relaxed);
+                tally.failed.add(1);
                 // A failed session asks for its compensation, like any other decision.
                 if let Ok(Analysis::Admitted(decision)) = runtime.adapter().evaluate(&failed) {
                     world.execute(&decision, &failed);
@@ -486,10 +506,10 @@ async fn run_session(world: Arc<World>, index: u64) {
         }
         _ => match runtime.complete_session(handle) {
             Ok(_) => {
-                tally.completed.fetch_add(1, Relaxed);
+                tally.completed.add(1);
             }
             Err(lost) if lost.found == SessionState::Cancelled => {
-                world.tally.lost_races.fetch_add(1, Relaxed);
+                world.tally.lost_races.add(1);
             }
             Err(lost) => eprintln!("unexpected: {lost}"),
         },
@@ -664,11 +684,11 @@ fn final_report(
     let mut sums = [0u64; 5];
     for (t, c) in world.tenants.iter().zip(&tally.per_tenant) {
         let row = [
-            c.sessions.load(Relaxed),
-            c.completed.load(Relaxed),
-            c.failed.load(Relaxed),
-            c.cancelled.load(Relaxed),
-            c.incident.load(Relaxed),
+            c.sessions.get(),
+            c.completed.get(),
+            c.failed.get(),
+            c.cancelled.get(),
+            c.incident.get(),
         ];
         for (s, v) in sums.iter_mut().zip(row) {
             *s += v;
@@ -695,7 +715,7 @@ fn final_report(
     out!(
         "    owners that found their session cancelled from outside (through the table, the \
          adapter not told): {}",
-        thousands(tally.lost_races.load(Relaxed)),
+        thousands(tally.lost_races.get()),
     );
 
     let stats = runtime.table().stats();
@@ -758,22 +778,14 @@ fn final_report(
         thousands(adapter.total_decisions)
     );
     for kind in ActionKind::ALL {
-        out!(
-            "    {:<24} {:>9}",
-            kind.as_str(),
-            thousands(tally.executed[kind_index(kind)].load(Relaxed))
-        );
+        out!("    {:<24} {:>9}", kind.as_str(), thousands(tally.executed[kind_index(kind)].get()));
     }
-    out!(
-        "    {:<24} {:>9}",
-        "not applied (cancelled)",
-        thousands(tally.execution_failed.load(Relaxed))
-    );
+    out!("    {:<24} {:>9}", "not applied (cancelled)", thousands(tally.execution_failed.get()));
     out!(
         "    task retries {}, simulated backoff {:.1} s (waited {}x faster); these depend on \
          what the doctrine admitted, so they vary a little from run to run",
-        thousands(tally.retries.load(Relaxed)),
-        tally.backoff_ms.load(Relaxed) as f64 / 1e3,
+        thousands(tally.retries.get()),
+        tally.backoff_ms.get() as f64 / 1e3,
         BACKOFF_SCALE,
     );
 
