@@ -390,3 +390,25 @@ fn the_runtime_publishes_into_a_given_knowledge_base_with_a_custom_policy() -> R
     assert_eq!(analysis.refusal().map(|r| r.rule), Some(autonomic::QRule::MinSloCompliance));
     Ok(())
 }
+
+#[test]
+fn static_tenants_keep_their_type_through_the_runtime() -> Res {
+    autonomic::static_tenant!(Acme = 0xAC);
+    fn bill_acme(_: &autonomic::SessionHandle<Acme, autonomic::marker::Completed>) {}
+
+    let (_clock, runtime) = manual_runtime(Duration::from_secs(60));
+    let new = runtime.table().tenant::<Acme>().create_session(CaseId::new()).with_pattern(9);
+    let handle = runtime.start_session(new)?;
+    handle.record_task_execution_us(1_200);
+    let done = runtime.complete_session(handle)?;
+    bill_acme(&done);
+    assert_eq!(done.tenant_id(), <Acme as autonomic::StaticTenant>::TENANT);
+    let events = runtime.adapter().take_events();
+    assert!(matches!(events[0], SessionEvent::Started { tenant_id, .. }
+        if tenant_id == <Acme as autonomic::StaticTenant>::TENANT));
+    assert!(matches!(events[1], SessionEvent::Completed { .. }));
+    let report = runtime.run_once();
+    assert_eq!(report.metrics.completed_sessions, 1);
+    assert_eq!(runtime.breakdown().pattern(9).map(|m| m.latency.p50_us), Some(1_200));
+    Ok(())
+}
