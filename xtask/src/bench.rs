@@ -59,6 +59,30 @@ const ROWS: &[Row] = &[
         "<60 ns",
     ),
     row("Snapshot", "snapshot/snapshot", Some("handle_creation/floor_instant_now"), "report"),
+    row(
+        "Concurrent ops (1000): create, start, 10 tasks, analyse, complete",
+        "concurrent_ops_1000/healthy",
+        Some("concurrent_ops_1000/floor_spawn_join_1000_empty_tasks"),
+        "<0.8 ms",
+    ),
+    row(
+        "Concurrent ops (1000), every session adapts",
+        "concurrent_ops_1000/all_adapt",
+        Some("concurrent_ops_1000/floor_spawn_join_1000_empty_tasks"),
+        "<1.2 ms",
+    ),
+    row(
+        "Runtime loop iteration (100K sessions)",
+        "runtime_loop/100000/run_once/100000",
+        Some("runtime_loop/100000/floor_table_visit/100000"),
+        "report",
+    ),
+    row(
+        "Runtime loop iteration (1M sessions)",
+        "runtime_loop/1000000/run_once/1000000",
+        Some("runtime_loop/1000000/floor_table_visit/1000000"),
+        "report",
+    ),
 ];
 
 pub fn run(quick: bool) -> Result<(), Failed> {

@@ -226,6 +226,40 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         gate::units_to_amount(self.sessions.granted_units(session_id))
     }
 
+    /// The sessions holding a resource grant, with the amount each holds (a fraction of
+    /// capacity), in no particular order.
+    ///
+    /// One pass over the sessions the adapter tracks, taking each shard's lock in turn: it is
+    /// for periodic sweeps (the runtime's loop uses it to return the grants of sessions that
+    /// ended without [`on_session_finished`](Self::on_session_finished) being called), not
+    /// for the hot path. Grants made or released during the pass may or may not be listed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use autonomic_adapter::SessionAdapter;
+    /// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+    ///
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    /// let slow = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+    /// for _ in 0..12 {
+    ///     slow.record_task_execution_us(150_000); // over max_latency_us: asks for resources
+    /// }
+    /// let decision = adapter.evaluate(&slow)?.into_decision().expect("admitted");
+    /// adapter.execute(&decision, &slow)?;
+    /// let granted = adapter.granted_sessions();
+    /// assert_eq!(granted.len(), 1);
+    /// assert_eq!(granted[0].0, slow.id());
+    /// assert!((granted[0].1 - 0.05).abs() < 1e-12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn granted_sessions(&self) -> Vec<(SessionId, f64)> {
+        self.sessions
+            .granted()
+            .into_iter()
+            .map(|(id, units)| (id, gate::units_to_amount(units)))
+            .collect()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionAdapterConfig {
         &self.config

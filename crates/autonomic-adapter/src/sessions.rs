@@ -141,6 +141,21 @@ impl SessionStore {
         self.shard(id).get(&id).map_or(0, |entry| entry.granted_units)
     }
 
+    /// The sessions holding a grant, with their units (each shard locked in turn).
+    pub(crate) fn granted(&self) -> Vec<(SessionId, u64)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            out.extend(
+                shard
+                    .iter()
+                    .filter(|(_, entry)| entry.granted_units > 0)
+                    .map(|(id, entry)| (*id, entry.granted_units)),
+            );
+        }
+        out
+    }
+
     /// Sessions tracked.
     pub(crate) fn len(&self) -> usize {
         // Relaxed: a statistic.
@@ -195,6 +210,7 @@ mod tests {
         assert!(store.history(SessionId::from_raw(3)).is_empty());
         assert!(store.record(decision(4, 0), 500)); // a grant is always tracked
         assert_eq!(store.granted_units(SessionId::from_raw(4)), 500);
+        assert_eq!(store.granted(), vec![(SessionId::from_raw(4), 500)]);
         assert_eq!(store.release(SessionId::from_raw(4)), 500);
         assert_eq!(store.release(SessionId::from_raw(4)), 0);
         assert_eq!(store.history(SessionId::from_raw(4)).len(), 1); // history stays

@@ -431,7 +431,10 @@ fn grants_last_until_the_session_is_released() -> Res {
     // release_session / forget_session / clear each return grants too.
     let s = too_slow();
     adapter.execute(&admitted(adapter.evaluate(&s)?), &s)?;
+    assert_eq!(adapter.granted_sessions().len(), 1);
+    assert_eq!(adapter.granted_sessions()[0].0, s.id());
     assert!((adapter.release_session(s.id()) - 0.05).abs() < 1e-12);
+    assert!(adapter.granted_sessions().is_empty()); // history stays, the grant is gone
     adapter.execute(&admitted(adapter.evaluate(&s)?), &s)?;
     assert!((adapter.forget_session(s.id()) - 0.05).abs() < 1e-12);
     adapter.execute(&admitted(adapter.evaluate(&s)?), &s)?;

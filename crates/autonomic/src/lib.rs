@@ -1,6 +1,123 @@
-//! The session-scoped autonomic runtime: one import for every layer.
+//! The session-scoped autonomic runtime: every layer in one import, and
+//! [`AutonomicRuntime`], which owns them all and closes the MAPE-K loop.
 //!
-//! Depend on this crate for the whole runtime, or on a single layer
-//! (`autonomic-core` alone has no async dependency).
+//! # The layers
+//! | module | crate | what it owns |
+//! |---|---|---|
+//! | [`core`] | `autonomic-core` | ids, lock-free [`SessionMetrics`], the [`SessionHandle`] typestate, tenant tags, clocks, [`GlobalQ`], [`KnowledgeBase`] (no async) |
+//! | [`table`] | `autonomic-table` | [`SessionTable`]: by id, tenant and pattern; stats; cleanup |
+//! | [`adapter`] | `autonomic-adapter` | [`SessionAdapter`]: policy, the atomic doctrine gate, decisions, events, history |
+//! | [`aggregate`] | `autonomic-aggregate` | [`SessionAggregator`]: totals, rates, percentiles, breakdowns, knowledge publication |
+//!
+//! Every public item of every layer is reachable through its module here
+//! (`autonomic::table::visit`, `autonomic::adapter::gate`, ...), and the main types are
+//! re-exported at the top, so `use autonomic::{SessionTable, SessionAdapter, TenantId}` works
+//! as in the quick reference. Two names are only reachable through their modules because
+//! they would clash: the validators `core::config` and the adapter's loaders
+//! `adapter::config`. A service that only records metrics can depend on `autonomic-core`
+//! alone, which has no async dependency.
+//!
+//! # The runtime
+//! [`AutonomicRuntime`] owns the table, the adapter, the aggregator and the knowledge base
+//! they share, all reading one clock (injectable through [`RuntimeBuilder::clock`]). Its loop
+//! (on tokio) aggregates every session of the table, publishes the result as the knowledge
+//! the doctrine gate reads, returns the resource grants of ended sessions and removes the
+//! sessions that ended more than `retention` ago with their decision history, then reports
+//! ([`LoopReport`]) and traces a summary. So the loop closes: when sessions start failing,
+//! the next iteration publishes the failure rate and the adapter starts refusing
+//! adaptations by `max_failure_rate`; when they recover, it admits again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use autonomic::{
+//!     AutonomicRuntime, CaseId, QRule, RuntimeConfig, SessionState, TenantId, Analysis,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = AutonomicRuntime::new(RuntimeConfig::default().with_retention(Duration::ZERO))?;
+//! let tenant = TenantId::new();
+//!
+//! // One session in five fails: 20% is over Global Q's 5% max_failure_rate.
+//! for i in 0..10 {
+//!     let h = runtime.start_session(runtime.create_session(CaseId::new(), tenant))?;
+//!     h.record_task_execution(Duration::from_millis(5));
+//!     if i % 5 == 0 { runtime.fail_session(h)?; } else { runtime.complete_session(h)?; }
+//! }
+//! let report = runtime.run_once();                       // aggregate, publish, clean up
+//! assert_eq!(report.metrics.failure_rate, 0.2);
+//! assert_eq!(report.sessions_cleaned, 10);                 // retention zero
+//!
+//! let struggling = runtime.start_session(runtime.create_session(CaseId::new(), tenant))?;
+//! for _ in 0..5 { struggling.record_retry(); }           // over max_retries: wants RetryTask
+//! match runtime.adapter().evaluate(&struggling)? {
+//!     Analysis::Refused(refusal) => assert_eq!(refusal.rule, QRule::MaxFailureRate),
+//!     other => panic!("expected a refusal, got {other:?}"),
+//! }
+//!
+//! runtime.run_once();                                    // the failures are gone: 0%
+//! assert!(matches!(runtime.adapter().evaluate(&struggling)?, Analysis::Admitted(_)));
+//! assert_eq!(struggling.state(), SessionState::Active);
+//! # Ok(()) }
+//! ```
+//!
+//! Start the periodic loop with [`AutonomicRuntime::start`] inside a tokio runtime, stop it
+//! with [`shutdown`](AutonomicRuntime::shutdown); dropping the runtime aborts it.
+//!
+//! # Contents (this crate's own items)
+//! * [`AutonomicRuntime`], [`RuntimeBuilder`]: the runtime.
+//! * [`RuntimeConfig`]: interval, retention, adapter configuration, Global Q (JSON, TOML).
+//! * [`LoopReport`], [`LoopTotals`]: what an iteration saw and did.
+//! * [`TableSource`]: a table (or a tenant's or pattern's part of it) as the aggregator's
+//!   [`SessionSource`].
+//! * [`RuntimeError`].
 
-pub use autonomic_core::*;
+mod config;
+mod error;
+mod report;
+mod runtime;
+mod table_source;
+
+pub use config::RuntimeConfig;
+pub use error::RuntimeError;
+pub use report::{LoopReport, LoopTotals};
+pub use runtime::{AutonomicRuntime, RuntimeBuilder};
+pub use table_source::TableSource;
+
+/// The core layer (`autonomic-core`): ids, session handles and metrics, clocks, Global Q,
+/// knowledge. No async.
+pub use autonomic_core as core;
+
+/// The table layer (`autonomic-table`): the concurrent session table.
+pub use autonomic_table as table;
+
+/// The adapter layer (`autonomic-adapter`): policies, the doctrine gate, decisions, events.
+pub use autonomic_adapter as adapter;
+
+/// The aggregate layer (`autonomic-aggregate`): aggregation and knowledge publication.
+pub use autonomic_aggregate as aggregate;
+
+// Core.
+pub use autonomic_core::{
+    CaseId, Clock, ClockHandle, ConfigError, FactError, GlobalKnowledge, GlobalQ, KnowledgeBase,
+    Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock, SessionBuilder,
+    SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState, Shareable,
+    StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag, TransitionError, marker,
+    static_tenant,
+};
+
+// Table.
+pub use autonomic_table::{NewSession, SessionTable, TableError, TableStats, TenantView, visit};
+
+// Adapter.
+pub use autonomic_adapter::{
+    ActionError, ActionKind, AdapterError, AdapterStats, AdmittedDecision, Analysis, FnPolicy,
+    Metric, Permit, PolicyContext, Proposal, QRule, Refusal, Rejections, SessionAction,
+    SessionAdapter, SessionAdapterBuilder, SessionAdapterConfig, SessionDecision, SessionEvent,
+    SessionPolicy, Signal, ThresholdPolicy, gate,
+};
+
+// Aggregate.
+pub use autonomic_aggregate::{
+    AggregateError, AggregatedMetrics, Aggregation, Breakdown, LatencyHistogram, LatencySummary,
+    PatternMetrics, SessionAggregator, SessionSource, TenantMetrics, histogram, source,
+};

@@ -1,0 +1,369 @@
+//! [`RuntimeConfig`]: the loop's interval and retention, the adapter's configuration and the
+//! initial Global Q; validated, and loadable from JSON or TOML.
+
+use std::time::Duration;
+
+use autonomic_adapter::SessionAdapterConfig;
+use autonomic_adapter::config::{global_q_from_json, global_q_from_toml};
+use autonomic_core::{ConfigError, GlobalQ};
+use serde::{Deserialize, Serialize};
+
+/// Everything an [`AutonomicRuntime`](crate::AutonomicRuntime) is configured with.
+///
+/// * `interval`: time between two iterations of the loop (`1 ms ..= 1 h`; default 1 s);
+/// * `retention`: how long a finished session stays in the table before the loop removes it
+///   (`0 ..= 30 days`; default 1 h, the quick reference's cleanup age; zero removes every
+///   finished session at the next iteration);
+/// * `adapter`: thresholds of the default policy and the adapter's bounds
+///   ([`SessionAdapterConfig`]);
+/// * `global_q`: the doctrine the adapter starts with ([`GlobalQ`]; hot-swappable later with
+///   [`SessionAdapter::update_global_q`](crate::SessionAdapter::update_global_q)).
+///
+/// Every value is checked by [`validate`](Self::validate) (the runtime's builder calls it),
+/// and whenever a document is loaded. A refused value is a
+/// [`ConfigError::InvalidField`] naming the field as it is spelled in documents.
+///
+/// # Documents
+/// In JSON and TOML the durations are whole milliseconds, `interval_ms` and `retention_ms`;
+/// the adapter's configuration and Global Q are nested under `adapter` and `global_q`.
+/// Missing fields take their defaults; unknown fields are refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use autonomic::{ConfigError, RuntimeConfig};
+///
+/// let config = RuntimeConfig::from_toml_str(r#"
+///     interval_ms = 250
+///     retention_ms = 60000
+///
+///     [adapter]
+///     max_retries = 5
+///
+///     [global_q]
+///     max_failure_rate = 0.1
+/// "#)?;
+/// assert_eq!(config.interval, Duration::from_millis(250));
+/// assert_eq!(config.retention, Duration::from_secs(60));
+/// assert_eq!(config.adapter.max_retries, 5);
+/// assert_eq!(config.global_q.max_failure_rate, 0.1);
+///
+/// let err = RuntimeConfig::from_json_str(r#"{"interval_ms": 0}"#).unwrap_err();
+/// assert_eq!(err.field(), Some("interval_ms"));
+/// assert_eq!(err.to_string(), "interval_ms = 0: must be greater than zero");
+/// # Ok::<(), ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Time between two iterations of the loop (`interval_ms` in documents).
+    pub interval: Duration,
+    /// How long a finished session stays in the table (`retention_ms` in documents).
+    pub retention: Duration,
+    /// The adapter's configuration.
+    pub adapter: SessionAdapterConfig,
+    /// The doctrine the adapter starts with.
+    pub global_q: GlobalQ,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            interval: Duration::from_secs(1),
+            retention: Duration::from_secs(3600),
+            adapter: SessionAdapterConfig::default(),
+            global_q: GlobalQ::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Shortest loop interval.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+    /// Longest loop interval: a loop that runs less often than this is not a control loop.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+    /// Longest retention: finished sessions kept longer than this would only grow the table.
+    pub const MAX_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+    /// Sets the loop interval (checked by [`validate`](Self::validate)).
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the retention of finished sessions (checked by [`validate`](Self::validate)).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Sets the adapter's configuration (checked by [`validate`](Self::validate)).
+    pub fn with_adapter(mut self, adapter: SessionAdapterConfig) -> Self {
+        self.adapter = adapter;
+        self
+    }
+
+    /// Sets the initial Global Q (checked by [`validate`](Self::validate)).
+    pub fn with_global_q(mut self, global_q: GlobalQ) -> Self {
+        self.global_q = global_q;
+        self
+    }
+
+    /// Checks every field; the error names the first one refused.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic::RuntimeConfig;
+    /// let slow = RuntimeConfig::default().with_interval(Duration::from_secs(2 * 3600));
+    /// assert_eq!(slow.validate().unwrap_err().field(), Some("interval_ms"));
+    /// let hoarding = RuntimeConfig::default().with_retention(Duration::from_secs(90 * 86400));
+    /// assert_eq!(hoarding.validate().unwrap_err().field(), Some("retention_ms"));
+    /// assert!(RuntimeConfig::default().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.interval.is_zero() {
+            return Err(ConfigError::invalid("interval_ms", 0, "must be greater than zero"));
+        }
+        if self.interval < Self::MIN_INTERVAL {
+            return Err(ConfigError::invalid(
+                "interval_ms",
+                millis(self.interval),
+                "must be at least 1 ms",
+            ));
+        }
+        if self.interval > Self::MAX_INTERVAL {
+            return Err(ConfigError::invalid(
+                "interval_ms",
+                millis(self.interval),
+                "must be at most 3600000 ms (one hour)",
+            ));
+        }
+        if self.retention > Self::MAX_RETENTION {
+            return Err(ConfigError::invalid(
+                "retention_ms",
+                millis(self.retention),
+                "must be at most 2592000000 ms (30 days)",
+            ));
+        }
+        self.adapter.validate()?;
+        self.global_q.validate()?;
+        Ok(())
+    }
+
+    /// Reads and validates a JSON document (see [Documents](Self#documents)).
+    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
+        let doc: Document<serde_json::Value, serde_json::Value> =
+            serde_json::from_str(json).map_err(parse_error("json"))?;
+        let adapter = match doc.adapter {
+            Some(section) => SessionAdapterConfig::from_json_str(&section.to_string())?,
+            None => SessionAdapterConfig::default(),
+        };
+        let global_q = match doc.global_q {
+            Some(section) => global_q_from_json(&section.to_string())?,
+            None => GlobalQ::default(),
+        };
+        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+    }
+
+    /// Reads and validates a TOML document (see [Documents](Self#documents)).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let doc: Document<toml::Table, toml::Table> =
+            toml::from_str(text).map_err(parse_error("toml"))?;
+        let adapter = match doc.adapter {
+            Some(section) => SessionAdapterConfig::from_toml_str(&section.to_string())?,
+            None => SessionAdapterConfig::default(),
+        };
+        let global_q = match doc.global_q {
+            Some(section) => global_q_from_toml(&section.to_string())?,
+            None => GlobalQ::default(),
+        };
+        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+    }
+
+    /// The configuration as pretty JSON (durations in whole milliseconds).
+    ///
+    /// ```
+    /// use autonomic::RuntimeConfig;
+    /// let config = RuntimeConfig::default();
+    /// assert_eq!(RuntimeConfig::from_json_str(&config.to_json_string())?, config);
+    /// assert_eq!(RuntimeConfig::from_toml_str(&config.to_toml_string()?)?, config);
+    /// # Ok::<(), autonomic::ConfigError>(())
+    /// ```
+    pub fn to_json_string(&self) -> String {
+        // Serializing plain numbers and booleans cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The configuration as TOML (durations in whole milliseconds).
+    pub fn to_toml_string(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(parse_error("toml"))
+    }
+
+    fn checked(
+        interval_ms: u64,
+        retention_ms: u64,
+        adapter: SessionAdapterConfig,
+        global_q: GlobalQ,
+    ) -> Result<Self, ConfigError> {
+        let config = RuntimeConfig {
+            interval: Duration::from_millis(interval_ms),
+            retention: Duration::from_millis(retention_ms),
+            adapter,
+            global_q,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// A duration in milliseconds, printed with its fraction when it has one.
+fn millis(d: Duration) -> String {
+    if d.subsec_nanos().is_multiple_of(1_000_000) {
+        d.as_millis().to_string()
+    } else {
+        format!("{}", d.as_secs_f64() * 1e3)
+    }
+}
+
+fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
+    move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
+}
+
+fn default_interval_ms() -> u64 {
+    u64::try_from(RuntimeConfig::default().interval.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn default_retention_ms() -> u64 {
+    u64::try_from(RuntimeConfig::default().retention.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The shape of a document: the nested sections are read as plain tables first and then
+/// through their own loaders, so that a refused nested value comes back typed
+/// ([`ConfigError::InvalidField`]) rather than as a parse message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document<A, Q> {
+    #[serde(default = "default_interval_ms")]
+    interval_ms: u64,
+    #[serde(default = "default_retention_ms")]
+    retention_ms: u64,
+    #[serde(default = "Option::default")]
+    adapter: Option<A>,
+    #[serde(default = "Option::default")]
+    global_q: Option<Q>,
+}
+
+/// What is written: durations in whole milliseconds, then the two sections.
+#[derive(Serialize)]
+struct DocumentOut<'a> {
+    interval_ms: u64,
+    retention_ms: u64,
+    adapter: &'a SessionAdapterConfig,
+    global_q: &'a GlobalQ,
+}
+
+impl Serialize for RuntimeConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        DocumentOut {
+            interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
+            retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
+            adapter: &self.adapter,
+            global_q: &self.global_q,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RuntimeConfig {
+    /// Reads the [document shape](RuntimeConfig#documents) and validates it; a refused value
+    /// becomes the deserializer's error, with the message of the [`ConfigError`].
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let doc = Document::<SessionAdapterConfig, GlobalQ>::deserialize(deserializer)?;
+        RuntimeConfig::checked(
+            doc.interval_ms,
+            doc.retention_ms,
+            doc.adapter.unwrap_or_default(),
+            doc.global_q.unwrap_or_default(),
+        )
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_each_bad_field_by_name() {
+        let d = RuntimeConfig::default();
+        let cases = [
+            (d.clone().with_interval(Duration::ZERO), "interval_ms"),
+            (d.clone().with_interval(Duration::from_micros(500)), "interval_ms"),
+            (d.clone().with_interval(Duration::from_secs(3601)), "interval_ms"),
+            (d.clone().with_retention(Duration::from_secs(31 * 86_400)), "retention_ms"),
+            (
+                d.clone()
+                    .with_adapter(SessionAdapterConfig { min_samples: 0, ..Default::default() }),
+                "min_samples",
+            ),
+            (
+                d.clone()
+                    .with_global_q(GlobalQ { max_failure_rate: f64::NAN, ..Default::default() }),
+                "max_failure_rate",
+            ),
+        ];
+        for (config, field) in cases {
+            assert_eq!(config.validate().unwrap_err().field(), Some(field), "{config:?}");
+        }
+        assert_eq!(
+            d.clone().with_interval(Duration::from_micros(500)).validate().unwrap_err().to_string(),
+            "interval_ms = 0.5: must be at least 1 ms"
+        );
+        // The bounds themselves are accepted.
+        assert!(d.clone().with_interval(RuntimeConfig::MIN_INTERVAL).validate().is_ok());
+        assert!(d.clone().with_interval(RuntimeConfig::MAX_INTERVAL).validate().is_ok());
+        assert!(d.clone().with_retention(Duration::ZERO).validate().is_ok());
+        assert!(d.with_retention(RuntimeConfig::MAX_RETENTION).validate().is_ok());
+    }
+
+    #[test]
+    fn documents_default_missing_fields_and_refuse_unknown_ones() {
+        assert_eq!(RuntimeConfig::from_json_str("{}").unwrap(), RuntimeConfig::default());
+        assert_eq!(RuntimeConfig::from_toml_str("").unwrap(), RuntimeConfig::default());
+        let err = RuntimeConfig::from_json_str(r#"{"interval": 5}"#).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { format: "json", .. }), "{err}");
+        let err = RuntimeConfig::from_toml_str("retention_ms = -1").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { format: "toml", .. }), "{err}");
+        let err = RuntimeConfig::from_toml_str("[adapter]\nmax_retriez = 1").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { format: "toml", .. }), "{err}");
+    }
+
+    #[test]
+    fn nested_refusals_are_typed() {
+        let err = RuntimeConfig::from_json_str(r#"{"adapter": {"max_violation_rate": 1.5}}"#)
+            .unwrap_err();
+        assert_eq!(err.field(), Some("max_violation_rate"));
+        let err =
+            RuntimeConfig::from_toml_str("[global_q]\nmax_total_resources = 2.0").unwrap_err();
+        assert_eq!(err.field(), Some("max_total_resources"));
+        let err = RuntimeConfig::from_toml_str("interval_ms = 7200000").unwrap_err();
+        assert_eq!(err.field(), Some("interval_ms"));
+    }
+
+    #[test]
+    fn round_trips_through_both_formats_and_serde() {
+        let config = RuntimeConfig::default()
+            .with_interval(Duration::from_millis(20))
+            .with_retention(Duration::from_secs(5))
+            .with_adapter(SessionAdapterConfig { max_retries: 7, ..Default::default() })
+            .with_global_q(GlobalQ { max_concurrent_adaptations: 3, ..Default::default() });
+        assert_eq!(RuntimeConfig::from_json_str(&config.to_json_string()).unwrap(), config);
+        assert_eq!(
+            RuntimeConfig::from_toml_str(&config.to_toml_string().unwrap()).unwrap(),
+            config
+        );
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains(r#""interval_ms":20"#), "{json}");
+        assert_eq!(serde_json::from_str::<RuntimeConfig>(&json).unwrap(), config);
+        let err = serde_json::from_str::<RuntimeConfig>(r#"{"interval_ms": 0}"#).unwrap_err();
+        assert!(err.to_string().contains("interval_ms"), "{err}");
+    }
+}
