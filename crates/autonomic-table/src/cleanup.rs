@@ -5,6 +5,8 @@ use std::time::Duration;
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
 use crate::SessionTable;
+use crate::patterns;
+use crate::slab::Order;
 
 impl SessionTable {
     /// Removes every terminal session (completed, failed or cancelled) that *ended* at least
@@ -66,14 +68,23 @@ impl SessionTable {
             h.is_terminal() && h.snapshot_at(now).ended_for(now).is_some_and(|age| age >= older_than)
         };
         let mut count = 0;
-        self.sessions.for_each(|id, entry| {
-            if expired(&entry.handle)
-                && self.remove_if(id, |current| current.ptr_eq(&entry.handle)).is_some()
-            {
-                count += 1;
-                removed(*id);
+        {
+            // Removals during the pass leave the slabs' compaction to its end (most of what
+            // they would move is about to be removed too).
+            let _pause = self.pause_compaction();
+            // Highest positions first, so removals mostly shorten slabs instead of holing them.
+            for slab in (0..patterns::SLABS).rev() {
+                self.patterns.slab(slab).visit(Order::Down, expired, |h| {
+                    if self.remove_if(&h.id(), |current| current.ptr_eq(&h)).is_some() {
+                        count += 1;
+                        removed(h.id());
+                    }
+                });
             }
-        });
+        }
+        if count > 0 {
+            self.compact_indexes();
+        }
         count
     }
 }

@@ -74,6 +74,7 @@ mod error;
 mod map;
 mod new_session;
 mod patterns;
+mod slab;
 mod stats;
 mod sync;
 mod table;

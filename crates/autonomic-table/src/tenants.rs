@@ -1,4 +1,4 @@
-//! The tenant index: one slot per tenant that has sessions, holding the set of its sessions
+//! The tenant index: one slot per tenant that has sessions, holding the slab of its sessions
 //! and their exact count; a tenant whose last session leaves is forgotten.
 //!
 //! # The slot protocol
@@ -17,9 +17,10 @@
 //!
 //! `tests/loom_table.rs` checks this under every interleaving loom explores.
 
-use autonomic_core::{SessionHandle, SessionId, TenantId, marker::AnyState};
+use autonomic_core::TenantId;
 
-use crate::map::Map;
+use crate::map::{Map, TenantHasher};
+use crate::slab::Slab;
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// The `state` bit of a retired slot.
@@ -29,15 +30,15 @@ const DEAD: usize = 1 << (usize::BITS - 1);
 pub(crate) struct TenantSlot {
     /// Sessions registered, or `DEAD`.
     state: AtomicUsize,
-    /// The tenant's sessions, by id.
-    pub(crate) sessions: Map<SessionId, SessionHandle<(), AnyState>>,
+    /// The tenant's sessions.
+    pub(crate) slab: Slab,
 }
 
 impl TenantSlot {
     /// A slot born holding one registration (its creator's), so it is never seen at zero
     /// before its first session.
     fn new_acquired() -> Self {
-        TenantSlot { state: AtomicUsize::new(1), sessions: Map::new() }
+        TenantSlot { state: AtomicUsize::new(1), slab: Slab::new() }
     }
 
     /// Sessions registered under this slot (0 once retired).
@@ -69,7 +70,7 @@ impl TenantSlot {
 
 /// The registry of tenants that have sessions.
 pub(crate) struct Tenants {
-    registry: Map<TenantId, Arc<TenantSlot>>,
+    registry: Map<TenantId, Arc<TenantSlot>, TenantHasher>,
     /// Live slots: tenants that have at least one session.
     live: AtomicUsize,
 }
@@ -97,11 +98,11 @@ impl Tenants {
                 return slot;
             }
             // Retired by a concurrent release that has not removed it yet: help, then retry.
-            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, &slot));
+            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, &slot).then_some(()));
         }
     }
 
-    /// Unregisters one session of `tenant` (already removed from `slot.sessions`).
+    /// Unregisters one session of `tenant` (already removed from `slot.slab`).
     pub(crate) fn release(&self, tenant: TenantId, slot: &Arc<TenantSlot>) {
         // AcqRel: the Release half orders our set removal before the count drop (so a count
         // of zero means an empty set); the Acquire half orders the retirement below after
@@ -112,7 +113,7 @@ impl Tenants {
         {
             // Relaxed: see `acquire`.
             self.live.fetch_sub(1, Ordering::Relaxed);
-            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, slot));
+            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, slot).then_some(()));
         }
     }
 
@@ -132,8 +133,8 @@ impl Tenants {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// Visits every slot.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&TenantId, &TenantSlot)) {
-        self.registry.for_each(|t, s| f(t, s));
+    /// Every tenant with its slot (a copy: the registry is not locked afterwards).
+    pub(crate) fn slots(&self) -> Vec<(TenantId, Arc<TenantSlot>)> {
+        self.registry.collect(|t, s| (*t, Arc::clone(s)))
     }
 }
