@@ -209,6 +209,11 @@ impl Slab {
         mut pick: impl FnMut(&Handle) -> bool,
         mut f: impl FnMut(Handle),
     ) {
+        // An empty slab has nothing that was there before the visit began (a session added
+        // before it happens-before this load, which then reads its count or a later one).
+        if self.len() == 0 {
+            return;
+        }
         let _visiting = Visiting::enter(self);
         let mut picked: [Option<Handle>; CHUNK] = Default::default();
         // The next position to read (Up), or one past it (Down).

@@ -236,7 +236,8 @@ impl SessionTable {
             .unwrap_or(false)
     }
 
-    /// As `relocate_in_pattern`, in the session's tenant slab.
+    /// As `relocate_in_pattern`, in the session's tenant slab. (While the entry exists its
+    /// `tenant_pos` is where the session is; the check guards that.)
     fn relocate_in_tenant(&self, id: SessionId, from: Pos, to: Pos) -> bool {
         self.sessions
             .modify(&id, |e| {
@@ -251,9 +252,11 @@ impl SessionTable {
 
     fn remove_from_pattern(&self, slab: usize, pos: Pos, id: SessionId) {
         let paused = self.compaction_paused();
-        self.patterns
+        let removed = self
+            .patterns
             .slab(slab)
             .remove(pos, id, paused, |id, from, to| self.relocate_in_pattern(slab, id, from, to));
+        debug_assert!(removed, "{id} not at {pos} of pattern slab {slab}");
     }
 
     /// Unregisters a session whose entry this thread removed from the map; `pattern_slab`
@@ -264,9 +267,11 @@ impl SessionTable {
         let tenant = entry.handle.tenant_id();
         // Present: the session's registration keeps its tenant's slot live and registered.
         if let Some(slot) = self.tenants.get(&tenant) {
-            slot.slab.remove(entry.tenant_pos, id, self.compaction_paused(), |id, from, to| {
-                self.relocate_in_tenant(id, from, to)
-            });
+            let removed =
+                slot.slab.remove(entry.tenant_pos, id, self.compaction_paused(), |id, from, to| {
+                    self.relocate_in_tenant(id, from, to)
+                });
+            debug_assert!(removed, "{id} not at {} of its tenant's slab", entry.tenant_pos);
             self.tenants.release(tenant, &slot);
         }
         // Relaxed: see `register`.
