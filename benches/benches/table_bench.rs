@@ -14,7 +14,8 @@ use autonomic_table::SessionTable;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 
-type Floor = DashMap<u64, SessionHandle<(), AnyState>, foldhash::fast::RandomState>;
+/// The bare map the table is built on, with the same hasher.
+type Floor = DashMap<u64, SessionHandle<(), AnyState>, rustc_hash::FxBuildHasher>;
 
 /// A deterministic shuffle (xorshift), so every run probes keys in the same order.
 fn shuffle<T>(v: &mut [T], mut seed: u64) {
@@ -51,7 +52,7 @@ fn bare_handle() -> SessionHandle<(), AnyState> {
 fn create(c: &mut Criterion) {
     const SIZE: usize = 1_000_000;
     let mut g = c.benchmark_group("table_create_1m");
-    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
 
     // Floor: the session allocation alone, then a bare insert into a map holding 1M.
     g.bench_function("floor_session_new_start", |b| {
@@ -81,7 +82,8 @@ fn create(c: &mut Criterion) {
     let table = SessionTable::new();
     fill(&table, SIZE, &ts, 256);
     let mut k = 0usize;
-    for (name, pattern) in [("create_session_start", false), ("create_session_with_pattern_start", true)]
+    for (name, pattern) in
+        [("create_session_start", false), ("create_session_with_pattern_start", true)]
     {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -107,7 +109,7 @@ fn create(c: &mut Criterion) {
 fn get(c: &mut Criterion) {
     const SIZE: usize = 1_000_000;
     let mut g = c.benchmark_group("table_get_1m");
-    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
 
     let ts = tenants(1_000);
     let table = SessionTable::new();
@@ -145,7 +147,7 @@ fn get(c: &mut Criterion) {
 fn filter(c: &mut Criterion) {
     const SIZE: usize = 100_000;
     let mut g = c.benchmark_group("table_filter_1k_of_100k");
-    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
 
     // 100 tenants and 100 patterns: each holds 1,000 of the 100,000 sessions.
     let ts = tenants(100);
@@ -158,7 +160,9 @@ fn filter(c: &mut Criterion) {
     // Floor: cloning the same 1,000 handles out of a Vec.
     let same = table.sessions_by_tenant(tenant);
     g.bench_function("floor_clone_1k_handles_from_vec", |b| b.iter(|| same.to_vec()));
-    g.bench_function("sessions_by_tenant", |b| b.iter(|| table.sessions_by_tenant(black_box(tenant))));
+    g.bench_function("sessions_by_tenant", |b| {
+        b.iter(|| table.sessions_by_tenant(black_box(tenant)))
+    });
     g.bench_function("sessions_by_pattern", |b| b.iter(|| table.sessions_by_pattern(black_box(7))));
     g.bench_function("for_each_in_tenant_count", |b| {
         b.iter(|| {
@@ -173,7 +177,7 @@ fn filter(c: &mut Criterion) {
 fn scan(c: &mut Criterion) {
     const SIZE: usize = 1_000_000;
     let mut g = c.benchmark_group("table_scan_1m");
-    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
 
     let ts = tenants(1_000);
     let table = SessionTable::new();
@@ -207,7 +211,8 @@ fn scan(c: &mut Criterion) {
 fn cleanup(c: &mut Criterion) {
     const SIZE: usize = 100_000;
     let mut g = c.benchmark_group("table_cleanup_100k");
-    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    // Each iteration builds a fresh 100K table first (untimed): keep the run short.
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(1));
     let ts = tenants(100);
 
     // Floor: removing 100,000 handles from a bare map by key.

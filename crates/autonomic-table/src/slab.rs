@@ -2,9 +2,9 @@
 //!
 //! A session's position in each slab it is in is recorded in its by-id entry, so removal is
 //! O(1) with no hashing, and visiting a slab is a scan of a dense vector. Freed slots are
-//! reused lowest first, trailing free slots are dropped at once, and a slab that is more
-//! than half holes is compacted a few moves at a time: its last session moves into its
-//! lowest hole, after the by-id entry has been told the new position (`relocate`, which
+//! reused (most recently freed first), trailing free slots are dropped at once, and a slab
+//! that is more than half holes is compacted a few moves at a time: its last session moves
+//! into its lowest hole, after the by-id entry has been told the new position (`relocate`, which
 //! refuses if the entry is gone or does not name that position any more; the move is then
 //! simply not made). So a slab holds at most about two slots per session, and a scan costs
 //! O(sessions in it).
@@ -13,8 +13,6 @@
 //! released, so a visitor may call anything on the table. While a slab has visitors it is
 //! not compacted: a session stays at one position for the whole visit, so a visit sees every
 //! session that stays in the slab throughout exactly once.
-
-use std::collections::BTreeSet;
 
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
@@ -58,54 +56,89 @@ pub(crate) struct Slab {
 #[derive(Default)]
 struct Slots {
     slots: Vec<Option<Handle>>,
-    /// The empty positions below `slots.len()`; the last slot is never empty.
-    free: BTreeSet<Pos>,
+    /// Freed positions, most recent last. Entries may be stale (past the end after a
+    /// truncation, or filled by compaction); they are skipped when popped, and the list is
+    /// rebuilt from the slots if it grows past twice their number.
+    free: Vec<Pos>,
+    /// No hole below this position (where compaction looks for the lowest hole).
+    low: usize,
+    /// Occupied slots; the last slot is never empty.
+    live: usize,
     /// Visits in progress; no compaction while there are any.
     visitors: usize,
 }
 
 impl Slots {
-    fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+    fn holes(&self) -> usize {
+        self.slots.len() - self.live
+    }
+
+    /// A free position below `end`, dropping the stale entries met on the way.
+    fn pop_hole(&mut self, end: usize) -> Option<Pos> {
+        while let Some(pos) = self.free.pop() {
+            if (pos as usize) < end && self.slots[pos as usize].is_none() {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
+    /// Records a freed position that is not the last.
+    fn push_hole(&mut self, pos: Pos) {
+        self.low = self.low.min(pos as usize);
+        self.free.push(pos);
+        if self.free.len() > 2 * self.slots.len() + 64 {
+            self.free.clear();
+            let holes = self.slots.iter().enumerate().filter(|(_, s)| s.is_none());
+            // Positions below `slots.len()`, which fits `Pos` (see `Slab::insert`).
+            self.free.extend(holes.map(|(i, _)| i as Pos));
+        }
+    }
+
+    /// The lowest hole below `end`, if any.
+    fn lowest_hole(&mut self, end: usize) -> Option<usize> {
+        while self.low < end {
+            if self.slots[self.low].is_none() {
+                return Some(self.low);
+            }
+            self.low += 1;
+        }
+        None
     }
 
     /// Drops trailing empty slots, keeping the last slot occupied.
     fn truncate(&mut self) {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
-            // In range: `slots.len()` was a valid position a moment ago.
-            self.free.remove(&(self.slots.len() as Pos));
         }
         if self.slots.capacity() >= 2 * MIN_COMPACT_SLOTS
             && self.slots.len() * 4 <= self.slots.capacity()
         {
             self.slots.shrink_to(self.slots.len() * 2);
         }
+        self.low = self.low.min(self.slots.len());
         if self.slots.is_empty() {
-            self.free = BTreeSet::new();
+            self.free = Vec::new();
         }
     }
 
-    /// Moves up to `steps` sessions from the end into the lowest holes while the slab is
-    /// more than half holes. Stops at the first move `relocate` refuses.
+    /// Moves up to `steps` sessions from the end into holes while the slab is more than half
+    /// holes. Stops at the first move `relocate` refuses.
     fn compact(&mut self, steps: usize, relocate: &mut impl FnMut(SessionId, Pos, Pos) -> bool) {
         for _ in 0..steps {
             if self.visitors > 0
                 || self.slots.len() < MIN_COMPACT_SLOTS
-                || self.free.len() <= self.live()
+                || self.holes() <= self.live
             {
                 return;
             }
-            let (Some(&hole), Some(last)) = (self.free.first(), self.slots.len().checked_sub(1))
-            else {
-                return;
-            };
+            let Some(last) = self.slots.len().checked_sub(1) else { return };
             let Some(id) = self.slots[last].as_ref().map(Handle::id) else { return };
-            if hole as usize >= last || !relocate(id, last as Pos, hole) {
+            let Some(hole) = self.lowest_hole(last) else { return };
+            if !relocate(id, last as Pos, hole as Pos) {
                 return;
             }
-            self.free.remove(&hole);
-            self.slots[hole as usize] = self.slots[last].take();
+            self.slots[hole] = self.slots[last].take();
             self.truncate();
         }
     }
@@ -140,7 +173,7 @@ impl Slab {
 
     fn publish_len(&self, slots: &Slots) {
         // Relaxed: see `len`.
-        self.len.store(slots.live(), Ordering::Relaxed);
+        self.len.store(slots.live, Ordering::Relaxed);
     }
 
     /// Adds a session; returns its position.
@@ -150,7 +183,8 @@ impl Slab {
     pub(crate) fn insert(&self, handle: &Handle) -> Pos {
         let handle = handle.clone();
         let mut s = lock(&self.inner);
-        let pos = match s.free.pop_first() {
+        let end = s.slots.len();
+        let pos = match s.pop_hole(end) {
             Some(pos) => {
                 s.slots[pos as usize] = Some(handle);
                 pos
@@ -162,29 +196,32 @@ impl Slab {
                 pos
             }
         };
+        s.live += 1;
         self.publish_len(&s);
         pos
     }
 
-    /// Removes session `id` from position `pos`; `false` if it is not there. Unless
-    /// `compaction_paused`, then makes a few compaction moves (see the module docs).
+    /// Removes `session` from position `pos` (compared by pointer: no session memory is
+    /// read); `false` if it is not there. Unless `compaction_paused`, then makes a few
+    /// compaction moves (see the module docs).
     pub(crate) fn remove(
         &self,
         pos: Pos,
-        id: SessionId,
+        session: &Handle,
         compaction_paused: bool,
         mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool,
     ) -> bool {
         let mut s = lock(&self.inner);
         let i = pos as usize;
         let taken = match s.slots.get_mut(i) {
-            Some(slot) if slot.as_ref().is_some_and(|h| h.id() == id) => slot.take(),
+            Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => slot.take(),
             _ => return false,
         };
+        s.live -= 1;
         if i + 1 == s.slots.len() {
             s.truncate();
         } else {
-            s.free.insert(pos);
+            s.push_hole(pos);
         }
         if !compaction_paused {
             s.compact(COMPACT_STEPS, &mut relocate);
@@ -298,14 +335,14 @@ mod tests {
         let hs: Vec<Handle> = (0..4).map(|_| handle()).collect();
         let pos: Vec<Pos> = hs.iter().map(|h| slab.insert(h)).collect();
         assert_eq!(pos, vec![0, 1, 2, 3]);
-        assert!(slab.remove(1, hs[1].id(), false, |_, _, _| unreachable!("too small")));
-        assert!(!slab.remove(1, hs[1].id(), false, |_, _, _| true), "already gone");
-        assert!(!slab.remove(2, hs[3].id(), false, |_, _, _| true), "wrong position");
+        assert!(slab.remove(1, &hs[1], false, |_, _, _| unreachable!("too small")));
+        assert!(!slab.remove(1, &hs[1], false, |_, _, _| true), "already gone");
+        assert!(!slab.remove(2, &hs[3], false, |_, _, _| true), "wrong position");
         assert_eq!(slab.len(), 3);
         let again = handle();
         assert_eq!(slab.insert(&again), 1, "the hole is reused");
-        assert!(slab.remove(3, hs[3].id(), false, |_, _, _| true));
-        assert!(slab.remove(2, hs[2].id(), false, |_, _, _| true));
+        assert!(slab.remove(3, &hs[3], false, |_, _, _| true));
+        assert!(slab.remove(2, &hs[2], false, |_, _, _| true));
         assert_eq!(lock(&slab.inner).slots.len(), 2, "trailing holes are dropped");
         assert_eq!(ids(&slab), {
             let mut v = vec![hs[0].id(), again.id()];
@@ -323,7 +360,7 @@ mod tests {
         let mut moves = 0;
         for h in &hs[..150] {
             let pos = at.remove(&h.id()).unwrap();
-            assert!(slab.remove(pos, h.id(), false, |id, from, to| {
+            assert!(slab.remove(pos, h, false, |id, from, to| {
                 assert_eq!(at.get(&id), Some(&from));
                 at.insert(id, to);
                 moves += 1;
@@ -332,8 +369,8 @@ mod tests {
         }
         assert!(moves > 0);
         let s = lock(&slab.inner);
-        assert!(s.free.len() <= s.live() || s.slots.len() < MIN_COMPACT_SLOTS);
-        assert_eq!(s.live(), 50);
+        assert!(s.holes() <= s.live || s.slots.len() < MIN_COMPACT_SLOTS);
+        assert_eq!(s.live, 50);
         for (id, pos) in &at {
             assert_eq!(s.slots[*pos as usize].as_ref().map(Handle::id), Some(*id));
         }
@@ -347,20 +384,29 @@ mod tests {
             slab.insert(h);
         }
         for (i, h) in hs.iter().enumerate().take(80) {
-            assert!(slab.remove(i as Pos, h.id(), false, |_, _, _| false));
+            assert!(slab.remove(i as Pos, h, false, |_, _, _| false));
         }
         assert_eq!(lock(&slab.inner).slots.len(), 100, "nothing moved");
         // During a visit nothing moves, whatever relocate says.
         let mut seen = 0;
-        slab.visit(Order::Up, |_| true, |h| {
-            seen += 1;
-            slab.compact(|_, _, _| panic!("no compaction during a visit"));
-            let _ = h;
-        });
+        slab.visit(
+            Order::Up,
+            |_| true,
+            |h| {
+                seen += 1;
+                slab.compact(|_, _, _| panic!("no compaction during a visit"));
+                let _ = h;
+            },
+        );
         assert_eq!(seen, 20);
-        slab.compact(|_, _, _| true);
+        let mut moves = 0;
+        slab.compact(|_, _, _| {
+            moves += 1;
+            true
+        });
+        assert_eq!(moves, 20, "each session moves once, into the lowest holes");
         let s = lock(&slab.inner);
-        assert!(s.free.len() <= s.live());
+        assert_eq!((s.slots.len(), s.live), (20, 20));
     }
 
     #[test]
@@ -371,12 +417,16 @@ mod tests {
             slab.insert(h);
         }
         let mut order = Vec::new();
-        slab.visit(Order::Down, |_| true, |h| {
-            // The callback may change the slab it visits.
-            let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
-            assert!(slab.remove(pos, h.id(), false, |_, _, _| true));
-            order.push(pos);
-        });
+        slab.visit(
+            Order::Down,
+            |_| true,
+            |h| {
+                // The callback may change the slab it visits.
+                let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
+                assert!(slab.remove(pos, &h, false, |_, _, _| true));
+                order.push(pos);
+            },
+        );
         assert_eq!(order, (0..100).rev().collect::<Vec<_>>());
         assert_eq!(slab.len(), 0);
     }

@@ -193,7 +193,8 @@ impl SessionTable {
         }
         let id = handle.id();
         let slab = usize::from(pattern);
-        let new_pos = self.patterns.slab(slab).insert(&handle.erased().into_dynamic());
+        let erased = handle.erased().into_dynamic();
+        let new_pos = self.patterns.slab(slab).insert(&erased);
         let mut owned = Some(handle);
         let old = self.sessions.modify(&id, |e| {
             let old = (patterns::slab_of(e.handle.pattern()), e.pattern_pos);
@@ -206,12 +207,12 @@ impl SessionTable {
         };
         match old {
             Some((old_slab, old_pos)) => {
-                self.remove_from_pattern(old_slab, old_pos, id);
+                self.remove_from_pattern(old_slab, old_pos, &erased);
                 handle
             }
             None => {
                 // Removed meanwhile: its remover cleaned the slab its entry named, not ours.
-                self.remove_from_pattern(slab, new_pos, id);
+                self.remove_from_pattern(slab, new_pos, &erased);
                 handle.with_pattern(pattern)
             }
         }
@@ -250,28 +251,34 @@ impl SessionTable {
             .unwrap_or(false)
     }
 
-    fn remove_from_pattern(&self, slab: usize, pos: Pos, id: SessionId) {
+    fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
         let paused = self.compaction_paused();
-        let removed = self
-            .patterns
-            .slab(slab)
-            .remove(pos, id, paused, |id, from, to| self.relocate_in_pattern(slab, id, from, to));
-        debug_assert!(removed, "{id} not at {pos} of pattern slab {slab}");
+        let removed = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
+            self.relocate_in_pattern(slab, id, from, to)
+        });
+        debug_assert!(removed, "{} not at {pos} of pattern slab {slab}", session.id());
     }
 
     /// Unregisters a session whose entry this thread removed from the map; `pattern_slab`
     /// was read under the entry's lock.
     fn unindex(&self, entry: &Entry, pattern_slab: usize) {
-        let id = entry.handle.id();
-        self.remove_from_pattern(pattern_slab, entry.pattern_pos, id);
-        let tenant = entry.handle.tenant_id();
+        let session = &entry.handle;
+        self.remove_from_pattern(pattern_slab, entry.pattern_pos, session);
+        let tenant = session.tenant_id();
         // Present: the session's registration keeps its tenant's slot live and registered.
         if let Some(slot) = self.tenants.get(&tenant) {
-            let removed =
-                slot.slab.remove(entry.tenant_pos, id, self.compaction_paused(), |id, from, to| {
-                    self.relocate_in_tenant(id, from, to)
-                });
-            debug_assert!(removed, "{id} not at {} of its tenant's slab", entry.tenant_pos);
+            let removed = slot.slab.remove(
+                entry.tenant_pos,
+                session,
+                self.compaction_paused(),
+                |id, from, to| self.relocate_in_tenant(id, from, to),
+            );
+            debug_assert!(
+                removed,
+                "{} not at {} of its tenant slab",
+                session.id(),
+                entry.tenant_pos
+            );
             self.tenants.release(tenant, &slot);
         }
         // Relaxed: see `register`.

@@ -59,8 +59,7 @@ impl TenantSlot {
             }
             // AcqRel on success: this increment is ordered before our later set insert and
             // after the releases it counts on; Acquire on failure re-reads the winner.
-            match self.state.compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.state.compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }

@@ -1,19 +1,29 @@
 //! Visiting and listing sessions: every session, a tenant's, a pattern's, the active ones.
 //!
 //! # What a visit sees
-//! A visit is not a consistent cut of the table. It sees every session that is in the
-//! table (or the index visited) for the whole visit; a session created or removed while the
-//! visit runs may or may not be seen; and while a concurrent insertion or removal makes the
-//! underlying map grow or shrink, a session may be seen twice. When nothing is created or
-//! removed during the visit, it sees each session exactly once. Sessions keep running while
-//! they are visited: read a [`snapshot`](autonomic_core::SessionHandle::snapshot) for a
-//! coherent view of one session.
+//! A visit is not a consistent cut of the table, and sessions keep running while they are
+//! visited (read a [`snapshot`](autonomic_core::SessionHandle::snapshot) for a coherent view
+//! of one session). What it guarantees:
+//! * a session that is in the visited index for the whole visit is seen exactly once (the
+//!   index does not move sessions while it is being visited);
+//! * a session created or removed during the visit may or may not be seen, and is never
+//!   seen twice;
+//! * the whole-table visits ([`for_each`](crate::SessionTable::for_each), [`stats`],
+//!   [`active_sessions`]) go through the pattern index: a session whose pattern is set *while*
+//!   such a visit runs (possible only before it starts, through
+//!   [`NewSession::with_pattern`](crate::NewSession::with_pattern)) may be missed or seen
+//!   twice by that visit.
 //!
 //! # Calling back into the table
-//! The visitor runs with no lock held (the scans are lock-free), so it may call any table
-//! method, including removing the session it is visiting; it cannot deadlock the table.
-//! The `for_each*` visitors allocate nothing; the `sessions_by_*` and `active_sessions`
-//! lists allocate one `Vec` of handle clones.
+//! The callback runs with no lock held: visits copy up to 32 handles out of an index at a
+//! time and release its lock before calling back. So the callback may call any table method,
+//! including removing the session it is visiting or creating new ones; it cannot deadlock the
+//! table. The `for_each*` visitors allocate nothing (each visited handle is cloned, an atomic
+//! increment); the `sessions_by_*`, `sessions` and `active_sessions` lists allocate the
+//! `Vec` they return.
+//!
+//! [`stats`]: crate::SessionTable::stats
+//! [`active_sessions`]: crate::SessionTable::active_sessions
 
 use autonomic_core::{SessionHandle, TenantId, marker::AnyState};
 

@@ -42,7 +42,8 @@ fn tenant_retired_while_a_session_arrives() {
             t.remove(&old_id).unwrap();
         });
         let t = table.clone();
-        let creator = thread::spawn(move || t.create_session(CaseId::new(), tenant).start().unwrap().id());
+        let creator =
+            thread::spawn(move || t.create_session(CaseId::new(), tenant).start().unwrap().id());
         remover.join().unwrap();
         let new_id = creator.join().unwrap();
 
@@ -186,11 +187,7 @@ fn cleanup_leaves_active_sessions_alone() {
 fn sparse_slabs(
     table: &SessionTable,
     tenant: TenantId,
-) -> (
-    autonomic_core::SessionHandle,
-    autonomic_core::SessionId,
-    autonomic_table::NewSession<'_>,
-) {
+) -> (autonomic_core::SessionHandle, autonomic_core::SessionId, autonomic_table::NewSession<'_>) {
     let f = table.create_session(CaseId::new(), tenant).start().unwrap();
     let a = table.create_session(CaseId::new(), tenant).start().unwrap().id();
     let b = table.create_session(CaseId::new(), tenant).start().unwrap().id();
