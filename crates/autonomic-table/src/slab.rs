@@ -51,6 +51,17 @@ pub(crate) struct Slab {
     inner: Mutex<Slots>,
     /// Sessions in the slab, mirrored for lock-free reads.
     len: AtomicUsize,
+    /// Whether the slab retires when its last session leaves (a tenant's slab does).
+    retires: bool,
+}
+
+/// What [`Slab::remove`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Removal {
+    /// The session was at the position given and is gone from it.
+    pub(crate) removed: bool,
+    /// That was the last session of a retiring slab: it is retired now.
+    pub(crate) retired: bool,
 }
 
 #[derive(Default)]
@@ -66,6 +77,8 @@ struct Slots {
     live: usize,
     /// Visits in progress; no compaction while there are any.
     visitors: usize,
+    /// A retired slab takes no session any more (see `tenants.rs`).
+    retired: bool,
 }
 
 impl Slots {
@@ -161,8 +174,14 @@ impl Drop for Visiting<'_> {
 }
 
 impl Slab {
+    /// A slab that lives as long as its owner (a pattern's).
     pub(crate) fn new() -> Self {
-        Slab { inner: Mutex::new(Slots::default()), len: AtomicUsize::new(0) }
+        Slab { inner: Mutex::new(Slots::default()), len: AtomicUsize::new(0), retires: false }
+    }
+
+    /// A slab that retires when its last session leaves (a tenant's).
+    pub(crate) fn new_retiring() -> Self {
+        Slab { retires: true, ..Slab::new() }
     }
 
     /// Sessions in the slab.
@@ -176,13 +195,27 @@ impl Slab {
         self.len.store(slots.live, Ordering::Relaxed);
     }
 
-    /// Adds a session; returns its position.
+    /// Adds a session to a slab that never retires; returns its position.
     ///
     /// # Panics
     /// If the slab already holds `u32::MAX` sessions (about 800 GB of sessions).
     pub(crate) fn insert(&self, handle: &Handle) -> Pos {
+        match self.try_insert(handle) {
+            Some(pos) => pos,
+            None => unreachable!("only retiring slabs refuse sessions"),
+        }
+    }
+
+    /// Adds a session unless the slab is retired; returns its position.
+    ///
+    /// # Panics
+    /// As [`insert`](Self::insert).
+    pub(crate) fn try_insert(&self, handle: &Handle) -> Option<Pos> {
         let handle = handle.clone();
         let mut s = lock(&self.inner);
+        if s.retired {
+            return None;
+        }
         let end = s.slots.len();
         let pos = match s.pop_hole(end) {
             Some(pos) => {
@@ -198,26 +231,29 @@ impl Slab {
         };
         s.live += 1;
         self.publish_len(&s);
-        pos
+        Some(pos)
     }
 
     /// Removes `session` from position `pos` (compared by pointer: no session memory is
-    /// read); `false` if it is not there. Unless `compaction_paused`, then makes a few
-    /// compaction moves (see the module docs).
+    /// read). Unless `compaction_paused`, then makes a few compaction moves (see the module
+    /// docs). A retiring slab whose last session this was retires, in the same critical
+    /// section.
     pub(crate) fn remove(
         &self,
         pos: Pos,
         session: &Handle,
         compaction_paused: bool,
         mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool,
-    ) -> bool {
+    ) -> Removal {
         let mut s = lock(&self.inner);
         let i = pos as usize;
         let taken = match s.slots.get_mut(i) {
             Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => slot.take(),
-            _ => return false,
+            _ => return Removal { removed: false, retired: false },
         };
         s.live -= 1;
+        let retired = self.retires && s.live == 0;
+        s.retired |= retired;
         if i + 1 == s.slots.len() {
             s.truncate();
         } else {
@@ -229,7 +265,12 @@ impl Slab {
         self.publish_len(&s);
         drop(s);
         drop(taken); // may free the session: outside the lock
-        true
+        Removal { removed: true, retired }
+    }
+
+    /// Whether the slab has retired.
+    pub(crate) fn is_retired(&self) -> bool {
+        lock(&self.inner).retired
     }
 
     /// Compacts until the slab is at most half holes (or a move is refused).
@@ -335,14 +376,14 @@ mod tests {
         let hs: Vec<Handle> = (0..4).map(|_| handle()).collect();
         let pos: Vec<Pos> = hs.iter().map(|h| slab.insert(h)).collect();
         assert_eq!(pos, vec![0, 1, 2, 3]);
-        assert!(slab.remove(1, &hs[1], false, |_, _, _| unreachable!("too small")));
-        assert!(!slab.remove(1, &hs[1], false, |_, _, _| true), "already gone");
-        assert!(!slab.remove(2, &hs[3], false, |_, _, _| true), "wrong position");
+        assert!(slab.remove(1, &hs[1], false, |_, _, _| unreachable!("too small")).removed);
+        assert!(!slab.remove(1, &hs[1], false, |_, _, _| true).removed, "already gone");
+        assert!(!slab.remove(2, &hs[3], false, |_, _, _| true).removed, "wrong position");
         assert_eq!(slab.len(), 3);
         let again = handle();
         assert_eq!(slab.insert(&again), 1, "the hole is reused");
-        assert!(slab.remove(3, &hs[3], false, |_, _, _| true));
-        assert!(slab.remove(2, &hs[2], false, |_, _, _| true));
+        assert!(slab.remove(3, &hs[3], false, |_, _, _| true).removed);
+        assert!(slab.remove(2, &hs[2], false, |_, _, _| true).removed);
         assert_eq!(lock(&slab.inner).slots.len(), 2, "trailing holes are dropped");
         assert_eq!(ids(&slab), {
             let mut v = vec![hs[0].id(), again.id()];
@@ -360,12 +401,13 @@ mod tests {
         let mut moves = 0;
         for h in &hs[..150] {
             let pos = at.remove(&h.id()).unwrap();
-            assert!(slab.remove(pos, h, false, |id, from, to| {
+            let removal = slab.remove(pos, h, false, |id, from, to| {
                 assert_eq!(at.get(&id), Some(&from));
                 at.insert(id, to);
                 moves += 1;
                 true
-            }));
+            });
+            assert_eq!(removal, Removal { removed: true, retired: false });
         }
         assert!(moves > 0);
         let s = lock(&slab.inner);
@@ -384,7 +426,7 @@ mod tests {
             slab.insert(h);
         }
         for (i, h) in hs.iter().enumerate().take(80) {
-            assert!(slab.remove(i as Pos, h, false, |_, _, _| false));
+            assert!(slab.remove(i as Pos, h, false, |_, _, _| false).removed);
         }
         assert_eq!(lock(&slab.inner).slots.len(), 100, "nothing moved");
         // During a visit nothing moves, whatever relocate says.
@@ -410,6 +452,30 @@ mod tests {
     }
 
     #[test]
+    fn a_retiring_slab_retires_with_its_last_session() {
+        let slab = Slab::new_retiring();
+        let (a, b) = (handle(), handle());
+        let pa = slab.try_insert(&a).unwrap();
+        let pb = slab.try_insert(&b).unwrap();
+        assert_eq!(
+            slab.remove(pa, &a, false, |_, _, _| true),
+            Removal { removed: true, retired: false }
+        );
+        assert_eq!(
+            slab.remove(pb, &b, false, |_, _, _| true),
+            Removal { removed: true, retired: true }
+        );
+        assert!(slab.is_retired());
+        assert_eq!(slab.try_insert(&a), None);
+        assert_eq!(slab.len(), 0);
+        // A slab that does not retire keeps taking sessions.
+        let patterns = Slab::new();
+        let p = patterns.insert(&a);
+        assert!(!patterns.remove(p, &a, false, |_, _, _| true).retired);
+        assert_eq!(patterns.insert(&a), 0);
+    }
+
+    #[test]
     fn visits_call_back_without_the_lock_in_either_order() {
         let slab = Slab::new();
         let hs: Vec<Handle> = (0..100).map(|_| handle()).collect();
@@ -423,7 +489,7 @@ mod tests {
             |h| {
                 // The callback may change the slab it visits.
                 let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
-                assert!(slab.remove(pos, &h, false, |_, _, _| true));
+                assert!(slab.remove(pos, &h, false, |_, _, _| true).removed);
                 order.push(pos);
             },
         );

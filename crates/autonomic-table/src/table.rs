@@ -3,7 +3,7 @@
 //! # The structures
 //! * `sessions`: the by-id map; a session's [`Entry`] holds its handle and its positions in
 //!   the two slabs it is in;
-//! * `tenants`: per tenant, a count and a [slab](crate::slab) of its sessions;
+//! * `tenants`: per tenant, a [slab](crate::slab) of its sessions;
 //! * `patterns`: per pattern id, and one for "no pattern", a slab of sessions.
 //!
 //! # One session's membership
@@ -84,9 +84,6 @@ pub struct SessionTable {
     pub(crate) sessions: Map<SessionId, Entry, IdHasher>,
     pub(crate) tenants: Tenants,
     pub(crate) patterns: Patterns,
-    /// Sessions in the table: counted before the entry is inserted and after it is removed,
-    /// so it never dips below zero.
-    total: AtomicUsize,
     /// Cleanup passes running: while nonzero, removals leave compaction to the pass's end.
     compaction_paused: AtomicUsize,
     clock: ClockHandle,
@@ -137,7 +134,6 @@ impl SessionTable {
             sessions: Map::new(),
             tenants: Tenants::new(),
             patterns: Patterns::new(),
-            total: AtomicUsize::new(0),
             compaction_paused: AtomicUsize::new(0),
             clock,
         }
@@ -171,12 +167,8 @@ impl SessionTable {
     ) -> SessionHandle<(), Created> {
         let handle = SessionBuilder::new(case_id, tenant_id).clock(self.clock.clone()).build();
         let erased = handle.erased();
-        let slot = self.tenants.acquire(tenant_id);
-        let tenant_pos = slot.slab.insert(&erased);
+        let tenant_pos = self.tenants.register(tenant_id, &erased);
         let pattern_pos = self.patterns.slab(NO_PATTERN).insert(&erased);
-        // Relaxed: a size, exact at quiescence; counted before the insert so that the
-        // removal of this entry (which happens after the insert) decrements after it.
-        self.total.fetch_add(1, Ordering::Relaxed);
         self.sessions.insert(erased.id(), Entry { handle: erased, tenant_pos, pattern_pos });
         handle
     }
@@ -253,10 +245,10 @@ impl SessionTable {
 
     fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
         let paused = self.compaction_paused();
-        let removed = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
+        let removal = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
             self.relocate_in_pattern(slab, id, from, to)
         });
-        debug_assert!(removed, "{} not at {pos} of pattern slab {slab}", session.id());
+        debug_assert!(removal.removed, "{} not at {pos} of pattern slab {slab}", session.id());
     }
 
     /// Unregisters a session whose entry this thread removed from the map; `pattern_slab`
@@ -264,25 +256,14 @@ impl SessionTable {
     fn unindex(&self, entry: &Entry, pattern_slab: usize) {
         let session = &entry.handle;
         self.remove_from_pattern(pattern_slab, entry.pattern_pos, session);
-        let tenant = session.tenant_id();
-        // Present: the session's registration keeps its tenant's slot live and registered.
-        if let Some(slot) = self.tenants.get(&tenant) {
-            let removed = slot.slab.remove(
-                entry.tenant_pos,
-                session,
-                self.compaction_paused(),
-                |id, from, to| self.relocate_in_tenant(id, from, to),
-            );
-            debug_assert!(
-                removed,
-                "{} not at {} of its tenant slab",
-                session.id(),
-                entry.tenant_pos
-            );
-            self.tenants.release(tenant, &slot);
-        }
-        // Relaxed: see `register`.
-        self.total.fetch_sub(1, Ordering::Relaxed);
+        let removed = self.tenants.unregister(
+            session.tenant_id(),
+            entry.tenant_pos,
+            session,
+            self.compaction_paused(),
+            |id, from, to| self.relocate_in_tenant(id, from, to),
+        );
+        debug_assert!(removed, "{} not at {} of its tenant slab", session.id(), entry.tenant_pos);
     }
 
     /// Compacts every slab as far as it goes (after a cleanup pass).
@@ -358,11 +339,10 @@ impl SessionTable {
         Some(entry.handle)
     }
 
-    /// Sessions in the table, O(1). Exact when no creation or removal is in flight.
-    #[inline]
+    /// Sessions in the table: the sizes of the 257 pattern slabs added up (every session is
+    /// in exactly one), O(1). Exact when nothing is created, removed or re-patterned.
     pub fn total_sessions(&self) -> usize {
-        // Relaxed: see `register`.
-        self.total.load(Ordering::Relaxed)
+        (0..patterns::SLABS).map(|slab| self.patterns.slab(slab).len()).sum()
     }
 
     /// Whether the table holds no session.
@@ -372,7 +352,7 @@ impl SessionTable {
 
     /// Sessions of `tenant` in the table, O(1).
     pub fn tenant_session_count(&self, tenant: TenantId) -> usize {
-        self.tenants.with(&tenant, |s| s.count()).unwrap_or(0)
+        self.tenants.with(&tenant, |s| s.slab.len()).unwrap_or(0)
     }
 
     /// Sessions carrying `pattern` in the table, O(1).

@@ -93,7 +93,7 @@ impl SessionTable {
     /// copy of the tenant list taken first: `f` may do anything).
     pub fn for_each_tenant(&self, mut f: impl FnMut(TenantId, usize)) {
         for (tenant, slot) in self.tenants.slots() {
-            let count = slot.count();
+            let count = slot.slab.len();
             if count > 0 {
                 f(tenant, count);
             }

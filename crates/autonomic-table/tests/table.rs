@@ -341,3 +341,13 @@ fn tenant_views_only_yield_and_accept_their_sessions() -> Result {
     assert_eq!(n, 2);
     Ok(())
 }
+
+#[test]
+fn the_table_and_its_handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SessionTable>();
+    send_sync::<autonomic_table::NewSession<'static>>();
+    send_sync::<autonomic_table::TenantView<'static, Acme>>();
+    send_sync::<TableError>();
+    send_sync::<TableStats>();
+}
