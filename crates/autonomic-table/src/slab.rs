@@ -55,6 +55,15 @@ pub(crate) struct Slab {
     retires: bool,
 }
 
+/// What [`Slab::remove_all`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Removals {
+    /// Sessions found at their positions and removed.
+    pub(crate) count: usize,
+    /// The slab retired (see [`Removal::retired`]).
+    pub(crate) retired: bool,
+}
+
 /// What [`Slab::remove`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Removal {
@@ -266,6 +275,34 @@ impl Slab {
         drop(s);
         drop(taken); // may free the session: outside the lock
         Removal { removed: true, retired }
+    }
+
+    /// Removes many sessions in one critical section, without compacting; best given highest
+    /// position first (each removal at the end then just shortens the slab).
+    pub(crate) fn remove_all(&self, sessions: &[(Pos, Handle)]) -> Removals {
+        let mut s = lock(&self.inner);
+        let mut count = 0;
+        for (pos, session) in sessions {
+            let i = *pos as usize;
+            match s.slots.get_mut(i) {
+                Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => {
+                    // Not the last reference: the caller holds `session`.
+                    *slot = None;
+                }
+                _ => continue,
+            }
+            count += 1;
+            s.live -= 1;
+            if i + 1 == s.slots.len() {
+                s.truncate();
+            } else {
+                s.push_hole(*pos);
+            }
+        }
+        let retired = count > 0 && self.retires && s.live == 0;
+        s.retired |= retired;
+        self.publish_len(&s);
+        Removals { count, retired }
     }
 
     /// Whether the slab has retired.

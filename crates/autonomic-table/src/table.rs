@@ -243,7 +243,7 @@ impl SessionTable {
             .unwrap_or(false)
     }
 
-    fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
+    pub(crate) fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
         let paused = self.compaction_paused();
         let removal = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
             self.relocate_in_pattern(slab, id, from, to)
@@ -332,11 +332,20 @@ impl SessionTable {
         id: &SessionId,
         pred: impl FnOnce(&Handle) -> bool,
     ) -> Option<Handle> {
-        let (entry, pattern_slab) = self
-            .sessions
-            .remove_if(id, |e| pred(&e.handle).then(|| patterns::slab_of(e.handle.pattern())))?;
+        let (entry, pattern_slab) = self.take_entry(id, pred)?;
         self.unindex(&entry, pattern_slab);
         Some(entry.handle)
+    }
+
+    /// Removes the entry if `pred` holds, returning it with the pattern slab the session is
+    /// in (read under the entry's lock). The caller must then unindex it.
+    pub(crate) fn take_entry(
+        &self,
+        id: &SessionId,
+        pred: impl FnOnce(&Handle) -> bool,
+    ) -> Option<(Entry, usize)> {
+        self.sessions
+            .remove_if(id, |e| pred(&e.handle).then(|| patterns::slab_of(e.handle.pattern())))
     }
 
     /// Sessions in the table: the sizes of the 257 pattern slabs added up (every session is

@@ -87,6 +87,21 @@ impl Tenants {
         removal.removed
     }
 
+    /// As [`unregister`](Self::unregister) for many sessions of one tenant (best highest
+    /// position first), in one critical section of its slab (no compaction: the caller is a
+    /// cleanup pass, which compacts at its end). Returns how many were removed.
+    pub(crate) fn unregister_all(&self, tenant: TenantId, sessions: &[(Pos, Handle)]) -> usize {
+        let Some(removal) = self.registry.read(&tenant, |s| s.slab.remove_all(sessions)) else {
+            return 0;
+        };
+        if removal.retired {
+            // Relaxed: see `register`.
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            self.registry.remove_if(&tenant, |s| s.slab.is_retired().then_some(()));
+        }
+        removal.count
+    }
+
     /// The slot of `tenant`, if it has sessions (a slot being retired reads as empty).
     pub(crate) fn get(&self, tenant: &TenantId) -> Option<Arc<TenantSlot>> {
         self.registry.read(tenant, Arc::clone)
