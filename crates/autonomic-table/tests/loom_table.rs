@@ -260,3 +260,28 @@ fn compaction_racing_removal_of_the_moved_session() {
         assert!(table.sessions().is_empty());
     });
 }
+
+/// Cleanup removes a tenant's last session (retiring its slab in the batched tenant step)
+/// while a new session of that tenant arrives: the tenant ends with exactly the new session.
+#[test]
+fn cleanup_retiring_a_tenant_while_a_session_arrives() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(9);
+        let old = table.create_session(CaseId::new(), tenant).with_pattern(1).start().unwrap();
+        let old_id = old.complete().unwrap().id();
+
+        let t = table.clone();
+        let cleaner = thread::spawn(move || t.cleanup_terminal_sessions(Duration::ZERO));
+        let new = table.create_session(CaseId::new(), tenant).start().unwrap();
+        assert_eq!(cleaner.join().unwrap(), 1);
+
+        assert!(!table.contains(&old_id));
+        let listed: Vec<_> = table.sessions_by_tenant(tenant).iter().map(|h| h.id()).collect();
+        assert_eq!(listed, vec![new.id()]);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+        assert_eq!(table.tenant_count(), 1);
+        assert_eq!(table.pattern_session_count(1), 0);
+        assert_eq!(table.total_sessions(), 1);
+    });
+}
