@@ -49,8 +49,17 @@ fn bare_handle() -> SessionHandle<(), AnyState> {
     SessionHandle::new(CaseId::new(), TenantId::default_tenant()).erased()
 }
 
+/// Keeps a small allocation alive after each timed batch, so that the sessions the batch
+/// allocated and the untimed cleanup then frees are not at the top of the heap, where the
+/// allocator would hand them back to the system and the next batch would page-fault them in
+/// again. A service with churn reuses freed session memory; this measures that steady state.
+fn pin_heap_top(ballast: &mut Vec<Box<[u64; 8]>>) {
+    ballast.push(Box::new([0; 8]));
+}
+
 fn create(c: &mut Criterion) {
     const SIZE: usize = 1_000_000;
+    let mut ballast = Vec::new();
     let mut g = c.benchmark_group("table_create_1m");
     g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
 
@@ -62,6 +71,23 @@ fn create(c: &mut Criterion) {
     for i in 0..SIZE as u64 {
         floor.insert(u64::MAX - i, bare_handle());
     }
+    g.bench_function("floor_map_insert_prebuilt", |b| {
+        b.iter_custom(|iters| {
+            let items: Vec<(u64, SessionHandle<(), AnyState>)> =
+                (0..iters).map(|_| (SessionId::new().as_u64(), bare_handle())).collect();
+            let ids: Vec<u64> = items.iter().map(|(id, _)| *id).collect();
+            let start = Instant::now();
+            for (id, h) in items {
+                floor.insert(id, h);
+            }
+            let t = start.elapsed();
+            pin_heap_top(&mut ballast);
+            for id in &ids {
+                floor.remove(id);
+            }
+            t
+        })
+    });
     g.bench_function("floor_session_new_plus_map_insert", |b| {
         b.iter_custom(|iters| {
             let ids: Vec<u64> = (0..iters).map(|_| SessionId::new().as_u64()).collect();
@@ -70,6 +96,7 @@ fn create(c: &mut Criterion) {
                 floor.insert(id, bare_handle());
             }
             let t = start.elapsed();
+            pin_heap_top(&mut ballast);
             for id in &ids {
                 floor.remove(id);
             }
@@ -96,6 +123,7 @@ fn create(c: &mut Criterion) {
                     ids.push(new.start().expect("fresh").id());
                 }
                 let t = start.elapsed();
+                pin_heap_top(&mut ballast);
                 for id in &ids {
                     let _ = table.remove(id); // keep the table at 1M
                 }
