@@ -22,7 +22,9 @@ impl SessionTable {
     /// just ended stays, a short one that ended long ago goes. A session that is `Created`,
     /// `Active` or `Adapted` is never removed, even if it races the cleanup: only sessions
     /// seen terminal are candidates, and a terminal state (and its end time) is final. Every
-    /// index and count is kept exact. `Duration::ZERO` removes every terminal session.
+    /// index and count is kept exact. `Duration::ZERO` removes every terminal session. (A
+    /// session cancelled from outside while its [`NewSession`](crate::NewSession) owner is
+    /// still setting its pattern may be left for the next pass; see [`visit`](crate::visit).)
     ///
     /// Cost: one pass over the table plus, per removed session, one removal from the by-id
     /// map and one from each index (O(1) each, no hashing for the indexes).
@@ -51,9 +53,9 @@ impl SessionTable {
     /// with the id of each session it removes (for example to drop per-session state kept
     /// elsewhere). `removed` runs with no lock held.
     ///
-    /// A removed session leaves the by-id map and the pattern index at once, and its tenant's
-    /// index in one batch per tenant at the end of the pass (so a concurrent
-    /// `sessions_by_tenant` may still list it until then).
+    /// A removed session leaves the by-id map at once, and the indexes in batches: the
+    /// pattern index after each pattern's slab has been visited, the tenant index once per
+    /// tenant at the end of the pass (so concurrent listings may still show it until then).
     ///
     /// ```
     /// use std::time::Duration;
@@ -92,11 +94,22 @@ impl SessionTable {
             // they would move is about to be removed too).
             let _pause = self.pause_compaction();
             // Highest positions first, so removals mostly shorten slabs instead of holing them.
+            let mut from_slab: Vec<(Pos, Handle)> = Vec::new();
             for slab in (0..patterns::SLABS).rev() {
                 self.patterns.slab(slab).visit(Order::Down, expired, |h| {
                     if let Some((entry, pattern_slab)) = self.take_entry(&h.id(), |e| e.ptr_eq(&h))
                     {
-                        self.remove_from_pattern(pattern_slab, entry.pattern_pos, &entry.handle);
+                        if pattern_slab == slab {
+                            from_slab.push((entry.pattern_pos, entry.handle.clone()));
+                        } else {
+                            // Cancelled from outside while its `NewSession` owner moved it to
+                            // another pattern: remove it from there.
+                            self.remove_from_pattern(
+                                pattern_slab,
+                                entry.pattern_pos,
+                                &entry.handle,
+                            );
+                        }
                         by_tenant
                             .entry(entry.handle.tenant_id())
                             .or_default()
@@ -105,6 +118,10 @@ impl SessionTable {
                         removed(h.id());
                     }
                 });
+                // Visited highest first, so already in the best order; one critical section.
+                let gone = self.patterns.slab(slab).remove_all(&from_slab).count;
+                debug_assert_eq!(gone, from_slab.len(), "pattern slab {slab}");
+                from_slab.clear();
             }
             for (tenant, mut sessions) in by_tenant {
                 sessions.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));

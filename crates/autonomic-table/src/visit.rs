@@ -125,7 +125,7 @@ impl SessionTable {
 
     /// Every session that is `Active` or `Adapted` when visited (one pass over the table).
     pub fn active_sessions(&self) -> Vec<SessionHandle<(), AnyState>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.total_sessions());
         self.scan(|h| {
             if h.is_active() {
                 out.push(h.clone());

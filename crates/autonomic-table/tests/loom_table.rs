@@ -285,3 +285,34 @@ fn cleanup_retiring_a_tenant_while_a_session_arrives() {
         assert_eq!(table.total_sessions(), 1);
     });
 }
+
+/// A session is cancelled from outside while its `NewSession` owner moves it to another
+/// pattern, and cleanup runs meanwhile: cleanup removes it (wherever it is by then) or, if
+/// the move hid it from that pass, the next pass does; no pattern slab keeps it.
+#[test]
+fn cleanup_of_a_session_whose_owner_moves_it() {
+    model(|| {
+        let table = Arc::new(table());
+        let new = table.create_session(CaseId::new(), TenantId::from_u128(10)).with_pattern(1);
+        table.get(&new.id()).unwrap().cancel().unwrap();
+
+        let t = table.clone();
+        let cleaner = thread::spawn(move || t.cleanup_terminal_sessions(Duration::ZERO));
+        let new = new.with_pattern(2);
+        let removed = cleaner.join().unwrap();
+        drop(new);
+        if removed == 0 {
+            assert_eq!(table.sessions_by_pattern(2).len(), 1);
+            assert_eq!(table.cleanup_terminal_sessions(Duration::ZERO), 1);
+        } else {
+            assert_eq!(removed, 1);
+        }
+
+        for p in [1, 2] {
+            assert!(table.sessions_by_pattern(p).is_empty(), "pattern {p}");
+            assert_eq!(table.pattern_session_count(p), 0);
+        }
+        assert!(table.is_empty());
+        assert_eq!(table.tenant_count(), 0);
+    });
+}
