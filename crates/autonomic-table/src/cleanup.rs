@@ -94,34 +94,37 @@ impl SessionTable {
             // they would move is about to be removed too).
             let _pause = self.pause_compaction();
             // Highest positions first, so removals mostly shorten slabs instead of holing them.
+            // Each removed entry's handle moves from batch to batch (no clone): first this
+            // slab's batch, then its tenant's.
             let mut from_slab: Vec<(Pos, Handle)> = Vec::new();
+            let mut tenant_pos: Vec<Pos> = Vec::new();
             for slab in (0..patterns::SLABS).rev() {
                 self.patterns.slab(slab).visit(Order::Down, expired, |h| {
-                    if let Some((entry, pattern_slab)) = self.take_entry(&h.id(), |e| e.ptr_eq(&h))
-                    {
-                        if pattern_slab == slab {
-                            from_slab.push((entry.pattern_pos, entry.handle.clone()));
-                        } else {
-                            // Cancelled from outside while its `NewSession` owner moved it to
-                            // another pattern: remove it from there.
-                            self.remove_from_pattern(
-                                pattern_slab,
-                                entry.pattern_pos,
-                                &entry.handle,
-                            );
-                        }
+                    let Some((entry, pattern_slab)) = self.take_entry(&h.id(), |e| e.ptr_eq(&h))
+                    else {
+                        return;
+                    };
+                    count += 1;
+                    removed(h.id());
+                    if pattern_slab == slab {
+                        from_slab.push((entry.pattern_pos, entry.handle));
+                        tenant_pos.push(entry.tenant_pos);
+                    } else {
+                        // Cancelled from outside while its `NewSession` owner moved it to
+                        // another pattern: remove it from there.
+                        self.remove_from_pattern(pattern_slab, entry.pattern_pos, &entry.handle);
                         by_tenant
                             .entry(entry.handle.tenant_id())
                             .or_default()
                             .push((entry.tenant_pos, entry.handle));
-                        count += 1;
-                        removed(h.id());
                     }
                 });
                 // Visited highest first, so already in the best order; one critical section.
                 let gone = self.patterns.slab(slab).remove_all(&from_slab).count;
                 debug_assert_eq!(gone, from_slab.len(), "pattern slab {slab}");
-                from_slab.clear();
+                for ((_, handle), pos) in from_slab.drain(..).zip(tenant_pos.drain(..)) {
+                    by_tenant.entry(handle.tenant_id()).or_default().push((pos, handle));
+                }
             }
             for (tenant, mut sessions) in by_tenant {
                 sessions.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
