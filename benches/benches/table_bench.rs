@@ -53,8 +53,8 @@ fn bare_handle() -> SessionHandle<(), AnyState> {
 /// allocated and the untimed cleanup then frees are not at the top of the heap, where the
 /// allocator would hand them back to the system and the next batch would page-fault them in
 /// again. A service with churn reuses freed session memory; this measures that steady state.
-fn pin_heap_top(ballast: &mut Vec<Box<[u64; 8]>>) {
-    ballast.push(Box::new([0; 8]));
+fn pin_heap_top(ballast: &mut Vec<Vec<u64>>) {
+    ballast.push(vec![0; 8]);
 }
 
 fn create(c: &mut Criterion) {
