@@ -5,8 +5,9 @@
 //! A [`SessionTable`] holds sessions (see [`autonomic_core`]); a session is *in the table*
 //! from [`create_session`](SessionTable::create_session) until it is removed, by id or by
 //! [cleanup](SessionTable::cleanup_terminal_sessions) once it has been finished for long
-//! enough. The table is shared (`&self` everywhere, `Send + Sync`) and lock-free for
-//! readers. Beside the sessions by id it keeps two indexes, exact at every quiescent moment:
+//! enough. The table is shared (`&self` everywhere, `Send + Sync`); no lock is held between
+//! calls or while a visitor runs. Beside the sessions by id it keeps two indexes, exact at
+//! every quiescent moment:
 //! * **by tenant**: each tenant's sessions and their count; a tenant whose last session
 //!   leaves is forgotten, so tenant bookkeeping is bounded by the sessions present;
 //! * **by pattern**: for each of the 256 pattern ids, the sessions that carry it.
@@ -66,7 +67,8 @@
 //! * `stats.rs`: [`TableStats`];
 //! * `tenants.rs`: the tenant index and its slot lifetime protocol (loom-checked);
 //! * `patterns.rs`: the pattern index;
-//! * `map.rs`: the concurrent map everything is built on;
+//! * `slab.rs`: the vector of slots each index entry is (positions, reuse, compaction);
+//! * `map.rs`: the concurrent hash map behind lookups by id and the tenant registry;
 //! * `error.rs`: [`TableError`]; `sync.rs`: the loom shim.
 
 mod cleanup;
@@ -74,6 +76,7 @@ mod error;
 mod map;
 mod new_session;
 mod patterns;
+mod slab;
 mod stats;
 mod sync;
 mod table;

@@ -1,147 +1,149 @@
-//! The one concurrent map the table is built on, behind a small interface so that the
-//! choice of crate stays a local decision (see `docs/performance.md` for how it was chosen).
+//! The concurrent hash map behind the by-id lookups and the tenant registry, behind a small
+//! interface so that the choice of crate stays a local decision (see `docs/performance.md`
+//! for how it was chosen: `dashmap`, with `rustc-hash`'s Fx hasher for session ids).
 //!
-//! Every structure of the table (the sessions by id, the tenant registry, the per-tenant and
-//! per-pattern sets) is a [`Map`]. What the table relies on:
-//! * each operation on one key is atomic (linearizable): `insert`, `remove_if`, `update`
-//!   and `get_or_insert_with` decide on the value present at that instant;
-//! * reads and scans never block and hold no lock while they call back, so a visitor may call
-//!   anything on the table, including removing the session it is visiting;
-//! * a scan is weakly consistent: it sees every entry present for its whole duration, may or
-//!   may not see entries inserted or removed while it runs, and sees no entry twice.
+//! What the table relies on:
+//! * each operation on one key is atomic: `insert`, `remove_if`, `modify` and
+//!   `get_or_insert_with` decide on the value present at that instant, and their closures
+//!   run while the key is locked;
+//! * no lock is held between calls (nothing here returns a guard), so the only locks held
+//!   while other code runs are the ones inside these closures, which only read or adjust the
+//!   value they are given.
 //!
-//! Under `cfg(autonomic_loom)` the same interface is backed by a loom mutex around a
-//! `std` map, so the loom model checks the table's protocol on top of a map that loom can see.
+//! Under `cfg(autonomic_loom)` the same interface is backed by a loom mutex around a `std`
+//! map, so the loom model checks the table's protocol on top of a map that loom can see.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-#[cfg(not(autonomic_loom))]
-pub(crate) use real::Map;
 #[cfg(autonomic_loom)]
 pub(crate) use model::Map;
-
-/// The hasher of every map: keys are process-allocated session ids and tenant ids, hashed
-/// with a per-map random seed.
 #[cfg(not(autonomic_loom))]
-pub(crate) type Hasher = foldhash::fast::RandomState;
+pub(crate) use real::Map;
+
+/// The hasher of the by-id map. Session ids are allocated by the process (nobody outside
+/// can choose which ids get inserted), so an unseeded fast hash is safe; rustc-hash 2's Fx
+/// spreads sequential ids evenly over the map's buckets.
+pub(crate) type IdHasher = rustc_hash::FxBuildHasher;
+
+/// The hasher of the tenant registry: tenant ids may come from outside, so it is seeded.
+pub(crate) type TenantHasher = foldhash::fast::RandomState;
 
 #[cfg(not(autonomic_loom))]
 mod real {
-    use super::{Hash, Hasher};
-    use papaya::{Compute, HashMap, Operation};
+    use super::{BuildHasher, Hash};
+    use dashmap::{DashMap, mapref::entry::Entry};
 
-    /// A lock-free concurrent map (`papaya::HashMap`).
-    pub(crate) struct Map<K: 'static, V: 'static> {
-        inner: HashMap<K, V, Hasher>,
+    /// `dashmap::DashMap`: sharded, each shard a `hashbrown` table behind a reader-writer
+    /// lock that does not make new readers wait for a queued writer.
+    pub(crate) struct Map<K, V, S> {
+        inner: DashMap<K, V, S>,
     }
 
-    impl<K, V> Map<K, V>
+    impl<K, V, S> Map<K, V, S>
     where
-        K: Eq + Hash + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
+        K: Eq + Hash + Clone,
+        V: Clone,
+        S: BuildHasher + Clone + Default,
     {
         pub(crate) fn new() -> Self {
-            Map { inner: HashMap::with_hasher(Hasher::default()) }
+            Map { inner: DashMap::with_hasher(S::default()) }
         }
 
-        /// Inserts `value` under a key that is not present; `false` (and nothing changes) if
-        /// the key is present.
+        /// Inserts under a key that is not present; `false` (and no change) if it is.
         #[inline]
         pub(crate) fn insert(&self, key: K, value: V) -> bool {
-            self.inner.pin().try_insert(key, value).is_ok()
+            match self.inner.entry(key) {
+                Entry::Occupied(_) => false,
+                Entry::Vacant(v) => {
+                    v.insert(value);
+                    true
+                }
+            }
         }
 
-        /// Reads the value under `key` without blocking.
+        /// Reads the value under `key` (`f` runs under the shard's read lock).
         #[inline]
         pub(crate) fn read<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
-            self.inner.pin().get(key).map(f)
+            self.inner.get(key).map(|r| f(r.value()))
         }
 
         #[inline]
         pub(crate) fn contains(&self, key: &K) -> bool {
-            self.inner.pin().contains_key(key)
+            self.inner.contains_key(key)
         }
 
-        /// Removes the entry if `pred` holds for its value, deciding atomically (`pred` may
-        /// be called more than once).
+        /// Removes the entry if `decide` returns `Some`, atomically; returns the value and
+        /// what `decide` returned (`decide` runs under the shard's write lock).
         #[inline]
-        pub(crate) fn remove_if(&self, key: &K, mut pred: impl FnMut(&V) -> bool) -> Option<V> {
-            match self.inner.pin().remove_if(key, |_, v| pred(v)) {
-                Ok(Some((_, v))) => Some(v.clone()),
-                Ok(None) | Err(_) => None,
-            }
-        }
-
-        #[inline]
-        pub(crate) fn remove(&self, key: &K) -> Option<V> {
-            self.inner.pin().remove(key).cloned()
-        }
-
-        /// Replaces the value under `key` by `f(old).0`, atomically; `None` if absent (`f`
-        /// may be called more than once; the result of the call that won is returned).
-        pub(crate) fn update<R>(&self, key: &K, mut f: impl FnMut(&V) -> (V, R)) -> Option<R> {
+        pub(crate) fn remove_if<R>(
+            &self,
+            key: &K,
+            decide: impl FnOnce(&V) -> Option<R>,
+        ) -> Option<(V, R)> {
             let mut out = None;
-            let map = self.inner.pin();
-            let result = map.compute(key.clone(), |entry| match entry {
-                Some((_, old)) => {
-                    let (new, r) = f(old);
-                    out = Some(r);
-                    Operation::Insert(new)
-                }
-                None => Operation::Abort(()),
-            });
-            match result {
-                Compute::Updated { .. } => out,
-                _ => None,
-            }
+            let removed = self.inner.remove_if(key, |_, v| {
+                out = decide(v);
+                out.is_some()
+            })?;
+            Some((removed.1, out?))
+        }
+
+        /// Changes the value under `key` in place, atomically; `None` if absent (`f` runs
+        /// under the shard's write lock).
+        #[inline]
+        pub(crate) fn modify<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+            let mut r = self.inner.get_mut(key)?;
+            Some(f(r.value_mut()))
         }
 
         /// The value under `key`, inserting `make()` first if absent; `true` if inserted.
         pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> (V, bool) {
-            let map = self.inner.pin();
-            if let Some(v) = map.get(&key) {
-                return (v.clone(), false);
+            if let Some(v) = self.inner.get(&key) {
+                return (v.value().clone(), false);
             }
-            match map.try_insert_with(key, make) {
-                Ok(v) => (v.clone(), true),
-                Err(v) => (v.clone(), false),
+            match self.inner.entry(key) {
+                Entry::Occupied(o) => (o.get().clone(), false),
+                Entry::Vacant(v) => {
+                    let value = make();
+                    v.insert(value.clone());
+                    (value, true)
+                }
             }
         }
 
-        /// Visits every entry (weakly consistent, lock-free, `f` may call into any map).
-        #[inline]
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-            for (k, v) in self.inner.pin().iter() {
-                f(k, v);
-            }
+        /// Copies `f(entry)` of every entry out. `f` runs under shard read locks: it must
+        /// only read what it is given.
+        pub(crate) fn collect<R>(&self, mut f: impl FnMut(&K, &V) -> R) -> Vec<R> {
+            self.inner.iter().map(|r| f(r.key(), r.value())).collect()
         }
     }
 }
 
 #[cfg(autonomic_loom)]
 mod model {
-    use super::Hash;
-    use loom::sync::Mutex;
+    use super::{BuildHasher, Hash};
+    use crate::sync::{Mutex, MutexGuard, lock};
     use std::collections::HashMap;
+    use std::marker::PhantomData;
 
-    /// The loom stand-in: a mutex around a `std` map. Scans copy the entries out first, so
-    /// callbacks run without the lock, as with the real map.
-    pub(crate) struct Map<K, V> {
+    /// The loom stand-in: a loom mutex around a `std` map.
+    pub(crate) struct Map<K, V, S> {
         inner: Mutex<HashMap<K, V>>,
+        _hasher: PhantomData<S>,
     }
 
-    impl<K, V> Map<K, V>
+    impl<K, V, S> Map<K, V, S>
     where
-        K: Eq + Hash + Clone + 'static,
-        V: Clone + 'static,
+        K: Eq + Hash + Clone,
+        V: Clone,
+        S: BuildHasher + Clone + Default,
     {
         pub(crate) fn new() -> Self {
-            Map { inner: Mutex::new(HashMap::new()) }
+            Map { inner: Mutex::new(HashMap::new()), _hasher: PhantomData }
         }
 
-        fn lock(&self) -> loom::sync::MutexGuard<'_, HashMap<K, V>> {
-            // A panic while holding this lock is a failed model run; poisoning is irrelevant.
-            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
+            lock(&self.inner)
         }
 
         pub(crate) fn insert(&self, key: K, value: V) -> bool {
@@ -154,29 +156,25 @@ mod model {
         }
 
         pub(crate) fn read<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
-            let v = self.lock().get(key).cloned();
-            v.map(|v| f(&v))
+            self.lock().get(key).map(f)
         }
 
         pub(crate) fn contains(&self, key: &K) -> bool {
             self.lock().contains_key(key)
         }
 
-        pub(crate) fn remove_if(&self, key: &K, mut pred: impl FnMut(&V) -> bool) -> Option<V> {
+        pub(crate) fn remove_if<R>(
+            &self,
+            key: &K,
+            decide: impl FnOnce(&V) -> Option<R>,
+        ) -> Option<(V, R)> {
             let mut map = self.lock();
-            if map.get(key).is_some_and(&mut pred) { map.remove(key) } else { None }
+            let out = decide(map.get(key)?)?;
+            map.remove(key).map(|v| (v, out))
         }
 
-        pub(crate) fn remove(&self, key: &K) -> Option<V> {
-            self.lock().remove(key)
-        }
-
-        pub(crate) fn update<R>(&self, key: &K, mut f: impl FnMut(&V) -> (V, R)) -> Option<R> {
-            let mut map = self.lock();
-            let slot = map.get_mut(key)?;
-            let (new, out) = f(slot);
-            *slot = new;
-            Some(out)
+        pub(crate) fn modify<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+            self.lock().get_mut(key).map(f)
         }
 
         pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> (V, bool) {
@@ -189,12 +187,8 @@ mod model {
             (v, true)
         }
 
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-            let entries: Vec<(K, V)> =
-                self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            for (k, v) in &entries {
-                f(k, v);
-            }
+        pub(crate) fn collect<R>(&self, mut f: impl FnMut(&K, &V) -> R) -> Vec<R> {
+            self.lock().iter().map(|(k, v)| f(k, v)).collect()
         }
     }
 }

@@ -59,9 +59,8 @@ impl<'t, T: TenantTag> NewSession<'t, T> {
     /// so [`SessionTable::sessions_by_pattern`] finds it from now on. Setting another pattern
     /// later moves it.
     pub fn with_pattern(mut self, pattern: u8) -> Self {
-        let handle = self.take().with_pattern(pattern);
-        self.table.index_pattern(&handle.erased().into_dynamic(), pattern);
-        self.handle = Some(handle);
+        let handle = self.take();
+        self.handle = Some(self.table.set_pattern(handle, pattern));
         self
     }
 

@@ -1,34 +1,45 @@
 //! [`SessionTable`]: the sessions by id, and the protocol that keeps the indexes exact.
 //!
-//! # One session's membership
-//! A session is *in the table* while its entry is in the by-id map; that map's per-key
-//! atomic operations order everything that happens to one session:
-//! * **create** registers the session with its tenant (count, then the tenant's set), then
-//!   inserts the entry. Nobody can remove what is not in the map yet, so the tenant
-//!   registration is never undone by a racing removal.
-//! * **set pattern** (only through [`NewSession::with_pattern`]) adds the session to the
-//!   pattern's set, then atomically rewrites the entry's `pattern` field. If the entry is
-//!   gone (a racing removal won), it takes the session back out of that set; otherwise it
-//!   takes it out of the set the entry named before.
-//! * **remove** (by id, through a tenant view, or by cleanup) removes the entry atomically;
-//!   exactly one remover gets it, and that remover alone unregisters the session from the
-//!   pattern set the entry names and from its tenant.
+//! # The structures
+//! * `sessions`: the by-id map; a session's [`Entry`] holds its handle and its positions in
+//!   the two slabs it is in;
+//! * `tenants`: per tenant, a [slab](crate::slab) of its sessions;
+//! * `patterns`: per pattern id, and one for "no pattern", a slab of sessions.
 //!
-//! The entry, not the session's own context, records which pattern set the session is in,
-//! so the set-pattern/remove race is decided by one atomic map operation on both sides.
-//! When no operation is in flight the map, the sets and every count agree exactly; while
-//! operations are in flight a reader may see a session in a set a moment before or after it
-//! is in the map.
+//! # One session's membership
+//! A session is *in the table* while its entry is in the by-id map. That map's per-key
+//! atomic operations order everything that happens to one session; the closures they run
+//! hold the key locked:
+//! * **create** registers the session with its tenant (count, then slab) and in the
+//!   no-pattern slab, then inserts the entry with both positions. Nobody can remove what is
+//!   not in the map yet.
+//! * **set pattern** (only through [`NewSession::with_pattern`](crate::NewSession)) adds the
+//!   session to the new pattern's slab, then, under the entry's lock, sets the session's
+//!   pattern and its position in the entry and reads the old ones; afterwards it removes the
+//!   session from the old slab. If the entry is gone (a racing removal won), it takes the
+//!   session back out of the new slab instead.
+//! * **remove** (by id, through a tenant view, or by cleanup) removes the entry atomically
+//!   and reads, under the same lock, which pattern slab the session is in. Exactly one
+//!   remover gets the entry; it alone takes the session out of its slabs and its tenant.
+//! * **compaction** moves a session inside a slab only through the entry: under the entry's
+//!   lock it checks that the entry still names the old position in that slab and rewrites
+//!   it; if the entry is gone or names something else, the session is not moved.
+//!
+//! So the set-pattern/remove race, and every move, is decided by one atomic operation on
+//! the entry. Locks are always taken slab first, then map; no map closure takes a slab
+//! lock, so nothing can deadlock. When no operation is in flight the map, the slabs and
+//! every count agree exactly; `tests/loom_table.rs` and `tests/stress.rs` check it.
 
 use std::fmt;
 
 use autonomic_core::{
-    CaseId, ClockHandle, SessionBuilder, SessionHandle, SessionId, TenantId, TransitionError,
-    marker::{AnyState, Created},
+    CaseId, ClockHandle, SessionBuilder, SessionHandle, SessionId, TenantId, TenantTag,
+    TransitionError, marker::Created,
 };
 
-use crate::map::Map;
-use crate::patterns::Patterns;
+use crate::map::{IdHasher, Map};
+use crate::patterns::{self, NO_PATTERN, Patterns};
+use crate::slab::{Handle, Pos};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::tenants::Tenants;
 use crate::{NewSession, StaticTenant, TableError, TenantView};
@@ -36,9 +47,12 @@ use crate::{NewSession, StaticTenant, TableError, TenantView};
 /// One session's entry in the by-id map.
 #[derive(Clone)]
 pub(crate) struct Entry {
-    pub(crate) handle: SessionHandle<(), AnyState>,
-    /// The pattern set the session is in (see the module docs).
-    pub(crate) pattern: Option<u8>,
+    pub(crate) handle: Handle,
+    /// Position in its tenant's slab.
+    pub(crate) tenant_pos: Pos,
+    /// Position in the pattern slab of `handle.pattern()` (which changes only under this
+    /// entry's lock while the entry exists).
+    pub(crate) pattern_pos: Pos,
 }
 
 /// A concurrent table of sessions, by id, indexed by tenant and by workflow pattern.
@@ -67,12 +81,11 @@ pub(crate) struct Entry {
 /// [`stats`]: SessionTable::stats
 /// [`active_sessions`]: SessionTable::active_sessions
 pub struct SessionTable {
-    pub(crate) sessions: Map<SessionId, Entry>,
+    pub(crate) sessions: Map<SessionId, Entry, IdHasher>,
     pub(crate) tenants: Tenants,
     pub(crate) patterns: Patterns,
-    /// Sessions in the table: counted before the entry is inserted and after it is removed,
-    /// so it never dips below the map's size.
-    total: AtomicUsize,
+    /// Cleanup passes running: while nonzero, removals leave compaction to the pass's end.
+    compaction_paused: AtomicUsize,
     clock: ClockHandle,
 }
 
@@ -121,7 +134,7 @@ impl SessionTable {
             sessions: Map::new(),
             tenants: Tenants::new(),
             patterns: Patterns::new(),
-            total: AtomicUsize::new(0),
+            compaction_paused: AtomicUsize::new(0),
             clock,
         }
     }
@@ -146,7 +159,7 @@ impl SessionTable {
         TenantView::new(self)
     }
 
-    /// Builds a session on the table's clock and registers it: tenant first, entry last.
+    /// Builds a session on the table's clock and registers it: indexes first, entry last.
     pub(crate) fn register(
         &self,
         case_id: CaseId,
@@ -154,44 +167,122 @@ impl SessionTable {
     ) -> SessionHandle<(), Created> {
         let handle = SessionBuilder::new(case_id, tenant_id).clock(self.clock.clone()).build();
         let erased = handle.erased();
-        let slot = self.tenants.acquire(tenant_id);
-        slot.sessions.insert(erased.id(), erased.clone());
-        // Relaxed: a size, exact at quiescence; counted before the insert so that the
-        // removal of this entry (which happens after the insert) can only decrement after it.
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(erased.id(), Entry { handle: erased, pattern: None });
+        let tenant_pos = self.tenants.register(tenant_id, &erased);
+        let pattern_pos = self.patterns.slab(NO_PATTERN).insert(&erased);
+        self.sessions.insert(erased.id(), Entry { handle: erased, tenant_pos, pattern_pos });
         handle
     }
 
-    /// Puts a registered session into `pattern`'s set (see the module docs).
-    pub(crate) fn index_pattern(&self, handle: &SessionHandle<(), AnyState>, pattern: u8) {
+    /// Sets a registered session's pattern and moves it between pattern slabs (see the
+    /// module docs).
+    pub(crate) fn set_pattern<T: TenantTag>(
+        &self,
+        handle: SessionHandle<T, Created>,
+        pattern: u8,
+    ) -> SessionHandle<T, Created> {
+        if handle.pattern() == Some(pattern) {
+            return handle;
+        }
         let id = handle.id();
-        self.patterns.insert(pattern, handle);
-        let previous = self.sessions.update(&id, |e| {
-            (Entry { handle: e.handle.clone(), pattern: Some(pattern) }, e.pattern)
+        let slab = usize::from(pattern);
+        let erased = handle.erased().into_dynamic();
+        let new_pos = self.patterns.slab(slab).insert(&erased);
+        let mut owned = Some(handle);
+        let old = self.sessions.modify(&id, |e| {
+            let old = (patterns::slab_of(e.handle.pattern()), e.pattern_pos);
+            owned = owned.take().map(|h| h.with_pattern(pattern));
+            e.pattern_pos = new_pos;
+            old
         });
-        match previous {
-            // Removed concurrently: its remover cleaned the set its entry named, not ours.
-            None => self.patterns.remove(pattern, id),
-            Some(Some(old)) if old != pattern => self.patterns.remove(old, id),
-            Some(_) => {}
+        let Some(handle) = owned else {
+            unreachable!("the closure puts the handle back");
+        };
+        match old {
+            Some((old_slab, old_pos)) => {
+                self.remove_from_pattern(old_slab, old_pos, &erased);
+                handle
+            }
+            None => {
+                // Removed meanwhile: its remover cleaned the slab its entry named, not ours.
+                self.remove_from_pattern(slab, new_pos, &erased);
+                handle.with_pattern(pattern)
+            }
         }
     }
 
-    /// Unregisters a session whose entry this thread removed from the map.
-    pub(crate) fn unindex(&self, entry: &Entry) {
-        let id = entry.handle.id();
-        if let Some(pattern) = entry.pattern {
-            self.patterns.remove(pattern, id);
+    fn compaction_paused(&self) -> bool {
+        // Relaxed: a hint; compaction is an optimisation whichever value is read.
+        self.compaction_paused.load(Ordering::Relaxed) > 0
+    }
+
+    /// Moves session `id` from `from` to `to` in pattern slab `slab`, if its entry still
+    /// says it is there.
+    fn relocate_in_pattern(&self, slab: usize, id: SessionId, from: Pos, to: Pos) -> bool {
+        self.sessions
+            .modify(&id, |e| {
+                let here = patterns::slab_of(e.handle.pattern()) == slab && e.pattern_pos == from;
+                if here {
+                    e.pattern_pos = to;
+                }
+                here
+            })
+            .unwrap_or(false)
+    }
+
+    /// As `relocate_in_pattern`, in the session's tenant slab. (While the entry exists its
+    /// `tenant_pos` is where the session is; the check guards that.)
+    fn relocate_in_tenant(&self, id: SessionId, from: Pos, to: Pos) -> bool {
+        self.sessions
+            .modify(&id, |e| {
+                let here = e.tenant_pos == from;
+                if here {
+                    e.tenant_pos = to;
+                }
+                here
+            })
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
+        let paused = self.compaction_paused();
+        let removal = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
+            self.relocate_in_pattern(slab, id, from, to)
+        });
+        debug_assert!(removal.removed, "{} not at {pos} of pattern slab {slab}", session.id());
+    }
+
+    /// Unregisters a session whose entry this thread removed from the map; `pattern_slab`
+    /// was read under the entry's lock.
+    fn unindex(&self, entry: &Entry, pattern_slab: usize) {
+        let session = &entry.handle;
+        self.remove_from_pattern(pattern_slab, entry.pattern_pos, session);
+        let removed = self.tenants.unregister(
+            session.tenant_id(),
+            entry.tenant_pos,
+            session,
+            self.compaction_paused(),
+            |id, from, to| self.relocate_in_tenant(id, from, to),
+        );
+        debug_assert!(removed, "{} not at {} of its tenant slab", session.id(), entry.tenant_pos);
+    }
+
+    /// Compacts every slab as far as it goes (after a cleanup pass).
+    pub(crate) fn compact_indexes(&self) {
+        for slab in 0..patterns::SLABS {
+            self.patterns
+                .slab(slab)
+                .compact(|id, from, to| self.relocate_in_pattern(slab, id, from, to));
         }
-        let tenant = entry.handle.tenant_id();
-        // Present: the session's registration keeps its tenant's slot live and registered.
-        if let Some(slot) = self.tenants.get(&tenant) {
-            slot.sessions.remove(&id);
-            self.tenants.release(tenant, &slot);
+        for (_, slot) in self.tenants.slots() {
+            slot.slab.compact(|id, from, to| self.relocate_in_tenant(id, from, to));
         }
-        // Relaxed: see `register`.
-        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Holds compaction back until dropped.
+    pub(crate) fn pause_compaction(&self) -> CompactionPause<'_> {
+        // Relaxed: see `compaction_paused`.
+        self.compaction_paused.fetch_add(1, Ordering::Relaxed);
+        CompactionPause(&self.compaction_paused)
     }
 
     /// Cancels a session whose `Created` handle was lost (a refused tag), so that cleanup can
@@ -218,7 +309,7 @@ impl SessionTable {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn get(&self, id: &SessionId) -> Result<SessionHandle<(), AnyState>, TableError> {
+    pub fn get(&self, id: &SessionId) -> Result<Handle, TableError> {
         self.sessions.read(id, |e| e.handle.clone()).ok_or(TableError::NotFound { id: *id })
     }
 
@@ -231,29 +322,36 @@ impl SessionTable {
     /// Removes the session with this id from the table and every index, whatever its state,
     /// and returns it. Handles held elsewhere stay valid; the session simply stops being
     /// listed.
-    pub fn remove(&self, id: &SessionId) -> Result<SessionHandle<(), AnyState>, TableError> {
-        let entry = self.sessions.remove(id).ok_or(TableError::NotFound { id: *id })?;
-        self.unindex(&entry);
-        Ok(entry.handle)
+    pub fn remove(&self, id: &SessionId) -> Result<Handle, TableError> {
+        self.remove_if(id, |_| true).ok_or(TableError::NotFound { id: *id })
     }
 
     /// Removes the session if `pred` holds for it, deciding atomically with other removals.
     pub(crate) fn remove_if(
         &self,
         id: &SessionId,
-        pred: impl FnMut(&SessionHandle<(), AnyState>) -> bool,
-    ) -> Option<SessionHandle<(), AnyState>> {
-        let mut pred = pred;
-        let entry = self.sessions.remove_if(id, |e| pred(&e.handle))?;
-        self.unindex(&entry);
+        pred: impl FnOnce(&Handle) -> bool,
+    ) -> Option<Handle> {
+        let (entry, pattern_slab) = self.take_entry(id, pred)?;
+        self.unindex(&entry, pattern_slab);
         Some(entry.handle)
     }
 
-    /// Sessions in the table, O(1). Exact when no creation or removal is in flight.
-    #[inline]
+    /// Removes the entry if `pred` holds, returning it with the pattern slab the session is
+    /// in (read under the entry's lock). The caller must then unindex it.
+    pub(crate) fn take_entry(
+        &self,
+        id: &SessionId,
+        pred: impl FnOnce(&Handle) -> bool,
+    ) -> Option<(Entry, usize)> {
+        self.sessions
+            .remove_if(id, |e| pred(&e.handle).then(|| patterns::slab_of(e.handle.pattern())))
+    }
+
+    /// Sessions in the table: the sizes of the 257 pattern slabs added up (every session is
+    /// in exactly one), O(1). Exact when nothing is created, removed or re-patterned.
     pub fn total_sessions(&self) -> usize {
-        // Relaxed: see `register`.
-        self.total.load(Ordering::Relaxed)
+        (0..patterns::SLABS).map(|slab| self.patterns.slab(slab).len()).sum()
     }
 
     /// Whether the table holds no session.
@@ -263,16 +361,26 @@ impl SessionTable {
 
     /// Sessions of `tenant` in the table, O(1).
     pub fn tenant_session_count(&self, tenant: TenantId) -> usize {
-        self.tenants.with(&tenant, |s| s.count()).unwrap_or(0)
+        self.tenants.with(&tenant, |s| s.slab.len()).unwrap_or(0)
     }
 
     /// Sessions carrying `pattern` in the table, O(1).
     pub fn pattern_session_count(&self, pattern: u8) -> usize {
-        self.patterns.slot(pattern).count()
+        self.patterns.slab(usize::from(pattern)).len()
     }
 
     /// Tenants with at least one session in the table, O(1).
     pub fn tenant_count(&self) -> usize {
         self.tenants.live()
+    }
+}
+
+/// Compaction held back while this lives (see [`SessionTable::pause_compaction`]).
+pub(crate) struct CompactionPause<'a>(&'a AtomicUsize);
+
+impl Drop for CompactionPause<'_> {
+    fn drop(&mut self) {
+        // Relaxed: see `SessionTable::compaction_paused`.
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

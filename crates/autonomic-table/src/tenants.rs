@@ -1,75 +1,36 @@
-//! The tenant index: one slot per tenant that has sessions, holding the set of its sessions
-//! and their exact count; a tenant whose last session leaves is forgotten.
+//! The tenant index: one slot per tenant that has sessions, holding the slab of its
+//! sessions; a tenant whose last session leaves is forgotten.
 //!
 //! # The slot protocol
-//! A slot's `state` word is the number of sessions registered under it, or [`DEAD`] once
-//! the slot has been retired. Registering a session first *acquires* the slot (count + 1,
-//! refused once dead); unregistering *releases* it (count - 1) after the session has left
-//! the slot's set, so `count >= set size` at every instant and a count of zero means an
-//! empty set. The releaser that brings the count to zero tries `0 -> DEAD`; if it wins, the
-//! slot can never be acquired again and it removes the slot from the registry (only that
-//! exact slot: `remove_if` compares pointers). An acquirer that meets a dead slot helps
-//! remove it and retries, and then inserts a fresh slot. Hence:
-//! * at most one live slot per tenant is in the registry, and a session's slot stays live
-//!   and registered for as long as the session is registered (its count holds it);
-//! * when every operation has finished, the registry holds exactly the tenants that have
-//!   sessions, each with its exact count, and `live` is the number of those tenants.
+//! A tenant's slab *retires* when its last session leaves, in the same critical section
+//! as that removal, and a retired slab takes no session any more. So:
+//! * **register**: insert into the registered slot's slab; if it is retired (or there is
+//!   none), help remove the retired slot from the registry, insert a fresh one if none is
+//!   there (`get_or_insert_with`, atomic per tenant), and try again;
+//! * **unregister**: remove from the slab; if that retired it, remove the slot from the
+//!   registry, but only if the registered slot is still a retired one (a newer live slot may
+//!   already have replaced it).
 //!
+//! Hence at most one live slot per tenant is registered; a session's slot stays live and
+//! registered while the session is in it; and when no operation is in flight, the registry
+//! holds exactly the tenants that have sessions, and `live` is their number.
 //! `tests/loom_table.rs` checks this under every interleaving loom explores.
 
-use autonomic_core::{SessionHandle, SessionId, TenantId, marker::AnyState};
+use autonomic_core::{SessionId, TenantId};
 
-use crate::map::Map;
+use crate::map::{Map, TenantHasher};
+use crate::slab::{Handle, Pos, Slab};
 use crate::sync::{Arc, AtomicUsize, Ordering};
-
-/// The `state` bit of a retired slot.
-const DEAD: usize = 1 << (usize::BITS - 1);
 
 /// One tenant's sessions.
 pub(crate) struct TenantSlot {
-    /// Sessions registered, or `DEAD`.
-    state: AtomicUsize,
-    /// The tenant's sessions, by id.
-    pub(crate) sessions: Map<SessionId, SessionHandle<(), AnyState>>,
-}
-
-impl TenantSlot {
-    /// A slot born holding one registration (its creator's), so it is never seen at zero
-    /// before its first session.
-    fn new_acquired() -> Self {
-        TenantSlot { state: AtomicUsize::new(1), sessions: Map::new() }
-    }
-
-    /// Sessions registered under this slot (0 once retired).
-    pub(crate) fn count(&self) -> usize {
-        // Acquire: pairs with the AcqRel updates in `try_acquire` / `release`; the value is
-        // only reported, so any recent value is correct.
-        let s = self.state.load(Ordering::Acquire);
-        if s & DEAD != 0 { 0 } else { s }
-    }
-
-    /// Count + 1 unless retired.
-    fn try_acquire(&self) -> bool {
-        // Acquire: see the latest count (or DEAD) before deciding.
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
-            if s & DEAD != 0 {
-                return false;
-            }
-            // AcqRel on success: this increment is ordered before our later set insert and
-            // after the releases it counts on; Acquire on failure re-reads the winner.
-            match self.state.compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
-    }
+    /// The tenant's sessions; retires with the last one.
+    pub(crate) slab: Slab,
 }
 
 /// The registry of tenants that have sessions.
 pub(crate) struct Tenants {
-    registry: Map<TenantId, Arc<TenantSlot>>,
+    registry: Map<TenantId, Arc<TenantSlot>, TenantHasher>,
     /// Live slots: tenants that have at least one session.
     live: AtomicUsize,
 }
@@ -79,41 +40,66 @@ impl Tenants {
         Tenants { registry: Map::new(), live: AtomicUsize::new(0) }
     }
 
-    /// Registers one more session for `tenant`; returns its (live) slot, whose set the
-    /// caller then inserts the session into.
-    pub(crate) fn acquire(&self, tenant: TenantId) -> Arc<TenantSlot> {
+    /// Puts `session` into `tenant`'s slab; returns its position there.
+    pub(crate) fn register(&self, tenant: TenantId, session: &Handle) -> Pos {
         loop {
-            let (slot, inserted) =
-                self.registry.get_or_insert_with(tenant, || Arc::new(TenantSlot::new_acquired()));
-            if inserted {
-                // Relaxed: a statistic, exact at quiescence because each slot is counted once
-                // here and once in `release`. It never dips below zero: the slot cannot be
-                // retired before this thread releases its own registration, which comes after
-                // this add and happens-before the retiring RMW chain on `state`.
+            // The common case: a live slot; the registry is only read.
+            if let Some(Some(pos)) = self.registry.read(&tenant, |s| s.slab.try_insert(session)) {
+                return pos;
+            }
+            let (slot, _) = self.registry.get_or_insert_with(tenant, || {
+                // Counted before the slot is visible, so the decrement when it retires
+                // (which needs a session in it first) always comes after. Relaxed: a size,
+                // exact at quiescence because each slot is counted once up and once down.
                 self.live.fetch_add(1, Ordering::Relaxed);
-                return slot;
+                Arc::new(TenantSlot { slab: Slab::new_retiring() })
+            });
+            if let Some(pos) = slot.slab.try_insert(session) {
+                return pos;
             }
-            if slot.try_acquire() {
-                return slot;
-            }
-            // Retired by a concurrent release that has not removed it yet: help, then retry.
-            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, &slot));
+            // Retired, not yet removed by its retirer: help, then try again.
+            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, &slot).then_some(()));
         }
     }
 
-    /// Unregisters one session of `tenant` (already removed from `slot.sessions`).
-    pub(crate) fn release(&self, tenant: TenantId, slot: &Arc<TenantSlot>) {
-        // AcqRel: the Release half orders our set removal before the count drop (so a count
-        // of zero means an empty set); the Acquire half orders the retirement below after
-        // every earlier registration.
-        if slot.state.fetch_sub(1, Ordering::AcqRel) == 1
-            // AcqRel: retire only if nobody acquired in between; Acquire on failure is unused.
-            && slot.state.compare_exchange(0, DEAD, Ordering::AcqRel, Ordering::Acquire).is_ok()
-        {
-            // Relaxed: see `acquire`.
+    /// Takes `session` out of `tenant`'s slab (at `pos`); forgets the tenant if that was its
+    /// last session. `false` if the session was not there.
+    pub(crate) fn unregister(
+        &self,
+        tenant: TenantId,
+        pos: Pos,
+        session: &Handle,
+        compaction_paused: bool,
+        relocate: impl FnMut(SessionId, Pos, Pos) -> bool,
+    ) -> bool {
+        // Present: the session's registration keeps its tenant's slot live and registered.
+        let Some(removal) = self
+            .registry
+            .read(&tenant, |s| s.slab.remove(pos, session, compaction_paused, relocate))
+        else {
+            return false;
+        };
+        if removal.retired {
+            // Relaxed: see `register`.
             self.live.fetch_sub(1, Ordering::Relaxed);
-            self.registry.remove_if(&tenant, |s| Arc::ptr_eq(s, slot));
+            self.registry.remove_if(&tenant, |s| s.slab.is_retired().then_some(()));
         }
+        removal.removed
+    }
+
+    /// As [`unregister`](Self::unregister) for many sessions of one tenant (best highest
+    /// position first), in one critical section of its slab (no compaction: the caller is a
+    /// cleanup pass, which compacts at its end). Returns how many were removed.
+    pub(crate) fn unregister_all(&self, tenant: TenantId, sessions: &[(Pos, Handle)]) -> usize {
+        let Some(removal) = self.registry.read(&tenant, |s| s.slab.remove_all(sessions)) else {
+            return 0;
+        };
+        if removal.retired {
+            // Relaxed: see `register`.
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            self.registry.remove_if(&tenant, |s| s.slab.is_retired().then_some(()));
+        }
+        removal.count
     }
 
     /// The slot of `tenant`, if it has sessions (a slot being retired reads as empty).
@@ -121,19 +107,20 @@ impl Tenants {
         self.registry.read(tenant, Arc::clone)
     }
 
-    /// Reads `tenant`'s slot without cloning it.
+    /// Reads `tenant`'s slot without cloning it (`f` runs under the registry's read lock: it
+    /// must not touch the registry).
     pub(crate) fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&TenantSlot) -> R) -> Option<R> {
         self.registry.read(tenant, |s| f(s))
     }
 
     /// Tenants that have at least one session.
     pub(crate) fn live(&self) -> usize {
-        // Relaxed: see `acquire`.
+        // Relaxed: see `register`.
         self.live.load(Ordering::Relaxed)
     }
 
-    /// Visits every slot.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&TenantId, &TenantSlot)) {
-        self.registry.for_each(|t, s| f(t, s));
+    /// Every tenant with its slot (a copy: the registry is not locked afterwards).
+    pub(crate) fn slots(&self) -> Vec<(TenantId, Arc<TenantSlot>)> {
+        self.registry.collect(|t, s| (*t, Arc::clone(s)))
     }
 }

@@ -89,7 +89,9 @@ impl<'t, T: StaticTenant> TenantView<'t, T> {
         }
     }
 
-    fn typed(handle: SessionHandle<(), AnyState>) -> Result<SessionHandle<T, AnyState>, TableError> {
+    fn typed(
+        handle: SessionHandle<(), AnyState>,
+    ) -> Result<SessionHandle<T, AnyState>, TableError> {
         handle.into_tenant::<T>().map_err(TableError::from)
     }
 

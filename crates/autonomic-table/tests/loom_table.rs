@@ -1,4 +1,5 @@
-//! Loom models of the table's protocols, run over the loom stand-in map (see `src/map.rs`):
+//! Loom models of the table's protocols, run over the loom stand-in map (see `src/map.rs`;
+//! under loom, slabs compact from two slots up, so tiny tables exercise compaction):
 //!
 //! ```text
 //! RUSTFLAGS="--cfg autonomic_loom" LOOM_MAX_PREEMPTIONS=2 \
@@ -14,6 +15,14 @@ use autonomic_table::SessionTable;
 use loom::sync::Arc;
 use loom::thread;
 
+/// Runs a model whose executions scan the 257 pattern slabs (more branches than loom's
+/// default allows).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(f);
+}
+
 fn table() -> SessionTable {
     SessionTable::with_clock(ClockHandle::custom(StdArc::new(ManualClock::new())))
 }
@@ -22,7 +31,7 @@ fn table() -> SessionTable {
 /// exactly once, with exactly the new session.
 #[test]
 fn tenant_retired_while_a_session_arrives() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let tenant = TenantId::from_u128(1);
         let old = table.create_session(CaseId::new(), tenant).start().unwrap();
@@ -33,7 +42,8 @@ fn tenant_retired_while_a_session_arrives() {
             t.remove(&old_id).unwrap();
         });
         let t = table.clone();
-        let creator = thread::spawn(move || t.create_session(CaseId::new(), tenant).start().unwrap().id());
+        let creator =
+            thread::spawn(move || t.create_session(CaseId::new(), tenant).start().unwrap().id());
         remover.join().unwrap();
         let new_id = creator.join().unwrap();
 
@@ -48,7 +58,7 @@ fn tenant_retired_while_a_session_arrives() {
 /// Two sessions of one tenant leave at once: the tenant is forgotten, once.
 #[test]
 fn concurrent_last_removals_forget_the_tenant_once() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let tenant = TenantId::from_u128(2);
         let a = table.create_session(CaseId::new(), tenant).start().unwrap().id();
@@ -76,7 +86,7 @@ fn concurrent_last_removals_forget_the_tenant_once() {
 /// keeps it, and the counts are zero.
 #[test]
 fn pattern_move_racing_removal_leaves_no_stale_entry() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let new = table.create_session(CaseId::new(), TenantId::from_u128(3)).with_pattern(1);
         let id = new.id();
@@ -102,7 +112,7 @@ fn pattern_move_racing_removal_leaves_no_stale_entry() {
 /// session of the same pattern does not disturb it.
 #[test]
 fn pattern_set_and_unrelated_removal() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let tenant = TenantId::from_u128(4);
         let other = table.create_session(CaseId::new(), tenant).with_pattern(7).start().unwrap();
@@ -127,7 +137,7 @@ fn pattern_set_and_unrelated_removal() {
 /// terminal, and a running one never is.
 #[test]
 fn cleanup_racing_completion_never_removes_a_running_session() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let tenant = TenantId::from_u128(5);
         let handle = table.create_session(CaseId::new(), tenant).with_pattern(9).start().unwrap();
@@ -161,7 +171,7 @@ fn cleanup_racing_completion_never_removes_a_running_session() {
 /// Cleanup never touches an active session, even while it adapts.
 #[test]
 fn cleanup_leaves_active_sessions_alone() {
-    loom::model(|| {
+    model(|| {
         let table = Arc::new(table());
         let handle = table.create_session(CaseId::new(), TenantId::from_u128(6)).start().unwrap();
         let t = table.clone();
@@ -169,5 +179,140 @@ fn cleanup_leaves_active_sessions_alone() {
         handle.mark_adapted().unwrap();
         assert_eq!(cleaner.join().unwrap(), 0);
         assert!(table.contains(&handle.id()));
+    });
+}
+
+/// Builds the slabs `[F, A, B, C, D]` (the tenant's and the no-pattern one), removes A and
+/// B, and returns F, C and D; removing C then makes the slabs sparse enough to move D.
+fn sparse_slabs(
+    table: &SessionTable,
+    tenant: TenantId,
+) -> (autonomic_core::SessionHandle, autonomic_core::SessionId, autonomic_table::NewSession<'_>) {
+    let f = table.create_session(CaseId::new(), tenant).start().unwrap();
+    let a = table.create_session(CaseId::new(), tenant).start().unwrap().id();
+    let b = table.create_session(CaseId::new(), tenant).start().unwrap().id();
+    let c = table.create_session(CaseId::new(), tenant).start().unwrap().id();
+    let d = table.create_session(CaseId::new(), tenant);
+    table.remove(&a).unwrap();
+    table.remove(&b).unwrap();
+    (f, c, d)
+}
+
+/// The owner moves D to a pattern while removing C compacts the slab D is leaving: D is
+/// either moved before its pattern changes (and then leaves from its new slot) or not at
+/// all; no slab keeps a stale D.
+#[test]
+fn compaction_racing_a_pattern_move() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(7);
+        // E sits at slot 0 of pattern 5, so D lands at slot 1 there: a wrong move would show.
+        let e = table.create_session(CaseId::new(), tenant).with_pattern(5).start().unwrap();
+        let (f, c, d) = sparse_slabs(&table, tenant);
+
+        let t = table.clone();
+        let remover = thread::spawn(move || {
+            t.remove(&c).unwrap();
+        });
+        let d = d.with_pattern(5).start().unwrap();
+        remover.join().unwrap();
+
+        let mut in_5: Vec<_> = table.sessions_by_pattern(5).iter().map(|h| h.id()).collect();
+        in_5.sort();
+        let mut want = vec![e.id(), d.id()];
+        want.sort();
+        assert_eq!(in_5, want);
+        table.remove(&d.id()).unwrap();
+        table.remove(&e.id()).unwrap();
+        assert!(table.sessions_by_pattern(5).is_empty(), "stale entry in pattern 5");
+        assert_eq!(table.pattern_session_count(5), 0);
+        let left: Vec<_> = table.sessions().iter().map(|h| h.id()).collect();
+        assert_eq!(left, vec![f.id()]);
+        assert_eq!(table.sessions_by_tenant(tenant).len(), 1);
+    });
+}
+
+/// D is removed while removing C compacts the slabs D is in (tenant and no-pattern): either
+/// D moves first and is removed from its new slot, or it is not moved.
+#[test]
+fn compaction_racing_removal_of_the_moved_session() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(8);
+        let (f, c, d) = sparse_slabs(&table, tenant);
+        let d = d.start().unwrap().id();
+
+        let t = table.clone();
+        let remover = thread::spawn(move || {
+            t.remove(&c).unwrap();
+        });
+        table.remove(&d).unwrap();
+        remover.join().unwrap();
+
+        // Only F is left, in both indexes, and removing it empties them.
+        let by_tenant: Vec<_> = table.sessions_by_tenant(tenant).iter().map(|h| h.id()).collect();
+        assert_eq!(by_tenant, vec![f.id()]);
+        let all: Vec<_> = table.sessions().iter().map(|h| h.id()).collect();
+        assert_eq!(all, vec![f.id()]);
+        table.remove(&f.id()).unwrap();
+        assert!(table.is_empty());
+        assert_eq!(table.tenant_count(), 0);
+        assert!(table.sessions().is_empty());
+    });
+}
+
+/// Cleanup removes a tenant's last session (retiring its slab in the batched tenant step)
+/// while a new session of that tenant arrives: the tenant ends with exactly the new session.
+#[test]
+fn cleanup_retiring_a_tenant_while_a_session_arrives() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(9);
+        let old = table.create_session(CaseId::new(), tenant).with_pattern(1).start().unwrap();
+        let old_id = old.complete().unwrap().id();
+
+        let t = table.clone();
+        let cleaner = thread::spawn(move || t.cleanup_terminal_sessions(Duration::ZERO));
+        let new = table.create_session(CaseId::new(), tenant).start().unwrap();
+        assert_eq!(cleaner.join().unwrap(), 1);
+
+        assert!(!table.contains(&old_id));
+        let listed: Vec<_> = table.sessions_by_tenant(tenant).iter().map(|h| h.id()).collect();
+        assert_eq!(listed, vec![new.id()]);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+        assert_eq!(table.tenant_count(), 1);
+        assert_eq!(table.pattern_session_count(1), 0);
+        assert_eq!(table.total_sessions(), 1);
+    });
+}
+
+/// A session is cancelled from outside while its `NewSession` owner moves it to another
+/// pattern, and cleanup runs meanwhile: cleanup removes it (wherever it is by then) or, if
+/// the move hid it from that pass, the next pass does; no pattern slab keeps it.
+#[test]
+fn cleanup_of_a_session_whose_owner_moves_it() {
+    model(|| {
+        let table = Arc::new(table());
+        let new = table.create_session(CaseId::new(), TenantId::from_u128(10)).with_pattern(1);
+        table.get(&new.id()).unwrap().cancel().unwrap();
+
+        let t = table.clone();
+        let cleaner = thread::spawn(move || t.cleanup_terminal_sessions(Duration::ZERO));
+        let new = new.with_pattern(2);
+        let removed = cleaner.join().unwrap();
+        drop(new);
+        if removed == 0 {
+            assert_eq!(table.sessions_by_pattern(2).len(), 1);
+            assert_eq!(table.cleanup_terminal_sessions(Duration::ZERO), 1);
+        } else {
+            assert_eq!(removed, 1);
+        }
+
+        for p in [1, 2] {
+            assert!(table.sessions_by_pattern(p).is_empty(), "pattern {p}");
+            assert_eq!(table.pattern_session_count(p), 0);
+        }
+        assert!(table.is_empty());
+        assert_eq!(table.tenant_count(), 0);
     });
 }

@@ -59,7 +59,8 @@ fn pattern_5_pattern_based_filtering() -> Result {
     let _other = table.create_session(CaseId::new(), tenant_id).with_pattern(7);
 
     // Create with pattern
-    let handle = table.create_session(case_id, tenant_id).with_pattern(42).with_tag("high-priority")?;
+    let handle =
+        table.create_session(case_id, tenant_id).with_pattern(42).with_tag("high-priority")?;
 
     // Filter by pattern
     let pattern_sessions = table.sessions_by_pattern(42);

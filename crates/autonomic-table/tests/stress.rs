@@ -206,3 +206,69 @@ fn indexes_and_counts_agree_after_concurrent_churn() {
     assert!(table.is_empty());
     assert_eq!(table.tenant_count(), 0);
 }
+
+#[test]
+fn compaction_under_concurrent_removal_keeps_positions_exact() {
+    let table = SessionTable::new();
+    let tenants = [TenantId::new(), TenantId::new()];
+    // Big slabs, then random removals from two threads: the slabs go sparse and compact
+    // while visitors pin them and a third thread keeps creating and moving patterns.
+    let mut ids: Vec<SessionId> = (0..6_000)
+        .map(|i| {
+            let new = table.create_session(CaseId::new(), tenants[i % 2]);
+            let new = if i % 3 == 0 { new } else { new.with_pattern((i % 5) as u8) };
+            new.start().expect("fresh").id()
+        })
+        .collect();
+    let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let doomed: Vec<SessionId> = ids[..5_000].to_vec();
+    let remaining = AtomicUsize::new(2);
+
+    let created = std::thread::scope(|s| {
+        for half in doomed.chunks(2_500) {
+            let (table, remaining) = (&table, &remaining);
+            s.spawn(move || {
+                for id in half {
+                    table.remove(id).expect("each id is removed once");
+                }
+                remaining.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        s.spawn(|| {
+            let mut visits = 0;
+            while remaining.load(Ordering::Relaxed) > 0 || visits == 0 {
+                for t in tenants {
+                    // A visit pins its slab's positions: never the same session twice.
+                    let mut seen = BTreeSet::new();
+                    table.for_each_in_tenant(t, |h| assert!(seen.insert(h.id()), "twice"));
+                }
+                visits += 1;
+            }
+        });
+        let creator = s.spawn(|| {
+            let mut rng = Rng(7);
+            let mut made = Vec::new();
+            while remaining.load(Ordering::Relaxed) > 0 || made.is_empty() {
+                let new = table
+                    .create_session(CaseId::new(), tenants[rng.below(2) as usize])
+                    .with_pattern(rng.below(5) as u8)
+                    .with_pattern(rng.below(5) as u8);
+                made.push(new.start().expect("fresh"));
+            }
+            made
+        });
+        creator.join().expect("creator")
+    });
+
+    assert_consistent(&table);
+    assert_eq!(table.total_sessions(), 1_000 + created.len());
+    for id in &ids[5_000..] {
+        assert!(table.contains(id));
+    }
+    for h in &created {
+        assert!(table.contains(&h.id()));
+    }
+}

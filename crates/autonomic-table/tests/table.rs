@@ -17,7 +17,9 @@ fn manual() -> (Arc<ManualClock>, SessionTable) {
     (clock, table)
 }
 
-fn ids(handles: &[autonomic_core::SessionHandle<(), autonomic_core::marker::AnyState>]) -> Vec<SessionId> {
+fn ids(
+    handles: &[autonomic_core::SessionHandle<(), autonomic_core::marker::AnyState>],
+) -> Vec<SessionId> {
     let mut v: Vec<_> = handles.iter().map(|h| h.id()).collect();
     v.sort();
     v
@@ -139,8 +141,9 @@ fn start_fails_if_someone_cancelled_first() -> Result {
 fn tenant_counts_are_exact_and_empty_tenants_are_forgotten() -> Result {
     let table = SessionTable::new();
     let (a, b) = (TenantId::new(), TenantId::new());
-    let ha: Vec<_> =
-        (0..3).map(|_| table.create_session(CaseId::new(), a).start()).collect::<std::result::Result<_, _>>()?;
+    let ha: Vec<_> = (0..3)
+        .map(|_| table.create_session(CaseId::new(), a).start())
+        .collect::<std::result::Result<_, _>>()?;
     let hb = table.create_session(CaseId::new(), b).start()?;
     assert_eq!(table.tenant_session_count(a), 3);
     assert_eq!(table.tenant_session_count(b), 1);
@@ -337,4 +340,14 @@ fn tenant_views_only_yield_and_accept_their_sessions() -> Result {
     });
     assert_eq!(n, 2);
     Ok(())
+}
+
+#[test]
+fn the_table_and_its_handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SessionTable>();
+    send_sync::<autonomic_table::NewSession<'static>>();
+    send_sync::<autonomic_table::TenantView<'static, Acme>>();
+    send_sync::<TableError>();
+    send_sync::<TableStats>();
 }

@@ -1,0 +1,536 @@
+//! [`Slab`]: the sessions of one tenant or one pattern, as a vector of slots.
+//!
+//! A session's position in each slab it is in is recorded in its by-id entry, so removal is
+//! O(1) with no hashing, and visiting a slab is a scan of a dense vector. Freed slots are
+//! reused (most recently freed first), trailing free slots are dropped at once, and a slab
+//! that is more than half holes is compacted a few moves at a time: its last session moves
+//! into its lowest hole, after the by-id entry has been told the new position (`relocate`, which
+//! refuses if the entry is gone or does not name that position any more; the move is then
+//! simply not made). So a slab holds at most about two slots per session, and a scan costs
+//! O(sessions in it).
+//!
+//! Visits copy up to [`CHUNK`] handles out under the lock and call back with the lock
+//! released, so a visitor may call anything on the table. While a slab has visitors it is
+//! not compacted: a session stays at one position for the whole visit, so a visit sees every
+//! session that stays in the slab throughout exactly once.
+
+use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
+
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+
+/// What every index holds.
+pub(crate) type Handle = SessionHandle<(), AnyState>;
+
+/// A slot position in a slab.
+pub(crate) type Pos = u32;
+
+/// Handles a visit copies out per lock hold.
+const CHUNK: usize = 32;
+/// Slots a visit reads per lock hold, at most.
+const SCAN: usize = 512;
+/// Slabs shorter than this are never compacted.
+#[cfg(not(autonomic_loom))]
+const MIN_COMPACT_SLOTS: usize = 64;
+#[cfg(autonomic_loom)]
+const MIN_COMPACT_SLOTS: usize = 2;
+/// Moves one removal may make while compacting.
+const COMPACT_STEPS: usize = 2;
+
+/// The order a visit walks a slab in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Lowest position first.
+    Up,
+    /// Highest position first (removals then mostly shorten the slab instead of making
+    /// holes).
+    Down,
+}
+
+/// One tenant's or one pattern's sessions.
+pub(crate) struct Slab {
+    inner: Mutex<Slots>,
+    /// Sessions in the slab, mirrored for lock-free reads.
+    len: AtomicUsize,
+    /// Whether the slab retires when its last session leaves (a tenant's slab does).
+    retires: bool,
+}
+
+/// What [`Slab::remove_all`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Removals {
+    /// Sessions found at their positions and removed.
+    pub(crate) count: usize,
+    /// The slab retired (see [`Removal::retired`]).
+    pub(crate) retired: bool,
+}
+
+/// What [`Slab::remove`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Removal {
+    /// The session was at the position given and is gone from it.
+    pub(crate) removed: bool,
+    /// That was the last session of a retiring slab: it is retired now.
+    pub(crate) retired: bool,
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Option<Handle>>,
+    /// Freed positions, most recent last. Entries may be stale (past the end after a
+    /// truncation, or filled by compaction); they are skipped when popped, and the list is
+    /// rebuilt from the slots if it grows past twice their number.
+    free: Vec<Pos>,
+    /// No hole below this position (where compaction looks for the lowest hole).
+    low: usize,
+    /// Occupied slots; the last slot is never empty.
+    live: usize,
+    /// Visits in progress; no compaction while there are any.
+    visitors: usize,
+    /// A retired slab takes no session any more (see `tenants.rs`).
+    retired: bool,
+}
+
+impl Slots {
+    fn holes(&self) -> usize {
+        self.slots.len() - self.live
+    }
+
+    /// A free position below `end`, dropping the stale entries met on the way.
+    fn pop_hole(&mut self, end: usize) -> Option<Pos> {
+        while let Some(pos) = self.free.pop() {
+            if (pos as usize) < end && self.slots[pos as usize].is_none() {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
+    /// Records a freed position that is not the last.
+    fn push_hole(&mut self, pos: Pos) {
+        self.low = self.low.min(pos as usize);
+        self.free.push(pos);
+        if self.free.len() > 2 * self.slots.len() + 64 {
+            self.free.clear();
+            let holes = self.slots.iter().enumerate().filter(|(_, s)| s.is_none());
+            // Positions below `slots.len()`, which fits `Pos` (see `Slab::insert`).
+            self.free.extend(holes.map(|(i, _)| i as Pos));
+        }
+    }
+
+    /// The lowest hole below `end`, if any.
+    fn lowest_hole(&mut self, end: usize) -> Option<usize> {
+        while self.low < end {
+            if self.slots[self.low].is_none() {
+                return Some(self.low);
+            }
+            self.low += 1;
+        }
+        None
+    }
+
+    /// Drops trailing empty slots, keeping the last slot occupied.
+    fn truncate(&mut self) {
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() >= 2 * MIN_COMPACT_SLOTS
+            && self.slots.len() * 4 <= self.slots.capacity()
+        {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
+        self.low = self.low.min(self.slots.len());
+        if self.slots.is_empty() {
+            self.free = Vec::new();
+        }
+    }
+
+    /// Moves up to `steps` sessions from the end into holes while the slab is more than half
+    /// holes. Stops at the first move `relocate` refuses.
+    fn compact(&mut self, steps: usize, relocate: &mut impl FnMut(SessionId, Pos, Pos) -> bool) {
+        for _ in 0..steps {
+            if self.visitors > 0
+                || self.slots.len() < MIN_COMPACT_SLOTS
+                || self.holes() <= self.live
+            {
+                return;
+            }
+            let Some(last) = self.slots.len().checked_sub(1) else { return };
+            let Some(id) = self.slots[last].as_ref().map(Handle::id) else { return };
+            let Some(hole) = self.lowest_hole(last) else { return };
+            if !relocate(id, last as Pos, hole as Pos) {
+                return;
+            }
+            self.slots[hole] = self.slots[last].take();
+            self.truncate();
+        }
+    }
+}
+
+/// Keeps a slab's visitor count up for the length of a visit (even if the visitor panics).
+struct Visiting<'a>(&'a Slab);
+
+impl<'a> Visiting<'a> {
+    fn enter(slab: &'a Slab) -> Self {
+        lock(&slab.inner).visitors += 1;
+        Visiting(slab)
+    }
+}
+
+impl Drop for Visiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.inner).visitors -= 1;
+    }
+}
+
+impl Slab {
+    /// A slab that lives as long as its owner (a pattern's).
+    pub(crate) fn new() -> Self {
+        Slab { inner: Mutex::new(Slots::default()), len: AtomicUsize::new(0), retires: false }
+    }
+
+    /// A slab that retires when its last session leaves (a tenant's).
+    pub(crate) fn new_retiring() -> Self {
+        Slab { retires: true, ..Slab::new() }
+    }
+
+    /// Sessions in the slab.
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a size; each store below publishes the count its critical section left.
+        self.len.load(Ordering::Relaxed)
+    }
+
+    fn publish_len(&self, slots: &Slots) {
+        // Relaxed: see `len`.
+        self.len.store(slots.live, Ordering::Relaxed);
+    }
+
+    /// Adds a session to a slab that never retires; returns its position.
+    ///
+    /// # Panics
+    /// If the slab already holds `u32::MAX` sessions (about 800 GB of sessions).
+    pub(crate) fn insert(&self, handle: &Handle) -> Pos {
+        match self.try_insert(handle) {
+            Some(pos) => pos,
+            None => unreachable!("only retiring slabs refuse sessions"),
+        }
+    }
+
+    /// Adds a session unless the slab is retired; returns its position.
+    ///
+    /// # Panics
+    /// As [`insert`](Self::insert).
+    pub(crate) fn try_insert(&self, handle: &Handle) -> Option<Pos> {
+        let handle = handle.clone();
+        let mut s = lock(&self.inner);
+        if s.retired {
+            return None;
+        }
+        let end = s.slots.len();
+        let pos = match s.pop_hole(end) {
+            Some(pos) => {
+                s.slots[pos as usize] = Some(handle);
+                pos
+            }
+            None => {
+                let pos = Pos::try_from(s.slots.len())
+                    .unwrap_or_else(|_| panic!("a slab holds at most {} sessions", Pos::MAX));
+                s.slots.push(Some(handle));
+                pos
+            }
+        };
+        s.live += 1;
+        self.publish_len(&s);
+        Some(pos)
+    }
+
+    /// Removes `session` from position `pos` (compared by pointer: no session memory is
+    /// read). Unless `compaction_paused`, then makes a few compaction moves (see the module
+    /// docs). A retiring slab whose last session this was retires, in the same critical
+    /// section.
+    pub(crate) fn remove(
+        &self,
+        pos: Pos,
+        session: &Handle,
+        compaction_paused: bool,
+        mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool,
+    ) -> Removal {
+        let mut s = lock(&self.inner);
+        let i = pos as usize;
+        let taken = match s.slots.get_mut(i) {
+            Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => slot.take(),
+            _ => return Removal { removed: false, retired: false },
+        };
+        s.live -= 1;
+        let retired = self.retires && s.live == 0;
+        s.retired |= retired;
+        if i + 1 == s.slots.len() {
+            s.truncate();
+        } else {
+            s.push_hole(pos);
+        }
+        if !compaction_paused {
+            s.compact(COMPACT_STEPS, &mut relocate);
+        }
+        self.publish_len(&s);
+        drop(s);
+        drop(taken); // may free the session: outside the lock
+        Removal { removed: true, retired }
+    }
+
+    /// Removes many sessions in one critical section, without compacting; best given highest
+    /// position first (each removal at the end then just shortens the slab).
+    pub(crate) fn remove_all(&self, sessions: &[(Pos, Handle)]) -> Removals {
+        let mut s = lock(&self.inner);
+        let mut count = 0;
+        for (pos, session) in sessions {
+            let i = *pos as usize;
+            match s.slots.get_mut(i) {
+                Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => {
+                    // Not the last reference: the caller holds `session`.
+                    *slot = None;
+                }
+                _ => continue,
+            }
+            count += 1;
+            s.live -= 1;
+            if i + 1 == s.slots.len() {
+                s.truncate();
+            } else {
+                s.push_hole(*pos);
+            }
+        }
+        let retired = count > 0 && self.retires && s.live == 0;
+        s.retired |= retired;
+        self.publish_len(&s);
+        Removals { count, retired }
+    }
+
+    /// Whether the slab has retired.
+    pub(crate) fn is_retired(&self) -> bool {
+        lock(&self.inner).retired
+    }
+
+    /// Compacts until the slab is at most half holes (or a move is refused).
+    pub(crate) fn compact(&self, mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool) {
+        let mut s = lock(&self.inner);
+        s.compact(usize::MAX, &mut relocate);
+    }
+
+    /// Visits the slab: `pick` sees each session under the lock (it must not touch the table)
+    /// and says whether to hand it to `f`, which runs with the lock released.
+    pub(crate) fn visit(
+        &self,
+        order: Order,
+        mut pick: impl FnMut(&Handle) -> bool,
+        mut f: impl FnMut(Handle),
+    ) {
+        // An empty slab has nothing that was there before the visit began (a session added
+        // before it happens-before this load, which then reads its count or a later one).
+        if self.len() == 0 {
+            return;
+        }
+        let _visiting = Visiting::enter(self);
+        let mut picked: [Option<Handle>; CHUNK] = Default::default();
+        // The next position to read (Up), or one past it (Down).
+        let mut cursor = match order {
+            Order::Up => 0,
+            Order::Down => usize::MAX,
+        };
+        loop {
+            let mut n = 0;
+            let done = {
+                let s = lock(&self.inner);
+                let mut read = 0;
+                loop {
+                    let i = match order {
+                        Order::Up if cursor < s.slots.len() => cursor,
+                        Order::Down if cursor.min(s.slots.len()) > 0 => {
+                            cursor = cursor.min(s.slots.len()) - 1;
+                            cursor
+                        }
+                        _ => break true,
+                    };
+                    if order == Order::Up {
+                        cursor += 1;
+                    }
+                    if let Some(h) = &s.slots[i]
+                        && pick(h)
+                    {
+                        picked[n] = Some(h.clone());
+                        n += 1;
+                    }
+                    read += 1;
+                    if n == CHUNK || read == SCAN {
+                        break false;
+                    }
+                }
+            };
+            for slot in &mut picked[..n] {
+                if let Some(h) = slot.take() {
+                    f(h);
+                }
+            }
+            if done {
+                return;
+            }
+        }
+    }
+
+    /// Every session in the slab, cloned.
+    pub(crate) fn to_vec(&self) -> Vec<Handle> {
+        let mut out = Vec::with_capacity(self.len());
+        self.visit(
+            Order::Up,
+            |h| {
+                out.push(h.clone());
+                false
+            },
+            |_| {},
+        );
+        out
+    }
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
+mod tests {
+    use super::*;
+    use autonomic_core::{CaseId, TenantId};
+    use std::collections::HashMap;
+
+    fn handle() -> Handle {
+        SessionHandle::new(CaseId::new(), TenantId::default_tenant()).erased()
+    }
+
+    fn ids(slab: &Slab) -> Vec<SessionId> {
+        let mut v: Vec<_> = slab.to_vec().iter().map(Handle::id).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn insert_remove_reuse_and_truncate() {
+        let slab = Slab::new();
+        let hs: Vec<Handle> = (0..4).map(|_| handle()).collect();
+        let pos: Vec<Pos> = hs.iter().map(|h| slab.insert(h)).collect();
+        assert_eq!(pos, vec![0, 1, 2, 3]);
+        assert!(slab.remove(1, &hs[1], false, |_, _, _| unreachable!("too small")).removed);
+        assert!(!slab.remove(1, &hs[1], false, |_, _, _| true).removed, "already gone");
+        assert!(!slab.remove(2, &hs[3], false, |_, _, _| true).removed, "wrong position");
+        assert_eq!(slab.len(), 3);
+        let again = handle();
+        assert_eq!(slab.insert(&again), 1, "the hole is reused");
+        assert!(slab.remove(3, &hs[3], false, |_, _, _| true).removed);
+        assert!(slab.remove(2, &hs[2], false, |_, _, _| true).removed);
+        assert_eq!(lock(&slab.inner).slots.len(), 2, "trailing holes are dropped");
+        assert_eq!(ids(&slab), {
+            let mut v = vec![hs[0].id(), again.id()];
+            v.sort();
+            v
+        });
+    }
+
+    #[test]
+    fn sparse_slabs_compact_through_relocate() {
+        let slab = Slab::new();
+        let hs: Vec<Handle> = (0..200).map(|_| handle()).collect();
+        let mut at: HashMap<SessionId, Pos> = hs.iter().map(|h| (h.id(), slab.insert(h))).collect();
+        // Remove the first 150 (holes at the front); moves must be reported and honoured.
+        let mut moves = 0;
+        for h in &hs[..150] {
+            let pos = at.remove(&h.id()).unwrap();
+            let removal = slab.remove(pos, h, false, |id, from, to| {
+                assert_eq!(at.get(&id), Some(&from));
+                at.insert(id, to);
+                moves += 1;
+                true
+            });
+            assert_eq!(removal, Removal { removed: true, retired: false });
+        }
+        assert!(moves > 0);
+        let s = lock(&slab.inner);
+        assert!(s.holes() <= s.live || s.slots.len() < MIN_COMPACT_SLOTS);
+        assert_eq!(s.live, 50);
+        for (id, pos) in &at {
+            assert_eq!(s.slots[*pos as usize].as_ref().map(Handle::id), Some(*id));
+        }
+    }
+
+    #[test]
+    fn a_refused_move_stops_compaction_and_visits_pin_positions() {
+        let slab = Slab::new();
+        let hs: Vec<Handle> = (0..100).map(|_| handle()).collect();
+        for h in &hs {
+            slab.insert(h);
+        }
+        for (i, h) in hs.iter().enumerate().take(80) {
+            assert!(slab.remove(i as Pos, h, false, |_, _, _| false).removed);
+        }
+        assert_eq!(lock(&slab.inner).slots.len(), 100, "nothing moved");
+        // During a visit nothing moves, whatever relocate says.
+        let mut seen = 0;
+        slab.visit(
+            Order::Up,
+            |_| true,
+            |h| {
+                seen += 1;
+                slab.compact(|_, _, _| panic!("no compaction during a visit"));
+                let _ = h;
+            },
+        );
+        assert_eq!(seen, 20);
+        let mut moves = 0;
+        slab.compact(|_, _, _| {
+            moves += 1;
+            true
+        });
+        assert_eq!(moves, 20, "each session moves once, into the lowest holes");
+        let s = lock(&slab.inner);
+        assert_eq!((s.slots.len(), s.live), (20, 20));
+    }
+
+    #[test]
+    fn a_retiring_slab_retires_with_its_last_session() {
+        let slab = Slab::new_retiring();
+        let (a, b) = (handle(), handle());
+        let pa = slab.try_insert(&a).unwrap();
+        let pb = slab.try_insert(&b).unwrap();
+        assert_eq!(
+            slab.remove(pa, &a, false, |_, _, _| true),
+            Removal { removed: true, retired: false }
+        );
+        assert_eq!(
+            slab.remove(pb, &b, false, |_, _, _| true),
+            Removal { removed: true, retired: true }
+        );
+        assert!(slab.is_retired());
+        assert_eq!(slab.try_insert(&a), None);
+        assert_eq!(slab.len(), 0);
+        // A slab that does not retire keeps taking sessions.
+        let patterns = Slab::new();
+        let p = patterns.insert(&a);
+        assert!(!patterns.remove(p, &a, false, |_, _, _| true).retired);
+        assert_eq!(patterns.insert(&a), 0);
+    }
+
+    #[test]
+    fn visits_call_back_without_the_lock_in_either_order() {
+        let slab = Slab::new();
+        let hs: Vec<Handle> = (0..100).map(|_| handle()).collect();
+        for h in &hs {
+            slab.insert(h);
+        }
+        let mut order = Vec::new();
+        slab.visit(
+            Order::Down,
+            |_| true,
+            |h| {
+                // The callback may change the slab it visits.
+                let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
+                assert!(slab.remove(pos, &h, false, |_, _, _| true).removed);
+                order.push(pos);
+            },
+        );
+        assert_eq!(order, (0..100).rev().collect::<Vec<_>>());
+        assert_eq!(slab.len(), 0);
+    }
+}
