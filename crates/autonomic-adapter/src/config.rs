@@ -117,8 +117,7 @@ impl SessionAdapterConfig {
     /// Reads and validates a JSON document; missing fields take their defaults, unknown
     /// fields are refused.
     pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        let fields: ConfigFields = serde_json::from_str(json).map_err(parse_error("json"))?;
-        SessionAdapterConfig::try_from(fields)
+        SessionAdapterConfig::try_from(json_fields::<ConfigFields>(json)?)
     }
 
     /// Reads and validates a TOML document; missing fields take their defaults, unknown
@@ -150,6 +149,32 @@ fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigErr
     }
 }
 
+/// Reads a JSON document into the unvalidated shape `T`: the document must be an object, and
+/// a value of the wrong type is reported with its field's name (`serde_json` alone gives only
+/// a line and column).
+fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigError> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(parse_error("json"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(ConfigError::Parse {
+            format: "json",
+            message: format!("expected an object of fields, found {value}"),
+        });
+    };
+    serde_json::from_str(json).map_err(|e| {
+        // Find the field whose value alone is refused (each field is optional).
+        let culprit = fields.iter().find(|(name, value)| {
+            let one = serde_json::Map::from_iter([((*name).clone(), (*value).clone())]);
+            serde_json::from_value::<T>(serde_json::Value::Object(one)).is_err()
+        });
+        match culprit {
+            Some((name, _)) => {
+                ConfigError::Parse { format: "json", message: format!("{name}: {e}") }
+            }
+            None => parse_error("json")(e),
+        }
+    })
+}
+
 fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
     move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
 }
@@ -166,8 +191,7 @@ fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> Conf
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
 pub fn global_q_from_json(json: &str) -> Result<GlobalQ, ConfigError> {
-    let fields: GlobalQFields = serde_json::from_str(json).map_err(parse_error("json"))?;
-    fields.build()
+    json_fields::<GlobalQFields>(json)?.build()
 }
 
 /// Reads and validates a [`GlobalQ`] from TOML (missing fields take the defaults); a refused
@@ -369,6 +393,22 @@ mod tests {
         ] {
             assert_eq!(SessionAdapterConfig::from_toml_str(toml).unwrap_err().field(), Some(field));
         }
+        for (doc, field) in [
+            (r#"{"max_retries": "three"}"#, "max_retries"),
+            (r#"{"min_samples": 3, "max_violation_rate": null}"#, "max_violation_rate"),
+            (r#"{"event_capacity": -1}"#, "event_capacity"),
+            (r#"{"max_retrys": 3}"#, "max_retrys"),
+        ] {
+            let err = SessionAdapterConfig::from_json_str(doc).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Parse { message, .. } if message.contains(field)),
+                "{doc}: {err}"
+            );
+        }
+        assert!(matches!(
+            SessionAdapterConfig::from_json_str("[1]"),
+            Err(ConfigError::Parse { format: "json", .. })
+        ));
         for (doc, is_json) in [
             (r#"{"max_retrys": 3}"#, true),
             (r#"{"max_retries": -1}"#, true),
