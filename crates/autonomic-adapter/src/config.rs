@@ -153,7 +153,16 @@ fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigErr
 /// a value of the wrong type is reported with its field's name (`serde_json` alone gives only
 /// a line and column).
 fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigError> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(parse_error("json"))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        // A number too large for an f64 fails before any field is known: name the key it
+        // follows.
+        match key_before(json, e.line(), e.column()) {
+            Some(key) if e.to_string().starts_with("number out of range") => {
+                ConfigError::Parse { format: "json", message: format!("{key}: {e}") }
+            }
+            _ => parse_error("json")(e),
+        }
+    })?;
     let serde_json::Value::Object(fields) = value else {
         return Err(ConfigError::Parse {
             format: "json",
@@ -173,6 +182,21 @@ fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigEr
             None => parse_error("json")(e),
         }
     })
+}
+
+/// The last object key before `line:column` (1-based, as `serde_json` reports them).
+fn key_before(json: &str, line: usize, column: usize) -> Option<&str> {
+    let line_start: usize =
+        json.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let mut end = (line_start + column).min(json.len());
+    while !json.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &json[..end];
+    let colon = before.rfind(':')?;
+    let key = before[..colon].trim_end().strip_suffix('"')?;
+    let open = key.rfind('"')?;
+    Some(&key[open + 1..])
 }
 
 fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
@@ -397,6 +421,7 @@ mod tests {
             (r#"{"max_retries": "three"}"#, "max_retries"),
             (r#"{"min_samples": 3, "max_violation_rate": null}"#, "max_violation_rate"),
             (r#"{"event_capacity": -1}"#, "event_capacity"),
+            ("{\n  \"min_samples\": 3,\n  \"resource_step\": 1e400\n}", "resource_step"),
             (r#"{"max_retrys": 3}"#, "max_retrys"),
         ] {
             let err = SessionAdapterConfig::from_json_str(doc).unwrap_err();
