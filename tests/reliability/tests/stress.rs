@@ -20,8 +20,8 @@
 //! A second test races four threads to finish the same sessions, many times over.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
 use autonomic_adapter::{AdapterError, Analysis, QRule, SessionAdapter, SessionAdapterConfig};
@@ -257,10 +257,15 @@ fn table_adapter_and_aggregator_under_concurrency_lose_nothing() {
                 s.spawn(move || worker(w, table, adapter, in_flight, max_in_flight, to_cancel))
             })
             .collect();
-        let logs: Vec<WorkerLog> = workers.into_iter().map(|h| h.join().unwrap()).collect();
-        // SeqCst: see `keeper`.
+        let joined: Vec<_> = workers.into_iter().map(|h| h.join()).collect();
+        // SeqCst: see `keeper`. Set even if a worker panicked, so the keeper stops.
         done.store(true, Ordering::SeqCst);
-        (logs, keeper.join().unwrap())
+        let keeper = keeper.join();
+        let logs: Vec<WorkerLog> = joined
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (logs, keeper.unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
 
     // No session lost or duplicated.
@@ -342,55 +347,174 @@ fn table_adapter_and_aggregator_under_concurrency_lose_nothing() {
     assert_eq!(empty.total_sessions, 0);
 }
 
-/// Four threads start together on each session: the owner completes it, the others cancel
-/// or fail it through `table.get`. Exactly one wins, the state never changes after, and the
-/// losers are told what won.
+/// Two threads race to finish the same session, many times over: the owner completes it,
+/// the other cancels or fails it from outside. They are released together by spinning on a
+/// shared counter (no sleeping barrier), so their transitions overlap within nanoseconds.
+/// Exactly one wins each race, and the state left is the winner's.
 #[test]
 fn racing_terminal_transitions_have_one_winner() {
-    const RACES: usize = 2_000;
+    const RACES: u64 = 10_000;
+    let _one_at_a_time = SPINNERS.lock().unwrap_or_else(|e| e.into_inner());
     let table = SessionTable::new();
-    let barrier = Barrier::new(4);
-    let slot: Mutex<Option<SessionHandle>> = Mutex::new(None);
-    let wins = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+    let shared: Mutex<Option<SessionHandle<(), autonomic_core::marker::AnyState>>> =
+        Mutex::new(None);
+    // SeqCst on all three: a plain rendezvous; its cost is outside the raced window.
+    let (published, taken, go, finished) =
+        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let outside_won = AtomicU64::new(0);
+    let spin_until = |flag: &AtomicU64, r: u64| {
+        while flag.load(Ordering::SeqCst) < r {
+            std::hint::spin_loop();
+        }
+    };
+    let flags = [&published, &taken, &go, &finished];
+    let bad = std::thread::scope(|s| {
+        let outsider = s.spawn(|| {
+            let _release = ReleaseOnPanic(&flags);
+            for r in 1..=RACES {
+                spin_until(&published, r);
+                let handle = shared.lock().unwrap().take();
+                taken.store(r, Ordering::SeqCst);
+                spin_until(&go, r);
+                let won = handle.is_some_and(|h| {
+                    if r % 2 == 0 { h.cancel().is_ok() } else { h.fail().is_ok() }
+                });
+                outside_won.store(u64::from(won), Ordering::SeqCst);
+                finished.store(r, Ordering::SeqCst);
+            }
+        });
+        let _release = ReleaseOnPanic(&flags);
+        let mut bad = Vec::new();
+        for r in 1..=RACES {
+            let Ok(h) = table.create_session(CaseId::new(), tenant(0)).start() else {
+                bad.push((SessionId::from_raw(0), 0));
+                break;
+            };
+            let id = h.id();
+            *shared.lock().unwrap() = Some(h.erased());
+            published.store(r, Ordering::SeqCst);
+            spin_until(&taken, r);
+            go.store(r, Ordering::SeqCst);
+            let owner_won = h.complete().is_ok();
+            spin_until(&finished, r);
+            let winners = u64::from(owner_won) + outside_won.load(Ordering::SeqCst);
+            let expected = if owner_won {
+                autonomic_core::SessionState::Completed
+            } else if r % 2 == 0 {
+                autonomic_core::SessionState::Cancelled
+            } else {
+                autonomic_core::SessionState::Failed
+            };
+            let state = table.remove(&id).map(|h| h.state());
+            if winners != 1 || state != Ok(expected) {
+                // Recorded, not asserted here: a panic would leave the other thread spinning.
+                bad.push((id, winners));
+            }
+        }
+        if !bad.is_empty() {
+            // Release the outsider from whatever race it waits in.
+            for flag in [&published, &go] {
+                flag.store(u64::MAX, Ordering::SeqCst);
+            }
+        }
+        outsider.join().unwrap();
+        bad
+    });
+    assert!(
+        bad.is_empty(),
+        "{} of {RACES} races without exactly one winner: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    assert!(table.is_empty());
+}
+
+/// The racing tests spin two threads each: run them one at a time, or on a two-core machine
+/// they would spin against each other.
+static SPINNERS: Mutex<()> = Mutex::new(());
+
+/// A rendezvous of two spinning threads: the `n`-th call returns once both have made it,
+/// within nanoseconds of each other (no sleeping, so their next steps overlap).
+struct SpinPair(AtomicU64);
+
+/// Releases every spinner if the thread holding it panics, so a failing race test fails
+/// instead of spinning forever.
+struct ReleaseOnPanic<'a>(&'a [&'a AtomicU64]);
+
+impl Drop for ReleaseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for flag in self.0 {
+                // SeqCst: see `SpinPair::wait`.
+                flag.store(u64::MAX / 2, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl SpinPair {
+    fn wait(&self, n: u64) {
+        // SeqCst: a plain rendezvous, outside the raced window.
+        self.0.fetch_add(1, Ordering::SeqCst);
+        while self.0.load(Ordering::SeqCst) < 2 * n {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Two threads, released together, ask for the only adaptation slot
+/// (`max_concurrent_adaptations = 1`) and hold what they got until both have checked: at most
+/// one is admitted per round, and every slot comes back.
+#[test]
+fn racing_admissions_never_exceed_the_slot_bound() {
+    const ROUNDS: u64 = 20_000;
+    let _one_at_a_time = SPINNERS.lock().unwrap_or_else(|e| e.into_inner());
+    let q = GlobalQ {
+        max_concurrent_adaptations: 1,
+        min_slo_compliance: 0.0,
+        max_failure_rate: 1.0,
+        ..GlobalQ::default()
+    };
+    let adapter = SessionAdapter::builder(std::sync::Arc::new(KnowledgeBase::new()))
+        .global_q(q)
+        .config(SessionAdapterConfig { event_capacity: 16, ..SessionAdapterConfig::default() })
+        .build()
+        .expect("valid configuration");
+    let pair = SpinPair(AtomicU64::new(0));
+    let admitted = [AtomicU64::new(0), AtomicU64::new(0)];
+    let over = AtomicU64::new(0);
     std::thread::scope(|s| {
-        for t in 0..4usize {
-            let (table, barrier, slot, wins) = (&table, &barrier, &slot, &wins);
+        for t in 0..2 {
+            let (adapter, pair, admitted, over) = (&adapter, &pair, &admitted, &over);
             s.spawn(move || {
-                for _ in 0..RACES {
+                let _release = ReleaseOnPanic(&[&pair.0]);
+                let handle = SessionHandle::new(CaseId::new(), tenant(t)).start().expect("fresh");
+                (0..4).for_each(|_| handle.record_retry()); // always proposes RetryTask
+                for r in 0..ROUNDS {
+                    pair.wait(3 * r + 1); // go
+                    let decision = match adapter.evaluate(&handle) {
+                        Ok(Analysis::Admitted(d)) => Some(d),
+                        _ => None,
+                    };
+                    // SeqCst: read by the other thread after the next rendezvous.
+                    admitted[t].store(u64::from(decision.is_some()), Ordering::SeqCst);
+                    pair.wait(3 * r + 2); // both have their answer, decisions still held
                     if t == 0 {
-                        let h = table.create_session(CaseId::new(), tenant(0)).start().unwrap();
-                        *slot.lock().unwrap() = Some(h);
-                    }
-                    barrier.wait(); // the session exists
-                    let owner = if t == 0 { slot.lock().unwrap().take() } else { None };
-                    let id = match &owner {
-                        Some(h) => h.id(),
-                        None => {
-                            // Peek at the session the owner published (a clone of its id).
-                            table.sessions()[0].id()
+                        let n: u64 = admitted.iter().map(|a| a.load(Ordering::SeqCst)).sum();
+                        if n > 1 {
+                            over.fetch_add(1, Ordering::SeqCst);
                         }
-                    };
-                    barrier.wait(); // everyone has the id: go
-                    let won = match (t, owner) {
-                        (0, Some(h)) => h.complete().is_ok(),
-                        (1 | 2, _) => table.get(&id).unwrap().cancel().is_ok(),
-                        _ => table.get(&id).unwrap().fail().is_ok(),
-                    };
-                    if won {
-                        // SeqCst: counted, then checked after the joins.
-                        wins[t].fetch_add(1, Ordering::SeqCst);
                     }
-                    barrier.wait(); // all attempts done
-                    if t == 0 {
-                        let h = table.remove(&id).unwrap();
-                        assert!(h.is_terminal());
-                        let total: u64 = wins.iter().map(|w| w.swap(0, Ordering::SeqCst)).sum();
-                        assert_eq!(total, 1, "{total} terminal transitions won on {id}");
-                    }
-                    barrier.wait(); // checked; next race
+                    pair.wait(3 * r + 3); // checked
+                    drop(decision);
                 }
             });
         }
     });
-    assert!(table.is_empty());
+    let over = over.load(Ordering::SeqCst);
+    assert_eq!(over, 0, "{over} of {ROUNDS} rounds admitted two decisions for one slot");
+    let stats = adapter.snapshot_stats();
+    assert_eq!(stats.active_adaptations, 0, "slots not returned");
+    assert_eq!(stats.total_decisions + stats.rejections.max_concurrent_adaptations, 2 * ROUNDS);
+    assert!(stats.rejections.max_concurrent_adaptations > 0, "the bound was never reached");
 }
