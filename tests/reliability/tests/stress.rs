@@ -246,6 +246,11 @@ fn table_adapter_and_aggregator_under_concurrency_lose_nothing() {
     let (in_flight, max_in_flight) = (AtomicU64::new(0), AtomicU64::new(0));
     let to_cancel = Mutex::new(Vec::new());
     let done = AtomicBool::new(false);
+    // One long-lived session per tenant keeps every tenant registered for the whole run, so
+    // a stale member left in a tenant's set cannot vanish with a retired tenant.
+    let anchors: Vec<SessionHandle> = (0..TENANTS)
+        .map(|i| table.create_session(CaseId::new(), tenant(i)).start().expect("fresh"))
+        .collect();
 
     let (workers, keeper_log) = std::thread::scope(|s| {
         let keeper = s.spawn(|| keeper(&table, &adapter, &aggregator, &to_cancel, &done));
@@ -269,10 +274,14 @@ fn table_adapter_and_aggregator_under_concurrency_lose_nothing() {
     });
 
     // No session lost or duplicated.
-    let created: Vec<SessionId> = workers.iter().flat_map(|w| w.created.iter().copied()).collect();
+    let mut created: Vec<SessionId> = anchors.iter().map(SessionHandle::id).collect();
+    for anchor in anchors {
+        anchor.complete().expect("nobody else finishes the anchors");
+    }
+    created.extend(workers.iter().flat_map(|w| w.created.iter().copied()));
     let created_set: BTreeSet<SessionId> = created.iter().copied().collect();
     assert_eq!(created_set.len(), created.len(), "one id handed out twice");
-    assert_eq!(created.len(), WORKERS * SESSIONS_PER_WORKER);
+    assert_eq!(created.len(), WORKERS * SESSIONS_PER_WORKER + TENANTS);
     let mut gone: BTreeMap<SessionId, &str> = BTreeMap::new();
     for id in workers.iter().flat_map(|w| &w.removed) {
         assert!(gone.insert(*id, "remove").is_none(), "{id} removed twice");
