@@ -157,16 +157,17 @@ fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigEr
         // A number too large for an f64 fails before any field is known: name the key it
         // follows.
         match key_before(json, e.line(), e.column()) {
-            Some(key) if e.to_string().starts_with("number out of range") => {
-                ConfigError::Parse { format: "json", message: format!("{key}: {e}") }
-            }
+            Some(key) if e.to_string().starts_with("number out of range") => ConfigError::Parse {
+                format: "json",
+                message: bounded(format!("{}: {e}", short(key))),
+            },
             _ => parse_error("json")(e),
         }
     })?;
     let serde_json::Value::Object(fields) = value else {
         return Err(ConfigError::Parse {
             format: "json",
-            message: format!("expected an object of fields, found {value}"),
+            message: bounded(format!("expected an object of fields, found {value}")),
         });
     };
     serde_json::from_str(json).map_err(|e| {
@@ -176,9 +177,10 @@ fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigEr
             serde_json::from_value::<T>(serde_json::Value::Object(one)).is_err()
         });
         match culprit {
-            Some((name, _)) => {
-                ConfigError::Parse { format: "json", message: format!("{name}: {e}") }
-            }
+            Some((name, _)) => ConfigError::Parse {
+                format: "json",
+                message: bounded(format!("{}: {e}", short(name))),
+            },
             None => parse_error("json")(e),
         }
     })
@@ -200,7 +202,32 @@ fn key_before(json: &str, line: usize, column: usize) -> Option<&str> {
 }
 
 fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
-    move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
+    move |e| ConfigError::Parse { format, message: bounded(e.to_string().trim_end().to_owned()) }
+}
+
+/// Longest parse message kept, in bytes: parsers quote the offending input, which may be
+/// arbitrarily large.
+const MAX_MESSAGE: usize = 1024;
+
+/// A field name as quoted in a message: at most 64 bytes.
+fn short(name: &str) -> String {
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if cut < name.len() { format!("{}...", &name[..cut]) } else { name.to_owned() }
+}
+
+/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with its length noted.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let mut cut = MAX_MESSAGE;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes in all)", &message[..cut], message.len())
 }
 
 /// Reads and validates a [`GlobalQ`] from JSON (missing fields take the defaults); a refused
@@ -429,6 +456,13 @@ mod tests {
                 matches!(&err, ConfigError::Parse { message, .. } if message.contains(field)),
                 "{doc}: {err}"
             );
+        }
+        let huge = format!(r#"{{"{}": 1}}"#, "k".repeat(100_000));
+        match SessionAdapterConfig::from_json_str(&huge) {
+            Err(ConfigError::Parse { message, .. }) => {
+                assert!(message.len() < 1_100, "{}", message.len())
+            }
+            other => panic!("{other:?}"),
         }
         assert!(matches!(
             SessionAdapterConfig::from_json_str("[1]"),
