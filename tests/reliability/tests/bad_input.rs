@@ -5,7 +5,8 @@
 //! not objects) and the name the refusal must carry: the field for a refused value or an
 //! unknown field, the tag for an unknown enum tag. A row passes when the call returns an error
 //! (never `Ok`, never a panic) whose typed field is that name, or, for errors without a typed
-//! field (parse errors), whose message names it.
+//! field (parse errors), whose message names it; and whose message stays under 2 KB, however
+//! large the input.
 //!
 //! `cargo test -p autonomic-reliability --test bad_input -- --nocapture` prints the table
 //! with each error message.
@@ -73,6 +74,9 @@ fn serde_err(e: impl std::fmt::Display) -> Refused {
 fn table_err(e: TableError) -> Refused {
     Refused { field: Some("id".to_owned()), message: e.to_string() }
 }
+
+/// Longest acceptable error message: an error may quote its input, but not without bound.
+const MAX_MESSAGE: usize = 2048;
 
 struct Case {
     input: String,
@@ -577,10 +581,15 @@ fn every_bad_input_is_refused_with_a_typed_error_naming_it() {
                     Some(field) => field == c.names,
                     None => refused.message.contains(c.names),
                 };
-                if named {
-                    Ok(refused)
-                } else {
+                if !named {
                     Err(format!("does not name `{}`: {refused:?}", c.names))
+                } else if refused.message.len() > MAX_MESSAGE {
+                    Err(format!(
+                        "a {}-byte message: errors must not echo huge inputs",
+                        refused.message.len()
+                    ))
+                } else {
+                    Ok(refused)
                 }
             }
         };
