@@ -3,8 +3,12 @@
 //! * `ci`: everything CI checks: fmt, clippy, docs, loom models, a smoke run of every bench,
 //!   and the workspace tests (README's test command runs this).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
-//! * `bench [--quick]`: the criterion suite, then the report table
-//!   (`target/bench-report.md`); `--quick` only checks that every bench runs.
+//! * `bench [--quick | --report | --instructions]`: the criterion suite, then the report
+//!   table (`target/bench-report.md`); `--quick` only checks that every bench runs;
+//!   `--report` renders the table from the last results; `--instructions` counts
+//!   instructions per operation under callgrind.
+//! * `soak [-- options]`: the bounded memory soak (10 million sessions through the table,
+//!   the adapter and the aggregator, RSS sampled); not part of `ci`.
 //! * `miri`: the core crate's tests under miri, where a nightly toolchain with miri exists.
 
 mod bench;
@@ -14,14 +18,15 @@ use std::process::ExitCode;
 
 use cmd::{Cmd, Failed, root};
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] | miri>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("loom") => loom(),
-        Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
+        Some("bench") => bench::run(bench::Mode::from_args(&args)),
+        Some("soak") => soak(&args[1..]),
         Some("miri") => miri(),
         _ => {
             eprintln!("{USAGE}");
@@ -43,7 +48,7 @@ fn ci() -> Result<(), Failed> {
     Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
-    bench::run(true)?;
+    bench::run(bench::Mode::Quick)?;
     // Last, so that the run ends with the test runner's own summary.
     Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());
@@ -92,19 +97,51 @@ fn loom() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The memory soak (`tests/reliability/src/bin/soak.rs`), release build; extra arguments
+/// are passed on (`cargo xtask soak -- --sessions 2000000`).
+fn soak(args: &[String]) -> Result<(), Failed> {
+    let mut cmd = vec!["run", "--release", "-p", "autonomic-reliability", "--bin", "soak", "--"];
+    cmd.extend(args.iter().map(String::as_str).filter(|a| *a != "--"));
+    Cmd::cargo(cmd).run()
+}
+
 fn miri() -> Result<(), Failed> {
-    let installed = std::process::Command::new("rustup")
-        .args(["+nightly", "component", "list", "--installed"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("miri")))
-        .unwrap_or(false);
-    if !installed {
+    const SKIP: &str = "xtask miri: SKIPPED:";
+    // `cargo +nightly` needs rustup; the repository pins a stable toolchain otherwise.
+    let toolchains = match std::process::Command::new("rustup").args(["toolchain", "list"]).output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => {
+            eprintln!(
+                "{SKIP} rustup is not available, so no nightly toolchain can be selected. CI does not depend on miri."
+            );
+            return Ok(());
+        }
+    };
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
         eprintln!(
-            "xtask miri: SKIPPED: no nightly toolchain with the miri component is installed \
-             on this machine (`rustup +nightly component add miri` needs a download). \
-             CI does not depend on it."
+            "{SKIP} no nightly toolchain is installed (installed: {}). Miri needs one: \
+             `rustup toolchain install nightly --component miri` (a download). CI does not depend on it.",
+            toolchains
+                .lines()
+                .map(|l| l.split_whitespace().next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return Ok(());
     }
+    let miri = std::process::Command::new("cargo")
+        .args(["+nightly", "miri", "--version"])
+        .current_dir(root())
+        .output();
+    if !miri.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "{SKIP} the nightly toolchain is installed but has no miri component \
+             (`rustup +nightly component add miri` needs a download). CI does not depend on it."
+        );
+        return Ok(());
+    }
+    // Miri runs the crate's unit, integration and doc tests; the loom models are compiled out
+    // (they need `--cfg autonomic_loom`).
     Cmd::cargo(["+nightly", "miri", "test", "-p", "autonomic-core"]).run()
 }

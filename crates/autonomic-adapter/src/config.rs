@@ -117,8 +117,7 @@ impl SessionAdapterConfig {
     /// Reads and validates a JSON document; missing fields take their defaults, unknown
     /// fields are refused.
     pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        let fields: ConfigFields = serde_json::from_str(json).map_err(parse_error("json"))?;
-        SessionAdapterConfig::try_from(fields)
+        SessionAdapterConfig::try_from(json_fields::<ConfigFields>(json)?)
     }
 
     /// Reads and validates a TOML document; missing fields take their defaults, unknown
@@ -150,8 +149,85 @@ fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigErr
     }
 }
 
+/// Reads a JSON document into the unvalidated shape `T`: the document must be an object, and
+/// a value of the wrong type is reported with its field's name (`serde_json` alone gives only
+/// a line and column).
+fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigError> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        // A number too large for an f64 fails before any field is known: name the key it
+        // follows.
+        match key_before(json, e.line(), e.column()) {
+            Some(key) if e.to_string().starts_with("number out of range") => ConfigError::Parse {
+                format: "json",
+                message: bounded(format!("{}: {e}", short(key))),
+            },
+            _ => parse_error("json")(e),
+        }
+    })?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(ConfigError::Parse {
+            format: "json",
+            message: bounded(format!("expected an object of fields, found {value}")),
+        });
+    };
+    serde_json::from_str(json).map_err(|e| {
+        // Find the field whose value alone is refused (each field is optional).
+        let culprit = fields.iter().find(|(name, value)| {
+            let one = serde_json::Map::from_iter([((*name).clone(), (*value).clone())]);
+            serde_json::from_value::<T>(serde_json::Value::Object(one)).is_err()
+        });
+        match culprit {
+            Some((name, _)) => ConfigError::Parse {
+                format: "json",
+                message: bounded(format!("{}: {e}", short(name))),
+            },
+            None => parse_error("json")(e),
+        }
+    })
+}
+
+/// The last object key before `line:column` (1-based, as `serde_json` reports them).
+fn key_before(json: &str, line: usize, column: usize) -> Option<&str> {
+    let line_start: usize =
+        json.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let mut end = (line_start + column).min(json.len());
+    while !json.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &json[..end];
+    let colon = before.rfind(':')?;
+    let key = before[..colon].trim_end().strip_suffix('"')?;
+    let open = key.rfind('"')?;
+    Some(&key[open + 1..])
+}
+
 fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
-    move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
+    move |e| ConfigError::Parse { format, message: bounded(e.to_string().trim_end().to_owned()) }
+}
+
+/// Longest parse message kept, in bytes: parsers quote the offending input, which may be
+/// arbitrarily large.
+const MAX_MESSAGE: usize = 1024;
+
+/// A field name as quoted in a message: at most 64 bytes.
+fn short(name: &str) -> String {
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if cut < name.len() { format!("{}...", &name[..cut]) } else { name.to_owned() }
+}
+
+/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with its length noted.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let mut cut = MAX_MESSAGE;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes in all)", &message[..cut], message.len())
 }
 
 /// Reads and validates a [`GlobalQ`] from JSON (missing fields take the defaults); a refused
@@ -166,8 +242,7 @@ fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> Conf
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
 pub fn global_q_from_json(json: &str) -> Result<GlobalQ, ConfigError> {
-    let fields: GlobalQFields = serde_json::from_str(json).map_err(parse_error("json"))?;
-    fields.build()
+    json_fields::<GlobalQFields>(json)?.build()
 }
 
 /// Reads and validates a [`GlobalQ`] from TOML (missing fields take the defaults); a refused
@@ -369,6 +444,30 @@ mod tests {
         ] {
             assert_eq!(SessionAdapterConfig::from_toml_str(toml).unwrap_err().field(), Some(field));
         }
+        for (doc, field) in [
+            (r#"{"max_retries": "three"}"#, "max_retries"),
+            (r#"{"min_samples": 3, "max_violation_rate": null}"#, "max_violation_rate"),
+            (r#"{"event_capacity": -1}"#, "event_capacity"),
+            ("{\n  \"min_samples\": 3,\n  \"resource_step\": 1e400\n}", "resource_step"),
+            (r#"{"max_retrys": 3}"#, "max_retrys"),
+        ] {
+            let err = SessionAdapterConfig::from_json_str(doc).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Parse { message, .. } if message.contains(field)),
+                "{doc}: {err}"
+            );
+        }
+        let huge = format!(r#"{{"{}": 1}}"#, "k".repeat(100_000));
+        match SessionAdapterConfig::from_json_str(&huge) {
+            Err(ConfigError::Parse { message, .. }) => {
+                assert!(message.len() < 1_100, "{}", message.len())
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            SessionAdapterConfig::from_json_str("[1]"),
+            Err(ConfigError::Parse { format: "json", .. })
+        ));
         for (doc, is_json) in [
             (r#"{"max_retrys": 3}"#, true),
             (r#"{"max_retries": -1}"#, true),
