@@ -78,10 +78,6 @@ fn population(n: usize) -> Vec<SessionHandle<(), AnyState>> {
         .collect()
 }
 
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct Block([u64; 8]);
-
 fn shuffled<T: Clone>(v: &[T]) -> Vec<T> {
     let mut out = v.to_vec();
     let mut rng = Rng(42);
@@ -95,7 +91,7 @@ fn aggregate(c: &mut Criterion) {
     for n in [1_000usize, 10_000, 100_000, 1_000_000] {
         let sessions = population(n);
         let mixed = shuffled(&sessions);
-        let blocks: Vec<Block> = (0..n as u64).map(|i| Block([i; 8])).collect();
+        let blocks = autonomic_benches::blocks(n);
         let aggregator = SessionAggregator::new(Arc::new(KnowledgeBase::new()));
         let mut scratch = Aggregation::new();
 
@@ -109,11 +105,7 @@ fn aggregate(c: &mut Criterion) {
         g.warm_up_time(Duration::from_millis(500));
 
         g.bench_function(BenchmarkId::new("floor_contiguous_64B", n), |b| {
-            b.iter(|| {
-                black_box(&blocks)
-                    .iter()
-                    .fold(0u64, |acc, blk| blk.0.iter().fold(acc, |a, &x| a.wrapping_add(x)))
-            })
+            b.iter(|| autonomic_benches::scan_blocks(black_box(&blocks)))
         });
         g.bench_function(BenchmarkId::new("floor_one_atomic", n), |b| {
             b.iter(|| black_box(&sessions).iter().map(|h| h.state() as u64).sum::<u64>())

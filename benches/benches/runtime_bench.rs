@@ -40,10 +40,6 @@ impl Rng {
     }
 }
 
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct Block([u64; 8]);
-
 /// A runtime on a frozen manual clock holding `n` sessions in a mix of states.
 fn populated(n: usize) -> AutonomicRuntime {
     let clock = Arc::new(ManualClock::new());
@@ -86,7 +82,7 @@ fn runtime_loop(c: &mut Criterion) {
     for n in [100_000usize, 1_000_000] {
         let runtime = populated(n);
         assert_eq!(runtime.table().total_sessions(), n);
-        let blocks: Vec<Block> = (0..n as u64).map(|i| Block([i; 8])).collect();
+        let blocks = autonomic_benches::blocks(n);
         // The first iteration settles what later ones find (knowledge history, scratch).
         assert_eq!(runtime.run_once().sessions_cleaned, 0);
 
@@ -96,11 +92,7 @@ fn runtime_loop(c: &mut Criterion) {
         g.measurement_time(Duration::from_secs(if n >= 1_000_000 { 6 } else { 3 }));
 
         g.bench_function(BenchmarkId::new("floor_contiguous_64B", n), |b| {
-            b.iter(|| {
-                black_box(&blocks)
-                    .iter()
-                    .fold(0u64, |acc, blk| blk.0.iter().fold(acc, |a, &x| a.wrapping_add(x)))
-            })
+            b.iter(|| autonomic_benches::scan_blocks(black_box(&blocks)))
         });
         g.bench_function(BenchmarkId::new("floor_table_visit", n), |b| {
             b.iter(|| {

@@ -26,3 +26,20 @@ where
     });
     times.iter().sum::<Duration>() / 2
 }
+
+/// A cache-line-sized block of plain data: the unit of the "contiguous scan" floor that
+/// aggregation passes are compared with.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub struct Block(pub [u64; 8]);
+
+/// `n` blocks, contiguous.
+pub fn blocks(n: usize) -> Vec<Block> {
+    (0..n as u64).map(|i| Block([i; 8])).collect()
+}
+
+/// The contiguous-scan floor: sums every word of every block.
+#[inline(never)]
+pub fn scan_blocks(blocks: &[Block]) -> u64 {
+    blocks.iter().fold(0u64, |acc, blk| blk.0.iter().fold(acc, |a, &x| a.wrapping_add(x)))
+}
