@@ -27,16 +27,7 @@ use autonomic_core::marker::AnyState;
 use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// xorshift64*: deterministic workload.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
+use autonomic_benches::Rng;
 
 /// N sessions over 8 tenants and 16 patterns (one in 8 without a pattern), in every state,
 /// with 0 to 7 tasks each.

@@ -29,16 +29,7 @@ use autonomic::{
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// xorshift64*: deterministic population.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
+use autonomic_benches::Rng;
 
 /// A runtime on a frozen manual clock holding `n` sessions in a mix of states.
 fn populated(n: usize) -> AutonomicRuntime {

@@ -43,3 +43,16 @@ pub fn blocks(n: usize) -> Vec<Block> {
 pub fn scan_blocks(blocks: &[Block]) -> u64 {
     blocks.iter().fold(0u64, |acc, blk| blk.0.iter().fold(acc, |a, &x| a.wrapping_add(x)))
 }
+
+/// xorshift64*: a deterministic workload generator for the benches.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
