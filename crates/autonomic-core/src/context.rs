@@ -68,15 +68,24 @@ const NO_PATTERN: u16 = 0x100;
 /// The pattern and tags are set while the session is `Created`, by the unique owner of its
 /// `Created` handle (or by a table on its behalf, which keeps its indexes in step); after
 /// that they do not change.
+///
+/// `repr(C)`: the tenant and pattern come first, so that in a session's allocation they sit
+/// right after its counters and id, and a pass that reads all of them (a table's
+/// `for_each_reading`, the aggregator) touches as few cache lines as it can.
+#[repr(C)]
 pub struct SessionContext {
-    case_id: CaseId,
     tenant_id: TenantId,
+    pattern: AtomicU16,
+    case_id: CaseId,
     clock: ClockHandle,
     tags: ArcSwapOption<Vec<Tag>>,
-    pattern: AtomicU16,
 }
 
 impl SessionContext {
+    /// Bytes from the start that hold the tenant and the pattern.
+    pub(crate) const IDENTITY_SPAN: usize =
+        std::mem::offset_of!(SessionContext, pattern) + std::mem::size_of::<AtomicU16>();
+
     pub(crate) fn new(case_id: CaseId, tenant_id: TenantId, clock: ClockHandle) -> Self {
         SessionContext {
             case_id,

@@ -9,7 +9,8 @@ use crate::state::{Lifecycle, SessionState};
 use crate::sync::Arc;
 use crate::{
     CaseId, ClockHandle, MetadataError, MetricsSnapshot, SessionContext, SessionId, SessionMetrics,
-    StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag, TransitionError,
+    SessionReading, StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag,
+    TransitionError,
 };
 
 /// The shared allocation behind every handle of one session.
@@ -26,6 +27,13 @@ struct SessionInner {
     metrics: SessionMetrics,
     id: SessionId,
     context: SessionContext,
+}
+
+impl SessionInner {
+    /// Bytes from the start that a [`reading_at`](SessionHandle::reading_at) reads: the
+    /// counters, the id, and the tenant and pattern that lead the context.
+    const READ_SPAN: usize =
+        std::mem::offset_of!(SessionInner, context) + SessionContext::IDENTITY_SPAN;
 }
 
 /// A handle to one session: cheap to clone (one `Arc`), `Send + Sync`, typed by its tenant
@@ -177,6 +185,29 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
     /// for a whole pass over many sessions).
     pub fn snapshot_at(&self, now_nanos: u64) -> MetricsSnapshot {
         self.inner.metrics.read(now_nanos)
+    }
+
+    /// The session's id, tenant, pattern and [`snapshot_at`](Self::snapshot_at)`(now_nanos)`
+    /// as one plain value (see [`SessionReading`]).
+    #[inline]
+    pub fn reading_at(&self, now_nanos: u64) -> SessionReading {
+        SessionReading {
+            id: self.id(),
+            tenant_id: self.tenant_id(),
+            pattern: self.pattern(),
+            snapshot: self.snapshot_at(now_nanos),
+        }
+    }
+
+    /// Asks the CPU to start loading this session's counters, state and identity into cache,
+    /// without waiting for them. A pass over many sessions (a table's visit, an aggregation)
+    /// calls it a few sessions ahead of the one it reads, so that the cache misses of several
+    /// sessions overlap instead of being paid one after another. Only a hint: it reads
+    /// nothing, and does nothing on targets without a prefetch instruction.
+    #[inline]
+    pub fn prefetch(&self) {
+        let inner: *const SessionInner = &*self.inner;
+        crate::sync::prefetch(inner.cast::<u8>(), SessionInner::READ_SPAN);
     }
 
     /// Another handle to the same session, whose state is checked at run time. This is what

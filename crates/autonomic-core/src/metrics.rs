@@ -67,7 +67,12 @@ fn is_urgent(word: u64) -> bool {
 /// assert_eq!(s.avg_latency_us(), Some(500.0));
 /// assert_eq!(s.state, SessionState::Created);
 /// ```
+///
+/// `repr(C)` keeps the words in the order declared: hot counters and lifecycle first, then the
+/// words a snapshot reads, and last the two overflow words, which a snapshot reads only once
+/// the session has widened.
 #[derive(Debug)]
+#[repr(C)]
 pub struct SessionMetrics {
     // --- written on the hot path -------------------------------------------------------
     /// `count << 40 | latency_us`.
@@ -228,7 +233,15 @@ impl SessionMetrics {
             // reader whose two sequence reads agree and are even read all three words either
             // wholly before or wholly after any widening. On x86 a SeqCst load is a plain load.
             let s1 = self.widen_seq.load(Ordering::SeqCst);
-            if s1 & 1 == 0 {
+            if s1 == 0 {
+                // Never widened: the overflow words are still zero and need not be read (nor
+                // their cache line). The same bracket as below: if the second read is still
+                // zero, no widening began before it, so the packed word is the whole count.
+                let packed = self.tasks.load(Ordering::SeqCst);
+                if self.widen_seq.load(Ordering::SeqCst) == 0 {
+                    return (packed >> LAT_BITS, packed & LAT_MASK);
+                }
+            } else if s1 & 1 == 0 {
                 let packed = self.tasks.load(Ordering::SeqCst);
                 let tasks = self.overflow_tasks.load(Ordering::SeqCst);
                 let lat = self.overflow_latency_us.load(Ordering::SeqCst);
