@@ -1,18 +1,15 @@
 //! Cleanup: removing sessions that ended long enough ago.
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
-
-use std::collections::HashMap;
-
-use autonomic_core::TenantId;
+use autonomic_core::{SessionId, TenantId};
 
 use crate::SessionTable;
 use crate::map::TenantHasher;
-use crate::patterns;
-use crate::slab::Order;
-use crate::slab::{Handle, Pos};
+use crate::slab::{Handle, Order, Pos};
+use crate::table::Entry;
 
 impl SessionTable {
     /// Removes every terminal session (completed, failed or cancelled) that *ended* at least
@@ -77,7 +74,7 @@ impl SessionTable {
         mut removed: impl FnMut(SessionId),
     ) -> usize {
         let now = self.clock().now_nanos();
-        let expired = |h: &SessionHandle<(), AnyState>| {
+        let expired = |h: &Handle| {
             // The state check is one load; only terminal sessions pay for the snapshot that
             // carries their end time.
             h.is_terminal()
@@ -93,41 +90,27 @@ impl SessionTable {
             // Removals during the pass leave the slabs' compaction to its end (most of what
             // they would move is about to be removed too).
             let _pause = self.pause_compaction();
-            // Highest positions first, so removals mostly shorten slabs instead of holing them.
-            // Each removed entry's handle moves from batch to batch (no clone): first this
-            // slab's batch, then its tenant's.
-            let mut from_slab: Vec<(Pos, Handle)> = Vec::new();
-            let mut tenant_pos: Vec<Pos> = Vec::new();
-            for slab in (0..patterns::SLABS).rev() {
-                self.patterns.slab(slab).visit(Order::Down, expired, |h| {
-                    let Some((entry, pattern_slab)) = self.take_entry(&h.id(), |e| e.ptr_eq(&h))
-                    else {
+            let mut batch = Vec::new();
+            // Highest positions first, so removals mostly shorten the slab instead of holing
+            // it. Each removed entry moves from batch to batch (no clone).
+            self.all.visit(
+                Order::Down,
+                |h| expired(h).then(|| h.clone()),
+                |h| {
+                    let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
                         return;
                     };
                     count += 1;
                     removed(h.id());
-                    if pattern_slab == slab {
-                        from_slab.push((entry.pattern_pos, entry.handle));
-                        tenant_pos.push(entry.tenant_pos);
-                    } else {
-                        // Cancelled from outside while its `NewSession` owner moved it to
-                        // another pattern: remove it from there.
-                        self.remove_from_pattern(pattern_slab, entry.pattern_pos, &entry.handle);
-                        by_tenant
-                            .entry(entry.handle.tenant_id())
-                            .or_default()
-                            .push((entry.tenant_pos, entry.handle));
+                    batch.push(Taken { entry, pattern });
+                    if batch.len() == BATCH {
+                        self.unindex_batch(&mut batch, &mut by_tenant);
                     }
-                });
-                // Visited highest first, so already in the best order; one critical section.
-                let gone = self.patterns.slab(slab).remove_all(&from_slab).count;
-                debug_assert_eq!(gone, from_slab.len(), "pattern slab {slab}");
-                for ((_, handle), pos) in from_slab.drain(..).zip(tenant_pos.drain(..)) {
-                    by_tenant.entry(handle.tenant_id()).or_default().push((pos, handle));
-                }
-            }
+                },
+            );
+            self.unindex_batch(&mut batch, &mut by_tenant);
             for (tenant, mut sessions) in by_tenant {
-                sessions.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+                sessions.sort_unstable_by_key(|s| Reverse(s.0));
                 let gone = self.tenants.unregister_all(tenant, &sessions);
                 debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
             }
@@ -137,4 +120,39 @@ impl SessionTable {
         }
         count
     }
+
+    /// Takes a batch of removed entries out of the all-sessions slab and their pattern slabs,
+    /// one critical section per slab, and moves them to their tenants' batches.
+    fn unindex_batch(
+        &self,
+        batch: &mut Vec<Taken>,
+        by_tenant: &mut HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher>,
+    ) {
+        // Visited highest position first: already in the best order.
+        let gone = self.all.remove_all(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
+        debug_assert_eq!(gone.count, batch.len(), "all-sessions slab");
+        batch.sort_unstable_by_key(|t| (t.pattern, Reverse(t.entry.pattern_pos)));
+        for group in batch.chunk_by(|a, b| a.pattern == b.pattern) {
+            if let Some(pattern) = group[0].pattern {
+                let sessions = group.iter().map(|t| (t.entry.pattern_pos, &t.entry.handle));
+                let gone = self.patterns.slab(pattern).remove_all(sessions);
+                debug_assert_eq!(gone.count, group.len(), "pattern slab {pattern}");
+            }
+        }
+        for Taken { entry, .. } in batch.drain(..) {
+            by_tenant
+                .entry(entry.handle.tenant_id())
+                .or_default()
+                .push((entry.tenant_pos, entry.handle));
+        }
+    }
+}
+
+/// Removed entries a cleanup pass unindexes at a time.
+const BATCH: usize = 1024;
+
+/// An entry a cleanup pass removed from the map, with the pattern read under its lock.
+struct Taken {
+    entry: Entry,
+    pattern: Option<u8>,
 }

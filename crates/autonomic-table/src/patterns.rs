@@ -1,34 +1,28 @@
-//! The pattern index: a slab per pattern id, and one for the sessions without a pattern,
-//! so that every session is in exactly one of these [`SLABS`] slabs. Visiting all of them
-//! visits every session without consulting the tenant registry.
+//! The pattern index: for each of the 256 pattern ids, a [`Slab`] of the sessions that carry
+//! it. A session without a pattern is in none of them (every session is in the table's
+//! all-sessions slab; see `table.rs`).
 
 use crate::slab::Slab;
 
-/// Slabs of the pattern index: one per pattern id, then [`NO_PATTERN`].
-pub(crate) const SLABS: usize = 257;
-/// The slab of sessions without a pattern.
-pub(crate) const NO_PATTERN: usize = 256;
-
-/// The slab a session with this pattern is in.
-#[inline]
-pub(crate) fn slab_of(pattern: Option<u8>) -> usize {
-    pattern.map_or(NO_PATTERN, usize::from)
-}
-
-/// The 257 pattern slabs.
+/// The 256 pattern slabs.
 pub(crate) struct Patterns {
     slabs: Box<[Slab]>,
 }
 
 impl Patterns {
     pub(crate) fn new() -> Self {
-        Patterns { slabs: (0..SLABS).map(|_| Slab::new()).collect() }
+        Patterns { slabs: (0..=u8::MAX).map(|_| Slab::new()).collect() }
     }
 
-    /// Slab `index` (`0..SLABS`).
+    /// The slab of `pattern`.
     #[inline]
-    pub(crate) fn slab(&self, index: usize) -> &Slab {
-        // Callers pass `slab_of(..)`, a `u8` or a `0..SLABS` loop index: always in range.
-        &self.slabs[index]
+    pub(crate) fn slab(&self, pattern: u8) -> &Slab {
+        // 256 slabs, indexed by a `u8`: always in range.
+        &self.slabs[usize::from(pattern)]
+    }
+
+    /// Every pattern with its slab.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u8, &Slab)> {
+        (0..=u8::MAX).zip(self.slabs.iter())
     }
 }

@@ -28,6 +28,8 @@ pub(crate) type Pos = u32;
 const CHUNK: usize = 32;
 /// Slots a visit reads per lock hold, at most.
 const SCAN: usize = 512;
+/// How many slots ahead of the one it reads a visit prefetches.
+const PREFETCH: usize = 16;
 /// Slabs shorter than this are never compacted.
 #[cfg(not(autonomic_loom))]
 const MIN_COMPACT_SLOTS: usize = 64;
@@ -279,11 +281,14 @@ impl Slab {
 
     /// Removes many sessions in one critical section, without compacting; best given highest
     /// position first (each removal at the end then just shortens the slab).
-    pub(crate) fn remove_all(&self, sessions: &[(Pos, Handle)]) -> Removals {
+    pub(crate) fn remove_all<'h>(
+        &self,
+        sessions: impl IntoIterator<Item = (Pos, &'h Handle)>,
+    ) -> Removals {
         let mut s = lock(&self.inner);
         let mut count = 0;
         for (pos, session) in sessions {
-            let i = *pos as usize;
+            let i = pos as usize;
             match s.slots.get_mut(i) {
                 Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => {
                     // Not the last reference: the caller holds `session`.
@@ -296,7 +301,7 @@ impl Slab {
             if i + 1 == s.slots.len() {
                 s.truncate();
             } else {
-                s.push_hole(*pos);
+                s.push_hole(pos);
             }
         }
         let retired = count > 0 && self.retires && s.live == 0;
@@ -316,13 +321,14 @@ impl Slab {
         s.compact(usize::MAX, &mut relocate);
     }
 
-    /// Visits the slab: `pick` sees each session under the lock (it must not touch the table)
-    /// and says whether to hand it to `f`, which runs with the lock released.
-    pub(crate) fn visit(
+    /// Visits the slab: `read` sees each session under the lock (it must not touch the table)
+    /// and may take a value from it (a clone of the handle, a reading), which is lent to `f`
+    /// with the lock released, up to [`CHUNK`] values per lock hold.
+    pub(crate) fn visit<T>(
         &self,
         order: Order,
-        mut pick: impl FnMut(&Handle) -> bool,
-        mut f: impl FnMut(Handle),
+        mut read: impl FnMut(&Handle) -> Option<T>,
+        mut f: impl FnMut(&T),
     ) {
         // An empty slab has nothing that was there before the visit began (a session added
         // before it happens-before this load, which then reads its count or a later one).
@@ -330,7 +336,7 @@ impl Slab {
             return;
         }
         let _visiting = Visiting::enter(self);
-        let mut picked: [Option<Handle>; CHUNK] = Default::default();
+        let mut picked: [Option<T>; CHUNK] = Default::default();
         // The next position to read (Up), or one past it (Down).
         let mut cursor = match order {
             Order::Up => 0,
@@ -340,7 +346,7 @@ impl Slab {
             let mut n = 0;
             let done = {
                 let s = lock(&self.inner);
-                let mut read = 0;
+                let mut seen = 0;
                 loop {
                     let i = match order {
                         Order::Up if cursor < s.slots.len() => cursor,
@@ -353,23 +359,33 @@ impl Slab {
                     if order == Order::Up {
                         cursor += 1;
                     }
+                    // Start loading the session `PREFETCH` slots on: by the time the walk
+                    // gets there it is in cache, and the misses of many sessions overlap
+                    // instead of being paid one after another.
+                    let further = match order {
+                        Order::Up => i + PREFETCH,
+                        Order::Down => i.wrapping_sub(PREFETCH),
+                    };
+                    if let Some(Some(h)) = s.slots.get(further) {
+                        h.prefetch();
+                    }
                     if let Some(h) = &s.slots[i]
-                        && pick(h)
+                        && let Some(value) = read(h)
                     {
-                        picked[n] = Some(h.clone());
+                        picked[n] = Some(value);
                         n += 1;
                     }
-                    read += 1;
-                    if n == CHUNK || read == SCAN {
+                    seen += 1;
+                    if n == CHUNK || seen == SCAN {
                         break false;
                     }
                 }
             };
-            for slot in &mut picked[..n] {
-                if let Some(h) = slot.take() {
-                    f(h);
-                }
+            for value in picked[..n].iter().flatten() {
+                f(value);
             }
+            // Drops what was picked (handles) with the lock released.
+            picked[..n].fill_with(|| None);
             if done {
                 return;
             }
@@ -383,9 +399,9 @@ impl Slab {
             Order::Up,
             |h| {
                 out.push(h.clone());
-                false
+                None::<()>
             },
-            |_| {},
+            |()| {},
         );
         out
     }
@@ -470,11 +486,10 @@ mod tests {
         let mut seen = 0;
         slab.visit(
             Order::Up,
-            |_| true,
-            |h| {
+            |h| Some(h.clone()),
+            |_| {
                 seen += 1;
                 slab.compact(|_, _, _| panic!("no compaction during a visit"));
-                let _ = h;
             },
         );
         assert_eq!(seen, 20);
@@ -522,11 +537,11 @@ mod tests {
         let mut order = Vec::new();
         slab.visit(
             Order::Down,
-            |_| true,
+            |h| Some(h.clone()),
             |h| {
                 // The callback may change the slab it visits.
                 let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
-                assert!(slab.remove(pos, &h, false, |_, _, _| true).removed);
+                assert!(slab.remove(pos, h, false, |_, _, _| true).removed);
                 order.push(pos);
             },
         );

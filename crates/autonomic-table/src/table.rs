@@ -2,22 +2,25 @@
 //!
 //! # The structures
 //! * `sessions`: the by-id map; a session's [`Entry`] holds its handle and its positions in
-//!   the two slabs it is in;
-//! * `tenants`: per tenant, a [slab](crate::slab) of its sessions;
-//! * `patterns`: per pattern id, and one for "no pattern", a slab of sessions.
+//!   the slabs it is in;
+//! * `all`: one [slab](crate::slab) of every session, in about the order they were created
+//!   (freed positions are reused); whole-table passes walk it, which reads session memory
+//!   in about the order it was allocated;
+//! * `tenants`: per tenant, a slab of its sessions;
+//! * `patterns`: per pattern id, a slab of the sessions that carry it.
 //!
 //! # One session's membership
 //! A session is *in the table* while its entry is in the by-id map. That map's per-key
 //! atomic operations order everything that happens to one session; the closures they run
 //! hold the key locked:
 //! * **create** registers the session with its tenant (count, then slab) and in the
-//!   no-pattern slab, then inserts the entry with both positions. Nobody can remove what is
+//!   all-sessions slab, then inserts the entry with both positions. Nobody can remove what is
 //!   not in the map yet.
 //! * **set pattern** (only through [`NewSession::with_pattern`](crate::NewSession)) adds the
 //!   session to the new pattern's slab, then, under the entry's lock, sets the session's
 //!   pattern and its position in the entry and reads the old ones; afterwards it removes the
-//!   session from the old slab. If the entry is gone (a racing removal won), it takes the
-//!   session back out of the new slab instead.
+//!   session from the old pattern's slab, if it had one. If the entry is gone (a racing
+//!   removal won), it takes the session back out of the new slab instead.
 //! * **remove** (by id, through a tenant view, or by cleanup) removes the entry atomically
 //!   and reads, under the same lock, which pattern slab the session is in. Exactly one
 //!   remover gets the entry; it alone takes the session out of its slabs and its tenant.
@@ -38,8 +41,8 @@ use autonomic_core::{
 };
 
 use crate::map::{IdHasher, Map};
-use crate::patterns::{self, NO_PATTERN, Patterns};
-use crate::slab::{Handle, Pos};
+use crate::patterns::Patterns;
+use crate::slab::{Handle, Pos, Slab};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::tenants::Tenants;
 use crate::{NewSession, StaticTenant, TableError, TenantView};
@@ -48,10 +51,12 @@ use crate::{NewSession, StaticTenant, TableError, TenantView};
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) handle: Handle,
+    /// Position in the all-sessions slab.
+    pub(crate) all_pos: Pos,
     /// Position in its tenant's slab.
     pub(crate) tenant_pos: Pos,
-    /// Position in the pattern slab of `handle.pattern()` (which changes only under this
-    /// entry's lock while the entry exists).
+    /// Position in the slab of `handle.pattern()` if it has one (the pattern changes only
+    /// under this entry's lock while the entry exists); meaningless without a pattern.
     pub(crate) pattern_pos: Pos,
 }
 
@@ -82,6 +87,8 @@ pub(crate) struct Entry {
 /// [`active_sessions`]: SessionTable::active_sessions
 pub struct SessionTable {
     pub(crate) sessions: Map<SessionId, Entry, IdHasher>,
+    /// Every session, in about the order of creation.
+    pub(crate) all: Slab,
     pub(crate) tenants: Tenants,
     pub(crate) patterns: Patterns,
     /// Cleanup passes running: while nonzero, removals leave compaction to the pass's end.
@@ -132,6 +139,7 @@ impl SessionTable {
     pub fn with_clock(clock: ClockHandle) -> Self {
         SessionTable {
             sessions: Map::new(),
+            all: Slab::new(),
             tenants: Tenants::new(),
             patterns: Patterns::new(),
             compaction_paused: AtomicUsize::new(0),
@@ -168,8 +176,9 @@ impl SessionTable {
         let handle = SessionBuilder::new(case_id, tenant_id).clock(self.clock.clone()).build();
         let erased = handle.erased();
         let tenant_pos = self.tenants.register(tenant_id, &erased);
-        let pattern_pos = self.patterns.slab(NO_PATTERN).insert(&erased);
-        self.sessions.insert(erased.id(), Entry { handle: erased, tenant_pos, pattern_pos });
+        let all_pos = self.all.insert(&erased);
+        let entry = Entry { handle: erased, all_pos, tenant_pos, pattern_pos: 0 };
+        self.sessions.insert(entry.handle.id(), entry);
         handle
     }
 
@@ -184,12 +193,11 @@ impl SessionTable {
             return handle;
         }
         let id = handle.id();
-        let slab = usize::from(pattern);
         let erased = handle.erased().into_dynamic();
-        let new_pos = self.patterns.slab(slab).insert(&erased);
+        let new_pos = self.patterns.slab(pattern).insert(&erased);
         let mut owned = Some(handle);
         let old = self.sessions.modify(&id, |e| {
-            let old = (patterns::slab_of(e.handle.pattern()), e.pattern_pos);
+            let old = e.handle.pattern().map(|p| (p, e.pattern_pos));
             owned = owned.take().map(|h| h.with_pattern(pattern));
             e.pattern_pos = new_pos;
             old
@@ -198,13 +206,14 @@ impl SessionTable {
             unreachable!("the closure puts the handle back");
         };
         match old {
-            Some((old_slab, old_pos)) => {
-                self.remove_from_pattern(old_slab, old_pos, &erased);
+            Some(Some((old_pattern, old_pos))) => {
+                self.remove_from_pattern(old_pattern, old_pos, &erased);
                 handle
             }
+            Some(None) => handle,
             None => {
                 // Removed meanwhile: its remover cleaned the slab its entry named, not ours.
-                self.remove_from_pattern(slab, new_pos, &erased);
+                self.remove_from_pattern(pattern, new_pos, &erased);
                 handle.with_pattern(pattern)
             }
         }
@@ -215,14 +224,27 @@ impl SessionTable {
         self.compaction_paused.load(Ordering::Relaxed) > 0
     }
 
-    /// Moves session `id` from `from` to `to` in pattern slab `slab`, if its entry still
+    /// Moves session `id` from `from` to `to` in the slab of `pattern`, if its entry still
     /// says it is there.
-    fn relocate_in_pattern(&self, slab: usize, id: SessionId, from: Pos, to: Pos) -> bool {
+    fn relocate_in_pattern(&self, pattern: u8, id: SessionId, from: Pos, to: Pos) -> bool {
         self.sessions
             .modify(&id, |e| {
-                let here = patterns::slab_of(e.handle.pattern()) == slab && e.pattern_pos == from;
+                let here = e.handle.pattern() == Some(pattern) && e.pattern_pos == from;
                 if here {
                     e.pattern_pos = to;
+                }
+                here
+            })
+            .unwrap_or(false)
+    }
+
+    /// As `relocate_in_pattern`, in the all-sessions slab.
+    fn relocate_in_all(&self, id: SessionId, from: Pos, to: Pos) -> bool {
+        self.sessions
+            .modify(&id, |e| {
+                let here = e.all_pos == from;
+                if here {
+                    e.all_pos = to;
                 }
                 here
             })
@@ -243,19 +265,26 @@ impl SessionTable {
             .unwrap_or(false)
     }
 
-    pub(crate) fn remove_from_pattern(&self, slab: usize, pos: Pos, session: &Handle) {
+    pub(crate) fn remove_from_pattern(&self, pattern: u8, pos: Pos, session: &Handle) {
         let paused = self.compaction_paused();
-        let removal = self.patterns.slab(slab).remove(pos, session, paused, |id, from, to| {
-            self.relocate_in_pattern(slab, id, from, to)
+        let removal = self.patterns.slab(pattern).remove(pos, session, paused, |id, from, to| {
+            self.relocate_in_pattern(pattern, id, from, to)
         });
-        debug_assert!(removal.removed, "{} not at {pos} of pattern slab {slab}", session.id());
+        debug_assert!(removal.removed, "{} not at {pos} of pattern slab {pattern}", session.id());
     }
 
-    /// Unregisters a session whose entry this thread removed from the map; `pattern_slab`
-    /// was read under the entry's lock.
-    fn unindex(&self, entry: &Entry, pattern_slab: usize) {
+    /// Unregisters a session whose entry this thread removed from the map; `pattern` was
+    /// read under the entry's lock.
+    fn unindex(&self, entry: &Entry, pattern: Option<u8>) {
         let session = &entry.handle;
-        self.remove_from_pattern(pattern_slab, entry.pattern_pos, session);
+        let paused = self.compaction_paused();
+        let removal = self.all.remove(entry.all_pos, session, paused, |id, from, to| {
+            self.relocate_in_all(id, from, to)
+        });
+        debug_assert!(removal.removed, "{} not at {} of all sessions", session.id(), entry.all_pos);
+        if let Some(pattern) = pattern {
+            self.remove_from_pattern(pattern, entry.pattern_pos, session);
+        }
         let removed = self.tenants.unregister(
             session.tenant_id(),
             entry.tenant_pos,
@@ -268,10 +297,9 @@ impl SessionTable {
 
     /// Compacts every slab as far as it goes (after a cleanup pass).
     pub(crate) fn compact_indexes(&self) {
-        for slab in 0..patterns::SLABS {
-            self.patterns
-                .slab(slab)
-                .compact(|id, from, to| self.relocate_in_pattern(slab, id, from, to));
+        self.all.compact(|id, from, to| self.relocate_in_all(id, from, to));
+        for (pattern, slab) in self.patterns.iter() {
+            slab.compact(|id, from, to| self.relocate_in_pattern(pattern, id, from, to));
         }
         for (_, slot) in self.tenants.slots() {
             slot.slab.compact(|id, from, to| self.relocate_in_tenant(id, from, to));
@@ -332,26 +360,24 @@ impl SessionTable {
         id: &SessionId,
         pred: impl FnOnce(&Handle) -> bool,
     ) -> Option<Handle> {
-        let (entry, pattern_slab) = self.take_entry(id, pred)?;
-        self.unindex(&entry, pattern_slab);
+        let (entry, pattern) = self.take_entry(id, pred)?;
+        self.unindex(&entry, pattern);
         Some(entry.handle)
     }
 
-    /// Removes the entry if `pred` holds, returning it with the pattern slab the session is
-    /// in (read under the entry's lock). The caller must then unindex it.
+    /// Removes the entry if `pred` holds, returning it with the pattern the session has
+    /// (read under the entry's lock). The caller must then unindex it.
     pub(crate) fn take_entry(
         &self,
         id: &SessionId,
         pred: impl FnOnce(&Handle) -> bool,
-    ) -> Option<(Entry, usize)> {
-        self.sessions
-            .remove_if(id, |e| pred(&e.handle).then(|| patterns::slab_of(e.handle.pattern())))
+    ) -> Option<(Entry, Option<u8>)> {
+        self.sessions.remove_if(id, |e| pred(&e.handle).then(|| e.handle.pattern()))
     }
 
-    /// Sessions in the table: the sizes of the 257 pattern slabs added up (every session is
-    /// in exactly one), O(1). Exact when nothing is created, removed or re-patterned.
+    /// Sessions in the table, O(1). Exact when nothing is being created or removed.
     pub fn total_sessions(&self) -> usize {
-        (0..patterns::SLABS).map(|slab| self.patterns.slab(slab).len()).sum()
+        self.all.len()
     }
 
     /// Whether the table holds no session.
@@ -366,7 +392,7 @@ impl SessionTable {
 
     /// Sessions carrying `pattern` in the table, O(1).
     pub fn pattern_session_count(&self, pattern: u8) -> usize {
-        self.patterns.slab(usize::from(pattern)).len()
+        self.patterns.slab(pattern).len()
     }
 
     /// Tenants with at least one session in the table, O(1).

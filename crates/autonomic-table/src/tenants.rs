@@ -91,7 +91,10 @@ impl Tenants {
     /// position first), in one critical section of its slab (no compaction: the caller is a
     /// cleanup pass, which compacts at its end). Returns how many were removed.
     pub(crate) fn unregister_all(&self, tenant: TenantId, sessions: &[(Pos, Handle)]) -> usize {
-        let Some(removal) = self.registry.read(&tenant, |s| s.slab.remove_all(sessions)) else {
+        let Some(removal) = self
+            .registry
+            .read(&tenant, |s| s.slab.remove_all(sessions.iter().map(|(p, h)| (*p, h))))
+        else {
             return 0;
         };
         if removal.retired {

@@ -7,29 +7,42 @@
 //! * a session that is in the visited index for the whole visit is seen exactly once (the
 //!   index does not move sessions while it is being visited);
 //! * a session created or removed during the visit may or may not be seen, and is never
-//!   seen twice;
-//! * the whole-table visits ([`for_each`](crate::SessionTable::for_each), [`stats`],
-//!   [`active_sessions`]) go through the pattern index: a session whose pattern is set *while*
-//!   such a visit runs (possible only before it starts, through
-//!   [`NewSession::with_pattern`](crate::NewSession::with_pattern)) may be missed or seen
-//!   twice by that visit.
+//!   seen twice.
+//!
+//! The whole-table visits ([`for_each`](crate::SessionTable::for_each),
+//! [`for_each_reading`](crate::SessionTable::for_each_reading), [`stats`],
+//! [`active_sessions`]) walk the index of all sessions, which holds them in about the order
+//! they were created, so they read session memory in about the order it was allocated, and
+//! they load each session a few positions ahead of the one they read, so that cache misses
+//! overlap.
 //!
 //! # Calling back into the table
-//! The callback runs with no lock held: visits copy up to 32 handles out of an index at a
-//! time and release its lock before calling back. So the callback may call any table method,
-//! including removing the session it is visiting or creating new ones; it cannot deadlock the
-//! table. The `for_each*` visitors allocate nothing (each visited handle is cloned, an atomic
-//! increment); the `sessions_by_*`, `sessions` and `active_sessions` lists allocate the
-//! `Vec` they return.
+//! The callback runs with no lock held: visits copy up to 32 handles (or readings) out of an
+//! index at a time and release its lock before calling back. So the callback may call any
+//! table method, including removing the session it is visiting or creating new ones; it
+//! cannot deadlock the table. The `for_each*` visitors allocate nothing: `for_each`,
+//! `for_each_in_tenant` and `for_each_in_pattern` clone each visited handle (an atomic
+//! increment and decrement on the session), the `for_each_reading*` visitors copy plain
+//! values and touch no reference count. The `sessions_by_*`, `sessions` and
+//! `active_sessions` lists allocate the `Vec` they return.
 //!
 //! [`stats`]: crate::SessionTable::stats
 //! [`active_sessions`]: crate::SessionTable::active_sessions
 
-use autonomic_core::{SessionHandle, TenantId, marker::AnyState};
+use autonomic_core::{SessionHandle, SessionReading, TenantId, marker::AnyState};
 
 use crate::SessionTable;
-use crate::patterns;
-use crate::slab::{Handle, Order};
+use crate::slab::{Handle, Order, Slab};
+
+/// A visit of `slab` that hands out a reading of each session taken at `now_nanos`.
+fn readings(slab: &Slab, now_nanos: u64, f: impl FnMut(&SessionReading)) {
+    slab.visit(Order::Up, |h| Some(h.reading_at(now_nanos)), f);
+}
+
+/// A visit of `slab` that hands out a clone of each handle.
+fn handles(slab: &Slab, f: impl FnMut(&SessionHandle<(), AnyState>)) {
+    slab.visit(Order::Up, |h| Some(h.clone()), f);
+}
 
 impl SessionTable {
     /// Calls `f` with every session in the table, without allocating (see the
@@ -48,45 +61,87 @@ impl SessionTable {
     /// assert_eq!(retries, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn for_each(&self, mut f: impl FnMut(&SessionHandle<(), AnyState>)) {
-        for slab in 0..patterns::SLABS {
-            self.patterns.slab(slab).visit(Order::Up, |_| true, |h| f(&h));
+    pub fn for_each(&self, f: impl FnMut(&SessionHandle<(), AnyState>)) {
+        handles(&self.all, f);
+    }
+
+    /// Calls `f` with a [`SessionReading`] of every session in the table, all read at
+    /// `now_nanos` (on the table's [clock](SessionTable::clock)): what a pass that needs values,
+    /// not handles (an aggregation), should use. Readings are taken under the index locks, a
+    /// chunk at a time, and `f` runs with no lock held, as in [`for_each`](Self::for_each);
+    /// unlike it, no handle is cloned, so no session's reference count is touched. Sessions
+    /// seen are as described in the [module docs](crate::visit).
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, SessionState, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let h = table.create_session(CaseId::new(), TenantId::new()).with_pattern(3).start()?;
+    /// h.record_task_execution_us(400);
+    /// let mut seen = Vec::new();
+    /// table.for_each_reading(table.clock().now_nanos(), |r| seen.push(*r));
+    /// assert_eq!(seen.len(), 1);
+    /// assert_eq!((seen[0].id, seen[0].pattern), (h.id(), Some(3)));
+    /// assert_eq!(seen[0].snapshot.state, SessionState::Active);
+    /// assert_eq!(seen[0].snapshot.total_latency_us, 400);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_reading(&self, now_nanos: u64, f: impl FnMut(&SessionReading)) {
+        readings(&self.all, now_nanos, f);
+    }
+
+    /// As [`for_each_reading`](Self::for_each_reading), over the sessions of `tenant`, in
+    /// O(its sessions).
+    pub fn for_each_reading_in_tenant(
+        &self,
+        tenant: TenantId,
+        now_nanos: u64,
+        f: impl FnMut(&SessionReading),
+    ) {
+        if let Some(slot) = self.tenants.get(&tenant) {
+            readings(&slot.slab, now_nanos, f);
         }
     }
 
-    /// Reads every session under the slabs' locks (`pick` must not touch the table).
+    /// As [`for_each_reading`](Self::for_each_reading), over the sessions carrying `pattern`,
+    /// in O(those sessions).
+    pub fn for_each_reading_in_pattern(
+        &self,
+        pattern: u8,
+        now_nanos: u64,
+        f: impl FnMut(&SessionReading),
+    ) {
+        readings(self.patterns.slab(pattern), now_nanos, f);
+    }
+
+    /// Reads every session under the index's lock (`pick` must not touch the table).
     pub(crate) fn scan(&self, mut pick: impl FnMut(&Handle)) {
-        for slab in 0..patterns::SLABS {
-            self.patterns.slab(slab).visit(
-                Order::Up,
-                |h| {
-                    pick(h);
-                    false
-                },
-                |_| {},
-            );
-        }
+        self.all.visit(
+            Order::Up,
+            |h| {
+                pick(h);
+                None::<()>
+            },
+            |()| {},
+        );
     }
 
     /// Calls `f` with every session of `tenant`, in O(its sessions), without allocating.
     pub fn for_each_in_tenant(
         &self,
         tenant: TenantId,
-        mut f: impl FnMut(&SessionHandle<(), AnyState>),
+        f: impl FnMut(&SessionHandle<(), AnyState>),
     ) {
         if let Some(slot) = self.tenants.get(&tenant) {
-            slot.slab.visit(Order::Up, |_| true, |h| f(&h));
+            handles(&slot.slab, f);
         }
     }
 
     /// Calls `f` with every session carrying `pattern`, in O(those sessions), without
     /// allocating.
-    pub fn for_each_in_pattern(
-        &self,
-        pattern: u8,
-        mut f: impl FnMut(&SessionHandle<(), AnyState>),
-    ) {
-        self.patterns.slab(usize::from(pattern)).visit(Order::Up, |_| true, |h| f(&h));
+    pub fn for_each_in_pattern(&self, pattern: u8, f: impl FnMut(&SessionHandle<(), AnyState>)) {
+        handles(self.patterns.slab(pattern), f);
     }
 
     /// Calls `f` once per tenant that has sessions, with its id and session count (from a
@@ -120,7 +175,7 @@ impl SessionTable {
 
     /// Every session carrying `pattern`, in O(those sessions).
     pub fn sessions_by_pattern(&self, pattern: u8) -> Vec<SessionHandle<(), AnyState>> {
-        self.patterns.slab(usize::from(pattern)).to_vec()
+        self.patterns.slab(pattern).to_vec()
     }
 
     /// Every session that is `Active` or `Adapted` when visited (one pass over the table).
