@@ -205,12 +205,11 @@ impl Aggregation {
         // only touches the groups, which stay in cache.
         let mut batch = [Reading::default(); BATCH];
         let mut len = 0;
-        source.for_each_session(|h| {
-            let snapshot = h.snapshot_at(now_ns);
-            let pattern = h.pattern().map_or(UNPATTERNED as u16, u16::from);
+        source.for_each_reading(now_ns, |r| {
+            let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
             // `len < BATCH` always: the batch is folded as soon as it is full.
             batch[len.min(BATCH - 1)] =
-                Reading::new(&snapshot, h.tenant_id().as_uuid().as_u128(), pattern);
+                Reading::new(&r.snapshot, r.tenant_id.as_uuid().as_u128(), pattern);
             len += 1;
             if len == BATCH {
                 self.fold(&batch);

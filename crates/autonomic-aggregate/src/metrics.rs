@@ -138,9 +138,9 @@ impl AggregatedMetrics {
         let mut histogram = LatencyHistogram::new();
         let mut batch = [Reading::default(); BATCH];
         let mut len = 0;
-        source.for_each_session(|h| {
+        source.for_each_reading(now_ns, |r| {
             // `len < BATCH` always: the batch is folded as soon as it is full.
-            batch[len.min(BATCH - 1)] = Reading::new(&h.snapshot_at(now_ns), 0, 0);
+            batch[len.min(BATCH - 1)] = Reading::new(&r.snapshot, 0, 0);
             len += 1;
             if len == BATCH {
                 sums.add_batch(&batch, &mut histogram);

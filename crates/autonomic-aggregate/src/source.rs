@@ -33,7 +33,7 @@
 use std::fmt;
 
 use autonomic_core::marker::AnyState;
-use autonomic_core::{Lifecycle, SessionHandle, TenantTag};
+use autonomic_core::{Lifecycle, SessionHandle, SessionReading, TenantTag};
 
 /// Something that can visit each of its sessions once, handing out borrowed handles.
 ///
@@ -52,6 +52,17 @@ pub trait SessionSource {
     /// A source whose sessions change while it is visited (a live table) may include or omit
     /// sessions added or removed meanwhile; it should never visit one session twice.
     fn for_each_session<F: FnMut(&SessionHandle<Self::Tenant, Self::State>)>(&self, f: F);
+
+    /// Calls `f` once for each session with a [`SessionReading`] of it taken at `now_nanos`:
+    /// what the aggregator reads. The default reads each handle that
+    /// [`for_each_session`](Self::for_each_session) visits; a source that can read its
+    /// sessions more cheaply than by handing out handles (a session table, which reads them
+    /// under its own locks without touching reference counts) overrides it. The same
+    /// sessions must be visited either way.
+    #[inline]
+    fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, mut f: F) {
+        self.for_each_session(|h| f(&h.reading_at(now_nanos)));
+    }
 }
 
 impl<T: TenantTag, S: Lifecycle> SessionSource for [SessionHandle<T, S>] {
@@ -87,6 +98,10 @@ impl<X: SessionSource + ?Sized> SessionSource for &X {
     #[inline]
     fn for_each_session<F: FnMut(&SessionHandle<X::Tenant, X::State>)>(&self, f: F) {
         (**self).for_each_session(f)
+    }
+    #[inline]
+    fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, f: F) {
+        (**self).for_each_reading(now_nanos, f)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use autonomic_aggregate::SessionSource;
-use autonomic_core::{SessionHandle, TenantId, marker::AnyState};
+use autonomic_core::{SessionHandle, SessionReading, TenantId, marker::AnyState};
 use autonomic_table::SessionTable;
 
 /// Which sessions of the table a [`TableSource`] visits.
@@ -16,18 +16,19 @@ enum Scope {
 }
 
 /// A [`SessionTable`] seen as a [`SessionSource`]: the aggregator visits the table's sessions
-/// in place, through the table's allocation-free visitors, with no handle cloned and nothing
-/// collected first.
+/// in place, through the table's allocation-free visitors, with nothing collected first. An
+/// aggregation reads each session through
+/// [`SessionTable::for_each_reading`](autonomic_table::SessionTable::for_each_reading), which
+/// copies plain values out under the table's index locks and clones no handle.
 ///
 /// [`all`](Self::all) visits every session; [`tenant`](Self::tenant) and
 /// [`pattern`](Self::pattern) visit one tenant's or one pattern's sessions through the
 /// table's indexes (O(those sessions), not a scan of the table).
 ///
 /// What a visit of a live table sees is described in [`autonomic_table::visit`]: every session
-/// present for the whole pass, each once when nothing is created or removed meanwhile; a
-/// session created or removed during the pass may or may not be seen, and while the
-/// underlying map is resized by concurrent insertions one may be seen twice. The
-/// runtime's loop aggregates through [`TableSource::all`].
+/// present for the whole pass, each once; a session created or removed during the pass may
+/// or may not be seen, and none is seen twice. The runtime's loop aggregates through
+/// [`TableSource::all`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -84,6 +85,18 @@ impl SessionSource for TableSource<'_> {
             Scope::All => self.table.for_each(f),
             Scope::Tenant(tenant) => self.table.for_each_in_tenant(tenant, f),
             Scope::Pattern(pattern) => self.table.for_each_in_pattern(pattern, f),
+        }
+    }
+
+    /// Readings taken by the table under its index locks: no handle is cloned.
+    #[inline]
+    fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, f: F) {
+        match self.scope {
+            Scope::All => self.table.for_each_reading(now_nanos, f),
+            Scope::Tenant(tenant) => self.table.for_each_reading_in_tenant(tenant, now_nanos, f),
+            Scope::Pattern(pattern) => {
+                self.table.for_each_reading_in_pattern(pattern, now_nanos, f)
+            }
         }
     }
 }
