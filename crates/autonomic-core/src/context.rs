@@ -82,10 +82,6 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
-    /// Bytes from the start that hold the tenant and the pattern.
-    pub(crate) const IDENTITY_SPAN: usize =
-        std::mem::offset_of!(SessionContext, pattern) + std::mem::size_of::<AtomicU16>();
-
     pub(crate) fn new(case_id: CaseId, tenant_id: TenantId, clock: ClockHandle) -> Self {
         SessionContext {
             case_id,

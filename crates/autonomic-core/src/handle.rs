@@ -29,13 +29,6 @@ struct SessionInner {
     context: SessionContext,
 }
 
-impl SessionInner {
-    /// Bytes from the start that a [`reading_at`](SessionHandle::reading_at) reads: the
-    /// counters, the id, and the tenant and pattern that lead the context.
-    const READ_SPAN: usize =
-        std::mem::offset_of!(SessionInner, context) + SessionContext::IDENTITY_SPAN;
-}
-
 /// A handle to one session: cheap to clone (one `Arc`), `Send + Sync`, typed by its tenant
 /// tag `T` and by what its owner statically knows of the lifecycle, `S`.
 ///
@@ -197,17 +190,6 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
             pattern: self.pattern(),
             snapshot: self.snapshot_at(now_nanos),
         }
-    }
-
-    /// Asks the CPU to start loading this session's counters, state and identity into cache,
-    /// without waiting for them. A pass over many sessions (a table's visit, an aggregation)
-    /// calls it a few sessions ahead of the one it reads, so that the cache misses of several
-    /// sessions overlap instead of being paid one after another. Only a hint: it reads
-    /// nothing, and does nothing on targets without a prefetch instruction.
-    #[inline]
-    pub fn prefetch(&self) {
-        let inner: *const SessionInner = &*self.inner;
-        crate::sync::prefetch(inner.cast::<u8>(), SessionInner::READ_SPAN);
     }
 
     /// Another handle to the same session, whose state is checked at run time. This is what

@@ -23,28 +23,3 @@ pub(crate) fn spin_hint() {
     #[cfg(autonomic_loom)]
     loom::thread::yield_now();
 }
-
-/// Hints the CPU to load the cache lines that hold `len` bytes from `start` (at most a few
-/// lines: this is for one small struct). Never faults and reads nothing: any address is fine.
-#[inline]
-pub(crate) fn prefetch(start: *const u8, len: usize) {
-    #[cfg(all(target_arch = "x86_64", not(autonomic_loom)))]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // From the first byte's line to the last byte's, a line at a time; addresses are
-        // derived from `start` (wrapping: they are never dereferenced).
-        let first = start as usize & !63;
-        let last = (start as usize + len.max(1) - 1) & !63;
-        let mut line = first;
-        while line <= last {
-            let p = start.wrapping_add(line.wrapping_sub(start as usize)).cast::<i8>();
-            // SAFETY: `_mm_prefetch` only needs SSE, which every x86_64 CPU has (it is in the
-            // target's baseline). A prefetch is a hint: it never faults and never reads memory
-            // into the program, so any address, valid or not, is sound.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-            line += 64;
-        }
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(autonomic_loom))))]
-    let _ = (start, len);
-}

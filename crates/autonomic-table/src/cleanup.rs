@@ -93,21 +93,20 @@ impl SessionTable {
             let mut batch = Vec::new();
             // Highest positions first, so removals mostly shorten the slab instead of holing
             // it. Each removed entry moves from batch to batch (no clone).
-            self.all.visit(
-                Order::Down,
-                |h| expired(h).then(|| h.clone()),
-                |h| {
-                    let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
-                        return;
-                    };
-                    count += 1;
-                    removed(h.id());
-                    batch.push(Taken { entry, pattern });
-                    if batch.len() == BATCH {
-                        self.unindex_batch(&mut batch, &mut by_tenant);
-                    }
-                },
-            );
+            self.all.visit(Order::Down, |h| {
+                if !expired(h) {
+                    return;
+                }
+                let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
+                    return;
+                };
+                count += 1;
+                removed(h.id());
+                batch.push(Taken { entry, pattern });
+                if batch.len() == BATCH {
+                    self.unindex_batch(&mut batch, &mut by_tenant);
+                }
+            });
             self.unindex_batch(&mut batch, &mut by_tenant);
             for (tenant, mut sessions) in by_tenant {
                 sessions.sort_unstable_by_key(|s| Reverse(s.0));

@@ -9,10 +9,15 @@
 //! simply not made). So a slab holds at most about two slots per session, and a scan costs
 //! O(sessions in it).
 //!
-//! Visits copy up to [`CHUNK`] handles out under the lock and call back with the lock
-//! released, so a visitor may call anything on the table. While a slab has visitors it is
-//! not compacted: a session stays at one position for the whole visit, so a visit sees every
-//! session that stays in the slab throughout exactly once.
+//! Visits copy up to [`BATCH`] handles out under the lock and call back with the lock
+//! released, so a visitor may call anything on the table. The copies are *borrowed*: bit
+//! copies that are never dropped and never touch the session's reference count. They stay
+//! valid because a slab with visitors does not drop the handles it lets go of: it keeps them
+//! in its *graveyard* until its last visitor leaves (see [`Visiting`]). While a slab has
+//! visitors it is not compacted either: a session stays at one position for the whole visit,
+//! so a visit sees every session that stays in the slab throughout exactly once.
+
+use std::mem::ManuallyDrop;
 
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
@@ -24,12 +29,8 @@ pub(crate) type Handle = SessionHandle<(), AnyState>;
 /// A slot position in a slab.
 pub(crate) type Pos = u32;
 
-/// Handles a visit copies out per lock hold.
-const CHUNK: usize = 32;
-/// Slots a visit reads per lock hold, at most.
-const SCAN: usize = 512;
-/// How many slots ahead of the one it reads a visit prefetches.
-const PREFETCH: usize = 16;
+/// Handles a visit copies out per lock hold, at most (4 KiB of stack).
+const BATCH: usize = 512;
 /// Slabs shorter than this are never compacted.
 #[cfg(not(autonomic_loom))]
 const MIN_COMPACT_SLOTS: usize = 64;
@@ -88,6 +89,9 @@ struct Slots {
     live: usize,
     /// Visits in progress; no compaction while there are any.
     visitors: usize,
+    /// Handles that left the slab while it had visitors, dropped when the last one leaves:
+    /// the visitors' borrowed copies may still point at them.
+    graveyard: Vec<Handle>,
     /// A retired slab takes no session any more (see `tenants.rs`).
     retired: bool,
 }
@@ -169,6 +173,12 @@ impl Slots {
 }
 
 /// Keeps a slab's visitor count up for the length of a visit (even if the visitor panics).
+///
+/// While the count is up, every handle that leaves the slab goes to its graveyard instead of
+/// being dropped, so every session that was in the slab when the visit began, or entered it
+/// since, keeps at least one strong reference until the visit ends. That is what makes the
+/// visit's borrowed copies sound. The last visitor to leave empties the graveyard (after
+/// releasing the lock: dropping a handle may free its session).
 struct Visiting<'a>(&'a Slab);
 
 impl<'a> Visiting<'a> {
@@ -180,7 +190,25 @@ impl<'a> Visiting<'a> {
 
 impl Drop for Visiting<'_> {
     fn drop(&mut self) {
-        lock(&self.0.inner).visitors -= 1;
+        let dead = {
+            let mut s = lock(&self.0.inner);
+            s.visitors -= 1;
+            if s.visitors == 0 { std::mem::take(&mut s.graveyard) } else { Vec::new() }
+        };
+        drop(dead);
+    }
+}
+
+impl Slots {
+    /// A handle that left the slab: kept in the graveyard while there are visitors (see
+    /// [`Visiting`]), otherwise handed back to be dropped outside the lock.
+    fn release(&mut self, handle: Handle) -> Option<Handle> {
+        if self.visitors > 0 {
+            self.graveyard.push(handle);
+            None
+        } else {
+            Some(handle)
+        }
     }
 }
 
@@ -274,6 +302,7 @@ impl Slab {
             s.compact(COMPACT_STEPS, &mut relocate);
         }
         self.publish_len(&s);
+        let taken = taken.and_then(|h| s.release(h));
         drop(s);
         drop(taken); // may free the session: outside the lock
         Removal { removed: true, retired }
@@ -291,8 +320,11 @@ impl Slab {
             let i = pos as usize;
             match s.slots.get_mut(i) {
                 Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => {
-                    // Not the last reference: the caller holds `session`.
-                    *slot = None;
+                    // Not the last reference (the caller holds `session`), so dropping it
+                    // here frees nothing.
+                    if let Some(h) = slot.take() {
+                        drop(s.release(h));
+                    }
                 }
                 _ => continue,
             }
@@ -321,22 +353,18 @@ impl Slab {
         s.compact(usize::MAX, &mut relocate);
     }
 
-    /// Visits the slab: `read` sees each session under the lock (it must not touch the table)
-    /// and may take a value from it (a clone of the handle, a reading), which is lent to `f`
-    /// with the lock released, up to [`CHUNK`] values per lock hold.
-    pub(crate) fn visit<T>(
-        &self,
-        order: Order,
-        mut read: impl FnMut(&Handle) -> Option<T>,
-        mut f: impl FnMut(&T),
-    ) {
+    /// Calls `f` with every session in the slab, in `order`, with the lock released: `f` may
+    /// call anything on the table, including adding to or removing from this slab. Handles
+    /// are copied out [`BATCH`] at a time as borrowed copies (no reference count touched;
+    /// see [`Visiting`]).
+    pub(crate) fn visit(&self, order: Order, mut f: impl FnMut(&Handle)) {
         // An empty slab has nothing that was there before the visit began (a session added
         // before it happens-before this load, which then reads its count or a later one).
         if self.len() == 0 {
             return;
         }
         let _visiting = Visiting::enter(self);
-        let mut picked: [Option<T>; CHUNK] = Default::default();
+        let mut batch: [Option<ManuallyDrop<Handle>>; BATCH] = std::array::from_fn(|_| None);
         // The next position to read (Up), or one past it (Down).
         let mut cursor = match order {
             Order::Up => 0,
@@ -346,7 +374,6 @@ impl Slab {
             let mut n = 0;
             let done = {
                 let s = lock(&self.inner);
-                let mut seen = 0;
                 loop {
                     let i = match order {
                         Order::Up if cursor < s.slots.len() => cursor,
@@ -359,33 +386,26 @@ impl Slab {
                     if order == Order::Up {
                         cursor += 1;
                     }
-                    // Start loading the session `PREFETCH` slots on: by the time the walk
-                    // gets there it is in cache, and the misses of many sessions overlap
-                    // instead of being paid one after another.
-                    let further = match order {
-                        Order::Up => i + PREFETCH,
-                        Order::Down => i.wrapping_sub(PREFETCH),
-                    };
-                    if let Some(Some(h)) = s.slots.get(further) {
-                        h.prefetch();
-                    }
-                    if let Some(h) = &s.slots[i]
-                        && let Some(value) = read(h)
-                    {
-                        picked[n] = Some(value);
+                    if let Some(h) = &s.slots[i] {
+                        // SAFETY: a bit copy of a handle that is never dropped (it is wrapped
+                        // in `ManuallyDrop` and only ever overwritten), so it neither takes
+                        // nor gives back a strong reference. It is only used until this visit
+                        // ends, and until then the session keeps the strong reference this
+                        // slab holds: the handle stays in its slot or, once it leaves the
+                        // slab, in the graveyard, which is not emptied while `_visiting`
+                        // keeps the visitor count up (see `Visiting`). So it points to a live
+                        // session for as long as it is used.
+                        batch[n] = Some(ManuallyDrop::new(unsafe { std::ptr::read(h) }));
                         n += 1;
-                    }
-                    seen += 1;
-                    if n == CHUNK || seen == SCAN {
-                        break false;
+                        if n == BATCH {
+                            break false;
+                        }
                     }
                 }
             };
-            for value in picked[..n].iter().flatten() {
-                f(value);
+            for h in batch[..n].iter().flatten() {
+                f(h);
             }
-            // Drops what was picked (handles) with the lock released.
-            picked[..n].fill_with(|| None);
             if done {
                 return;
             }
@@ -395,14 +415,7 @@ impl Slab {
     /// Every session in the slab, cloned.
     pub(crate) fn to_vec(&self) -> Vec<Handle> {
         let mut out = Vec::with_capacity(self.len());
-        self.visit(
-            Order::Up,
-            |h| {
-                out.push(h.clone());
-                None::<()>
-            },
-            |()| {},
-        );
+        self.visit(Order::Up, |h| out.push(h.clone()));
         out
     }
 }
@@ -415,6 +428,75 @@ mod tests {
 
     fn handle() -> Handle {
         SessionHandle::new(CaseId::new(), TenantId::default_tenant()).erased()
+    }
+
+    #[test]
+    fn sessions_removed_during_a_visit_live_until_it_ends() {
+        use autonomic_core::{ClockHandle, ManualClock, SessionBuilder};
+        use std::sync::Arc;
+
+        // Each session holds a clone of the clock, so its strong count is 1 + live sessions.
+        let clock = Arc::new(ManualClock::new());
+        let live = || Arc::strong_count(&clock) - 1;
+        let slab = Slab::new();
+        let mut positions = Vec::new();
+        for _ in 0..10 {
+            let h = SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
+                .clock(ClockHandle::custom(clock.clone()))
+                .build()
+                .erased();
+            positions.push((slab.insert(&h), h.id()));
+        } // the slab now holds the only handle of each session
+        assert_eq!(live(), 10);
+        let mut visited = Vec::new();
+        slab.visit(Order::Up, |h| {
+            if visited.is_empty() {
+                // Remove every session, including the nine this visit has copied but not
+                // handed out yet: none of them may be freed before the visit ends.
+                let all = slab.to_vec();
+                for (pos, id) in &positions {
+                    let session = all.iter().find(|s| s.id() == *id).unwrap();
+                    assert!(slab.remove(*pos, session, false, |_, _, _| true).removed);
+                }
+                drop(all);
+                assert_eq!(slab.len(), 0);
+            }
+            assert_eq!(live(), 10, "a session was freed while a visit could still read it");
+            visited.push((h.id(), h.snapshot_at(0).task_completions));
+        });
+        assert_eq!(visited.len(), 10);
+        assert_eq!(live(), 0, "the graveyard is emptied when the last visitor leaves");
+    }
+
+    #[test]
+    fn nested_visits_keep_the_graveyard_until_the_outer_one_ends() {
+        use autonomic_core::{ClockHandle, ManualClock, SessionBuilder};
+        use std::sync::Arc;
+
+        let clock = Arc::new(ManualClock::new());
+        let live = || Arc::strong_count(&clock) - 1;
+        let slab = Slab::new();
+        for _ in 0..3 {
+            let h = SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
+                .clock(ClockHandle::custom(clock.clone()))
+                .build()
+                .erased();
+            slab.insert(&h);
+        }
+        let mut outer = 0;
+        slab.visit(Order::Up, |h| {
+            outer += 1;
+            if outer == 1 {
+                let pos = (0..3).find(|&p| slab.to_vec().get(p).is_some_and(|x| x.ptr_eq(h)));
+                let mut inner = 0;
+                slab.visit(Order::Up, |_| inner += 1);
+                assert_eq!(inner, 3);
+                // Removed during the outer visit, after the inner one ended: still alive.
+                assert!(slab.remove(pos.unwrap() as Pos, h, false, |_, _, _| true).removed);
+            }
+            assert_eq!(live(), 3);
+        });
+        assert_eq!((outer, live()), (3, 2));
     }
 
     fn ids(slab: &Slab) -> Vec<SessionId> {
@@ -484,14 +566,10 @@ mod tests {
         assert_eq!(lock(&slab.inner).slots.len(), 100, "nothing moved");
         // During a visit nothing moves, whatever relocate says.
         let mut seen = 0;
-        slab.visit(
-            Order::Up,
-            |h| Some(h.clone()),
-            |_| {
-                seen += 1;
-                slab.compact(|_, _, _| panic!("no compaction during a visit"));
-            },
-        );
+        slab.visit(Order::Up, |_| {
+            seen += 1;
+            slab.compact(|_, _, _| panic!("no compaction during a visit"));
+        });
         assert_eq!(seen, 20);
         let mut moves = 0;
         slab.compact(|_, _, _| {
@@ -535,16 +613,12 @@ mod tests {
             slab.insert(h);
         }
         let mut order = Vec::new();
-        slab.visit(
-            Order::Down,
-            |h| Some(h.clone()),
-            |h| {
-                // The callback may change the slab it visits.
-                let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
-                assert!(slab.remove(pos, h, false, |_, _, _| true).removed);
-                order.push(pos);
-            },
-        );
+        slab.visit(Order::Down, |h| {
+            // The callback may change the slab it visits.
+            let pos = hs.iter().position(|x| x.id() == h.id()).unwrap() as Pos;
+            assert!(slab.remove(pos, h, false, |_, _, _| true).removed);
+            order.push(pos);
+        });
         assert_eq!(order, (0..100).rev().collect::<Vec<_>>());
         assert_eq!(slab.len(), 0);
     }

@@ -60,7 +60,7 @@ impl SessionTable {
     /// when visited.
     pub fn stats(&self) -> TableStats {
         let mut by_state = [0usize; SessionState::ALL.len()];
-        self.scan(|handle| by_state[handle.state() as usize] += 1);
+        self.for_each(|handle| by_state[handle.state() as usize] += 1);
         let count = |s: SessionState| by_state[s as usize];
         TableStats {
             total_sessions: by_state.iter().sum(),

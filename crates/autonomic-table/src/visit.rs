@@ -11,20 +11,18 @@
 //!
 //! The whole-table visits ([`for_each`](crate::SessionTable::for_each),
 //! [`for_each_reading`](crate::SessionTable::for_each_reading), [`stats`],
-//! [`active_sessions`]) walk the index of all sessions, which holds them in about the order
-//! they were created, so they read session memory in about the order it was allocated, and
-//! they load each session a few positions ahead of the one they read, so that cache misses
-//! overlap.
+//! [`active_sessions`], cleanup) walk the index of all sessions, which holds them in about
+//! the order they were created, so they read session memory in about the order it was
+//! allocated: a streaming read the hardware prefetches, not a cache miss per session.
 //!
 //! # Calling back into the table
-//! The callback runs with no lock held: visits copy up to 32 handles (or readings) out of an
-//! index at a time and release its lock before calling back. So the callback may call any
-//! table method, including removing the session it is visiting or creating new ones; it
-//! cannot deadlock the table. The `for_each*` visitors allocate nothing: `for_each`,
-//! `for_each_in_tenant` and `for_each_in_pattern` clone each visited handle (an atomic
-//! increment and decrement on the session), the `for_each_reading*` visitors copy plain
-//! values and touch no reference count. The `sessions_by_*`, `sessions` and
-//! `active_sessions` lists allocate the `Vec` they return.
+//! The callback runs with no lock held: a visit copies up to 512 handles out of an index at a
+//! time and releases its lock before calling back. So the callback may call any table
+//! method, including removing the session it is visiting or creating new ones; it cannot
+//! deadlock the table. The copies are borrowed, not cloned: no session's reference count is
+//! touched (an index keeps every session it lets go of during a visit alive until the visit
+//! ends). The `for_each*` visitors allocate nothing; the `sessions_by_*`, `sessions` and
+//! `active_sessions` lists allocate the `Vec` they return (and clone what they return).
 //!
 //! [`stats`]: crate::SessionTable::stats
 //! [`active_sessions`]: crate::SessionTable::active_sessions
@@ -32,16 +30,11 @@
 use autonomic_core::{SessionHandle, SessionReading, TenantId, marker::AnyState};
 
 use crate::SessionTable;
-use crate::slab::{Handle, Order, Slab};
+use crate::slab::{Order, Slab};
 
 /// A visit of `slab` that hands out a reading of each session taken at `now_nanos`.
-fn readings(slab: &Slab, now_nanos: u64, f: impl FnMut(&SessionReading)) {
-    slab.visit(Order::Up, |h| Some(h.reading_at(now_nanos)), f);
-}
-
-/// A visit of `slab` that hands out a clone of each handle.
-fn handles(slab: &Slab, f: impl FnMut(&SessionHandle<(), AnyState>)) {
-    slab.visit(Order::Up, |h| Some(h.clone()), f);
+fn readings(slab: &Slab, now_nanos: u64, mut f: impl FnMut(&SessionReading)) {
+    slab.visit(Order::Up, |h| f(&h.reading_at(now_nanos)));
 }
 
 impl SessionTable {
@@ -62,14 +55,13 @@ impl SessionTable {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_each(&self, f: impl FnMut(&SessionHandle<(), AnyState>)) {
-        handles(&self.all, f);
+        self.all.visit(Order::Up, f);
     }
 
     /// Calls `f` with a [`SessionReading`] of every session in the table, all read at
     /// `now_nanos` (on the table's [clock](SessionTable::clock)): what a pass that needs values,
-    /// not handles (an aggregation), should use. Readings are taken under the index locks, a
-    /// chunk at a time, and `f` runs with no lock held, as in [`for_each`](Self::for_each);
-    /// unlike it, no handle is cloned, so no session's reference count is touched. Sessions
+    /// not handles (an aggregation), should use. Visits as [`for_each`](Self::for_each) does
+    /// (no lock held while `f` runs, nothing allocated, no reference count touched); sessions
     /// seen are as described in the [module docs](crate::visit).
     ///
     /// ```
@@ -115,18 +107,6 @@ impl SessionTable {
         readings(self.patterns.slab(pattern), now_nanos, f);
     }
 
-    /// Reads every session under the index's lock (`pick` must not touch the table).
-    pub(crate) fn scan(&self, mut pick: impl FnMut(&Handle)) {
-        self.all.visit(
-            Order::Up,
-            |h| {
-                pick(h);
-                None::<()>
-            },
-            |()| {},
-        );
-    }
-
     /// Calls `f` with every session of `tenant`, in O(its sessions), without allocating.
     pub fn for_each_in_tenant(
         &self,
@@ -134,14 +114,14 @@ impl SessionTable {
         f: impl FnMut(&SessionHandle<(), AnyState>),
     ) {
         if let Some(slot) = self.tenants.get(&tenant) {
-            handles(&slot.slab, f);
+            slot.slab.visit(Order::Up, f);
         }
     }
 
     /// Calls `f` with every session carrying `pattern`, in O(those sessions), without
     /// allocating.
     pub fn for_each_in_pattern(&self, pattern: u8, f: impl FnMut(&SessionHandle<(), AnyState>)) {
-        handles(self.patterns.slab(pattern), f);
+        self.patterns.slab(pattern).visit(Order::Up, f);
     }
 
     /// Calls `f` once per tenant that has sessions, with its id and session count (from a
@@ -181,7 +161,7 @@ impl SessionTable {
     /// Every session that is `Active` or `Adapted` when visited (one pass over the table).
     pub fn active_sessions(&self) -> Vec<SessionHandle<(), AnyState>> {
         let mut out = Vec::with_capacity(self.total_sessions());
-        self.scan(|h| {
+        self.for_each(|h| {
             if h.is_active() {
                 out.push(h.clone());
             }
@@ -192,14 +172,14 @@ impl SessionTable {
     /// How many sessions are `Active` or `Adapted` (one pass over the table, no allocation).
     pub fn active_session_count(&self) -> usize {
         let mut n = 0;
-        self.scan(|h| n += usize::from(h.is_active()));
+        self.for_each(|h| n += usize::from(h.is_active()));
         n
     }
 
     /// Every session in the table (one pass).
     pub fn sessions(&self) -> Vec<SessionHandle<(), AnyState>> {
         let mut out = Vec::with_capacity(self.total_sessions());
-        self.scan(|h| out.push(h.clone()));
+        self.for_each(|h| out.push(h.clone()));
         out
     }
 }

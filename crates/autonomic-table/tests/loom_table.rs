@@ -15,8 +15,8 @@ use autonomic_table::SessionTable;
 use loom::sync::Arc;
 use loom::thread;
 
-/// Runs a model whose executions scan the 257 pattern slabs (more branches than loom's
-/// default allows).
+/// Runs a model with more branches than loom's default allows (some operations touch all
+/// 256 pattern slabs).
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 100_000;
@@ -314,5 +314,38 @@ fn cleanup_of_a_session_whose_owner_moves_it() {
         }
         assert!(table.is_empty());
         assert_eq!(table.tenant_count(), 0);
+    });
+}
+
+/// A visit borrows handles without counting references: the session it has copied out is
+/// removed, and its last other handle dropped, while the visit may still read it. The
+/// slab's graveyard must keep it alive until the visit ends, and free it then. Each session
+/// holds a clone of the table's clock, so the clock's strong count tells whether it lives.
+#[test]
+fn visit_racing_the_removal_of_the_last_reference() {
+    model(|| {
+        let clock = StdArc::new(ManualClock::new());
+        let table = Arc::new(SessionTable::with_clock(ClockHandle::custom(clock.clone())));
+        let alive = || StdArc::strong_count(&clock) == 3; // ours, the table's, the session's
+        let h = table.create_session(CaseId::new(), TenantId::from_u128(1)).start().unwrap();
+        h.record_task_execution_us(7);
+        let id = h.id();
+        drop(h); // only the table holds the session now
+        assert!(alive());
+
+        let t = table.clone();
+        let remover = thread::spawn(move || drop(t.remove(&id).unwrap()));
+        let mut seen = Vec::new();
+        table.for_each(|h| {
+            // The callback may run as long as it likes: let the remover go first.
+            thread::yield_now();
+            assert!(alive(), "freed while a visit could read it");
+            seen.push((h.id(), h.snapshot_at(0).total_latency_us));
+        });
+        remover.join().unwrap();
+
+        assert!(seen.is_empty() || seen == vec![(id, 7)], "{seen:?}");
+        assert_eq!(table.total_sessions(), 0);
+        assert!(!alive(), "freed once the visit ended");
     });
 }

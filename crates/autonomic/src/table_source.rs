@@ -19,7 +19,7 @@ enum Scope {
 /// in place, through the table's allocation-free visitors, with nothing collected first. An
 /// aggregation reads each session through
 /// [`SessionTable::for_each_reading`](autonomic_table::SessionTable::for_each_reading), which
-/// copies plain values out under the table's index locks and clones no handle.
+/// clones no handle and touches no reference count.
 ///
 /// [`all`](Self::all) visits every session; [`tenant`](Self::tenant) and
 /// [`pattern`](Self::pattern) visit one tenant's or one pattern's sessions through the
@@ -88,7 +88,7 @@ impl SessionSource for TableSource<'_> {
         }
     }
 
-    /// Readings taken by the table under its index locks: no handle is cloned.
+    /// Readings taken by the table's own visit: no handle is cloned.
     #[inline]
     fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, f: F) {
         match self.scope {
