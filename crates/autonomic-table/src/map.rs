@@ -1,6 +1,6 @@
 //! The concurrent hash map behind the by-id lookups and the tenant registry, behind a small
 //! interface so that the choice of crate stays a local decision (see `docs/performance.md`
-//! for how it was chosen: `dashmap`, with `rustc-hash`'s Fx hasher for session ids).
+//! for how it was chosen: `dashmap`, with [`IdHasher`] for session ids).
 //!
 //! What the table relies on:
 //! * each operation on one key is atomic: `insert`, `remove_if`, `modify` and
@@ -20,10 +20,13 @@ pub(crate) use model::Map;
 #[cfg(not(autonomic_loom))]
 pub(crate) use real::Map;
 
-/// The hasher of the by-id map. Session ids are allocated by the process (nobody outside
-/// can choose which ids get inserted), so an unseeded fast hash is safe; rustc-hash 2's Fx
-/// spreads sequential ids evenly over the map's buckets.
-pub(crate) type IdHasher = rustc_hash::FxBuildHasher;
+/// The hasher of the by-id map: [`SessionIdHasher`](autonomic_core::SessionIdHasher), which
+/// keeps each run of 64 consecutive ids in 64 adjacent buckets and scatters the runs. The
+/// table only inserts ids the process allocated (nobody outside chooses them, so an unkeyed
+/// hash is safe), and a thread's successive sessions have consecutive ids: creating them,
+/// and removing them in creation order as cleanup does, touches the map's memory in order
+/// instead of one random bucket each.
+pub(crate) type IdHasher = autonomic_core::SessionIdHasher;
 
 /// The hasher of the tenant registry: tenant ids may come from outside, so it is seeded.
 pub(crate) type TenantHasher = foldhash::fast::RandomState;
