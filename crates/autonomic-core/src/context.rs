@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use arc_swap::ArcSwapOption;
-
+use crate::tag_list::TagList;
 use crate::{CaseId, ClockHandle, MetadataError, TenantId};
 
 /// A short label attached to a session at creation (`"high-priority"`).
@@ -78,7 +77,7 @@ pub struct SessionContext {
     pattern: AtomicU16,
     case_id: CaseId,
     clock: ClockHandle,
-    tags: ArcSwapOption<Vec<Tag>>,
+    tags: TagList,
 }
 
 impl SessionContext {
@@ -87,7 +86,7 @@ impl SessionContext {
             case_id,
             tenant_id,
             clock,
-            tags: ArcSwapOption::empty(),
+            tags: TagList::new(),
             pattern: AtomicU16::new(NO_PATTERN),
         }
     }
@@ -113,12 +112,12 @@ impl SessionContext {
 
     /// The tags, in the order they were added.
     pub fn tags(&self) -> Vec<Tag> {
-        self.tags.load().as_deref().cloned().unwrap_or_default()
+        self.tags.to_vec()
     }
 
     /// Whether the session carries `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
-        self.tags.load().as_deref().is_some_and(|t| t.iter().any(|x| x.as_str() == tag))
+        self.tags.contains(tag)
     }
 
     /// The clock the session's times are read from.
@@ -132,17 +131,7 @@ impl SessionContext {
     }
 
     pub(crate) fn add_tag(&self, tag: Tag) -> Result<(), MetadataError> {
-        let current = self.tags.load_full();
-        let mut tags = current.as_deref().cloned().unwrap_or_default();
-        if tags.contains(&tag) {
-            return Ok(());
-        }
-        if tags.len() >= Tag::MAX_PER_SESSION {
-            return Err(MetadataError::TooManyTags { max: Tag::MAX_PER_SESSION });
-        }
-        tags.push(tag);
-        self.tags.store(Some(Arc::new(tags)));
-        Ok(())
+        self.tags.add(tag)
     }
 }
 

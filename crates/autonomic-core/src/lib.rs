@@ -52,6 +52,7 @@ mod reading;
 mod snapshot;
 mod state;
 mod sync;
+mod tag_list;
 mod tenant;
 
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
