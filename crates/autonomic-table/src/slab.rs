@@ -136,15 +136,25 @@ impl Slots {
 
     /// Drops trailing empty slots, keeping the last slot occupied.
     fn truncate(&mut self) {
-        while matches!(self.slots.last(), Some(None)) {
-            self.slots.pop();
-        }
+        self.drop_trailing();
+        self.release_spare();
+    }
+
+    /// Drops trailing empty slots (the cheap half of `truncate`, for each of many removals).
+    fn drop_trailing(&mut self) {
+        let end = self.slots.iter().rposition(Option::is_some).map_or(0, |last| last + 1);
+        // Only `None`s are cut off: nothing is dropped.
+        self.slots.truncate(end);
+        self.low = self.low.min(end);
+    }
+
+    /// Gives back memory once the slab has shrunk to a quarter of its capacity.
+    fn release_spare(&mut self) {
         if self.slots.capacity() >= 2 * MIN_COMPACT_SLOTS
             && self.slots.len() * 4 <= self.slots.capacity()
         {
             self.slots.shrink_to(self.slots.len() * 2);
         }
-        self.low = self.low.min(self.slots.len());
         if self.slots.is_empty() {
             self.free = Vec::new();
         }
@@ -331,11 +341,12 @@ impl Slab {
             count += 1;
             s.live -= 1;
             if i + 1 == s.slots.len() {
-                s.truncate();
+                s.drop_trailing();
             } else {
                 s.push_hole(pos);
             }
         }
+        s.release_spare();
         let retired = count > 0 && self.retires && s.live == 0;
         s.retired |= retired;
         self.publish_len(&s);
