@@ -8,6 +8,8 @@
 //! * `floor_contiguous_64B`: summing N contiguous 64-byte blocks (a streaming scan);
 //! * `floor_table_visit`: `SessionTable::for_each` reading one atomic per session (the
 //!   table's visit, which each pass of the iteration pays);
+//! * `floor_vec_aggregate`: the same aggregation over a `Vec` of the same handles, in the
+//!   order the table visits them (what the table's visit adds is the difference);
 //! * `aggregate_pass` and `cleanup_scan`: the iteration's two passes alone.
 //!
 //! `concurrent_ops_1000`: 1000 tokio tasks on a 2-worker multi-thread runtime, each creating
@@ -91,6 +93,10 @@ fn runtime_loop(c: &mut Criterion) {
                 runtime.table().for_each(|h| sum += h.state() as u64);
                 black_box(sum)
             })
+        });
+        let held = runtime.table().sessions();
+        g.bench_function(BenchmarkId::new("floor_vec_aggregate", n), |b| {
+            b.iter(|| runtime.aggregator().aggregate_source(&held).total_sessions)
         });
         g.bench_function(BenchmarkId::new("aggregate_pass", n), |b| {
             b.iter(|| {

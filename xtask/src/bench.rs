@@ -254,13 +254,13 @@ const ROWS: &[Row] = &[
     row(
         "Aggregation through the table (100K)",
         "runtime_loop/100000/aggregate_pass/100000",
-        Some("runtime_loop/100000/floor_contiguous_64B/100000"),
+        Some("runtime_loop/100000/floor_vec_aggregate/100000"),
         "<1.5 ms",
     ),
     row(
         "Aggregation through the table (1M)",
         "runtime_loop/1000000/aggregate_pass/1000000",
-        Some("runtime_loop/1000000/floor_contiguous_64B/1000000"),
+        Some("runtime_loop/1000000/floor_vec_aggregate/1000000"),
         "<15 ms",
     ),
     row(
@@ -482,8 +482,9 @@ fn render(figures: &BTreeMap<String, f64>, mode: Mode) -> String {
         "\nFloors: the bare primitive measured in the same run (a relaxed `fetch_add` for metric \
          updates, the map's own insert/get/remove or a `Vec` of the same handles for table \
          operations, a plain loop over the same number of contiguous 64-byte structs for \
-         aggregation, bare sessions in a `Vec` for memory, spawning and joining 1000 tasks for \
-         the runtime)."
+         aggregation over a `Vec`, the same aggregation over a `Vec` of the table's handles for \
+         aggregation through the table, bare sessions in a `Vec` for memory, spawning and \
+         joining 1000 tasks for the runtime)."
     );
     let _ = writeln!(s, "\nEvery benchmark (median):\n");
     for (id, m) in figures {
