@@ -29,8 +29,10 @@ pub(crate) type Handle = SessionHandle<(), AnyState>;
 /// A slot position in a slab.
 pub(crate) type Pos = u32;
 
-/// Handles a visit copies out per lock hold, at most (4 KiB of stack).
-const BATCH: usize = 512;
+/// Handles a visit copies out per lock hold, at most (512 bytes of stack). Small batches
+/// stay in L1 between the copy and the callbacks: 64 measured 15% faster than 512 for an
+/// aggregation through a table of 1M (`runtime_bench`, 3 alternating runs each).
+const BATCH: usize = 64;
 /// Slabs shorter than this are never compacted.
 #[cfg(not(autonomic_loom))]
 const MIN_COMPACT_SLOTS: usize = 64;

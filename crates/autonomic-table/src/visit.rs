@@ -16,7 +16,7 @@
 //! allocated: a streaming read the hardware prefetches, not a cache miss per session.
 //!
 //! # Calling back into the table
-//! The callback runs with no lock held: a visit copies up to 512 handles out of an index at a
+//! The callback runs with no lock held: a visit copies up to 64 handles out of an index at a
 //! time and releases its lock before calling back. So the callback may call any table
 //! method, including removing the session it is visiting or creating new ones; it cannot
 //! deadlock the table. The copies are borrowed, not cloned: no session's reference count is
