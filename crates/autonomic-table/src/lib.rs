@@ -6,8 +6,10 @@
 //! from [`create_session`](SessionTable::create_session) until it is removed, by id or by
 //! [cleanup](SessionTable::cleanup_terminal_sessions) once it has been finished for long
 //! enough. The table is shared (`&self` everywhere, `Send + Sync`); no lock is held between
-//! calls or while a visitor runs. Beside the sessions by id it keeps two indexes, exact at
+//! calls or while a visitor runs. Beside the sessions by id it keeps three indexes, exact at
 //! every quiescent moment:
+//! * **all sessions**, in about the order they were created: what whole-table passes walk,
+//!   so they read session memory in the order it was allocated;
 //! * **by tenant**: each tenant's sessions and their count; a tenant whose last session
 //!   leaves is forgotten, so tenant bookkeeping is bounded by the sessions present;
 //! * **by pattern**: for each of the 256 pattern ids, the sessions that carry it.
@@ -67,7 +69,8 @@
 //! * `stats.rs`: [`TableStats`];
 //! * `tenants.rs`: the tenant index and its slot lifetime protocol (loom-checked);
 //! * `patterns.rs`: the pattern index;
-//! * `slab.rs`: the vector of slots each index entry is (positions, reuse, compaction);
+//! * `slab.rs`: the vector of slots each index entry is (positions, reuse, compaction, and
+//!   the graveyard that lets visits borrow handles);
 //! * `map.rs`: the concurrent hash map behind lookups by id and the tenant registry;
 //! * `error.rs`: [`TableError`]; `sync.rs`: the loom shim.
 
