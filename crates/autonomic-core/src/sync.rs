@@ -5,13 +5,13 @@
 //! namespaced (`autonomic_loom`, not `loom`) so that turning it on does not also switch
 //! tokio's or other dependencies' own loom code paths.
 
+#[cfg(not(autonomic_loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 /// The reference count of a session's allocation: `triomphe::Arc`, which has no weak count
 /// (nothing here holds a `Weak` to a session), so each session is 8 bytes smaller than with
 /// `std`'s and fits a 160-byte allocation instead of a 176-byte one.
 #[cfg(not(autonomic_loom))]
 pub(crate) use triomphe::Arc;
-#[cfg(not(autonomic_loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(autonomic_loom)]
 pub(crate) use loom::sync::Arc;
