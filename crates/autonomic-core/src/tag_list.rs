@@ -36,15 +36,7 @@ impl TagList {
     fn iter(&self) -> impl Iterator<Item = &Tag> {
         // Acquire: pairs with the Release of the CAS that published the node, so its fields
         // (and those of every older node, published before it) are visible.
-        let mut next = self.newest.load(Ordering::Acquire);
-        std::iter::from_fn(move || {
-            // SAFETY: a non-null pointer here is a node published by `add`, fully built
-            // before publication, never changed afterwards and freed only by `drop`, which
-            // takes `&mut self` and so cannot run while this `&self` borrow lives.
-            let node = unsafe { next.as_ref()? };
-            next = node.older;
-            Some(&node.tag)
-        })
+        self.iter_from(self.newest.load(Ordering::Acquire))
     }
 
     /// The tags, in the order they were added.
@@ -64,24 +56,20 @@ impl TagList {
     pub(crate) fn add(&self, tag: Tag) -> Result<(), MetadataError> {
         // Acquire: see `iter`.
         let mut seen = self.newest.load(Ordering::Acquire);
-        let mut node: Option<Box<Node>> = None;
+        let mut node = Box::new(Node { tag, older: ptr::null_mut(), len: 0 });
         loop {
-            // SAFETY: as in `iter`: `seen` is null or a published node, alive while `self` is.
-            let current = unsafe { seen.as_ref() };
-            let len = current.map_or(0, |n| n.len);
-            if self.iter_from(seen).any(|t| *t == tag) {
+            // SAFETY: as in `iter_from`: `seen` is null or a published node, alive while
+            // `self` is.
+            let len = unsafe { seen.as_ref() }.map_or(0, |n| n.len);
+            if self.iter_from(seen).any(|t| *t == node.tag) {
                 return Ok(());
             }
             if len >= Tag::MAX_PER_SESSION {
                 return Err(MetadataError::TooManyTags { max: Tag::MAX_PER_SESSION });
             }
-            let mut new = match node.take() {
-                Some(n) => n,
-                None => Box::new(Node { tag: tag.clone(), older: seen, len: len + 1 }),
-            };
-            new.older = seen;
-            new.len = len + 1;
-            let raw = Box::into_raw(new);
+            node.older = seen;
+            node.len = len + 1;
+            let raw = Box::into_raw(node);
             // Release: publishes the node's fields with it (see `iter`). Acquire on failure:
             // the node seen instead is read next.
             match self.newest.compare_exchange(seen, raw, Ordering::AcqRel, Ordering::Acquire) {
@@ -89,7 +77,7 @@ impl TagList {
                 Err(now) => {
                     // SAFETY: `raw` came from `Box::into_raw` just above and was not
                     // published (the exchange failed), so this is its only owner.
-                    node = Some(unsafe { Box::from_raw(raw) });
+                    node = unsafe { Box::from_raw(raw) };
                     seen = now;
                 }
             }
@@ -100,7 +88,10 @@ impl TagList {
     fn iter_from(&self, start: *mut Node) -> impl Iterator<Item = &Tag> {
         let mut next = start;
         std::iter::from_fn(move || {
-            // SAFETY: as in `iter`; `start` was loaded from `newest` by the caller.
+            // SAFETY: a non-null pointer here is a node published by `add` (the caller loaded
+            // `start` from `newest`, and `older` links only to published nodes), fully built
+            // before publication, never changed afterwards and freed only by `drop`, which
+            // takes `&mut self` and so cannot run while this `&self` borrow lives.
             let node = unsafe { next.as_ref()? };
             next = node.older;
             Some(&node.tag)
