@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autonomic_core::{
-    CaseId, ClockHandle, ManualClock, SessionHandle, SessionId, SessionIdHasher, TenantId,
+    BuildSessionIdHasher, CaseId, ClockHandle, ManualClock, SessionHandle, SessionId, TenantId,
     marker::AnyState,
 };
 use autonomic_table::SessionTable;
@@ -16,7 +16,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 
 /// The bare map the table is built on, with the same hasher.
-type Floor = DashMap<u64, SessionHandle<(), AnyState>, SessionIdHasher>;
+type Floor = DashMap<u64, SessionHandle<(), AnyState>, BuildSessionIdHasher>;
 
 /// A deterministic shuffle (xorshift), so every run probes keys in the same order.
 fn shuffle<T>(v: &mut [T], mut seed: u64) {

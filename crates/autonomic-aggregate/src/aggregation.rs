@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use autonomic_core::TenantId;
 
 use crate::histogram;
-use crate::metrics::{BATCH, Reading, Sums};
+use crate::metrics::{READINGS_PER_FOLD, Reading, Sums};
 use crate::{AggregatedMetrics, LatencyHistogram, SessionSource};
 
 /// Sums and latency distribution of one group of sessions (a tenant, a pattern, or all).
@@ -203,15 +203,15 @@ impl Aggregation {
         // Sessions are read into a small batch on the stack and folded a batch at a time: the
         // visit then only loads (the cache misses of many sessions overlap), and the fold
         // only touches the groups, which stay in cache.
-        let mut batch = [Reading::default(); BATCH];
+        let mut batch = [Reading::default(); READINGS_PER_FOLD];
         let mut len = 0;
         source.for_each_reading(now_ns, |r| {
             let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
-            // `len < BATCH` always: the batch is folded as soon as it is full.
-            batch[len.min(BATCH - 1)] =
+            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
+            batch[len.min(READINGS_PER_FOLD - 1)] =
                 Reading::new(&r.snapshot, r.tenant_id.as_uuid().as_u128(), pattern);
             len += 1;
-            if len == BATCH {
+            if len == READINGS_PER_FOLD {
                 self.fold(&batch);
                 len = 0;
             }

@@ -136,13 +136,13 @@ impl AggregatedMetrics {
     pub fn of<S: SessionSource + ?Sized>(source: &S, now_ns: u64) -> AggregatedMetrics {
         let mut sums = Sums::default();
         let mut histogram = LatencyHistogram::new();
-        let mut batch = [Reading::default(); BATCH];
+        let mut batch = [Reading::default(); READINGS_PER_FOLD];
         let mut len = 0;
         source.for_each_reading(now_ns, |r| {
-            // `len < BATCH` always: the batch is folded as soon as it is full.
-            batch[len.min(BATCH - 1)] = Reading::new(&r.snapshot, 0, 0);
+            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
+            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, 0, 0);
             len += 1;
-            if len == BATCH {
+            if len == READINGS_PER_FOLD {
                 sums.add_batch(&batch, &mut histogram);
                 len = 0;
             }
@@ -199,12 +199,12 @@ impl AggregatedMetrics {
 
 /// Sessions read before they are folded. Reading a batch first and folding it after keeps
 /// the visit to loads only, so the cache misses of consecutive sessions overlap.
-pub(crate) const BATCH: usize = 64;
+pub(crate) const READINGS_PER_FOLD: usize = 64;
 
 /// Bits per state counter in the packed word `Sums::add_batch` counts states in: one batch
 /// (fewer than 2^10 readings) cannot carry from one counter into the next.
 const STATE_BITS: u32 = 10;
-const _: () = assert!(BATCH < 1 << STATE_BITS && STATES as u32 * STATE_BITS <= 64);
+const _: () = assert!(READINGS_PER_FOLD < 1 << STATE_BITS && STATES as u32 * STATE_BITS <= 64);
 
 /// Number of lifecycle states (the length of a per-state counter array).
 const STATES: usize = SessionState::ALL.len();

@@ -1,5 +1,5 @@
-//! [`SessionIdHasher`]: a hasher for maps keyed by [`SessionId`](crate::SessionId) that keeps
-//! ids allocated together in nearby buckets.
+//! [`SessionIdHasher`] (and [`BuildSessionIdHasher`], which builds it): a hasher for maps keyed
+//! by [`SessionId`](crate::SessionId) that keeps ids allocated together in nearby buckets.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 const RUN_BITS: u32 = 6;
 const RUN_MASK: u64 = (1 << RUN_BITS) - 1;
 
-/// Builds [`SessionIdHash`]es: the hasher for hash maps keyed by
+/// Builds [`SessionIdHasher`]s, the hasher for hash maps keyed by
 /// [`SessionId`](crate::SessionId) (the session table's by-id map uses it).
 ///
 /// Session ids are handed out in blocks, each thread counting up through its own, so the
@@ -29,31 +29,31 @@ const RUN_MASK: u64 = (1 << RUN_BITS) - 1;
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use autonomic_core::{SessionId, SessionIdHasher};
+/// use autonomic_core::{BuildSessionIdHasher, SessionId};
 ///
-/// let mut by_id: HashMap<SessionId, &str, SessionIdHasher> = HashMap::default();
+/// let mut by_id: HashMap<SessionId, &str, BuildSessionIdHasher> = HashMap::default();
 /// let id = SessionId::new();
 /// by_id.insert(id, "running");
 /// assert_eq!(by_id.get(&id), Some(&"running"));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SessionIdHasher;
+pub struct BuildSessionIdHasher;
 
-impl BuildHasher for SessionIdHasher {
-    type Hasher = SessionIdHash;
+impl BuildHasher for BuildSessionIdHasher {
+    type Hasher = SessionIdHasher;
 
     #[inline]
-    fn build_hasher(&self) -> SessionIdHash {
-        SessionIdHash(0)
+    fn build_hasher(&self) -> SessionIdHasher {
+        SessionIdHasher(0)
     }
 }
 
-/// The [`Hasher`] of [`SessionIdHasher`]. A session id is one `write_u64`; other input is
+/// The [`Hasher`] of [`BuildSessionIdHasher`]. A session id is one `write_u64`; other input is
 /// folded in 8 bytes at a time.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SessionIdHash(u64);
+pub struct SessionIdHasher(u64);
 
-impl Hasher for SessionIdHash {
+impl Hasher for SessionIdHasher {
     #[inline]
     fn write_u64(&mut self, value: u64) {
         // From the initial state this is `value` itself, which `finish` spreads.
@@ -74,7 +74,7 @@ impl Hasher for SessionIdHash {
     }
 }
 
-/// See [`SessionIdHasher`].
+/// See [`BuildSessionIdHasher`].
 #[inline]
 fn spread(id: u64) -> u64 {
     let run = (id >> RUN_BITS).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -90,7 +90,7 @@ mod tests {
     use std::hash::BuildHasher;
 
     fn hash(id: u64) -> u64 {
-        SessionIdHasher.hash_one(id)
+        BuildSessionIdHasher.hash_one(id)
     }
 
     #[test]
@@ -129,9 +129,9 @@ mod tests {
 
     #[test]
     fn other_input_is_folded() {
-        let mut a = SessionIdHasher.build_hasher();
+        let mut a = BuildSessionIdHasher.build_hasher();
         a.write(b"tenant-a");
-        let mut b = SessionIdHasher.build_hasher();
+        let mut b = BuildSessionIdHasher.build_hasher();
         b.write(b"tenant-b");
         assert_ne!(a.finish(), b.finish());
     }

@@ -103,7 +103,7 @@ impl SessionTable {
                 count += 1;
                 removed(h.id());
                 batch.push(Taken { entry, pattern });
-                if batch.len() == BATCH {
+                if batch.len() == ENTRIES_PER_UNINDEX {
                     self.unindex_batch(&mut batch, &mut by_tenant);
                 }
             });
@@ -139,11 +139,11 @@ impl SessionTable {
         // first in the pattern's slab too.
         let mut first = [NONE; 256];
         let mut last = [NONE; 256];
-        let mut next = [NONE; BATCH];
+        let mut next = [NONE; ENTRIES_PER_UNINDEX];
         for (i, t) in batch.iter().enumerate() {
             if let Some(p) = t.pattern {
                 let p = usize::from(p);
-                // `i < BATCH`, which fits a `u16`.
+                // `i < ENTRIES_PER_UNINDEX`, which fits a `u16`.
                 let i = i as u16;
                 match last[p] {
                     NONE => first[p] = i,
@@ -175,7 +175,7 @@ impl SessionTable {
 }
 
 /// Removed entries a cleanup pass unindexes at a time (positions in a batch fit a `u16`).
-const BATCH: usize = 1024;
+const ENTRIES_PER_UNINDEX: usize = 1024;
 /// End of a list threaded through a batch.
 const NONE: u16 = u16::MAX;
 

@@ -20,13 +20,13 @@ pub(crate) use model::Map;
 #[cfg(not(autonomic_loom))]
 pub(crate) use real::Map;
 
-/// The hasher of the by-id map: [`SessionIdHasher`](autonomic_core::SessionIdHasher), which
+/// The hasher of the by-id map: [`BuildSessionIdHasher`](autonomic_core::BuildSessionIdHasher), which
 /// keeps each run of 64 consecutive ids in 64 adjacent buckets and scatters the runs. The
 /// table only inserts ids the process allocated (nobody outside chooses them, so an unkeyed
 /// hash is safe), and a thread's successive sessions have consecutive ids: creating them,
 /// and removing them in creation order as cleanup does, touches the map's memory in order
 /// instead of one random bucket each.
-pub(crate) type IdHasher = autonomic_core::SessionIdHasher;
+pub(crate) type IdHasher = autonomic_core::BuildSessionIdHasher;
 
 /// The hasher of the tenant registry: tenant ids may come from outside, so it is seeded.
 pub(crate) type TenantHasher = foldhash::fast::RandomState;

@@ -9,7 +9,7 @@
 //! simply not made). So a slab holds at most about two slots per session, and a scan costs
 //! O(sessions in it).
 //!
-//! Visits copy up to [`BATCH`] handles out under the lock and call back with the lock
+//! Visits copy up to [`HANDLES_PER_LOCK`] handles out under the lock and call back with the lock
 //! released, so a visitor may call anything on the table. The copies are *borrowed*: bit
 //! copies that are never dropped and never touch the session's reference count. They stay
 //! valid because a slab with visitors does not drop the handles it lets go of: it keeps them
@@ -32,7 +32,7 @@ pub(crate) type Pos = u32;
 /// Handles a visit copies out per lock hold, at most (512 bytes of stack). Small batches
 /// stay in L1 between the copy and the callbacks: 64 measured 15% faster than 512 for an
 /// aggregation through a table of 1M (`runtime_bench`, 3 alternating runs each).
-const BATCH: usize = 64;
+const HANDLES_PER_LOCK: usize = 64;
 /// Slabs shorter than this are never compacted.
 #[cfg(not(autonomic_loom))]
 const MIN_COMPACT_SLOTS: usize = 64;
@@ -368,7 +368,7 @@ impl Slab {
 
     /// Calls `f` with every session in the slab, in `order`, with the lock released: `f` may
     /// call anything on the table, including adding to or removing from this slab. Handles
-    /// are copied out [`BATCH`] at a time as borrowed copies (no reference count touched;
+    /// are copied out [`HANDLES_PER_LOCK`] at a time as borrowed copies (no reference count touched;
     /// see [`Visiting`]).
     pub(crate) fn visit(&self, order: Order, mut f: impl FnMut(&Handle)) {
         // An empty slab has nothing that was there before the visit began (a session added
@@ -377,7 +377,8 @@ impl Slab {
             return;
         }
         let _visiting = Visiting::enter(self);
-        let mut batch: [Option<ManuallyDrop<Handle>>; BATCH] = std::array::from_fn(|_| None);
+        let mut batch: [Option<ManuallyDrop<Handle>>; HANDLES_PER_LOCK] =
+            std::array::from_fn(|_| None);
         // The next position to read (Up), or one past it (Down).
         let mut cursor = match order {
             Order::Up => 0,
@@ -410,7 +411,7 @@ impl Slab {
                         // session for as long as it is used.
                         batch[n] = Some(ManuallyDrop::new(unsafe { std::ptr::read(h) }));
                         n += 1;
-                        if n == BATCH {
+                        if n == HANDLES_PER_LOCK {
                             break false;
                         }
                     }
