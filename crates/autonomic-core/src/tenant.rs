@@ -15,7 +15,7 @@
 //! static_tenant!(pub Acme = 0xA);
 //! static_tenant!(pub Globex = 0xB);
 //! fn bill_acme(_: &SessionHandle<Acme>) {}
-//! let globex = SessionHandle::<Globex, _>::for_tenant(CaseId::new()).start().unwrap();
+//! let globex = SessionHandle::<Globex>::for_tenant(CaseId::new()).start().unwrap();
 //! bill_acme(&globex); // error: expected `SessionHandle<Acme>`, found `SessionHandle<Globex>`
 //! ```
 //! while the same call with the right tenant compiles:
@@ -23,7 +23,7 @@
 //! use autonomic_core::{static_tenant, CaseId, SessionHandle};
 //! static_tenant!(pub Acme = 0xA);
 //! fn bill_acme(_: &SessionHandle<Acme>) {}
-//! let acme = SessionHandle::<Acme, _>::for_tenant(CaseId::new()).start().unwrap();
+//! let acme = SessionHandle::<Acme>::for_tenant(CaseId::new()).start().unwrap();
 //! bill_acme(&acme);
 //! ```
 

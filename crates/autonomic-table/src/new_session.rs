@@ -66,7 +66,14 @@ impl<'t, T: TenantTag> NewSession<'t, T> {
 
     /// Adds a tag (see [`Tag`](autonomic_core::Tag) for the limits).
     ///
-    /// A refused tag consumes the `NewSession` like a drop does: the session is cancelled.
+    /// Tags often come from outside the process, so they are validated, and this returns a
+    /// `Result` to chain with `?` (`.with_pattern(42).with_tag("high-priority")?`).
+    ///
+    /// # Errors
+    /// [`MetadataError`] if the tag is empty or longer than
+    /// [`Tag::MAX_LEN`](autonomic_core::Tag::MAX_LEN) bytes, or if the session has
+    /// [`Tag::MAX_PER_SESSION`](autonomic_core::Tag::MAX_PER_SESSION) tags already. A refused
+    /// tag consumes the `NewSession` like a drop does: the session is cancelled.
     pub fn with_tag(mut self, tag: impl AsRef<str>) -> Result<Self, MetadataError> {
         let handle = self.take();
         let id = handle.id();
