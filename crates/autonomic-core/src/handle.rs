@@ -371,9 +371,21 @@ impl SessionHandle<(), Created> {
     }
 }
 
-impl<T: StaticTenant> SessionHandle<T, Created> {
-    /// A new session of static tenant `T`.
-    pub fn for_tenant(case_id: CaseId) -> Self {
+impl<T: StaticTenant> SessionHandle<T> {
+    /// A new session of static tenant `T`, state `Created`, on the monotonic clock.
+    ///
+    /// It lives on the default-state type so that `SessionHandle::<Acme>::for_tenant(..)`
+    /// names it without a placeholder for the state; what it returns is `Created`, like
+    /// every new session.
+    ///
+    /// ```
+    /// use autonomic_core::{static_tenant, CaseId, SessionHandle, StaticTenant};
+    /// static_tenant!(pub Acme = 7);
+    /// let acme: SessionHandle<Acme> = SessionHandle::<Acme>::for_tenant(CaseId::new()).start()?;
+    /// assert_eq!(acme.tenant_id(), Acme::TENANT);
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    pub fn for_tenant(case_id: CaseId) -> SessionHandle<T, Created> {
         SessionBuilder::new(case_id, T::TENANT).build().retag()
     }
 }
@@ -389,7 +401,26 @@ impl<T: TenantTag> SessionHandle<T, Created> {
         self
     }
 
-    /// Adds a tag (only while `Created`); see [`Tag`] for the limits.
+    /// Adds a tag (only while `Created`); adding a tag the session has already is a no-op.
+    ///
+    /// Tags often come from outside the process (a request header, a config file), so they
+    /// are validated rather than trusted, and this returns a `Result` to chain with `?`:
+    ///
+    /// # Errors
+    /// [`MetadataError`] if the tag is empty or longer than [`Tag::MAX_LEN`] bytes, or if the
+    /// session has [`Tag::MAX_PER_SESSION`] tags already. The handle is consumed either way
+    /// (the session keeps the tags it had).
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, MetadataError, SessionHandle, TenantId};
+    /// let h = SessionHandle::new(CaseId::new(), TenantId::new())
+    ///     .with_pattern(42)
+    ///     .with_tag("high-priority")?;
+    /// assert!(h.context().has_tag("high-priority"));
+    /// let refused = SessionHandle::new(CaseId::new(), TenantId::new()).with_tag("");
+    /// assert!(matches!(refused, Err(MetadataError::EmptyTag)));
+    /// # Ok::<(), MetadataError>(())
+    /// ```
     pub fn with_tag(self, tag: impl AsRef<str>) -> Result<Self, MetadataError> {
         self.inner.context.add_tag(Tag::new(tag)?)?;
         Ok(self)

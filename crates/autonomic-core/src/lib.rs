@@ -54,6 +54,8 @@ mod state;
 mod sync;
 mod tag_list;
 mod tenant;
+#[cfg(all(test, autonomic_loom))]
+mod tests;
 
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
 pub use config::ConfigError;
@@ -61,7 +63,7 @@ pub use context::{SessionContext, Tag};
 pub use error::{MetadataError, StateMismatch, TenantMismatch, TransitionError};
 pub use global_q::GlobalQ;
 pub use handle::{SessionBuilder, SessionHandle, Shareable};
-pub use id_hash::{SessionIdHash, SessionIdHasher};
+pub use id_hash::{BuildSessionIdHasher, SessionIdHasher};
 pub use ids::{CaseId, SessionId, TenantId};
 pub use knowledge::{FactError, GlobalKnowledge, KnowledgeBase};
 pub use metrics::SessionMetrics;

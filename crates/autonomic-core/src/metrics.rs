@@ -15,7 +15,7 @@
 //! or all of it in the overflow counters, never both or neither. Latencies too large for the
 //! packed field (over 2^30 µs, about 18 minutes for one task) go straight to the cold path.
 
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::LifecycleWord;
 use crate::sync::{AtomicU64, Ordering, spin_hint};
 use crate::{MetricsSnapshot, SessionId, SessionState, TransitionError};
 
@@ -105,7 +105,7 @@ impl SessionMetrics {
             retries: AtomicU64::new(0),
             violations: AtomicU64::new(0),
             adaptations: AtomicU64::new(0),
-            lifecycle: AtomicU64::new(Lifecycle::CREATED),
+            lifecycle: AtomicU64::new(LifecycleWord::CREATED),
             started_at: AtomicU64::new(0),
             widen_seq: AtomicU64::new(0),
             overflow_tasks: AtomicU64::new(0),
@@ -266,7 +266,7 @@ impl SessionMetrics {
     pub fn state(&self) -> SessionState {
         // Acquire: pairs with the AcqRel transition CAS, so what the transition published
         // (the start time) is visible to whoever sees its state.
-        Lifecycle::decode(self.lifecycle.load(Ordering::Acquire)).state
+        LifecycleWord::decode(self.lifecycle.load(Ordering::Acquire)).state
     }
 
     /// Moves to `to` if the current state is one of `from`; `now` is read only when the
@@ -286,7 +286,7 @@ impl SessionMetrics {
         // Acquire: see `state`.
         let mut current = self.lifecycle.load(Ordering::Acquire);
         loop {
-            let seen = Lifecycle::decode(current);
+            let seen = LifecycleWord::decode(current);
             if !from.contains(&seen.state) {
                 return Err(TransitionError { session, found: seen.state, attempted: to });
             }
@@ -302,7 +302,15 @@ impl SessionMetrics {
                 // AcqRel CAS below publishes it to every reader that Acquire-loads the word.
                 self.started_at.store(time, Ordering::Relaxed);
             }
-            let next = Lifecycle::encode(to, started, time);
+            // The word keeps the end relative to the start (see `crate::lifecycle`).
+            let since = if seen.started {
+                // Relaxed: `current` was Acquire-loaded with the started bit set, so the
+                // start time written before that bit's Release CAS is visible.
+                self.started_at.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            let next = LifecycleWord::encode(to, started, time.saturating_sub(since));
             // AcqRel on success: Release publishes `started_at` (above) with the state;
             // Acquire orders this transition after the one it replaces. Acquire on failure:
             // we re-decode the winner's word.
@@ -327,7 +335,7 @@ impl SessionMetrics {
     #[inline]
     pub fn read(&self, now: u64) -> MetricsSnapshot {
         // Acquire: see `state`; makes `started_at` below visible if the started bit is set.
-        let life = Lifecycle::decode(self.lifecycle.load(Ordering::Acquire));
+        let life = LifecycleWord::decode(self.lifecycle.load(Ordering::Acquire));
         // Relaxed: written before the Release CAS we just Acquire-read (see `transition`).
         let started_at = life.started.then(|| self.started_at.load(Ordering::Relaxed));
         let (task_completions, total_latency_us) = self.read_tasks();
@@ -340,7 +348,7 @@ impl SessionMetrics {
             total_latency_us,
             state: life.state,
             started_at_ns: started_at,
-            ended_at_ns: life.ended_at,
+            ended_at_ns: life.ended_at(started_at),
             taken_at_ns: now,
         }
     }

@@ -123,3 +123,69 @@ fn handles_are_one_pointer_send_and_sync() {
     assert_send_sync::<SessionHandle<(), autonomic_core::marker::Created>>();
     assert_eq!(std::mem::size_of::<SessionHandle>(), std::mem::size_of::<usize>());
 }
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A session that starts `origin_offset` after the clock's origin, runs 1.5 s and ended 2 s
+/// ago reports exactly that, however far from the origin it is.
+fn times_are_exact_at(origin_offset: Duration) {
+    let (clock, handle_clock) = manual();
+    clock.advance(origin_offset);
+    let start = clock_now_of(&clock);
+    let h = SessionBuilder::new(CaseId::new(), TenantId::new()).clock(handle_clock).build();
+    let h = h.start().unwrap();
+    clock.advance(Duration::from_nanos(1_500_000_001));
+    let done = h.complete().unwrap();
+    clock.advance(Duration::from_secs(2));
+    let s = done.snapshot();
+    assert_eq!(s.started_at_ns, Some(start));
+    assert_eq!(s.ended_at_ns, Some(start + 1_500_000_001), "end at {origin_offset:?}");
+    assert_eq!(s.duration(), Some(Duration::from_nanos(1_500_000_001)));
+    assert_eq!(s.ended_for(clock_now_of(&clock)), Some(Duration::from_secs(2)));
+}
+
+fn clock_now_of(clock: &ManualClock) -> u64 {
+    use autonomic_core::Clock;
+    clock.now_nanos()
+}
+
+#[test]
+fn end_times_stay_exact_past_418_days_of_uptime() {
+    times_are_exact_at(418 * DAY);
+}
+
+#[test]
+fn end_times_stay_exact_past_20_years_and_at_a_century() {
+    times_are_exact_at(20 * 365 * DAY + Duration::from_nanos(123));
+    times_are_exact_at(100 * 366 * DAY);
+    // A clock that counts from the Unix epoch (2026 is 56 years in).
+    times_are_exact_at(Duration::from_secs(1_795_000_000));
+}
+
+#[test]
+fn a_session_that_runs_for_decades_keeps_its_duration_to_the_microsecond() {
+    let (clock, handle_clock) = manual();
+    let h = SessionBuilder::new(CaseId::new(), TenantId::new()).clock(handle_clock).build();
+    clock.advance(Duration::from_secs(1));
+    let h = h.start().unwrap();
+    let ran = 150 * 365 * DAY + Duration::from_nanos(1_234_567);
+    clock.advance(ran);
+    let s = h.complete().unwrap().snapshot();
+    assert_eq!(s.duration(), Some(Duration::from_nanos(ran.as_nanos() as u64 / 1_000 * 1_000)));
+    // Never started, cancelled 20 years after the origin: its end is there too.
+    let (clock, handle_clock) = manual();
+    let h = SessionBuilder::new(CaseId::new(), TenantId::new()).clock(handle_clock).build();
+    clock.advance(20 * 365 * DAY + Duration::from_micros(7));
+    let s = h.cancel().unwrap().snapshot();
+    assert_eq!(s.ended_at_ns, Some(clock_now_of(&clock)));
+    assert_eq!(s.ended_for(clock_now_of(&clock)), Some(Duration::ZERO));
+}
+
+#[test]
+fn for_tenant_is_named_without_a_state_placeholder() {
+    autonomic_core::static_tenant!(pub Acme = 0xACE);
+    let created = SessionHandle::<Acme>::for_tenant(CaseId::new());
+    assert_eq!(created.state(), SessionState::Created);
+    let acme: SessionHandle<Acme> = created.start().unwrap();
+    assert_eq!(acme.tenant_id(), <Acme as autonomic_core::StaticTenant>::TENANT);
+}

@@ -351,3 +351,21 @@ fn the_table_and_its_handles_cross_threads() {
     send_sync::<TableError>();
     send_sync::<TableStats>();
 }
+
+#[test]
+fn cleanup_keeps_a_just_ended_session_after_years_of_uptime() -> Result {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let hour = Duration::from_secs(3600);
+    for uptime in [418 * DAY, 20 * 365 * DAY] {
+        let (clock, table) = manual();
+        clock.advance(uptime);
+        let h = table.create_session(CaseId::new(), TenantId::new()).start()?;
+        clock.advance(Duration::from_secs(5));
+        h.complete()?;
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(table.cleanup_terminal_sessions(hour), 0, "ended a minute ago ({uptime:?})");
+        clock.advance(hour);
+        assert_eq!(table.cleanup_terminal_sessions(hour), 1, "ended an hour ago ({uptime:?})");
+    }
+    Ok(())
+}

@@ -1,11 +1,16 @@
 //! Loom models of the lifecycle word: racing transitions decide exactly one winner, a terminal
-//! state is never overwritten and always comes with its end time.
+//! state is never overwritten and always comes with its end time, and that end time (stored
+//! relative to the start, see `crate::lifecycle`) is exact however far the clock is from its
+//! origin.
 //!
-//! Run with `cargo xtask loom` (or
-//! `RUSTFLAGS="--cfg autonomic_loom" cargo test --release -p autonomic-core --test loom_lifecycle`).
-#![cfg(autonomic_loom)]
+//! Run with `RUSTFLAGS="--cfg autonomic_loom" cargo test --release -p autonomic-core --lib loom_`.
 
-use autonomic_core::{CaseId, SessionHandle, SessionState, TenantId};
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::{
+    CaseId, ClockHandle, ManualClock, SessionBuilder, SessionHandle, SessionState, TenantId,
+};
 use loom::thread;
 
 fn active() -> SessionHandle {
@@ -98,5 +103,36 @@ fn start_racing_external_cancel() {
                 assert_eq!(e.found, SessionState::Cancelled);
             }
         }
+    });
+}
+
+#[test]
+fn the_end_time_is_exact_decades_after_the_clock_origin() {
+    const TWENTY_YEARS: Duration = Duration::from_secs(20 * 365 * 86_400);
+    loom::model(|| {
+        let clock = StdArc::new(ManualClock::new());
+        clock.advance(TWENTY_YEARS);
+        let start = TWENTY_YEARS.as_nanos() as u64;
+        let created = SessionBuilder::new(CaseId::from_u128(3), TenantId::default_tenant())
+            .clock(ClockHandle::custom(clock.clone()))
+            .build();
+        let outside = created.erased();
+        let h = created.start().unwrap();
+        clock.advance(Duration::from_nanos(1_001));
+        let t = thread::spawn(move || {
+            let s = outside.snapshot();
+            // Whoever sees the end sees it exactly, relative to the start it was stored from.
+            if let Some(end) = s.ended_at_ns {
+                assert_eq!((s.started_at_ns, end), (Some(start), start + 1_001));
+            }
+            outside.cancel().is_ok()
+        });
+        let observer = h.clone();
+        let completed = h.complete().is_ok();
+        let cancelled = t.join().unwrap();
+        assert!(completed ^ cancelled);
+        let s = observer.snapshot();
+        assert_eq!(s.ended_at_ns, Some(start + 1_001));
+        assert_eq!(s.duration(), Some(Duration::from_nanos(1_001)));
     });
 }
