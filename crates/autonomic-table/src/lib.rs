@@ -72,10 +72,13 @@
 //! * `slab.rs`: the vector of slots each index entry is (positions, reuse, compaction, and
 //!   the graveyard that lets visits borrow handles);
 //! * `map.rs`: the concurrent hash map behind lookups by id and the tenant registry;
+//! * `lock_order.rs`: the order the table's locks nest in (registry, slab, by-id map),
+//!   checked in debug builds;
 //! * `error.rs`: [`TableError`]; `sync.rs`: the loom shim.
 
 mod cleanup;
 mod error;
+mod lock_order;
 mod map;
 mod new_session;
 mod patterns;

@@ -15,6 +15,8 @@
 
 use std::hash::{BuildHasher, Hash};
 
+use crate::lock_order::LockLevel;
+
 #[cfg(autonomic_loom)]
 pub(crate) use model::Map;
 #[cfg(not(autonomic_loom))]
@@ -33,13 +35,16 @@ pub(crate) type TenantHasher = foldhash::fast::RandomState;
 
 #[cfg(not(autonomic_loom))]
 mod real {
-    use super::{BuildHasher, Hash};
+    use super::{BuildHasher, Hash, LockLevel};
+    use crate::lock_order::hold;
     use dashmap::{DashMap, mapref::entry::Entry};
 
     /// `dashmap::DashMap`: sharded, each shard a `hashbrown` table behind a reader-writer
     /// lock that does not make new readers wait for a queued writer.
     pub(crate) struct Map<K, V, S> {
         inner: DashMap<K, V, S>,
+        /// Where its shard locks stand in the table's lock order.
+        level: LockLevel,
     }
 
     impl<K, V, S> Map<K, V, S>
@@ -48,13 +53,15 @@ mod real {
         V: Clone,
         S: BuildHasher + Clone + Default,
     {
-        pub(crate) fn new() -> Self {
-            Map { inner: DashMap::with_hasher(S::default()) }
+        /// An empty map whose shard locks are of `level` (see `lock_order.rs`).
+        pub(crate) fn new(level: LockLevel) -> Self {
+            Map { inner: DashMap::with_hasher(S::default()), level }
         }
 
         /// Inserts under a key that is not present; `false` (and no change) if it is.
         #[inline]
         pub(crate) fn insert(&self, key: K, value: V) -> bool {
+            let _held = hold(self.level);
             match self.inner.entry(key) {
                 Entry::Occupied(_) => false,
                 Entry::Vacant(v) => {
@@ -67,11 +74,13 @@ mod real {
         /// Reads the value under `key` (`f` runs under the shard's read lock).
         #[inline]
         pub(crate) fn read<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+            let _held = hold(self.level);
             self.inner.get(key).map(|r| f(r.value()))
         }
 
         #[inline]
         pub(crate) fn contains(&self, key: &K) -> bool {
+            let _held = hold(self.level);
             self.inner.contains_key(key)
         }
 
@@ -83,6 +92,7 @@ mod real {
             key: &K,
             decide: impl FnOnce(&V) -> Option<R>,
         ) -> Option<(V, R)> {
+            let _held = hold(self.level);
             let mut out = None;
             let removed = self.inner.remove_if(key, |_, v| {
                 out = decide(v);
@@ -95,12 +105,14 @@ mod real {
         /// under the shard's write lock).
         #[inline]
         pub(crate) fn modify<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+            let _held = hold(self.level);
             let mut r = self.inner.get_mut(key)?;
             Some(f(r.value_mut()))
         }
 
         /// The value under `key`, inserting `make()` first if absent; `true` if inserted.
         pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> (V, bool) {
+            let _held = hold(self.level);
             if let Some(v) = self.inner.get(&key) {
                 return (v.value().clone(), false);
             }
@@ -117,6 +129,7 @@ mod real {
         /// Copies `f(entry)` of every entry out. `f` runs under shard read locks: it must
         /// only read what it is given.
         pub(crate) fn collect<R>(&self, mut f: impl FnMut(&K, &V) -> R) -> Vec<R> {
+            let _held = hold(self.level);
             self.inner.iter().map(|r| f(r.key(), r.value())).collect()
         }
     }
@@ -124,14 +137,16 @@ mod real {
 
 #[cfg(autonomic_loom)]
 mod model {
-    use super::{BuildHasher, Hash};
-    use crate::sync::{Mutex, MutexGuard, lock};
+    use super::{BuildHasher, Hash, LockLevel};
+    use crate::lock_order::{Ordered, lock_in_order};
+    use crate::sync::Mutex;
     use std::collections::HashMap;
     use std::marker::PhantomData;
 
     /// The loom stand-in: a loom mutex around a `std` map.
     pub(crate) struct Map<K, V, S> {
         inner: Mutex<HashMap<K, V>>,
+        level: LockLevel,
         _hasher: PhantomData<S>,
     }
 
@@ -141,12 +156,12 @@ mod model {
         V: Clone,
         S: BuildHasher + Clone + Default,
     {
-        pub(crate) fn new() -> Self {
-            Map { inner: Mutex::new(HashMap::new()), _hasher: PhantomData }
+        pub(crate) fn new(level: LockLevel) -> Self {
+            Map { inner: Mutex::new(HashMap::new()), level, _hasher: PhantomData }
         }
 
-        fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
-            lock(&self.inner)
+        fn lock(&self) -> Ordered<'_, HashMap<K, V>> {
+            lock_in_order(&self.inner, self.level)
         }
 
         pub(crate) fn insert(&self, key: K, value: V) -> bool {

@@ -21,7 +21,8 @@ use std::mem::ManuallyDrop;
 
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::lock_order::{LockLevel, lock_in_order};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 /// What every index holds.
 pub(crate) type Handle = SessionHandle<(), AnyState>;
@@ -195,7 +196,7 @@ struct Visiting<'a>(&'a Slab);
 
 impl<'a> Visiting<'a> {
     fn enter(slab: &'a Slab) -> Self {
-        lock(&slab.inner).visitors += 1;
+        lock_in_order(&slab.inner, LockLevel::Slab).visitors += 1;
         Visiting(slab)
     }
 }
@@ -203,7 +204,7 @@ impl<'a> Visiting<'a> {
 impl Drop for Visiting<'_> {
     fn drop(&mut self) {
         let dead = {
-            let mut s = lock(&self.0.inner);
+            let mut s = lock_in_order(&self.0.inner, LockLevel::Slab);
             s.visitors -= 1;
             if s.visitors == 0 { std::mem::take(&mut s.graveyard) } else { Vec::new() }
         };
@@ -263,7 +264,7 @@ impl Slab {
     /// As [`insert`](Self::insert).
     pub(crate) fn try_insert(&self, handle: &Handle) -> Option<Pos> {
         let handle = handle.clone();
-        let mut s = lock(&self.inner);
+        let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         if s.retired {
             return None;
         }
@@ -296,7 +297,7 @@ impl Slab {
         compaction_paused: bool,
         mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool,
     ) -> Removal {
-        let mut s = lock(&self.inner);
+        let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         let i = pos as usize;
         let taken = match s.slots.get_mut(i) {
             Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => slot.take(),
@@ -326,7 +327,7 @@ impl Slab {
         &self,
         sessions: impl IntoIterator<Item = (Pos, &'h Handle)>,
     ) -> Removals {
-        let mut s = lock(&self.inner);
+        let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         let mut count = 0;
         for (pos, session) in sessions {
             let i = pos as usize;
@@ -357,12 +358,12 @@ impl Slab {
 
     /// Whether the slab has retired.
     pub(crate) fn is_retired(&self) -> bool {
-        lock(&self.inner).retired
+        lock_in_order(&self.inner, LockLevel::Slab).retired
     }
 
     /// Compacts until the slab is at most half holes (or a move is refused).
     pub(crate) fn compact(&self, mut relocate: impl FnMut(SessionId, Pos, Pos) -> bool) {
-        let mut s = lock(&self.inner);
+        let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         s.compact(usize::MAX, &mut relocate);
     }
 
@@ -387,7 +388,7 @@ impl Slab {
         loop {
             let mut n = 0;
             let done = {
-                let s = lock(&self.inner);
+                let s = lock_in_order(&self.inner, LockLevel::Slab);
                 loop {
                     let i = match order {
                         Order::Up if cursor < s.slots.len() => cursor,
@@ -437,6 +438,7 @@ impl Slab {
 #[cfg(all(test, not(autonomic_loom)))]
 mod tests {
     use super::*;
+    use crate::sync::lock;
     use autonomic_core::{CaseId, TenantId};
     use std::collections::HashMap;
 

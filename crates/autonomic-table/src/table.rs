@@ -29,9 +29,12 @@
 //!   it; if the entry is gone or names something else, the session is not moved.
 //!
 //! So the set-pattern/remove race, and every move, is decided by one atomic operation on
-//! the entry. Locks are always taken slab first, then map; no map closure takes a slab
-//! lock, so nothing can deadlock. When no operation is in flight the map, the slabs and
-//! every count agree exactly; `tests/loom_table.rs` and `tests/stress.rs` check it.
+//! the entry. Locks nest in one order only, tenant registry, then a slab, then the by-id
+//! map: the registry's closures take their tenant's slab lock, a slab's removals and
+//! compaction rewrite positions in the by-id map, and the by-id map's closures take no
+//! table lock. `lock_order.rs` defines the order and checks every acquisition against it
+//! in debug builds. When no operation is in flight the map, the slabs and every count agree
+//! exactly; `tests/loom_table.rs` and `tests/stress.rs` check it.
 
 use std::fmt;
 
@@ -40,6 +43,7 @@ use autonomic_core::{
     TransitionError, marker::Created,
 };
 
+use crate::lock_order::LockLevel;
 use crate::map::{IdHasher, Map};
 use crate::patterns::Patterns;
 use crate::slab::{Handle, Pos, Slab};
@@ -138,7 +142,7 @@ impl SessionTable {
     /// ```
     pub fn with_clock(clock: ClockHandle) -> Self {
         SessionTable {
-            sessions: Map::new(),
+            sessions: Map::new(LockLevel::Sessions),
             all: Slab::new(),
             tenants: Tenants::new(),
             patterns: Patterns::new(),

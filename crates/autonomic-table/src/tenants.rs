@@ -18,6 +18,7 @@
 
 use autonomic_core::{SessionId, TenantId};
 
+use crate::lock_order::LockLevel;
 use crate::map::{Map, TenantHasher};
 use crate::slab::{Handle, Pos, Slab};
 use crate::sync::{Arc, AtomicUsize, Ordering};
@@ -37,7 +38,7 @@ pub(crate) struct Tenants {
 
 impl Tenants {
     pub(crate) fn new() -> Self {
-        Tenants { registry: Map::new(), live: AtomicUsize::new(0) }
+        Tenants { registry: Map::new(LockLevel::Registry), live: AtomicUsize::new(0) }
     }
 
     /// Puts `session` into `tenant`'s slab; returns its position there.
