@@ -44,6 +44,15 @@ const fn row(
     Row { operation, ours, floor, target, unit: Unit::Time }
 }
 
+/// The criterion bench ids the report reads (each row's own and its floor's), for
+/// `cargo xtask tidy` to check against the benches' sources.
+pub fn expected_ids() -> impl Iterator<Item = &'static str> {
+    ROWS.iter()
+        .filter(|r| r.unit == Unit::Time)
+        .flat_map(|r| std::iter::once(r.ours).chain(r.floor))
+        .filter(|id| !id.starts_with("memory/"))
+}
+
 /// Ids of the memory figures (not criterion ids).
 const MEM_TABLE: &str = "memory/table_bytes_per_session_1m";
 const MEM_BARE: &str = "memory/bare_bytes_per_session_1m";

@@ -1,6 +1,6 @@
 //! Project automation, in plain Rust: `cargo xtask <command>`.
 //!
-//! * `ci`: everything CI checks: fmt, clippy, docs, loom models, a smoke run of every bench,
+//! * `ci`: everything CI checks: fmt, tidy, clippy, docs, loom models, a smoke run of every bench,
 //!   and the workspace tests (README's test command runs this).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
 //! * `bench [--quick | --report | --instructions]`: the criterion suite, then the report
@@ -9,16 +9,22 @@
 //!   instructions per operation under callgrind.
 //! * `soak [-- options]`: the bounded memory soak (10 million sessions through the table,
 //!   the adapter and the aggregator, RSS sampled); not part of `ci`.
-//! * `miri`: the core crate's tests under miri, where a nightly toolchain with miri exists.
+//! * `tidy`: bench ids the report expects exist, the docs name the workspace's crates, and
+//!   the core's dependency tree stays free of async crates (part of `ci`).
+//! * `miri [--require]`: the core's and the table's unsafe protocols under miri (both
+//!   aliasing models, two seeds) where a nightly toolchain with miri exists; with
+//!   `--require`, a missing miri fails instead of skipping. Not part of `ci`.
 
 mod bench;
 mod cmd;
+mod miri;
+mod tidy;
 
 use std::process::ExitCode;
 
 use cmd::{Cmd, Failed, root};
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri>";
+const USAGE: &str = "usage: cargo xtask <ci | tidy | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri [--require]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,7 +33,8 @@ fn main() -> ExitCode {
         Some("loom") => loom(),
         Some("bench") => bench::run(bench::Mode::from_args(&args)),
         Some("soak") => soak(&args[1..]),
-        Some("miri") => miri(),
+        Some("miri") => miri::run(&args[1..]),
+        Some("tidy") => tidy::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
 fn ci() -> Result<(), Failed> {
     let started = std::time::Instant::now();
     Cmd::cargo(["fmt", "--all", "--", "--check"]).run()?;
+    tidy::run()?;
     Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
@@ -103,45 +111,4 @@ fn soak(args: &[String]) -> Result<(), Failed> {
     let mut cmd = vec!["run", "--release", "-p", "autonomic-reliability", "--bin", "soak", "--"];
     cmd.extend(args.iter().map(String::as_str).filter(|a| *a != "--"));
     Cmd::cargo(cmd).run()
-}
-
-fn miri() -> Result<(), Failed> {
-    const SKIP: &str = "xtask miri: SKIPPED:";
-    // `cargo +nightly` needs rustup; the repository pins a stable toolchain otherwise.
-    let toolchains = match std::process::Command::new("rustup").args(["toolchain", "list"]).output()
-    {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        _ => {
-            eprintln!(
-                "{SKIP} rustup is not available, so no nightly toolchain can be selected. CI does not depend on miri."
-            );
-            return Ok(());
-        }
-    };
-    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
-        eprintln!(
-            "{SKIP} no nightly toolchain is installed (installed: {}). Miri needs one: \
-             `rustup toolchain install nightly --component miri` (a download). CI does not depend on it.",
-            toolchains
-                .lines()
-                .map(|l| l.split_whitespace().next().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Ok(());
-    }
-    let miri = std::process::Command::new("cargo")
-        .args(["+nightly", "miri", "--version"])
-        .current_dir(root())
-        .output();
-    if !miri.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "{SKIP} the nightly toolchain is installed but has no miri component \
-             (`rustup +nightly component add miri` needs a download). CI does not depend on it."
-        );
-        return Ok(());
-    }
-    // Miri runs the crate's unit, integration and doc tests; the loom models are compiled out
-    // (they need `--cfg autonomic_loom`).
-    Cmd::cargo(["+nightly", "miri", "test", "-p", "autonomic-core"]).run()
 }
