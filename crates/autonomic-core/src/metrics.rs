@@ -115,7 +115,8 @@ impl SessionMetrics {
 
     // ---------------------------------------------------------------- hot path -------
 
-    /// Records one finished task and its latency in microseconds: one relaxed RMW.
+    /// Records one finished task and its latency in microseconds: one atomic add (Release,
+    /// which on x86 is the same single `lock xadd` a relaxed add is; see the comment inside).
     #[inline]
     pub fn record_task_us(&self, latency_us: u64) {
         if latency_us > MAX_PACKED_US {

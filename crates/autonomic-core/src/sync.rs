@@ -1,9 +1,9 @@
 //! Atomics shim: `std` atomics normally, loom's under `cfg(autonomic_loom)`.
 //!
 //! Every atomic protocol of this crate goes through this module so that the loom model tests
-//! (`src/tests/loom_*.rs` and `tests/loom_*.rs`, run by `cargo xtask loom`) explore the very code users run. The cfg is
-//! namespaced (`autonomic_loom`, not `loom`) so that turning it on does not also switch
-//! tokio's or other dependencies' own loom code paths.
+//! (`src/tests/loom_*.rs` and `tests/loom_*.rs`, run by `cargo xtask loom`) explore the very
+//! code users run. The cfg is namespaced (`autonomic_loom`, not `loom`) so that turning it on
+//! does not also switch tokio's or other dependencies' own loom code paths.
 
 #[cfg(not(autonomic_loom))]
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};

@@ -6,8 +6,7 @@
 //! node with a compare-and-swap; reading follows the chain; nothing is freed until the list
 //! itself is dropped, when nobody can be reading it. So readers need no lock and no
 //! reclamation scheme, and a session without tags (most sessions) drops its list by reading
-//! one null pointer. (It replaced an `ArcSwapOption`, whose drop walks arc-swap's per-thread
-//! debt lists: a fifth of the instructions of a table cleanup.)
+//! one null pointer (see `docs/performance.md` for what it replaced and why).
 
 use std::ptr;
 

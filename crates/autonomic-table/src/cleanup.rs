@@ -50,9 +50,11 @@ impl SessionTable {
     /// with the id of each session it removes (for example to drop per-session state kept
     /// elsewhere). `removed` runs with no lock held.
     ///
-    /// A removed session leaves the by-id map at once, and the indexes in batches: the
-    /// pattern index after each pattern's slab has been visited, the tenant index once per
-    /// tenant at the end of the pass (so concurrent listings may still show it until then).
+    /// The pass walks the all-sessions slab once, highest position first. A removed session
+    /// leaves the by-id map at once and the indexes in batches: the all-sessions slab and its
+    /// pattern's slab with every 1024 removals (one critical section per slab per batch),
+    /// its tenant's slab once per tenant at the end of the pass (so concurrent listings may
+    /// still show it until then). Compaction waits for the end of the pass.
     ///
     /// ```
     /// use std::time::Duration;
@@ -83,8 +85,8 @@ impl SessionTable {
         let mut count = 0;
         // The removed sessions' tenant slab positions, by tenant: each tenant's slab is then
         // cleaned in one critical section, highest positions first (so removals shorten the
-        // slab instead of recording holes: measured 1.5x faster than unsorted), instead of
-        // one lock, one registry lookup and one random access per session.
+        // slab instead of recording holes; see `docs/performance.md`), instead of one lock,
+        // one registry lookup and one random access per session.
         let mut by_tenant: HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher> = HashMap::default();
         {
             // Removals during the pass leave the slabs' compaction to its end (most of what
@@ -134,9 +136,9 @@ impl SessionTable {
         let gone = self.all.remove_all(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
         debug_assert_eq!(gone.count, batch.len(), "all-sessions slab");
         // Grouped by pattern through per-pattern lists threaded through the batch, not by
-        // sorting it (the sort cost more than all the removals: 60% of a cleanup's
-        // instructions). Each list keeps visiting order, which is about highest position
-        // first in the pattern's slab too.
+        // sorting it (a sort cost more than all the removals; see `docs/performance.md`).
+        // Each list keeps visiting order, which is about highest position first in the
+        // pattern's slab too.
         let mut first = [NONE; 256];
         let mut last = [NONE; 256];
         let mut next = [NONE; ENTRIES_PER_UNINDEX];

@@ -1,4 +1,5 @@
-//! [`Slab`]: the sessions of one tenant or one pattern, as a vector of slots.
+//! [`Slab`]: the sessions of one index entry (the all-sessions list, one tenant, or one
+//! pattern), as a vector of slots.
 //!
 //! A session's position in each slab it is in is recorded in its by-id entry, so removal is
 //! O(1) with no hashing, and visiting a slab is a scan of a dense vector. Freed slots are
@@ -30,9 +31,8 @@ pub(crate) type Handle = SessionHandle<(), AnyState>;
 /// A slot position in a slab.
 pub(crate) type Pos = u32;
 
-/// Handles a visit copies out per lock hold, at most (512 bytes of stack). Small batches
-/// stay in L1 between the copy and the callbacks: 64 measured 15% faster than 512 for an
-/// aggregation through a table of 1M (`runtime_bench`, 3 alternating runs each).
+/// Handles a visit copies out per lock hold, at most (512 bytes of stack): small enough to
+/// stay in L1 between the copy and the callbacks (`docs/performance.md` has the measurement).
 const HANDLES_PER_LOCK: usize = 64;
 /// Slabs shorter than this are never compacted.
 #[cfg(not(autonomic_loom))]
@@ -52,7 +52,7 @@ pub(crate) enum Order {
     Down,
 }
 
-/// One tenant's or one pattern's sessions.
+/// The sessions of one index entry: all sessions, one tenant's, or one pattern's.
 pub(crate) struct Slab {
     inner: Mutex<Slots>,
     /// Sessions in the slab, mirrored for lock-free reads.
