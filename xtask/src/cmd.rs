@@ -29,6 +29,20 @@ impl Cmd {
         Cmd(c)
     }
 
+    /// `cargo +<toolchain> <args>` through rustup's `cargo` proxy (the cargo that runs xtask
+    /// is a toolchain's own binary, which does not understand `+toolchain`).
+    pub fn cargo_on<I, S>(toolchain: &str, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut c = Command::new("cargo");
+        c.arg(format!("+{toolchain}")).args(args.into_iter().map(Into::into)).current_dir(root());
+        // Set by the outer cargo for its own toolchain; the proxy must pick the requested one.
+        c.env_remove("RUSTC").env_remove("RUSTDOC").env_remove("CARGO");
+        Cmd(c)
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.0.env(key, value);
@@ -41,5 +55,17 @@ impl Cmd {
         eprintln!("$ {shown}");
         let status = self.0.status().map_err(|e| Failed(format!("{shown}: {e}")))?;
         if status.success() { Ok(()) } else { Err(Failed(format!("{shown}: {status}"))) }
+    }
+
+    /// Runs it quietly and returns its standard output; a non-zero exit is a failure that
+    /// quotes the first line of its standard error.
+    pub fn stdout(mut self) -> Result<String, Failed> {
+        let shown = format!("{:?}", self.0).replace('"', "");
+        let out = self.0.output().map_err(|e| Failed(format!("{shown}: {e}")))?;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(Failed(format!("{shown}: {}", why.lines().next().unwrap_or("failed"))));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask miri [--require]`: the crates' `unsafe` protocols under miri, with both
 //! aliasing models and more than one scheduling seed.
 //!
-//! It runs core's tests (the tag list, the handle layout) and the table's unit tests and
+//! It runs core's unit tests (the tag list, the lifecycle word) and the table's unit tests and
 //! `tests/borrowed_visits.rs` (the visits' borrowed copies and graveyard), each under
 //! Stacked Borrows and under Tree Borrows, with the seeds in `MIRI_SEEDS` (default `0,1`).
 //! `MIRIFLAGS` from the environment are kept and extended.
@@ -12,10 +12,11 @@
 
 use std::process::Command;
 
-use crate::cmd::{Cmd, Failed, root};
+use crate::cmd::{Cmd, Failed};
 
-/// What miri runs: `cargo miri test` arguments per crate. The table's stress and loom
-/// files are left out: too large for an interpreter, and not about its unsafe code.
+/// What miri runs: `cargo miri test` arguments per crate. Integration tests that count to
+/// millions or stress many threads are left out: too large for an interpreter, and not
+/// about the unsafe code.
 const RUNS: &[&[&str]] =
     &[&["-p", "autonomic-core"], &["-p", "autonomic-table", "--lib", "--test", "borrowed_visits"]];
 
@@ -43,9 +44,9 @@ pub fn run(args: &[String]) -> Result<(), Failed> {
             let flags = format!("{base} {flag} -Zmiri-seed={seed}");
             eprintln!("xtask miri: {model}, seed {seed}");
             for run in RUNS {
-                let mut cmd = vec!["+nightly", "miri", "test"];
+                let mut cmd = vec!["miri", "test"];
                 cmd.extend_from_slice(run);
-                Cmd::cargo(cmd).env("MIRIFLAGS", flags.trim()).run()?;
+                Cmd::cargo_on("nightly", cmd).env("MIRIFLAGS", flags.trim()).run()?;
                 ran += 1;
             }
         }
@@ -76,9 +77,7 @@ fn available() -> Result<(), String> {
                 .join(", ")
         ));
     }
-    let miri =
-        Command::new("cargo").args(["+nightly", "miri", "--version"]).current_dir(root()).output();
-    if !miri.as_ref().is_ok_and(|o| o.status.success()) {
+    if Cmd::cargo_on("nightly", ["miri", "--version"]).stdout().is_err() {
         return Err("the nightly toolchain has no miri component \
                     (`rustup component add miri --toolchain nightly`, a download)."
             .into());

@@ -8,10 +8,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::bench;
-use crate::cmd::{Failed, root};
+use crate::cmd::{Cmd, Failed, root};
 
 /// Crate names (or prefixes, ending in `-` or `*`) that mean an async runtime or async
 /// plumbing in a dependency tree.
@@ -170,19 +169,10 @@ fn crate_names(root: &Path) -> Result<Vec<String>, Failed> {
 
 /// `(packages under crates/, other workspace packages)`, by name.
 fn workspace_packages() -> Result<(BTreeSet<String>, BTreeSet<String>), Failed> {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
-        .current_dir(root())
-        .output()
-        .map_err(|e| Failed(format!("cargo metadata: {e}")))?;
-    if !out.status.success() {
-        return Err(Failed(format!(
-            "cargo metadata: {}",
-            String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("failed")
-        )));
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Failed(format!("cargo metadata output: {e}")))?;
+    let out =
+        Cmd::cargo(["metadata", "--no-deps", "--format-version", "1", "--offline"]).stdout()?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| Failed(format!("cargo metadata output: {e}")))?;
     let crates_dir = root().join("crates");
     let (mut under, mut others) = (BTreeSet::new(), BTreeSet::new());
     for package in meta["packages"].as_array().into_iter().flatten() {
@@ -231,18 +221,9 @@ fn crate_mentions(text: &str) -> BTreeSet<String> {
 
 /// Async crates in `autonomic-core`'s normal dependency tree.
 fn async_in_core() -> Result<Vec<String>, Failed> {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["tree", "-p", "autonomic-core", "-e", "normal", "--prefix", "none", "--offline"])
-        .current_dir(root())
-        .output()
-        .map_err(|e| Failed(format!("cargo tree: {e}")))?;
-    if !out.status.success() {
-        return Err(Failed(format!(
-            "cargo tree -p autonomic-core: {}",
-            String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("failed")
-        )));
-    }
-    Ok(async_crates(&String::from_utf8_lossy(&out.stdout))
+    let args = ["tree", "-p", "autonomic-core", "-e", "normal", "--prefix", "none", "--offline"];
+    let tree = Cmd::cargo(args).stdout()?;
+    Ok(async_crates(&tree)
         .into_iter()
         .map(|name| {
             format!(
