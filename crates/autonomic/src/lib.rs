@@ -113,7 +113,7 @@ pub use autonomic_adapter::{
     ActionError, ActionKind, AdapterError, AdapterStats, AdmittedDecision, Analysis, FnPolicy,
     Metric, Permit, PolicyContext, Proposal, QRule, Refusal, Rejections, SessionAction,
     SessionAdapter, SessionAdapterBuilder, SessionAdapterConfig, SessionDecision, SessionEvent,
-    SessionPolicy, Signal, ThresholdPolicy, gate,
+    SessionPolicy, Signal, ThresholdPolicy,
 };
 
 // Aggregate.

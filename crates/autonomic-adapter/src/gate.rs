@@ -1,0 +1,194 @@
+//! The doctrine gate: the adaptation slots, the resource ledger, the RAII [`Permit`] that
+//! holds what one admitted decision took from them, and the [`Grant`] its resources become
+//! once executed.
+//!
+//! # The protocol
+//! * [`SlotCounter`]: the number of admitted, unfinished adaptations. Admission is one
+//!   compare-and-swap that succeeds only if the count is below the bound it is given, so the
+//!   count can never pass the bound, whatever the interleaving.
+//! * [`ResourceLedger`]: the sum of resources granted to live sessions, in fixed-point
+//!   units (millionths of capacity) so the bound is exact integer arithmetic (no
+//!   floating-point atomics, no rounding drift). A request is rounded *up* to units and the
+//!   capacity *down*, so the sum of granted amounts never exceeds `max_total_resources`.
+//! * [`Gate::admit`] applies its rules in order: a slot must be free, the units must fit a
+//!   permit, and the ledger must stay within capacity. What it took is held by the
+//!   [`Permit`]; the permit returns it when it is dropped, unless it was returned or moved
+//!   into a [`Grant`] earlier.
+//!
+//! Both counters acquire with `Acquire` and release with `Release`, like a lock: the work a
+//! holder did under its permit happens-before the work of whoever takes the slot next.
+//! Only a permit or a grant gives anything back, each part exactly once; a release of more
+//! than is held is refused and traced (`error`), never wrapped. The whole module is private
+//! to the crate: only [`Permit`]'s read-only view is public.
+//!
+//! `gate/tests/loom_gate.rs` model-checks these types (three threads, bounds one and two).
+
+mod grant;
+mod ledger;
+mod permit;
+mod slots;
+
+use crossbeam_utils::CachePadded;
+
+pub(crate) use grant::Grant;
+pub(crate) use ledger::{ResourceLedger, capacity_units, units_for_request, units_to_amount};
+pub use permit::Permit;
+pub(crate) use slots::SlotCounter;
+
+use crate::sync::Arc;
+
+/// Why [`Gate::admit`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GateRefusal {
+    /// Every adaptation slot was in use.
+    Slots {
+        /// Slots in use when the admission was attempted.
+        in_use: u64,
+        /// The bound in force.
+        bound: u64,
+    },
+    /// The request would have taken the ledger past its capacity (or could never fit it).
+    Resources {
+        /// Units granted when the admission was attempted.
+        granted: u64,
+        /// Units requested.
+        requested: u64,
+        /// The capacity in force, in units.
+        capacity: u64,
+    },
+}
+
+/// The adaptation slots and the resource ledger of one adapter.
+///
+/// Each counter sits on its own cache line, away from the `Arc` header that permits write.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    slots: CachePadded<SlotCounter>,
+    ledger: CachePadded<ResourceLedger>,
+}
+
+impl Gate {
+    /// Nothing in use, nothing granted.
+    pub(crate) fn new() -> Self {
+        Gate {
+            slots: CachePadded::new(SlotCounter::new()),
+            ledger: CachePadded::new(ResourceLedger::new()),
+        }
+    }
+
+    /// Adaptation slots in use.
+    pub(crate) fn slots_in_use(&self) -> u64 {
+        self.slots.in_use()
+    }
+
+    /// Resource units granted (and reserved).
+    pub(crate) fn units_granted(&self) -> u64 {
+        self.ledger.granted()
+    }
+
+    /// Takes one slot (if fewer than `max_slots` are in use) and `units` of resources (if the
+    /// ledger stays within `capacity`), atomically with respect to the bounds: either both are
+    /// taken and held by the returned [`Permit`], or neither is.
+    pub(crate) fn admit(
+        gate: &Arc<Gate>,
+        max_slots: u64,
+        capacity: u64,
+        units: u64,
+    ) -> Result<Permit, GateRefusal> {
+        gate.take_slot(max_slots)?;
+        let reserved = gate.units_fit_a_permit(units, capacity).and_then(|()| {
+            // Only if the units could be held do we reserve them.
+            gate.reserve_units(units, capacity)
+        });
+        match reserved {
+            Ok(()) => Ok(Permit::new(gate, units)),
+            Err(refusal) => {
+                gate.slots.release();
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Rule 1: fewer than `max_slots` adaptations are in flight (takes one).
+    fn take_slot(&self, max_slots: u64) -> Result<(), GateRefusal> {
+        self.slots
+            .try_acquire(max_slots)
+            .map(drop)
+            .map_err(|in_use| GateRefusal::Slots { in_use, bound: max_slots })
+    }
+
+    /// Rule 2: the units fit the permit's word (any request the ledger could grant does).
+    fn units_fit_a_permit(&self, units: u64, capacity: u64) -> Result<(), GateRefusal> {
+        if units <= permit::UNITS {
+            return Ok(());
+        }
+        Err(GateRefusal::Resources { granted: self.ledger.granted(), requested: units, capacity })
+    }
+
+    /// Rule 3: the ledger stays within `capacity` with the units added (reserves them).
+    fn reserve_units(&self, units: u64, capacity: u64) -> Result<(), GateRefusal> {
+        if units == 0 {
+            return Ok(());
+        }
+        self.ledger
+            .try_reserve(units, capacity)
+            .map(drop)
+            .map_err(|granted| GateRefusal::Resources { granted, requested: units, capacity })
+    }
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_units_give_the_slot_back() {
+        let gate = Arc::new(Gate::new());
+        let held = Gate::admit(&gate, 5, 1_000, 900).unwrap();
+        let refused = Gate::admit(&gate, 5, 1_000, 200).unwrap_err();
+        assert_eq!(
+            refused,
+            GateRefusal::Resources { granted: 900, requested: 200, capacity: 1_000 }
+        );
+        assert_eq!(gate.slots_in_use(), 1);
+        drop(held);
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
+    }
+
+    #[test]
+    fn a_full_gate_refuses_and_a_dropped_permit_reopens_it() {
+        let gate = Arc::new(Gate::new());
+        let first = Gate::admit(&gate, 1, 1_000, 0).unwrap();
+        assert_eq!(
+            Gate::admit(&gate, 1, 1_000, 0).unwrap_err(),
+            GateRefusal::Slots { in_use: 1, bound: 1 }
+        );
+        drop(first);
+        assert!(Gate::admit(&gate, 1, 1_000, 0).is_ok());
+        assert_eq!(gate.slots_in_use(), 0);
+    }
+
+    /// Units that would spill into the permit's flag bits are refused, whatever capacity the
+    /// caller passes, and the permit's flags stay what they were.
+    #[test]
+    fn huge_units_are_refused_not_folded_into_the_flags() {
+        let gate = Arc::new(Gate::new());
+        for units in [1 << 62, (1 << 62) + 7, u64::MAX] {
+            let refused = Gate::admit(&gate, 4, u64::MAX, units).unwrap_err();
+            assert!(
+                matches!(refused, GateRefusal::Resources { requested, .. } if requested == units)
+            );
+        }
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
+        let largest = Gate::admit(&gate, 4, u64::MAX, permit::UNITS).unwrap();
+        assert!(largest.holds_slot() && !largest.is_executed());
+        assert_eq!(largest.units(), permit::UNITS);
+        drop(largest);
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
+    }
+}
+
+#[cfg(all(test, autonomic_loom))]
+mod tests {
+    mod loom_gate;
+}
