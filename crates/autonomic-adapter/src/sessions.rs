@@ -94,9 +94,10 @@ impl SessionStore {
     }
 
     /// Appends an executed decision (dropping the oldest past the ring's size) and books
-    /// `grant` to the session: it joins the session's live grant, or becomes it. The decision
-    /// is not recorded if the session was not tracked and the tracking bound was reached; a
-    /// grant is always booked (grants are bounded by the ledger's capacity).
+    /// `grant` to the session: it joins the session's live grant, or becomes it. If the
+    /// session was not tracked and the tracking bound was reached, nothing is kept: the
+    /// decision is dropped and a grant is handed back as new, to be held by the session's end
+    /// hook alone (so the store stays bounded, and the grant still comes back).
     pub(crate) fn record(&self, decision: SessionDecision, grant: Option<Grant>) -> Booking {
         let id = decision.session_id;
         let mut shard = self.shard(id);
@@ -107,9 +108,9 @@ impl SessionStore {
                 // the RMW (each insertion takes one ticket), not from ordering with other
                 // memory.
                 let ticket = self.tracked.fetch_add(1, Ordering::Relaxed);
-                if ticket >= self.max_tracked && grant.is_none() {
+                if ticket >= self.max_tracked {
                     self.tracked.fetch_sub(1, Ordering::Relaxed);
-                    return Booking { tracked: false, new_grant: None };
+                    return Booking { tracked: false, new_grant: grant.map(Arc::new) };
                 }
                 vacant.insert(Entry::default())
             }
@@ -242,23 +243,29 @@ mod tests {
     }
 
     #[test]
-    fn tracking_is_bounded_but_grants_are_kept() {
+    fn tracking_is_bounded_and_an_untracked_grant_is_handed_back() {
         let gate = Arc::new(Gate::new());
         let store = SessionStore::new(4, 2);
-        assert!(store.record(decision(1, 0), None).tracked);
+        let booked = store.record(decision(1, 0), grant(&gate, 500));
+        assert!(booked.tracked && booked.new_grant.is_some());
         assert!(store.record(decision(2, 0), None).tracked);
         assert!(!store.record(decision(3, 0), None).tracked);
         assert_eq!(store.len(), 2);
         assert!(store.history(SessionId::from_raw(3)).is_empty());
-        let booked = store.record(decision(4, 0), grant(&gate, 500)); // a grant is always kept
-        assert!(booked.tracked && booked.new_grant.is_some());
-        assert_eq!(store.granted_units(SessionId::from_raw(4)), 500);
-        assert_eq!(store.granted(), vec![(SessionId::from_raw(4), 500)]);
-        assert_eq!(store.release(SessionId::from_raw(4)), 500);
-        assert_eq!(store.release(SessionId::from_raw(4)), 0);
-        assert_eq!(store.history(SessionId::from_raw(4)).len(), 1); // history stays
-        assert_eq!(store.forget(SessionId::from_raw(1)), 0);
+        // Past the bound a grant is not stored, but handed back whole (for the end hook).
+        let untracked = store.record(decision(4, 0), grant(&gate, 70));
+        assert!(!untracked.tracked);
+        assert_eq!(untracked.new_grant.as_ref().map(|g| g.units()), Some(70));
+        assert_eq!(store.granted_units(SessionId::from_raw(4)), 0);
         assert_eq!(store.len(), 2);
+        drop(untracked); // its last holder: the units go back
+        assert_eq!(gate.units_granted(), 500);
+        assert_eq!(store.granted(), vec![(SessionId::from_raw(1), 500)]);
+        assert_eq!(store.release(SessionId::from_raw(1)), 500);
+        assert_eq!(store.release(SessionId::from_raw(1)), 0);
+        assert_eq!(store.history(SessionId::from_raw(1)).len(), 1); // history stays
+        assert_eq!(store.forget(SessionId::from_raw(2)), 0);
+        assert_eq!(store.len(), 1);
         drop(store.record(decision(5, 0), grant(&gate, 7)));
         assert_eq!(store.clear(), 7);
         assert_eq!(store.len(), 0);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use autonomic_adapter::{SessionAction, SessionAdapter};
+use autonomic_adapter::{SessionAction, SessionAdapter, SessionAdapterConfig};
 use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
 
 type Error = Box<dyn std::error::Error>;
@@ -140,5 +140,26 @@ async fn a_grant_booked_as_the_session_ends_is_not_lost() -> Res {
         assert_eq!(adapter.granted_resources(), 0.0);
         assert_eq!(adapter.active_adaptations(), 0);
     }
+    Ok(())
+}
+
+/// Past `max_tracked_sessions` the adapter keeps nothing for a new session, not even its
+/// grant: the session alone holds it, and it still comes back when the session ends.
+#[tokio::test]
+async fn an_untracked_session_still_returns_its_grant() -> Res {
+    let config = SessionAdapterConfig { max_tracked_sessions: 1, ..Default::default() };
+    let adapter = SessionAdapter::with_config(Arc::new(KnowledgeBase::new()), config)?;
+    let tracked = slow_session()?;
+    assert!(adapt(&adapter, &tracked).await?);
+    for _ in 0..40 {
+        let untracked = slow_session()?;
+        assert!(adapt(&adapter, &untracked).await?);
+        assert!((adapter.granted_resources() - 0.10).abs() < 1e-12);
+        assert_eq!(adapter.granted_to(untracked.id()), 0.0, "not tracked");
+        untracked.complete()?;
+        assert!((adapter.granted_resources() - 0.05).abs() < 1e-12);
+    }
+    let stats = adapter.stats().await;
+    assert_eq!((stats.tracked_sessions, stats.untracked_decisions), (1, 40));
     Ok(())
 }
