@@ -37,7 +37,8 @@ use crate::{
 ///
 /// 1. [`evaluate`](Self::evaluate) / [`analyze_session`](Self::analyze_session): the policy
 ///    looks at the session's metrics and proposes at most one action; Global Q admits it
-///    (an [`AdmittedDecision`](crate::AdmittedDecision) holding a permit) or refuses it (counted, traced, emitted).
+///    (an [`AdmittedDecision`](crate::AdmittedDecision) holding a permit) or refuses it
+///    (counted, traced, emitted).
 /// 2. [`execute_decision`](Self::execute_decision): applies what the runtime can (marks the
 ///    session adapted, books a resource grant, records history, emits `Adapted`) and returns
 ///    the decision's adaptation slot.
