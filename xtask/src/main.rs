@@ -63,7 +63,9 @@ fn ci() -> Result<(), Failed> {
     Ok(())
 }
 
-/// Crates with loom models (`tests/loom_*.rs`).
+/// The loom models of every crate, each crate's in one run: integration models
+/// (`crates/*/tests/loom_*.rs`) and models inside the crate (`crates/*/src/**/tests/loom_*.rs`,
+/// unit tests whose path holds `loom_`, so internals stay private).
 fn loom() -> Result<(), Failed> {
     let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
     let crates = root().join("crates");
@@ -73,36 +75,65 @@ fn loom() -> Result<(), Failed> {
         .map(|e| e.path())
         .collect();
     entries.sort();
+    let target_dir = root().join("target/loom").display().to_string();
     let mut ran = 0;
     for dir in entries {
-        let Ok(tests) = std::fs::read_dir(dir.join("tests")) else { continue };
-        let mut models: Vec<String> = tests
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with("loom_") && n.ends_with(".rs"))
-            .map(|n| n.trim_end_matches(".rs").to_string())
-            .collect();
-        if models.is_empty() {
-            continue;
-        }
-        models.sort();
         let package = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let mut args = vec!["test".to_string(), "--release".into(), "-p".into(), package];
-        for m in &models {
-            args.extend(["--test".into(), m.clone()]);
+        let base = ["test", "--release", "-p", &package, "--target-dir", &target_dir];
+        let integration = loom_files(&dir.join("tests"), false);
+        if !integration.is_empty() {
+            let mut args: Vec<String> = base.iter().map(|a| a.to_string()).collect();
+            for m in &integration {
+                let name = m.file_stem().and_then(|n| n.to_str()).unwrap_or_default();
+                args.extend(["--test".into(), name.to_string()]);
+            }
+            loom_cargo(args, &preemptions)?;
+            ran += integration.len();
         }
-        args.extend(["--target-dir".into(), root().join("target/loom").display().to_string()]);
-        Cmd::cargo(args)
-            .env("RUSTFLAGS", "--cfg autonomic_loom")
-            .env("LOOM_MAX_PREEMPTIONS", &preemptions)
-            .run()?;
-        ran += models.len();
+        let in_crate = loom_files(&dir.join("src"), true);
+        if !in_crate.is_empty() {
+            let mut args: Vec<String> = base.iter().map(|a| a.to_string()).collect();
+            args.extend(["--lib".into(), "--".into(), "loom_".into()]);
+            loom_cargo(args, &preemptions)?;
+            ran += in_crate.len();
+        }
     }
     if ran == 0 {
-        return Err(Failed("no loom models found under crates/*/tests/loom_*.rs".into()));
+        return Err(Failed(
+            "no loom models found under crates/*/tests/loom_*.rs or crates/*/src/**/tests/loom_*.rs"
+                .into(),
+        ));
     }
     eprintln!("xtask loom: {ran} model files passed (LOOM_MAX_PREEMPTIONS={preemptions})");
     Ok(())
+}
+
+/// The `loom_*.rs` files in `dir`; with `nested`, those under any `tests` folder below it.
+fn loom_files(dir: &std::path::Path, nested: bool) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() {
+            if nested {
+                found.extend(loom_files(&path, true));
+            }
+        } else if name.starts_with("loom_")
+            && name.ends_with(".rs")
+            && (!nested || dir.file_name().is_some_and(|d| d == "tests"))
+        {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+fn loom_cargo(args: Vec<String>, preemptions: &str) -> Result<(), Failed> {
+    Cmd::cargo(args)
+        .env("RUSTFLAGS", "--cfg autonomic_loom")
+        .env("LOOM_MAX_PREEMPTIONS", preemptions)
+        .run()
 }
 
 /// The memory soak (`tests/reliability/src/bin/soak.rs`), release build; extra arguments

@@ -12,12 +12,16 @@ use thiserror::Error;
 /// Serialized with a `kind` tag: `{"kind": "degrade_performance", "factor": 0.5}`.
 ///
 /// Texts are `Cow<'static, str>`: a fixed text (`"current"`) costs no allocation when the
-/// action is built, copied into history or carried by an event; `.into()` builds one from a
-/// `String` or a `&'static str`.
+/// action is built, copied into history or carried by an event. The constructors
+/// ([`retry_task`](Self::retry_task), [`trigger_compensation`](Self::trigger_compensation),
+/// [`log_and_continue`](Self::log_and_continue)) take a `String`, a `&'static str` or a `Cow`
+/// as they are; with the struct form, write `.into()`.
 ///
 /// ```
 /// use autonomic_adapter::SessionAction;
-/// let action = SessionAction::RetryTask { task_id: "charge-card".into(), backoff_ms: 200 };
+/// let task = String::from("charge-card");
+/// let action = SessionAction::retry_task(task, 200);
+/// assert_eq!(action, SessionAction::RetryTask { task_id: "charge-card".into(), backoff_ms: 200 });
 /// assert_eq!(action.to_string(), "retry task charge-card after 200 ms");
 /// let json = serde_json::to_string(&action).unwrap();
 /// assert_eq!(json, r#"{"kind":"retry_task","task_id":"charge-card","backoff_ms":200}"#);
@@ -27,6 +31,15 @@ use thiserror::Error;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SessionAction {
     /// Retry a task after waiting `backoff_ms` (the caller waits and retries).
+    ///
+    /// Executing it ([`SessionAdapter::execute`](crate::SessionAdapter::execute)) marks the
+    /// session `Adapted`, like every action that changes the session's course: the session
+    /// no longer runs as it would have (it waits, then runs the task again), and `Adapted`
+    /// records that the adapter stepped in, which is what the aggregate's adaptation counts
+    /// report. The quick reference's Pattern 2 matches on the proposed action and waits
+    /// itself, without executing the decision; nothing is marked then. Only
+    /// `LogAndContinue` (nothing changes) and `TriggerCompensation` (the session already
+    /// failed) leave the state alone.
     RetryTask {
         /// The task to retry.
         task_id: Cow<'static, str>,
@@ -109,7 +122,8 @@ impl ActionKind {
     /// ([`SessionHandle::mark_adapted`](autonomic_core::SessionHandle::mark_adapted)).
     ///
     /// All kinds do except `LogAndContinue` (an observation changes nothing) and
-    /// `TriggerCompensation` (it concerns a session that already failed).
+    /// `TriggerCompensation` (it concerns a session that already failed); `RetryTask` does,
+    /// for the reason given on [`SessionAction::RetryTask`].
     pub const fn marks_adapted(self) -> bool {
         !matches!(self, ActionKind::LogAndContinue | ActionKind::TriggerCompensation)
     }
@@ -142,6 +156,29 @@ pub struct ActionError {
 }
 
 impl SessionAction {
+    /// [`RetryTask`](Self::RetryTask) of `task_id` (a `String`, a `&'static str`, ...)
+    /// after `backoff_ms`.
+    pub fn retry_task(task_id: impl Into<Cow<'static, str>>, backoff_ms: u64) -> Self {
+        SessionAction::RetryTask { task_id: task_id.into(), backoff_ms }
+    }
+
+    /// [`TriggerCompensation`](Self::TriggerCompensation) of `scope`.
+    ///
+    /// ```
+    /// use autonomic_adapter::SessionAction;
+    /// let order = 42;
+    /// let action = SessionAction::trigger_compensation(format!("order-{order}"));
+    /// assert_eq!(action.to_string(), "trigger compensation of order-42");
+    /// ```
+    pub fn trigger_compensation(scope: impl Into<Cow<'static, str>>) -> Self {
+        SessionAction::TriggerCompensation { scope: scope.into() }
+    }
+
+    /// [`LogAndContinue`](Self::LogAndContinue) with `message`.
+    pub fn log_and_continue(message: impl Into<Cow<'static, str>>) -> Self {
+        SessionAction::LogAndContinue { message: message.into() }
+    }
+
     /// Longest text (task id, scope, message) an action may carry, in bytes: events and
     /// histories hold copies, so their memory stays bounded.
     pub const MAX_TEXT_LEN: usize = 512;
@@ -227,13 +264,27 @@ mod tests {
 
     fn one_of_each() -> [SessionAction; 6] {
         [
-            SessionAction::RetryTask { task_id: "t".into(), backoff_ms: 5 },
+            SessionAction::retry_task(String::from("t"), 5),
             SessionAction::DegradePerformance { factor: 0.5 },
             SessionAction::RequestResources { amount: 0.1 },
             SessionAction::CancelOptionalTasks,
-            SessionAction::TriggerCompensation { scope: "s".into() },
-            SessionAction::LogAndContinue { message: "m".into() },
+            SessionAction::trigger_compensation(String::from("s")),
+            SessionAction::log_and_continue("m"),
         ]
+    }
+
+    #[test]
+    fn constructors_take_owned_and_static_texts() {
+        let owned = String::from("task-7");
+        assert_eq!(
+            SessionAction::retry_task(owned, 3),
+            SessionAction::RetryTask { task_id: Cow::Borrowed("task-7"), backoff_ms: 3 }
+        );
+        let SessionAction::LogAndContinue { message } = SessionAction::log_and_continue("fixed")
+        else {
+            unreachable!()
+        };
+        assert!(matches!(message, Cow::Borrowed("fixed")), "a static text is not copied");
     }
 
     #[test]

@@ -58,8 +58,9 @@ pub struct SessionAdapterConfig {
     pub history_per_session: usize,
     /// Sessions whose history is kept at once (`1..=16777216`; default 65 536). Past it, the
     /// decisions of sessions not yet tracked are not recorded (counted in
-    /// [`AdapterStats::untracked_decisions`](crate::AdapterStats::untracked_decisions));
-    /// resource grants are always tracked.
+    /// [`AdapterStats::untracked_decisions`](crate::AdapterStats::untracked_decisions)); the
+    /// resource grant of such a session is held by the session alone (it still comes back
+    /// when the session ends, but `granted_to` and `release_session` do not see it).
     pub max_tracked_sessions: usize,
     /// Events buffered until drained (`1..=1048576`; default 4096). When full, the oldest
     /// event is dropped and counted.

@@ -3,7 +3,7 @@
 //! A refusal by Global Q is *not* an error: it is an outcome
 //! ([`Analysis::Refused`](crate::Analysis::Refused)), counted and emitted.
 
-use autonomic_core::{ConfigError, SessionId, SessionState};
+use autonomic_core::{SessionId, SessionState};
 use thiserror::Error;
 
 use crate::ActionError;
@@ -55,7 +55,4 @@ pub enum AdapterError {
         /// Its state.
         state: SessionState,
     },
-    /// A configuration value was refused.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
 }

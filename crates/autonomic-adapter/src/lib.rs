@@ -24,17 +24,25 @@
 //!    adapter applies what it can (marks the session adapted, books the resource grant,
 //!    records history, emits [`SessionEvent::Adapted`]) and returns the slot; the driver does
 //!    the rest (waits the backoff and retries, runs degraded, ...).
-//! 4. When the session ends, its driver tells the adapter
-//!    ([`SessionAdapter::on_session_finished`]), which returns the session's resources.
+//! 4. When the session ends, however it ends (`complete()`, `fail()`, `cancel()` on any of
+//!    its handles, or the drop of its last handle while it runs), its resource grant comes
+//!    back to the ledger by itself: the grant follows its session (it is attached to the
+//!    session's end with `SessionHandle::on_end`). Nobody has to tell the adapter;
+//!    [`SessionAdapter::on_session_finished`] emits the lifecycle event.
 //!
 //! # The guarantees
 //! * **Bounds hold under any concurrency.** Admitted, unfinished adaptations never exceed
 //!   `max_concurrent_adaptations`, and resources granted to live sessions never exceed
 //!   `max_total_resources`: both are checked and taken by one compare-and-swap each on
-//!   integer counters (resources in fixed-point millionths, rounded against the grant). See
-//!   [`gate`]; a loom model and a 64-task stress test check it.
+//!   integer counters (resources in fixed-point millionths, rounded against the grant). The
+//!   gate is private to this crate: a [`Permit`] can be looked at, not used to give anything
+//!   back, and a request too large to represent is refused. A loom model (inside the crate)
+//!   and a 64-task stress test check it.
 //! * **Nothing held leaks.** A permit is RAII: a decision dropped without execution (an error
-//!   path, a cancelled future) returns its slot and reservation.
+//!   path, a cancelled future) returns its slot and reservation. A grant follows its session
+//!   and is returned exactly once, whichever comes first: the session's end,
+//!   [`release_session`](SessionAdapter::release_session), [`forget_session`](SessionAdapter::forget_session)
+//!   or [`clear`](SessionAdapter::clear).
 //! * **A refusal is never silent.** [`SessionAdapter::evaluate`] returns
 //!   [`Analysis::NoAction`], [`Analysis::Admitted`] or [`Analysis::Refused`] (with the
 //!   [`QRule`] and the values it saw); every refusal is also counted by rule in
@@ -53,7 +61,7 @@
 //! | action | adaptation slot | resources |
 //! |---|---|---|
 //! | `RetryTask`, `DegradePerformance`, `CancelOptionalTasks`, `TriggerCompensation`, `LogAndContinue` | admission until execution returns, or until the decision is dropped | none |
-//! | `RequestResources` | admission until execution returns, or until the decision is dropped | reserved at admission; booked to the session at execution; returned by [`on_session_finished`](SessionAdapter::on_session_finished), [`release_session`](SessionAdapter::release_session), [`forget_session`](SessionAdapter::forget_session) or [`clear`](SessionAdapter::clear) (or by dropping the decision unexecuted) |
+//! | `RequestResources` | admission until execution returns, or until the decision is dropped | reserved at admission; booked to the session at execution; returned when the session ends (however it ends), or earlier by [`release_session`](SessionAdapter::release_session), [`forget_session`](SessionAdapter::forget_session) or [`clear`](SessionAdapter::clear) (or by dropping the decision unexecuted) |
 //!
 //! No kind holds its slot past execution: the adapter applies every action synchronously,
 //! and what the caller does afterwards (the retry after its backoff, the rollback) is not
@@ -65,7 +73,8 @@
 //! [`on_session_started`](SessionAdapter::on_session_started),
 //! [`on_session_finished`](SessionAdapter::on_session_finished) and, when the table drops a
 //! session, [`forget_session`](SessionAdapter::forget_session) (or [`clear`](SessionAdapter::clear)).
-//! A user driving the adapter alone calls them where its sessions start, end and go away.
+//! A user driving the adapter alone (the quick reference's Pattern 2) may call them for the
+//! events and to bound the history kept; resources come back without them.
 //!
 //! # Tracing
 //! `analyze_session` and `execute_decision` spans (level `debug`) carry `session_id`,
@@ -102,7 +111,7 @@ pub mod config;
 mod decision;
 mod error;
 mod event;
-pub mod gate;
+mod gate;
 mod policy;
 mod sessions;
 mod stats;

@@ -1,6 +1,7 @@
-//! Per-session state the adapter keeps: a bounded ring of executed decisions and the resource
-//! units granted to the session. Sharded mutexes, touched only when a decision is executed,
-//! a session is released, or history is read: never on the analysis path.
+//! Per-session state the adapter keeps: a bounded ring of executed decisions and the
+//! session's resource [`Grant`] (shared with the session's end hook, which returns it when the
+//! session ends). Sharded mutexes, touched only when a decision is executed, a session is
+//! released, or history is read: never on the analysis path.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -11,7 +12,9 @@ use autonomic_core::SessionId;
 use crossbeam_utils::CachePadded;
 
 use crate::SessionDecision;
+use crate::gate::Grant;
 use crate::policy::mix64;
+use crate::sync::Arc;
 
 /// Number of shards (a power of two): enough that two threads rarely meet on one lock.
 const SHARDS: usize = 64;
@@ -38,7 +41,28 @@ impl Hasher for IdHasher {
 #[derive(Debug, Default)]
 struct Entry {
     history: VecDeque<SessionDecision>,
-    granted_units: u64,
+    /// The session's grant; released (holding nothing) once the session ended.
+    grant: Option<Arc<Grant>>,
+}
+
+impl Entry {
+    fn granted_units(&self) -> u64 {
+        self.grant.as_ref().map_or(0, |g| g.units())
+    }
+
+    /// Releases the grant (the units go back to the ledger); the units returned.
+    fn release(&mut self) -> u64 {
+        self.grant.take().map_or(0, |g| g.release())
+    }
+}
+
+/// What [`SessionStore::record`] did.
+pub(crate) struct Booking {
+    /// The decision went into the session's history (`false`: the tracking bound was hit).
+    pub(crate) tracked: bool,
+    /// A new grant, to attach to the session's end; `None` if there was no grant or it joined
+    /// the session's live one (already attached).
+    pub(crate) new_grant: Option<Arc<Grant>>,
 }
 
 type Shard = HashMap<SessionId, Entry, BuildHasherDefault<IdHasher>>;
@@ -69,11 +93,12 @@ impl SessionStore {
         self.shards[index].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends an executed decision (dropping the oldest past the ring's size) and adds
-    /// `grant_units` to the session's grant. Returns `false` if the session was not tracked
-    /// and the tracking bound was reached: the decision was then not recorded. A grant is
-    /// always recorded (grants are bounded by the ledger's capacity).
-    pub(crate) fn record(&self, decision: SessionDecision, grant_units: u64) -> bool {
+    /// Appends an executed decision (dropping the oldest past the ring's size) and books
+    /// `grant` to the session: it joins the session's live grant, or becomes it. If the
+    /// session was not tracked and the tracking bound was reached, nothing is kept: the
+    /// decision is dropped and a grant is handed back as new, to be held by the session's end
+    /// hook alone (so the store stays bounded, and the grant still comes back).
+    pub(crate) fn record(&self, decision: SessionDecision, grant: Option<Grant>) -> Booking {
         let id = decision.session_id;
         let mut shard = self.shard(id);
         let entry = match shard.entry(id) {
@@ -83,9 +108,9 @@ impl SessionStore {
                 // the RMW (each insertion takes one ticket), not from ordering with other
                 // memory.
                 let ticket = self.tracked.fetch_add(1, Ordering::Relaxed);
-                if ticket >= self.max_tracked && grant_units == 0 {
+                if ticket >= self.max_tracked {
                     self.tracked.fetch_sub(1, Ordering::Relaxed);
-                    return false;
+                    return Booking { tracked: false, new_grant: grant.map(Arc::new) };
                 }
                 vacant.insert(Entry::default())
             }
@@ -94,26 +119,38 @@ impl SessionStore {
             entry.history.pop_front();
         }
         entry.history.push_back(decision);
-        entry.granted_units = entry.granted_units.saturating_add(grant_units);
-        true
+        let new_grant = grant.and_then(|grant| {
+            let unjoined = match &entry.grant {
+                Some(live) => live.absorb(grant).err(),
+                None => Some(grant),
+            };
+            unjoined.map(|grant| {
+                let grant = Arc::new(grant);
+                // A released grant left in the entry holds nothing: replacing it loses nothing.
+                entry.grant = Some(grant.clone());
+                grant
+            })
+        });
+        Booking { tracked: true, new_grant }
     }
 
-    /// Takes the session's grant (the caller returns it to the ledger); history stays.
+    /// Releases the session's grant (its units go back to the ledger); history stays. The
+    /// units this call returned: zero if the session's end returned them already.
     pub(crate) fn release(&self, id: SessionId) -> u64 {
-        self.shard(id).get_mut(&id).map_or(0, |entry| std::mem::take(&mut entry.granted_units))
+        self.shard(id).get_mut(&id).map_or(0, Entry::release)
     }
 
-    /// Drops everything kept for the session; returns its grant (for the ledger).
+    /// Drops everything kept for the session, releasing its grant; the units returned.
     pub(crate) fn forget(&self, id: SessionId) -> u64 {
         let removed = self.shard(id).remove(&id);
-        removed.map_or(0, |entry| {
+        removed.map_or(0, |mut entry| {
             // Relaxed: see `record`.
             self.tracked.fetch_sub(1, Ordering::Relaxed);
-            entry.granted_units
+            entry.release()
         })
     }
 
-    /// Drops everything kept for every session; returns the sum of their grants.
+    /// Drops everything kept for every session, releasing their grants; the units returned.
     pub(crate) fn clear(&self) -> u64 {
         let mut units = 0u64;
         for index in 0..SHARDS {
@@ -123,7 +160,7 @@ impl SessionStore {
             };
             // Relaxed: see `record`.
             self.tracked.fetch_sub(drained.len(), Ordering::Relaxed);
-            units = units.saturating_add(drained.iter().map(|e| e.granted_units).sum());
+            units = drained.into_iter().fold(units, |sum, mut e| sum.saturating_add(e.release()));
         }
         units
     }
@@ -138,7 +175,7 @@ impl SessionStore {
 
     /// The units granted to the session.
     pub(crate) fn granted_units(&self, id: SessionId) -> u64 {
-        self.shard(id).get(&id).map_or(0, |entry| entry.granted_units)
+        self.shard(id).get(&id).map_or(0, Entry::granted_units)
     }
 
     /// The sessions holding a grant, with their units (each shard locked in turn).
@@ -149,8 +186,8 @@ impl SessionStore {
             out.extend(
                 shard
                     .iter()
-                    .filter(|(_, entry)| entry.granted_units > 0)
-                    .map(|(id, entry)| (*id, entry.granted_units)),
+                    .map(|(id, entry)| (*id, entry.granted_units()))
+                    .filter(|&(_, units)| units > 0),
             );
         }
         out
@@ -173,10 +210,11 @@ impl std::fmt::Debug for SessionStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(autonomic_loom)))]
 mod tests {
     use super::*;
     use crate::SessionAction;
+    use crate::gate::Gate;
 
     fn decision(id: u64, n: u64) -> SessionDecision {
         SessionDecision {
@@ -189,11 +227,15 @@ mod tests {
         }
     }
 
+    fn grant(gate: &Arc<Gate>, units: u64) -> Option<Grant> {
+        Gate::admit(gate, 1, u64::MAX >> 2, units).unwrap().take_grant()
+    }
+
     #[test]
     fn history_is_a_bounded_ring() {
         let store = SessionStore::new(3, 10);
         for n in 0..7 {
-            assert!(store.record(decision(1, n), 0));
+            assert!(store.record(decision(1, n), None).tracked);
         }
         let kept: Vec<u64> =
             store.history(SessionId::from_raw(1)).iter().map(|d| d.timestamp_ms).collect();
@@ -201,23 +243,48 @@ mod tests {
     }
 
     #[test]
-    fn tracking_is_bounded_but_grants_are_kept() {
+    fn tracking_is_bounded_and_an_untracked_grant_is_handed_back() {
+        let gate = Arc::new(Gate::new());
         let store = SessionStore::new(4, 2);
-        assert!(store.record(decision(1, 0), 0));
-        assert!(store.record(decision(2, 0), 0));
-        assert!(!store.record(decision(3, 0), 0));
+        let booked = store.record(decision(1, 0), grant(&gate, 500));
+        assert!(booked.tracked && booked.new_grant.is_some());
+        assert!(store.record(decision(2, 0), None).tracked);
+        assert!(!store.record(decision(3, 0), None).tracked);
         assert_eq!(store.len(), 2);
         assert!(store.history(SessionId::from_raw(3)).is_empty());
-        assert!(store.record(decision(4, 0), 500)); // a grant is always tracked
-        assert_eq!(store.granted_units(SessionId::from_raw(4)), 500);
-        assert_eq!(store.granted(), vec![(SessionId::from_raw(4), 500)]);
-        assert_eq!(store.release(SessionId::from_raw(4)), 500);
-        assert_eq!(store.release(SessionId::from_raw(4)), 0);
-        assert_eq!(store.history(SessionId::from_raw(4)).len(), 1); // history stays
-        assert_eq!(store.forget(SessionId::from_raw(1)), 0);
+        // Past the bound a grant is not stored, but handed back whole (for the end hook).
+        let untracked = store.record(decision(4, 0), grant(&gate, 70));
+        assert!(!untracked.tracked);
+        assert_eq!(untracked.new_grant.as_ref().map(|g| g.units()), Some(70));
+        assert_eq!(store.granted_units(SessionId::from_raw(4)), 0);
         assert_eq!(store.len(), 2);
-        store.record(decision(5, 0), 7);
+        drop(untracked); // its last holder: the units go back
+        assert_eq!(gate.units_granted(), 500);
+        assert_eq!(store.granted(), vec![(SessionId::from_raw(1), 500)]);
+        assert_eq!(store.release(SessionId::from_raw(1)), 500);
+        assert_eq!(store.release(SessionId::from_raw(1)), 0);
+        assert_eq!(store.history(SessionId::from_raw(1)).len(), 1); // history stays
+        assert_eq!(store.forget(SessionId::from_raw(2)), 0);
+        assert_eq!(store.len(), 1);
+        drop(store.record(decision(5, 0), grant(&gate, 7)));
         assert_eq!(store.clear(), 7);
         assert_eq!(store.len(), 0);
+        assert_eq!(gate.units_granted(), 0);
+    }
+
+    #[test]
+    fn a_second_grant_joins_the_live_one_and_a_released_one_is_replaced() {
+        let gate = Arc::new(Gate::new());
+        let store = SessionStore::new(4, 4);
+        let first = store.record(decision(1, 0), grant(&gate, 100)).new_grant.unwrap();
+        assert!(store.record(decision(1, 1), grant(&gate, 50)).new_grant.is_none());
+        assert_eq!(store.granted_units(SessionId::from_raw(1)), 150);
+        // The session ends: its end hook releases the shared grant; the store finds it empty.
+        assert_eq!(first.release(), 150);
+        assert_eq!(store.release(SessionId::from_raw(1)), 0);
+        let second = store.record(decision(1, 2), grant(&gate, 30)).new_grant;
+        assert!(second.is_some(), "a released grant takes nothing more");
+        assert_eq!(store.forget(SessionId::from_raw(1)), 30);
+        assert_eq!(gate.units_granted(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Atomics shim: `std` atomics normally, loom's under `cfg(autonomic_loom)`.
 //!
 //! The doctrine's counters ([`gate`](crate::gate)) go through this module, so the loom model
-//! (`tests/loom_gate.rs`) explores the very code users run. The cfg is namespaced
+//! (`src/gate/tests/loom_gate.rs`) explores the very code users run. The cfg is namespaced
 //! (`autonomic_loom`) so that turning it on does not switch tokio's own loom code paths.
 //! Only the gate uses it; the rest of the crate (statistics, buffers) uses `std` directly and
 //! is not part of the model.

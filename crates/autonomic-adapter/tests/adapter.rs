@@ -184,9 +184,11 @@ fn max_total_resources_refuses_past_capacity_and_admits_after_release() -> Res {
     let (rule, observed, limit) = refused_by(adapter.evaluate(&c)?);
     assert_eq!((rule, limit), (QRule::MaxTotalResources, 0.1));
     assert!((observed - 0.15).abs() < 1e-12, "{observed}");
-    // A session that ends gives its grant back.
+    // A session that ends gives its grant back, by itself; the notification finds nothing
+    // left to release.
     let done = a.complete()?;
-    assert!((adapter.on_session_completed(&done) - 0.05).abs() < 1e-12);
+    assert!((adapter.granted_resources() - 0.05).abs() < 1e-12);
+    assert_eq!(adapter.on_session_completed(&done), 0.0);
     admitted(adapter.evaluate(&c)?);
     assert_eq!(adapter.snapshot_stats().rejections.max_total_resources, 1);
     Ok(())
@@ -413,7 +415,7 @@ fn execution_errors_return_what_the_decision_held() -> Res {
 }
 
 #[test]
-fn grants_last_until_the_session_is_released() -> Res {
+fn grants_last_until_the_session_ends_or_is_released() -> Res {
     let (_, adapter) = adapter();
     let slow = too_slow();
     for _ in 0..3 {
@@ -423,10 +425,10 @@ fn grants_last_until_the_session_is_released() -> Res {
     // Not finished yet: on_session_finished refuses and releases nothing.
     assert!(adapter.on_session_finished(&slow).is_err());
     assert!((adapter.granted_resources() - 0.15).abs() < 1e-12);
-    let failed = slow.fail()?;
-    let released = adapter.on_session_failed(&failed);
-    assert!((released - 0.15).abs() < 1e-12);
+    let failed = slow.fail()?; // the end returns the grant
     assert_eq!(adapter.granted_resources(), 0.0);
+    assert_eq!(adapter.granted_to(failed.id()), 0.0);
+    assert_eq!(adapter.on_session_failed(&failed), 0.0); // returned exactly once
     assert_eq!(adapter.session_history(failed.id()).len(), 3); // history stays
     // release_session / forget_session / clear each return grants too.
     let s = too_slow();
@@ -439,6 +441,11 @@ fn grants_last_until_the_session_is_released() -> Res {
     assert!((adapter.forget_session(s.id()) - 0.05).abs() < 1e-12);
     adapter.execute(&admitted(adapter.evaluate(&s)?), &s)?;
     assert!((adapter.clear() - 0.05).abs() < 1e-12);
+    assert_eq!(adapter.granted_resources(), 0.0);
+    // Released early, the grant is not returned again when the session ends.
+    adapter.execute(&admitted(adapter.evaluate(&s)?), &s)?;
+    assert!((adapter.release_session(s.id()) - 0.05).abs() < 1e-12);
+    drop(s.complete()?);
     assert_eq!(adapter.granted_resources(), 0.0);
     Ok(())
 }

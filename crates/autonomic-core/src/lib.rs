@@ -48,6 +48,7 @@ mod ids;
 mod knowledge;
 mod lifecycle;
 mod metrics;
+mod on_end;
 mod reading;
 mod snapshot;
 mod state;

@@ -1,7 +1,7 @@
 //! Atomics shim: `std` atomics normally, loom's under `cfg(autonomic_loom)`.
 //!
 //! Every atomic protocol of this crate goes through this module so that the loom model tests
-//! (`src/tests/loom_*.rs` and `tests/loom_*.rs`, run by `cargo xtask loom`) explore the very
+//! (`src/**/tests/loom_*.rs` and `tests/loom_*.rs`, run by `cargo xtask loom`) explore the very
 //! code users run. The cfg is namespaced (`autonomic_loom`, not `loom`) so that turning it on
 //! does not also switch tokio's or other dependencies' own loom code paths.
 

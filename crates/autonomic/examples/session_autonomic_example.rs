@@ -422,7 +422,7 @@ async fn run_session(world: Arc<World>, index: u64) {
             }
             Fate::CancelFromOutside(at) if task == at => {
                 // An operator cancels it through the table, without telling the adapter: no
-                // event, and a grant it holds comes back with the loop's next iteration.
+                // event; a grant it holds comes back as the session ends.
                 let cancelled = runtime.table().get(&handle.id()).map(|h| h.cancel());
                 if matches!(cancelled, Ok(Ok(_))) {
                     tally.cancelled.add(1);

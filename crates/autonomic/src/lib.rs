@@ -21,8 +21,8 @@
 //! [`AutonomicRuntime`] owns the table, the adapter, the aggregator and the knowledge base
 //! they share, all reading one clock (injectable through [`RuntimeBuilder::clock`]). Its loop
 //! (on tokio) aggregates every session of the table, publishes the result as the knowledge
-//! the doctrine gate reads, returns the resource grants of ended sessions and removes the
-//! sessions that ended more than `retention` ago with their decision history, then reports
+//! the doctrine gate reads and removes the sessions that ended more than `retention` ago
+//! with their decision history (resource grants came back when they ended), then reports
 //! ([`LoopReport`]) and traces a summary. So the loop closes: when sessions start failing,
 //! the next iteration publishes the failure rate and the adapter starts refusing
 //! adaptations by `max_failure_rate`; when they recover, it admits again.
@@ -113,7 +113,7 @@ pub use autonomic_adapter::{
     ActionError, ActionKind, AdapterError, AdapterStats, AdmittedDecision, Analysis, FnPolicy,
     Metric, Permit, PolicyContext, Proposal, QRule, Refusal, Rejections, SessionAction,
     SessionAdapter, SessionAdapterBuilder, SessionAdapterConfig, SessionDecision, SessionEvent,
-    SessionPolicy, Signal, ThresholdPolicy, gate,
+    SessionPolicy, Signal, ThresholdPolicy,
 };
 
 // Aggregate.

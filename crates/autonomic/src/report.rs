@@ -37,8 +37,8 @@ pub struct LoopReport {
     pub metrics: AggregatedMetrics,
     /// The generation of the knowledge published from `metrics` (Knowledge).
     pub knowledge_generation: u64,
-    /// Sessions whose resource grant was returned this iteration: ended sessions still in the
-    /// table, and sessions removed by cleanup (Execute).
+    /// Sessions whose resource grant was returned by this iteration's cleanup (Execute):
+    /// normally none, since a grant comes back when its session ends.
     pub grants_released: usize,
     /// Resources returned this iteration, as a fraction of capacity.
     pub resources_released: f64,

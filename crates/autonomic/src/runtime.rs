@@ -33,9 +33,9 @@ use crate::{LoopReport, LoopTotals, RuntimeConfig, RuntimeError, TableSource};
 ///    SLO compliance from the next analysis on, so what sessions do changes what the adapter
 ///    admits.
 /// 3. **Execute**: removes from the table the sessions that ended at least `retention` ago,
-///    dropping their decision history and any grant with them
-///    ([`SessionAdapter::forget_session`]), and returns the resource grants of the other
-///    ended sessions. The removal shares the aggregation's visit of the table (the table
+///    dropping their decision history with them ([`SessionAdapter::forget_session`]); their
+///    resource grants came back when they ended (a grant follows its session). The removal
+///    shares the aggregation's visit of the table (the table
 ///    allows removing while it visits): the aggregate still counts the sessions removed, as
 ///    if cleanup ran after it, and a million sessions are visited once, not twice.
 /// 4. Emits a `tracing` summary at `info` and publishes a [`LoopReport`]
@@ -45,15 +45,14 @@ use crate::{LoopReport, LoopTotals, RuntimeConfig, RuntimeError, TableSource};
 /// The lifecycle helpers ([`start_session`](Self::start_session),
 /// [`complete_session`](Self::complete_session), [`fail_session`](Self::fail_session),
 /// [`cancel_session`](Self::cancel_session), ...) do the handle's transition and tell the
-/// adapter: it emits `Started` / `Completed` / `Failed` / `Cancelled` and returns a finished
-/// session's resource grant at once. A session finished directly on its handle (`h.complete()`)
-/// is not announced: no event is emitted for it, and its grant (if it has one) is returned by
-/// the next iteration of the loop, so it is held for at most one `interval` longer. Either
-/// way the session leaves the table `retention` after it ended.
+/// adapter: it emits `Started` / `Completed` / `Failed` / `Cancelled`. A session finished
+/// directly on its handle (`h.complete()`) is not announced: no event is emitted for it. A
+/// resource grant comes back when its session ends either way (the grant follows its
+/// session), and the session leaves the table `retention` after it ended.
 ///
 /// # Cost
 /// The helpers add only the adapter's own notification to each transition (an event pushed on
-/// a lock-free queue; at the end, the adapter's grant release); nothing else is locked or
+/// a lock-free queue); nothing else is locked or
 /// allocated per session. The loop's iterations run one at a time, on tokio's blocking pool
 /// (a pass over a million sessions takes tens of milliseconds, which must not stall the
 /// runtime's workers). `docs/performance.md` has the numbers.
@@ -309,8 +308,7 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         Ok(handle)
     }
 
-    /// Completes a running session and tells the adapter (`Completed` event; its resource
-    /// grant is returned at once).
+    /// Completes a running session and tells the adapter (`Completed` event).
     pub fn complete_session<T: TenantTag>(
         &self,
         handle: SessionHandle<T, Active>,
@@ -320,8 +318,7 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         Ok(done)
     }
 
-    /// Fails a running session and tells the adapter (`Failed` event; its resource grant is
-    /// returned at once).
+    /// Fails a running session and tells the adapter (`Failed` event).
     pub fn fail_session<T: TenantTag>(
         &self,
         handle: SessionHandle<T, Active>,
@@ -331,8 +328,7 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         Ok(failed)
     }
 
-    /// Cancels a running session and tells the adapter (`Cancelled` event; its resource
-    /// grant is returned at once).
+    /// Cancels a running session and tells the adapter (`Cancelled` event).
     pub fn cancel_session<T: TenantTag>(
         &self,
         handle: SessionHandle<T, Active>,
@@ -528,11 +524,9 @@ impl<P: SessionPolicy> Shared<P> {
         let metrics = AggregatedMetrics::of(&pass, pass.now);
         // Knowledge: what the doctrine gate reads from now on.
         let published = self.aggregator.publish(&metrics);
-        // Execute: return the grants of the ended sessions still in the table.
-        let (swept, swept_amount) = self.release_ended_grants();
         let sessions_cleaned = pass.cleaned.get();
-        let grants_released = pass.grants_released.get() + swept;
-        let resources_released = pass.resources_released.get() + swept_amount;
+        let grants_released = pass.grants_released.get();
+        let resources_released = pass.resources_released.get();
 
         state.iteration = iteration;
         state.totals.sessions_cleaned += sessions_cleaned as u64;
@@ -568,27 +562,6 @@ impl<P: SessionPolicy> Shared<P> {
             "autonomic loop iteration"
         );
         report
-    }
-
-    /// Returns the grants of sessions that are in the table and have ended: those finished on
-    /// their handles without the adapter being told. `(sessions, amount)`.
-    fn release_ended_grants(&self) -> (usize, f64) {
-        if self.adapter.granted_resources() == 0.0 {
-            return (0, 0.0);
-        }
-        let mut released = (0, 0.0);
-        for (id, _) in self.adapter.granted_sessions() {
-            // A session not in the table is not ours to judge (it may live elsewhere); one
-            // that left the table through cleanup or `remove_session` was forgotten then.
-            if self.table.get(&id).is_ok_and(|h| h.is_terminal()) {
-                let amount = self.adapter.release_session(id);
-                if amount > 0.0 {
-                    released.0 += 1;
-                    released.1 += amount;
-                }
-            }
-        }
-        released
     }
 }
 

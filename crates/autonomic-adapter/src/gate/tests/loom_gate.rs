@@ -1,14 +1,13 @@
-//! Loom model of the doctrine gate's counters.
+//! Loom model of the doctrine gate: slots, ledger, permits and grants.
 //!
-//! Run: `RUSTFLAGS="--cfg autonomic_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release
-//! -p autonomic-adapter --test loom_gate`
+//! Run: `cargo xtask loom` (or `RUSTFLAGS="--cfg autonomic_loom" LOOM_MAX_PREEMPTIONS=2 cargo
+//! test --release -p autonomic-adapter --lib loom_`).
 
-#![cfg(autonomic_loom)]
-
-use autonomic_adapter::gate::{Gate, ResourceLedger};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::thread;
+
+use crate::gate::{Gate, ResourceLedger};
 
 /// Three threads race for `bound` slots through `Gate::admit`; while a thread holds a
 /// permit it counts itself in a separate "in flight" counter. The count of holders never
@@ -29,7 +28,7 @@ fn slots_never_exceed(bound: u64) {
                     // this is what the model checks.
                     let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                     assert!(now <= bound, "{now} in flight with bound {bound}");
-                    assert!(gate.slots().in_use() <= bound);
+                    assert!(gate.slots_in_use() <= bound);
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     if i == 0 {
                         // Execution path: the slot goes back early, then the permit drops.
@@ -42,7 +41,7 @@ fn slots_never_exceed(bound: u64) {
             .collect();
         let admitted = handles.into_iter().map(|h| h.join().unwrap()).filter(|&a| a).count();
         assert!(admitted as u64 >= bound.min(3), "only {admitted} admitted with bound {bound}");
-        assert_eq!(gate.slots().in_use(), 0);
+        assert_eq!(gate.slots_in_use(), 0);
     });
 }
 
@@ -69,7 +68,7 @@ fn ledger_never_exceeds_capacity() {
                     if let Ok(after) = ledger.try_reserve(2, 5) {
                         assert!(after <= 5);
                         assert!(ledger.granted() <= 5);
-                        ledger.release(2);
+                        assert!(ledger.release(2));
                     }
                 })
             })
@@ -82,8 +81,7 @@ fn ledger_never_exceeds_capacity() {
 }
 
 /// Slots and units together: three admissions of 2 units each, capacity 3, bound 2. A refused
-/// resource reservation gives its slot back; units moved out of a permit are released by
-/// their new owner.
+/// resource reservation gives its slot back; units moved into a grant are returned by it.
 #[test]
 fn permits_return_slot_and_units_once() {
     loom::model(|| {
@@ -93,12 +91,12 @@ fn permits_return_slot_and_units_once() {
                 let gate = gate.clone();
                 thread::spawn(move || {
                     if let Ok(permit) = Gate::admit(&gate, 2, 3, 2) {
-                        assert!(gate.ledger().granted() <= 3);
-                        assert!(gate.slots().in_use() <= 2);
+                        assert!(gate.units_granted() <= 3);
+                        assert!(gate.slots_in_use() <= 2);
                         if i == 1 {
-                            let units = permit.take_units();
+                            let grant = permit.take_grant();
                             drop(permit);
-                            gate.ledger().release(units);
+                            drop(grant);
                         }
                     }
                 })
@@ -107,6 +105,31 @@ fn permits_return_slot_and_units_once() {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!((gate.slots().in_use(), gate.ledger().granted()), (0, 0));
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
+    });
+}
+
+/// A grant shared by two holders (the session store and the session's end hook) that release
+/// it at the same time, while a third absorbs a new grant into it: the units go back exactly
+/// once, and absorbed units are never lost (returned by the grant or by the refused one).
+#[test]
+fn a_shared_grant_is_returned_exactly_once() {
+    loom::model(|| {
+        let gate = Arc::new(Gate::new());
+        let first = Gate::admit(&gate, 3, 10, 2).unwrap().take_grant().unwrap();
+        let second = Gate::admit(&gate, 3, 10, 3).unwrap().take_grant().unwrap();
+        let shared = Arc::new(first);
+        let releasers: Vec<_> = (0..2)
+            .map(|_| {
+                let shared = shared.clone();
+                thread::spawn(move || shared.release())
+            })
+            .collect();
+        // Refused (already released): `second` drops here and returns its own units.
+        let _ = shared.absorb(second);
+        let returned: u64 = releasers.into_iter().map(|h| h.join().unwrap()).sum();
+        assert!(returned == 2 || returned == 5, "returned {returned}");
+        drop(shared);
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
     });
 }

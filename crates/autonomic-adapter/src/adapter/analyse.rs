@@ -1,0 +1,202 @@
+//! Analysis: the policy proposes, Global Q admits or refuses ([`SessionAdapter::evaluate`]).
+
+use autonomic_core::{GlobalQ, Lifecycle, SessionHandle, SessionId, TenantTag};
+use tracing::field::{Empty, display};
+
+use super::SessionAdapter;
+use crate::decision::AdmittedDecision;
+use crate::gate::{self, Gate, GateRefusal, Permit};
+use crate::{
+    AdapterError, Analysis, PolicyContext, Proposal, QRule, Refusal, SessionAction,
+    SessionDecision, SessionEvent, SessionPolicy,
+};
+
+/// A Global Q rule a proposal broke, with the value seen and the limit.
+struct Breach {
+    rule: QRule,
+    observed: f64,
+    limit: f64,
+}
+
+impl<P: SessionPolicy> SessionAdapter<P> {
+    /// Analyses a session: the policy proposes at most one action and Global Q admits or
+    /// refuses it. Synchronous: this is the hot path.
+    ///
+    /// When the policy proposes nothing (a healthy session), this reads the session's
+    /// counters and nothing else: no allocation, no lock, no clock, no shared write. A
+    /// proposal is then validated (an invalid one is an error), its signal is emitted as an
+    /// event, and the Global Q rules are checked in the order of [`QRule::ALL`]; a refusal is
+    /// counted by rule, traced (`info`) with the rule and values, emitted as
+    /// [`SessionEvent::Rejected`], and returned as [`Analysis::Refused`].
+    pub fn evaluate<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+    ) -> Result<Analysis, AdapterError> {
+        let snapshot = handle.snapshot_at(0);
+        let span = tracing::debug_span!(
+            "analyze_session",
+            session_id = %handle.id(),
+            state = %snapshot.state,
+            decision.action = Empty,
+        );
+        let _entered = span.enter();
+        let ctx = PolicyContext::new(
+            handle.id(),
+            handle.tenant_id(),
+            handle.pattern(),
+            &self.config,
+            handle.context().clock(),
+        );
+        match self.policy.propose(&snapshot, &ctx) {
+            None => Ok(Analysis::NoAction),
+            Some(proposal) => self.admit(handle, proposal, &span),
+        }
+    }
+
+    /// The quick reference's form of [`evaluate`](Self::evaluate): `Some` admitted decision,
+    /// or `None` when there is nothing to do *or* Global Q refused (the refusal is still
+    /// counted, traced and emitted; use `evaluate` to tell the two apart).
+    pub async fn analyze_session<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+    ) -> Result<Option<AdmittedDecision>, AdapterError> {
+        self.evaluate(handle).map(Analysis::into_decision)
+    }
+
+    /// Checks a proposal against Global Q, in the order of [`QRule::ALL`]: the knowledge
+    /// rules (if `verify_global_q`), then the capacity rules, which take a permit.
+    #[inline(never)]
+    fn admit<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+        proposal: Proposal,
+        span: &tracing::Span,
+    ) -> Result<Analysis, AdapterError> {
+        proposal.validate()?;
+        span.record("decision.action", display(&proposal.action));
+        if let Some(signal) = proposal.signal {
+            self.events.push(signal.to_event(handle.id()));
+        }
+        let q = self.q.load();
+        let admission = self
+            .knowledge_rules(&q)
+            .and_then(|()| capacity_rules(&self.gate, &q, &proposal.action));
+        Ok(match admission {
+            Ok(permit) => self.admitted(handle, proposal, permit),
+            Err(breach) => self.refuse(handle.id(), proposal, breach),
+        })
+    }
+
+    /// `min_slo_compliance` and `max_failure_rate`, against the knowledge the aggregator
+    /// published (skipped when `verify_global_q` is off).
+    fn knowledge_rules(&self, q: &GlobalQ) -> Result<(), Breach> {
+        if !self.config.verify_global_q {
+            return Ok(());
+        }
+        let (compliance, failure_rate) =
+            self.knowledge.with_current(|k| (k.slo_compliance, k.failure_rate));
+        min_slo_compliance(q, compliance)?;
+        max_failure_rate(q, failure_rate)
+    }
+
+    fn admitted<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+        proposal: Proposal,
+        permit: Permit,
+    ) -> Analysis {
+        let session_id = handle.id();
+        self.counters.decision(session_id);
+        let record = SessionDecision {
+            session_id,
+            timestamp_ms: handle.context().clock().now_nanos() / 1_000_000,
+            action: proposal.action,
+            reason: proposal.reason,
+            expected_impact: proposal.expected_impact,
+            global_q_verified: self.config.verify_global_q,
+        };
+        tracing::debug!(reason = %record.reason, "adaptation admitted");
+        Analysis::Admitted(AdmittedDecision { record, permit })
+    }
+
+    #[cold]
+    fn refuse(&self, session_id: SessionId, proposal: Proposal, breach: Breach) -> Analysis {
+        let Breach { rule, observed, limit } = breach;
+        self.counters.rejection(rule);
+        tracing::info!(
+            %rule,
+            observed,
+            limit,
+            action = %proposal.action,
+            "adaptation refused by global Q"
+        );
+        self.events.push(SessionEvent::Rejected {
+            session_id,
+            action: proposal.action.clone(),
+            rule,
+            observed,
+            limit,
+        });
+        Analysis::Refused(Refusal {
+            session_id,
+            action: proposal.action,
+            reason: proposal.reason,
+            rule,
+            observed,
+            limit,
+        })
+    }
+}
+
+/// Rule `min_slo_compliance`: the global SLO compliance is at least the minimum.
+fn min_slo_compliance(q: &GlobalQ, compliance: f64) -> Result<(), Breach> {
+    if compliance < q.min_slo_compliance {
+        return Err(Breach {
+            rule: QRule::MinSloCompliance,
+            observed: compliance,
+            limit: q.min_slo_compliance,
+        });
+    }
+    Ok(())
+}
+
+/// Rule `max_failure_rate`: the global failure rate is at most the maximum.
+fn max_failure_rate(q: &GlobalQ, failure_rate: f64) -> Result<(), Breach> {
+    if failure_rate > q.max_failure_rate {
+        return Err(Breach {
+            rule: QRule::MaxFailureRate,
+            observed: failure_rate,
+            limit: q.max_failure_rate,
+        });
+    }
+    Ok(())
+}
+
+/// Rules `max_concurrent_adaptations` and `max_total_resources`: the gate takes a slot and
+/// the resources requested, or neither.
+fn capacity_rules(
+    gate: &crate::sync::Arc<Gate>,
+    q: &GlobalQ,
+    action: &SessionAction,
+) -> Result<Permit, Breach> {
+    let units = match *action {
+        // Validated before the rules, so the conversion succeeds.
+        SessionAction::RequestResources { amount } => gate::units_for_request(amount).unwrap_or(0),
+        _ => 0,
+    };
+    let capacity = gate::capacity_units(q.max_total_resources);
+    Gate::admit(gate, q.max_concurrent_adaptations, capacity, units).map_err(
+        |refusal| match refusal {
+            GateRefusal::Slots { in_use, bound } => Breach {
+                rule: QRule::MaxConcurrentAdaptations,
+                observed: in_use as f64,
+                limit: bound as f64,
+            },
+            GateRefusal::Resources { granted, requested, .. } => Breach {
+                rule: QRule::MaxTotalResources,
+                observed: gate::units_to_amount(granted.saturating_add(requested)),
+                limit: q.max_total_resources,
+            },
+        },
+    )
+}

@@ -1,0 +1,119 @@
+//! Building a [`SessionAdapter`]: the constructors and [`SessionAdapterBuilder`].
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
+
+use super::SessionAdapter;
+use crate::event::EventBuffer;
+use crate::gate::Gate;
+use crate::sessions::SessionStore;
+use crate::stats::Counters;
+use crate::sync;
+use crate::{SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
+
+/// Builds a [`SessionAdapter`] with a configuration, a Global Q and a policy.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_adapter::{SessionAdapter, SessionAdapterConfig};
+/// use autonomic_core::{GlobalQ, KnowledgeBase};
+/// let adapter = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+///     .config(SessionAdapterConfig { max_retries: 5, ..Default::default() })
+///     .global_q(GlobalQ { max_concurrent_adaptations: 2, ..Default::default() })
+///     .build()?;
+/// assert_eq!(adapter.global_q().max_concurrent_adaptations, 2);
+///
+/// let bad = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+///     .config(SessionAdapterConfig { min_samples: 0, ..Default::default() })
+///     .build();
+/// assert_eq!(bad.unwrap_err().field(), Some("min_samples"));
+/// # Ok::<(), autonomic_core::ConfigError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build()`"]
+pub struct SessionAdapterBuilder<P = ThresholdPolicy> {
+    knowledge: Arc<KnowledgeBase>,
+    config: SessionAdapterConfig,
+    q: GlobalQ,
+    policy: P,
+}
+
+impl<P: SessionPolicy> SessionAdapterBuilder<P> {
+    /// Sets the configuration (validated by [`build`](Self::build)).
+    pub fn config(mut self, config: SessionAdapterConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the initial Global Q (validated by [`build`](Self::build)).
+    pub fn global_q(mut self, q: GlobalQ) -> Self {
+        self.q = q;
+        self
+    }
+
+    /// Uses `policy` instead of the current one.
+    pub fn policy<Q: SessionPolicy>(self, policy: Q) -> SessionAdapterBuilder<Q> {
+        SessionAdapterBuilder { knowledge: self.knowledge, config: self.config, q: self.q, policy }
+    }
+
+    /// Validates the configuration and Global Q and builds the adapter.
+    pub fn build(self) -> Result<SessionAdapter<P>, ConfigError> {
+        self.config.validate()?;
+        self.q.validate()?;
+        Ok(SessionAdapter::from_parts(self.knowledge, self.config, self.q, self.policy))
+    }
+}
+
+impl SessionAdapter<ThresholdPolicy> {
+    /// An adapter with the default configuration, Global Q and policy, reading knowledge from
+    /// `knowledge`.
+    pub fn new(knowledge: Arc<KnowledgeBase>) -> Self {
+        // The defaults are valid (tested), so nothing to refuse here.
+        Self::from_parts(
+            knowledge,
+            SessionAdapterConfig::default(),
+            GlobalQ::default(),
+            ThresholdPolicy,
+        )
+    }
+
+    /// An adapter with `config` (validated) and the default Global Q and policy.
+    pub fn with_config(
+        knowledge: Arc<KnowledgeBase>,
+        config: SessionAdapterConfig,
+    ) -> Result<Self, ConfigError> {
+        Self::builder(knowledge).config(config).build()
+    }
+
+    /// A builder, starting from the defaults.
+    pub fn builder(knowledge: Arc<KnowledgeBase>) -> SessionAdapterBuilder<ThresholdPolicy> {
+        SessionAdapterBuilder {
+            knowledge,
+            config: SessionAdapterConfig::default(),
+            q: GlobalQ::default(),
+            policy: ThresholdPolicy,
+        }
+    }
+}
+
+impl<P: SessionPolicy> SessionAdapter<P> {
+    fn from_parts(
+        knowledge: Arc<KnowledgeBase>,
+        config: SessionAdapterConfig,
+        q: GlobalQ,
+        policy: P,
+    ) -> Self {
+        SessionAdapter {
+            sessions: SessionStore::new(config.history_per_session, config.max_tracked_sessions),
+            events: EventBuffer::new(config.event_capacity),
+            policy,
+            knowledge,
+            q: ArcSwap::from_pointee(q),
+            gate: sync::Arc::new(Gate::new()),
+            counters: Counters::default(),
+            config,
+        }
+    }
+}

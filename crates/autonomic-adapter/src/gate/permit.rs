@@ -1,0 +1,207 @@
+//! [`Permit`]: what one admitted decision took from the gate, returned when it is dropped.
+
+use std::fmt;
+
+use super::Gate;
+use super::grant::Grant;
+use super::ledger::units_to_amount;
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// The permit holds a slot.
+const SLOT: u64 = 1 << 63;
+/// The decision holding the permit has been executed (set once).
+const EXECUTED: u64 = 1 << 62;
+/// Reserved units still held by the permit.
+pub(super) const UNITS: u64 = EXECUTED - 1;
+
+/// What one admitted decision holds from the doctrine gate: one adaptation slot and the
+/// resources it reserved. Dropping it returns whatever it still holds (RAII).
+///
+/// A permit can be looked at, not used: the adapter returns its slot when the decision is
+/// executed and turns its resources into a grant that follows the session; nothing outside
+/// the adapter can give back what a permit holds, so nothing outside it can break the bounds.
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_adapter::{Analysis, SessionAdapter};
+/// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+/// let slow = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+/// for _ in 0..12 {
+///     slow.record_task_execution_us(150_000); // over max_latency_us: asks for resources
+/// }
+/// let Analysis::Admitted(decision) = adapter.evaluate(&slow)? else { unreachable!() };
+/// let permit = decision.permit();
+/// assert!(permit.holds_slot() && !permit.is_executed());
+/// assert!((permit.reserved_resources() - 0.05).abs() < 1e-12);
+/// drop(decision); // returns the slot and the reservation
+/// assert_eq!((adapter.active_adaptations(), adapter.granted_resources()), (0, 0.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The gate behind a permit is out of reach, so its counters cannot be released from
+/// outside (this once let a second adaptation through with `max_concurrent_adaptations = 1`):
+/// ```compile_fail,E0599
+/// # use std::sync::Arc;
+/// # use autonomic_adapter::{Analysis, SessionAdapter};
+/// # use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+/// # let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+/// # let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap();
+/// # for _ in 0..5 { h.record_retry(); }
+/// # let Ok(Analysis::Admitted(decision)) = adapter.evaluate(&h) else { unreachable!() };
+/// decision.permit().gate().slots().release(); // no `gate` on `Permit`
+/// ```
+/// ```compile_fail,E0599
+/// # use std::sync::Arc;
+/// # use autonomic_adapter::{Analysis, SessionAdapter};
+/// # use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+/// # let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+/// # let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap();
+/// # for _ in 0..5 { h.record_retry(); }
+/// # let Ok(Analysis::Admitted(decision)) = adapter.evaluate(&h) else { unreachable!() };
+/// decision.permit().release_slot(); // private to the adapter
+/// ```
+/// ```
+/// # use std::sync::Arc;
+/// # use autonomic_adapter::{Analysis, SessionAdapter};
+/// # use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+/// # let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+/// # let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap();
+/// # for _ in 0..5 { h.record_retry(); }
+/// # let Ok(Analysis::Admitted(decision)) = adapter.evaluate(&h) else { unreachable!() };
+/// assert!(decision.permit().holds_slot()); // reading is fine
+/// ```
+pub struct Permit {
+    gate: Arc<Gate>,
+    /// `SLOT | EXECUTED | units`.
+    word: AtomicU64,
+}
+
+impl Permit {
+    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it).
+    pub(super) fn new(gate: &Arc<Gate>, units: u64) -> Self {
+        debug_assert!(units <= UNITS);
+        Permit { gate: gate.clone(), word: AtomicU64::new(SLOT | (units & UNITS)) }
+    }
+
+    /// Whether the permit still holds its adaptation slot (it does until its decision has
+    /// been executed).
+    pub fn holds_slot(&self) -> bool {
+        // Relaxed: the permit word carries no other memory; see `release_slot`.
+        self.word.load(Ordering::Relaxed) & SLOT != 0
+    }
+
+    /// Resources the permit still holds, as a fraction of capacity (a `RequestResources`
+    /// decision's reservation until it is executed; zero for every other kind).
+    pub fn reserved_resources(&self) -> f64 {
+        units_to_amount(self.units())
+    }
+
+    /// Whether the permit's decision has been executed.
+    pub fn is_executed(&self) -> bool {
+        // Relaxed: see `holds_slot`.
+        self.word.load(Ordering::Relaxed) & EXECUTED != 0
+    }
+
+    /// Units the permit still holds.
+    pub(crate) fn units(&self) -> u64 {
+        // Relaxed: see `holds_slot`.
+        self.word.load(Ordering::Relaxed) & UNITS
+    }
+
+    /// Whether the permit came from `gate`.
+    pub(crate) fn is_from(&self, gate: &Arc<Gate>) -> bool {
+        Arc::ptr_eq(&self.gate, gate)
+    }
+
+    /// Marks the permit's decision executed; `true` the first time only.
+    pub(crate) fn mark_executed(&self) -> bool {
+        // Relaxed: an RMW on one word, so exactly one caller sees the bit clear; the gate's
+        // counters, not this word, carry the synchronisation between holders.
+        self.word.fetch_or(EXECUTED, Ordering::Relaxed) & EXECUTED == 0
+    }
+
+    /// Returns the slot now; `false` if it was already returned.
+    pub(crate) fn release_slot(&self) -> bool {
+        // Relaxed (both): the load only skips the RMW when the bit is already clear (it
+        // never comes back once cleared); the RMW on one word lets exactly one caller clear
+        // the bit and return the slot. The counter's own Release orders the holder's work.
+        if self.word.load(Ordering::Relaxed) & SLOT == 0 {
+            return false;
+        }
+        let had = self.word.fetch_and(!SLOT, Ordering::Relaxed) & SLOT != 0;
+        had && self.gate.slots.release()
+    }
+
+    /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
+    /// is released or dropped; `None` if the permit holds none.
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        let units = self.take_units();
+        (units > 0).then(|| Grant::new(&self.gate, units))
+    }
+
+    /// Returns the units to the ledger now; the units returned.
+    pub(crate) fn release_units(&self) -> u64 {
+        let units = self.take_units();
+        if self.gate.ledger.release(units) { units } else { 0 }
+    }
+
+    fn take_units(&self) -> u64 {
+        // Relaxed (both): as in `release_slot`; units are never added back once taken, and
+        // exactly one caller receives them.
+        if self.word.load(Ordering::Relaxed) & UNITS == 0 {
+            return 0;
+        }
+        self.word.fetch_and(!UNITS, Ordering::Relaxed) & UNITS
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.release_slot();
+        self.release_units();
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("holds_slot", &self.holds_slot())
+            .field("reserved_resources", &self.reserved_resources())
+            .field("executed", &self.is_executed())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_part_is_returned_exactly_once() {
+        let gate = Arc::new(Gate::new());
+        let permit = Gate::admit(&gate, 1, 1_000, 300).unwrap();
+        assert!(permit.release_slot());
+        assert!(!permit.release_slot());
+        let grant = permit.take_grant().expect("units held");
+        assert!(permit.take_grant().is_none());
+        drop(permit);
+        // The slot came back once; the units moved to the grant, so the ledger still holds
+        // them until the grant goes.
+        assert_eq!((gate.slots.in_use(), gate.ledger.granted()), (0, 300));
+        assert_eq!(grant.release(), 300);
+        assert_eq!(grant.release(), 0);
+        assert_eq!(gate.ledger.granted(), 0);
+    }
+
+    #[test]
+    fn executed_flag_is_set_once() {
+        let gate = Arc::new(Gate::new());
+        let permit = Gate::admit(&gate, 1, 0, 0).unwrap();
+        assert!(permit.mark_executed());
+        assert!(!permit.mark_executed());
+        assert!(permit.holds_slot() && permit.is_executed());
+        assert_eq!(permit.release_units(), 0);
+    }
+}
