@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::BuildHasher;
 
 use autonomic_core::TenantId;
 
@@ -177,7 +177,7 @@ impl Default for Aggregation {
 impl Aggregation {
     /// Empty state (allocates the pattern groups and the cache).
     pub fn new() -> Self {
-        let hashing = FoldHashState::new();
+        let hashing = FoldHashState::default();
         Aggregation {
             total: Group::default(),
             tenants: Vec::new(),
@@ -242,12 +242,8 @@ impl Aggregation {
 
     #[inline]
     fn cache_slot(&self, key: CellKey) -> usize {
-        let h = self.tenant_index.hasher();
-        let mixed = folded_multiply(
-            (key.tenant as u64) ^ h.k0,
-            ((key.tenant >> 64) as u64) ^ u64::from(key.pattern) ^ h.k1,
-        );
-        (mixed as usize) & (CACHE_SIZE - 1)
+        // The maps' seeded hasher: one folded multiply per word of the key.
+        (self.cell_index.hasher().hash_one(key) as usize) & (CACHE_SIZE - 1)
     }
 
     /// The cell of `key`, creating it (and its tenant's group) if new; caches it in `slot`.
@@ -449,76 +445,18 @@ impl Aggregation {
     }
 }
 
-/// Hashing for the tenant and cell maps: a folded multiply of the two halves of the 128-bit
-/// tenant id (and the pattern) with per-map random keys.
+/// Hashing for the tenant and cell maps: foldhash, as the table's tenant index uses for the
+/// same tenant ids.
 ///
-/// The default SipHash costs about as much per session as the rest of the pass; this costs
-/// one 64x64->128 multiply. The random keys (drawn from `std`'s `RandomState`) keep tenant
-/// ids chosen by an outsider from being steered into one bucket.
-#[derive(Debug, Clone)]
-struct FoldHashState {
-    k0: u64,
-    k1: u64,
-}
-
-impl FoldHashState {
-    fn new() -> Self {
-        let seed = RandomState::new();
-        FoldHashState { k0: seed.hash_one(0x243f_6a88_85a3_08d3_u64), k1: seed.hash_one(1_u64) }
-    }
-}
-
-impl BuildHasher for FoldHashState {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher { k0: self.k0, k1: self.k1, hash: 0 }
-    }
-}
-
-#[derive(Debug)]
-struct FoldHasher {
-    k0: u64,
-    k1: u64,
-    hash: u64,
-}
+/// The default SipHash costs about as much per session as the rest of the pass; foldhash's
+/// fast hasher costs a folded multiply per word. Its per-map random seed keeps tenant ids
+/// chosen by an outsider from being steered into one bucket.
+type FoldHashState = foldhash::fast::RandomState;
 
 /// `i` as a `u32` index. The aggregator's vectors are bounded by the live tenants and
 /// (tenant, pattern) pairs, far below 2^32; saturating keeps it panic-free regardless.
 fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(NO_CELL - 1)
-}
-
-#[inline]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for FoldHasher {
-    #[inline]
-    fn write_u128(&mut self, v: u128) {
-        let h = folded_multiply((v as u64) ^ self.k0, ((v >> 64) as u64) ^ self.k1);
-        self.hash = folded_multiply(h ^ self.hash, self.k1 | 1);
-    }
-
-    #[inline]
-    fn write_u16(&mut self, v: u16) {
-        self.hash = folded_multiply(self.hash ^ u64::from(v) ^ self.k0, self.k1 | 1);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by the keys of the maps; correct for any input all the same.
-        for chunk in bytes.chunks(16) {
-            let mut b = [0u8; 16];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u128(u128::from_le_bytes(b));
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
 }
 
 #[cfg(test)]
@@ -527,7 +465,7 @@ mod tests {
 
     #[test]
     fn tenant_hasher_spreads_small_and_random_ids() {
-        let state = FoldHashState::new();
+        let state = FoldHashState::default();
         let mut seen = std::collections::HashSet::new();
         for v in (0..1000u128).chain((0..1000u128).map(|i| i << 64)) {
             seen.insert(state.hash_one(v) >> 57); // the 7 control bits hashbrown uses
