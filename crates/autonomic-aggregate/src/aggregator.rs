@@ -22,9 +22,11 @@ use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSo
 /// [`aggregate_sessions`](Self::aggregate_sessions),
 /// [`aggregate_and_publish`](Self::aggregate_and_publish)) need no state and run
 /// concurrently. Breakdown passes ([`breakdown`](Self::breakdown),
-/// [`aggregate_with`](Self::aggregate_with)) reuse one [`Aggregation`] kept behind a mutex
-/// (they run one at a time), so they allocate nothing in the steady state. Every pass reads
-/// the clock once.
+/// [`aggregate_with`](Self::aggregate_with)) reuse one [`Aggregation`] kept between passes,
+/// so they allocate nothing in the steady state; a pass takes it out of its slot and puts it
+/// back when done, so no lock is held while the pass or a callback runs (a callback may ask
+/// the same aggregator for another pass; a pass that finds the slot empty, because another
+/// runs at the same time, builds its own). Every pass reads the clock once.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -52,7 +54,9 @@ use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSo
 pub struct SessionAggregator {
     knowledge: Arc<KnowledgeBase>,
     clock: ClockHandle,
-    scratch: Mutex<Aggregation>,
+    /// The breakdown passes' reusable state, `None` while a pass has it out. The lock is held
+    /// only to take it out and put it back, never across a pass or a callback.
+    scratch: Mutex<Option<Aggregation>>,
 }
 
 impl SessionAggregator {
@@ -64,7 +68,7 @@ impl SessionAggregator {
     /// An aggregator reading `clock` (use the clock your sessions use, so that durations of
     /// running sessions are measured on it).
     pub fn with_clock(knowledge: Arc<KnowledgeBase>, clock: ClockHandle) -> Self {
-        SessionAggregator { knowledge, clock, scratch: Mutex::new(Aggregation::new()) }
+        SessionAggregator { knowledge, clock, scratch: Mutex::new(Some(Aggregation::new())) }
     }
 
     /// The knowledge base it publishes into.
@@ -109,14 +113,19 @@ impl SessionAggregator {
 
     /// Aggregates every session of `source` with breakdowns, then lets `read` look at the
     /// whole pass (totals, tenants, patterns, histograms) without copying it out. Nothing is
-    /// published.
+    /// published. `read` runs under no lock of this aggregator: it may ask it for another pass.
     pub fn aggregate_with<S, R>(&self, source: &S, read: impl FnOnce(&Aggregation) -> R) -> R
     where
         S: SessionSource + ?Sized,
     {
-        let mut scratch = self.scratch();
+        // Taken out of its slot, not locked: `read` is user code and may call back into this
+        // aggregator. If it panics, the state is dropped and the next pass builds a new one.
+        let mut scratch = self.scratch_slot().take().unwrap_or_default();
         scratch.run(source, self.clock.now_nanos());
-        read(&scratch)
+        let result = read(&scratch);
+        // Two passes that overlapped both put theirs back; one is kept (they are alike).
+        self.scratch_slot().get_or_insert(scratch);
+        result
     }
 
     /// Publishes `metrics` as the next [`GlobalKnowledge`] (SLO compliance, failure rate,
@@ -146,9 +155,8 @@ impl SessionAggregator {
         (metrics, published)
     }
 
-    fn scratch(&self) -> MutexGuard<'_, Aggregation> {
-        // A panic inside a pass leaves the scratch state half-filled, which is harmless: the
-        // next pass clears it before using it.
+    fn scratch_slot(&self) -> MutexGuard<'_, Option<Aggregation>> {
+        // Only `Option` moves happen under this lock: a panic cannot leave it half-written.
         self.scratch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
