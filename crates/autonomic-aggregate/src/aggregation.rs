@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 
-use autonomic_core::TenantId;
+use autonomic_core::{Coverage, TenantId};
 
 use crate::histogram;
 use crate::metrics::{BATCH, Reading, Sums};
@@ -33,8 +33,8 @@ impl Group {
         self.sums.sessions() == 0
     }
 
-    fn metrics(&self, taken_at_ns: u64) -> AggregatedMetrics {
-        self.sums.metrics(&self.histogram, taken_at_ns)
+    fn metrics(&self, taken_at_ns: u64, coverage: Coverage) -> AggregatedMetrics {
+        self.sums.metrics(&self.histogram, taken_at_ns, coverage)
     }
 }
 
@@ -152,6 +152,8 @@ pub struct Aggregation {
     /// 256 pattern groups, then the unpatterned group.
     patterns: Box<[Group]>,
     taken_at_ns: u64,
+    /// What the last pass's source covered.
+    coverage: Coverage,
     /// Set while a pass runs. Still set at the start of the next one means the last pass
     /// did not finish (the source panicked): its half-folded state is discarded.
     in_pass: bool,
@@ -187,6 +189,7 @@ impl Aggregation {
             cache: vec![EMPTY_ENTRY; CACHE_SIZE].into_boxed_slice(),
             patterns: vec![Group::default(); UNPATTERNED + 1].into_boxed_slice(),
             taken_at_ns: 0,
+            coverage: Coverage::Selection,
             in_pass: false,
         }
     }
@@ -200,6 +203,7 @@ impl Aggregation {
     /// previous pass did not see.
     pub fn run<S: SessionSource + ?Sized>(&mut self, source: &S, now_ns: u64) -> AggregatedMetrics {
         self.begin(now_ns);
+        self.coverage = source.coverage();
         // Sessions are read into a small batch on the stack and folded a batch at a time: the
         // visit then only loads (the cache misses of many sessions overlap), and the fold
         // only touches the groups, which stay in cache.
@@ -324,7 +328,7 @@ impl Aggregation {
             total.merge(&t.group);
         }
         self.in_pass = false;
-        let metrics = self.total.metrics(self.taken_at_ns);
+        let metrics = self.total();
         tracing::trace!(
             sessions = metrics.total_sessions,
             tenants = self.tenants.len(),
@@ -385,7 +389,7 @@ impl Aggregation {
 
     /// The roll-up of every session of the last pass (what [`run`](Self::run) returned).
     pub fn total(&self) -> AggregatedMetrics {
-        self.total.metrics(self.taken_at_ns)
+        self.total.metrics(self.taken_at_ns, self.coverage)
     }
 
     /// Latency distribution (per-session mean task latency) of every session of the last
@@ -401,7 +405,7 @@ impl Aggregation {
 
     /// The roll-up of one tenant's sessions in the last pass; `None` if it had none.
     pub fn tenant(&self, tenant: TenantId) -> Option<AggregatedMetrics> {
-        self.tenant_group(tenant).map(|g| g.metrics(self.taken_at_ns))
+        self.tenant_group(tenant).map(|g| g.metrics(self.taken_at_ns, self.coverage.tenant(tenant)))
     }
 
     /// One tenant's latency distribution in the last pass; `None` if it had no session.
@@ -417,14 +421,16 @@ impl Aggregation {
     /// Every tenant that had sessions in the last pass, with its roll-up (in no particular
     /// order; [`Breakdown`](crate::Breakdown) sorts them by id).
     pub fn tenants(&self) -> impl ExactSizeIterator<Item = (TenantId, AggregatedMetrics)> + '_ {
-        self.tenants.iter().map(|t| (t.tenant, t.group.metrics(self.taken_at_ns)))
+        self.tenants
+            .iter()
+            .map(|t| (t.tenant, t.group.metrics(self.taken_at_ns, self.coverage.tenant(t.tenant))))
     }
 
     /// The roll-up of the sessions with workflow pattern `pattern` in the last pass; `None` if
     /// there were none.
     pub fn pattern(&self, pattern: u8) -> Option<AggregatedMetrics> {
         let g = &self.patterns[usize::from(pattern)];
-        (!g.is_empty()).then(|| g.metrics(self.taken_at_ns))
+        (!g.is_empty()).then(|| g.metrics(self.taken_at_ns, self.coverage.pattern(pattern)))
     }
 
     /// One pattern's latency distribution in the last pass; `None` if it had no session.
@@ -441,7 +447,8 @@ impl Aggregation {
 
     /// The roll-up of the sessions without a pattern in the last pass (all zero if none).
     pub fn unpatterned(&self) -> AggregatedMetrics {
-        self.patterns[UNPATTERNED].metrics(self.taken_at_ns)
+        // Not a pattern: a selection of the sessions covered (those without one).
+        self.patterns[UNPATTERNED].metrics(self.taken_at_ns, Coverage::Selection)
     }
 }
 

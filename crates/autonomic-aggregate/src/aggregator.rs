@@ -1,22 +1,32 @@
 //! [`SessionAggregator`]: aggregation passes over any [`SessionSource`], and publication of
 //! the result as the global knowledge.
 
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use autonomic_core::{
     ClockHandle, GlobalKnowledge, KnowledgeBase, Lifecycle, SessionHandle, TenantTag,
 };
 
-use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSource};
+use crate::{AggregatedMetrics, Aggregation, Breakdown, SessionSource};
 
 /// Rolls sessions up into [`AggregatedMetrics`] and publishes them as the
 /// [`GlobalKnowledge`] that the doctrine gate reads.
 ///
-/// Aggregating and publishing are separate steps on purpose: aggregating a subset (only the
-/// active sessions, as the quick reference's pattern 4 does) says nothing about the failure
-/// rate, and publishing it would tell the doctrine gate that nothing fails. Publish the
-/// aggregate of *all* sessions ([`aggregate_and_publish`](Self::aggregate_and_publish), or
-/// [`publish`](Self::publish) a result you computed).
+/// # What is published, and what the doctrine reads
+/// Every aggregate says which sessions it covered ([`AggregatedMetrics::coverage`], from its
+/// [source](SessionSource::coverage)), and so does the knowledge published from it. Only an
+/// aggregate of every session ([`Coverage::All`](autonomic_core::Coverage::All): a whole
+/// table, the runtime's loop, a source declared [`whole`](crate::source::whole)) becomes the
+/// [current knowledge](KnowledgeBase::current) the doctrine gate reads. An aggregate of part
+/// of the sessions (the active ones, as the quick reference's pattern 4 collects, or one
+/// tenant's) is published too, as the [latest](KnowledgeBase::latest) and in the history,
+/// but cannot pass for the whole picture: over active sessions only the failure rate is 0.0,
+/// since none has finished.
+///
+/// [`aggregate_sessions`](Self::aggregate_sessions) (the quick reference's call) publishes
+/// what it aggregated; so do [`aggregate_and_publish`](Self::aggregate_and_publish) and
+/// [`publish`](Self::publish). The other passes only compute.
 ///
 /// Totals passes ([`aggregate_source`](Self::aggregate_source),
 /// [`aggregate_sessions`](Self::aggregate_sessions),
@@ -30,8 +40,8 @@ use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSo
 ///
 /// ```
 /// use std::sync::Arc;
-/// use autonomic_aggregate::SessionAggregator;
-/// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+/// use autonomic_aggregate::{source, SessionAggregator};
+/// use autonomic_core::{CaseId, Coverage, KnowledgeBase, SessionHandle, TenantId};
 ///
 /// let kb = Arc::new(KnowledgeBase::new());
 /// let aggregator = SessionAggregator::new(kb.clone());
@@ -44,9 +54,10 @@ use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSo
 ///     if i < 2 { h.fail()?; } else { h.complete()?; }
 /// }
 ///
-/// let (metrics, knowledge) = aggregator.aggregate_and_publish(&sessions);
+/// // These are all the sessions there are: say so, and the doctrine gate reads the result.
+/// let (metrics, knowledge) = aggregator.aggregate_and_publish(&source::whole(&sessions));
 /// assert_eq!(metrics.failure_rate, 0.2);
-/// assert_eq!(knowledge.generation, 1);
+/// assert_eq!((knowledge.generation, knowledge.coverage), (1, Coverage::All));
 /// assert_eq!(kb.current().failure_rate, 0.2); // what the doctrine gate now reads
 /// # Ok::<(), autonomic_core::TransitionError>(())
 /// ```
@@ -81,21 +92,29 @@ impl SessionAggregator {
         &self.clock
     }
 
-    /// Aggregates `sessions` (handles of any tenant tag and state): the quick reference's
-    /// signature.
+    /// Aggregates `sessions` (handles of any tenant tag and state) and publishes the result
+    /// into the knowledge base this aggregator was built with: the quick reference's
+    /// signature and its expectation.
+    ///
+    /// A slice is a [selection](autonomic_core::Coverage::Selection): the knowledge published
+    /// says so, becomes the [latest](KnowledgeBase::latest), and leaves what the doctrine gate
+    /// reads ([`current`](KnowledgeBase::current)) to aggregates of every session. To feed
+    /// the gate, aggregate a whole table (`TableSource::all`), or declare a slice that holds
+    /// every session with [`source::whole`](crate::source::whole) and
+    /// [`aggregate_and_publish`](Self::aggregate_and_publish).
     ///
     /// It runs to completion on its first poll (there is nothing to wait for); on an async
     /// runtime, aggregate very large sets with [`aggregate_source`](Self::aggregate_source)
-    /// from a blocking task instead. Nothing is published.
+    /// from a blocking task instead.
     ///
     /// # Errors
-    /// None today: every set of sessions has an aggregate. The `Result` keeps the quick
-    /// reference's shape and leaves room for sources that can fail.
+    /// None: aggregating handles in memory cannot fail ([`Infallible`]; `?` converts it into
+    /// any error type). The `Result` keeps the quick reference's shape.
     pub async fn aggregate_sessions<T: TenantTag, S: Lifecycle>(
         &self,
         sessions: &[SessionHandle<T, S>],
-    ) -> Result<AggregatedMetrics, AggregateError> {
-        Ok(self.aggregate_source(sessions))
+    ) -> Result<AggregatedMetrics, Infallible> {
+        Ok(self.aggregate_and_publish(sessions).0)
     }
 
     /// Aggregates every session of `source` in one pass ([`AggregatedMetrics::of`]): totals,
@@ -128,13 +147,15 @@ impl SessionAggregator {
         result
     }
 
-    /// Publishes `metrics` as the next [`GlobalKnowledge`] (SLO compliance, failure rate,
-    /// totals, mean and p99 latency; see [`AggregatedMetrics::to_knowledge`]) and returns what
-    /// was published, with its generation.
+    /// Publishes `metrics` as the next [`GlobalKnowledge`] (coverage, SLO compliance, failure
+    /// rate, totals, mean and p99 latency; see [`AggregatedMetrics::to_knowledge`]) and
+    /// returns what was published, with its generation. It becomes what the doctrine gate
+    /// reads only if it covered every session (see [above](Self#what-is-published-and-what-the-doctrine-reads)).
     pub fn publish(&self, metrics: &AggregatedMetrics) -> Arc<GlobalKnowledge> {
         let published = self.knowledge.publish(metrics.to_knowledge(self.clock.now_nanos()));
         tracing::debug!(
             generation = published.generation,
+            coverage = ?published.coverage,
             sessions = published.total_sessions,
             finished = published.finished_sessions,
             failure_rate = published.failure_rate,
@@ -145,7 +166,7 @@ impl SessionAggregator {
         published
     }
 
-    /// Aggregates every session of `source` and publishes the result.
+    /// Aggregates every session of `source` and [publishes](Self::publish) the result.
     pub fn aggregate_and_publish<S: SessionSource + ?Sized>(
         &self,
         source: &S,

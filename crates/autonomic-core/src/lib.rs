@@ -40,6 +40,7 @@
 mod clock;
 pub mod config;
 mod context;
+mod coverage;
 mod error;
 mod global_q;
 mod handle;
@@ -58,6 +59,7 @@ mod tenant;
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
 pub use config::ConfigError;
 pub use context::{SessionContext, Tag};
+pub use coverage::Coverage;
 pub use error::{MetadataError, StateMismatch, TenantMismatch, TransitionError};
 pub use global_q::GlobalQ;
 pub use handle::{SessionBuilder, SessionHandle, Shareable};

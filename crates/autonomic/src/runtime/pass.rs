@@ -4,8 +4,8 @@ use std::cell::Cell;
 
 use autonomic_adapter::SessionPolicy;
 use autonomic_aggregate::SessionSource;
-use autonomic_core::SessionHandle;
 use autonomic_core::marker::AnyState;
+use autonomic_core::{Coverage, SessionHandle};
 
 use super::Shared;
 
@@ -66,5 +66,10 @@ impl<P: SessionPolicy> SessionSource for LoopPass<'_, P> {
             f(handle);
             self.clean(handle);
         });
+    }
+
+    /// Every session of the table: the loop's aggregate is the whole picture.
+    fn coverage(&self) -> Coverage {
+        Coverage::All
     }
 }
