@@ -1,12 +1,14 @@
-//! [`SessionAdapterConfig`] and the loaders for it and for [`GlobalQ`] (JSON and TOML).
+//! [`SessionAdapterConfig`] and its loaders (JSON and TOML).
 //!
-//! Every value is validated when an adapter is built with it and whenever it is loaded from a
-//! document; a refused value comes back as core's
-//! [`ConfigError::InvalidField`] naming the field and the value, a document that does not
-//! parse (syntax, unknown field, wrong type) as [`ConfigError::Parse`]. Nothing here panics
-//! on bad input.
+//! Every value is validated when an adapter is built with it and whenever it is deserialized,
+//! from any format; a refused value comes back as core's [`ConfigError::InvalidField`] naming
+//! the field and the value, a document that does not parse (syntax, unknown or repeated
+//! field, wrong type) as a bounded [`ConfigError::Parse`]. Nothing here panics on bad input.
+//!
+//! [`GlobalQ`](autonomic_core::GlobalQ) loads through its own `Deserialize` impl, in core, next
+//! to its validation: `config::load("toml", || toml::from_str::<GlobalQ>(text))`, with
+//! core's [`config::load`](autonomic_core::config::load).
 
-use autonomic_core::GlobalQ;
 use autonomic_core::config::{self as check, ConfigError};
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(err.to_string(), "max_violation_rate = 1.5: must be between 0.0 and 1.0");
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "ConfigFields")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionAdapterConfig {
     /// More retries than this on one session triggers `RetryTask` with backoff (default 3).
     pub max_retries: u64,
@@ -115,17 +116,16 @@ impl SessionAdapterConfig {
         Ok(())
     }
 
-    /// Reads and validates a JSON document; missing fields take their defaults, unknown
-    /// fields are refused.
+    /// Reads and validates a JSON document; missing fields take their defaults, unknown and
+    /// repeated fields are refused.
     pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        SessionAdapterConfig::try_from(json_fields::<ConfigFields>(json)?)
+        load_json(json)
     }
 
-    /// Reads and validates a TOML document; missing fields take their defaults, unknown
-    /// fields are refused.
+    /// Reads and validates a TOML document; missing fields take their defaults, unknown and
+    /// repeated fields are refused.
     pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        let fields: ConfigFields = toml::from_str(toml).map_err(parse_error("toml"))?;
-        SessionAdapterConfig::try_from(fields)
+        check::load("toml", || toml::from_str(toml))
     }
 
     /// The configuration as pretty JSON.
@@ -136,7 +136,7 @@ impl SessionAdapterConfig {
 
     /// The configuration as TOML.
     pub fn to_toml_string(&self) -> Result<String, ConfigError> {
-        toml::to_string(self).map_err(parse_error("toml"))
+        toml::to_string(self).map_err(check::parse_error("toml"))
     }
 }
 
@@ -150,41 +150,82 @@ fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigErr
     }
 }
 
-/// Reads a JSON document into the unvalidated shape `T`: the document must be an object, and
-/// a value of the wrong type is reported with its field's name (`serde_json` alone gives only
-/// a line and column).
-fn json_fields<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigError> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+/// Reads a JSON document into `T`, a configuration type whose `Deserialize` impl validates
+/// (a [`GlobalQ`](autonomic_core::GlobalQ), a [`SessionAdapterConfig`], a configuration
+/// holding them): the JSON front end of core's [`config::load`](check::load).
+///
+/// A refused value comes back typed ([`ConfigError::InvalidField`]). A document that does not
+/// parse is a bounded [`ConfigError::Parse`] whose message starts with the path of the field
+/// at fault (`serde_json` alone gives a line and column): the document is parsed again, as a
+/// plain value, only on that error path, to find it.
+///
+/// ```
+/// use autonomic_adapter::config::load_json;
+/// use autonomic_core::{ConfigError, GlobalQ};
+/// let q: GlobalQ = load_json(r#"{"max_total_resources": 0.5}"#)?;
+/// assert_eq!(q.max_total_resources, 0.5);
+/// let err = load_json::<GlobalQ>(r#"{"max_failure_rate": -0.5}"#).unwrap_err();
+/// assert_eq!(err.field(), Some("max_failure_rate"));
+/// let err = load_json::<GlobalQ>(r#"{"min_slo_compliance": "high"}"#).unwrap_err();
+/// assert!(err.to_string().contains("min_slo_compliance: invalid type"));
+/// # Ok::<(), ConfigError>(())
+/// ```
+pub fn load_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ConfigError> {
+    let message = match check::load("json", || serde_json::from_str::<T>(json)) {
+        Err(ConfigError::Parse { message, .. }) => message,
+        typed => return typed,
+    };
+    let named = |path: &str| ConfigError::parse("json", format!("{}: {message}", short(path)));
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(fields)) => Err(match culprit::<T>(&fields) {
+            Some(path) => named(&path),
+            None => ConfigError::parse("json", message),
+        }),
+        Ok(value) => {
+            Err(ConfigError::parse("json", format!("expected an object of fields, found {value}")))
+        }
         // A number too large for an f64 fails before any field is known: name the key it
         // follows.
-        match key_before(json, e.line(), e.column()) {
-            Some(key) if e.to_string().starts_with("number out of range") => ConfigError::Parse {
-                format: "json",
-                message: bounded(format!("{}: {e}", short(key))),
-            },
-            _ => parse_error("json")(e),
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            Err(match key_before(json, e.line(), e.column()) {
+                Some(key) => named(key),
+                None => ConfigError::parse("json", message),
+            })
         }
-    })?;
-    let serde_json::Value::Object(fields) = value else {
-        return Err(ConfigError::Parse {
-            format: "json",
-            message: bounded(format!("expected an object of fields, found {value}")),
+        Err(_) => Err(ConfigError::parse("json", message)),
+    }
+}
+
+/// The path (`section.field`) of the field of `fields` whose value alone `T` refuses: the
+/// first top-level field that fails alone, then, inside it, the first of its fields that
+/// fails alone, and so on down. (Each field of a configuration is optional, so one field
+/// alone is a document of its own.)
+fn culprit<T: serde::de::DeserializeOwned>(
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    let refused = |path: &[&str], value: &serde_json::Value| {
+        let doc = path.iter().rev().fold(value.clone(), |inner, key| {
+            serde_json::Value::Object(serde_json::Map::from_iter([((*key).to_owned(), inner)]))
         });
+        serde_json::from_value::<T>(doc).is_err()
     };
-    serde_json::from_str(json).map_err(|e| {
-        // Find the field whose value alone is refused (each field is optional).
-        let culprit = fields.iter().find(|(name, value)| {
-            let one = serde_json::Map::from_iter([((*name).clone(), (*value).clone())]);
-            serde_json::from_value::<T>(serde_json::Value::Object(one)).is_err()
+    let mut path: Vec<&str> = Vec::new();
+    let mut level = fields;
+    loop {
+        let found = level.iter().find(|(name, value)| {
+            let mut at = path.clone();
+            at.push(name.as_str());
+            refused(&at, value)
         });
-        match culprit {
-            Some((name, _)) => ConfigError::Parse {
-                format: "json",
-                message: bounded(format!("{}: {e}", short(name))),
-            },
-            None => parse_error("json")(e),
+        let Some((name, value)) = found else {
+            return (!path.is_empty()).then(|| path.join("."));
+        };
+        path.push(name);
+        match value {
+            serde_json::Value::Object(inner) => level = inner,
+            _ => return Some(path.join(".")),
         }
-    })
+    }
 }
 
 /// The last object key before `line:column` (1-based, as `serde_json` reports them).
@@ -202,98 +243,13 @@ fn key_before(json: &str, line: usize, column: usize) -> Option<&str> {
     Some(&key[open + 1..])
 }
 
-fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
-    move |e| ConfigError::Parse { format, message: bounded(e.to_string().trim_end().to_owned()) }
-}
-
-/// Longest parse message kept, in bytes: parsers quote the offending input, which may be
-/// arbitrarily large.
-const MAX_MESSAGE: usize = 1024;
-
-/// A field name as quoted in a message: at most 64 bytes.
+/// A field's path as quoted in a message: at most 64 bytes.
 fn short(name: &str) -> String {
     let mut cut = name.len().min(64);
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
     if cut < name.len() { format!("{}...", &name[..cut]) } else { name.to_owned() }
-}
-
-/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with its length noted.
-fn bounded(message: String) -> String {
-    if message.len() <= MAX_MESSAGE {
-        return message;
-    }
-    let mut cut = MAX_MESSAGE;
-    while !message.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}... ({} bytes in all)", &message[..cut], message.len())
-}
-
-/// Reads and validates a [`GlobalQ`] from JSON (missing fields take the defaults); a refused
-/// value is a [`ConfigError::InvalidField`] naming it.
-///
-/// ```
-/// use autonomic_adapter::config::global_q_from_json;
-/// let q = global_q_from_json(r#"{"max_concurrent_adaptations": 4}"#)?;
-/// assert_eq!(q.max_concurrent_adaptations, 4);
-/// let err = global_q_from_json(r#"{"max_failure_rate": -0.5}"#).unwrap_err();
-/// assert_eq!(err.field(), Some("max_failure_rate"));
-/// # Ok::<(), autonomic_core::ConfigError>(())
-/// ```
-pub fn global_q_from_json(json: &str) -> Result<GlobalQ, ConfigError> {
-    json_fields::<GlobalQFields>(json)?.build()
-}
-
-/// Reads and validates a [`GlobalQ`] from TOML (missing fields take the defaults); a refused
-/// value is a [`ConfigError::InvalidField`] naming it.
-///
-/// ```
-/// use autonomic_adapter::config::global_q_from_toml;
-/// let q = global_q_from_toml("max_total_resources = 0.5\nmin_slo_compliance = 0.99")?;
-/// assert_eq!((q.max_total_resources, q.min_slo_compliance), (0.5, 0.99));
-/// let err = global_q_from_toml("max_total_resources = nan").unwrap_err();
-/// assert_eq!(err.field(), Some("max_total_resources"));
-/// # Ok::<(), autonomic_core::ConfigError>(())
-/// ```
-pub fn global_q_from_toml(toml: &str) -> Result<GlobalQ, ConfigError> {
-    let fields: GlobalQFields = toml::from_str(toml).map_err(parse_error("toml"))?;
-    fields.build()
-}
-
-/// The unvalidated shape a `GlobalQ` document is read into, so that a refused value comes
-/// back typed ([`ConfigError::InvalidField`]) rather than as a parse message.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct GlobalQFields {
-    max_total_resources: f64,
-    max_concurrent_adaptations: u64,
-    min_slo_compliance: f64,
-    max_failure_rate: f64,
-}
-
-impl Default for GlobalQFields {
-    fn default() -> Self {
-        let q = GlobalQ::default();
-        GlobalQFields {
-            max_total_resources: q.max_total_resources,
-            max_concurrent_adaptations: q.max_concurrent_adaptations,
-            min_slo_compliance: q.min_slo_compliance,
-            max_failure_rate: q.max_failure_rate,
-        }
-    }
-}
-
-impl GlobalQFields {
-    fn build(self) -> Result<GlobalQ, ConfigError> {
-        GlobalQ::new(
-            self.max_total_resources,
-            self.max_concurrent_adaptations,
-            self.min_slo_compliance,
-            self.max_failure_rate,
-        )
-    }
 }
 
 /// The unvalidated shape `SessionAdapterConfig` is read from.
@@ -331,6 +287,13 @@ impl Default for ConfigFields {
             max_tracked_sessions: c.max_tracked_sessions,
             event_capacity: c.event_capacity,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionAdapterConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SessionAdapterConfig::try_from(check::from_map::<ConfigFields, _>(deserializer)?)
+            .map_err(check::refused)
     }
 }
 
@@ -485,23 +448,5 @@ mod tests {
             .unwrap_err();
             assert!(matches!(err, ConfigError::Parse { .. }), "{doc}: {err:?}");
         }
-    }
-
-    #[test]
-    fn global_q_loaders_name_the_field() {
-        assert_eq!(global_q_from_toml("").unwrap(), GlobalQ::default());
-        let q = global_q_from_json(r#"{"max_total_resources": 0.25}"#).unwrap();
-        assert_eq!(q.max_total_resources, 0.25);
-        for (toml, field) in [
-            ("max_concurrent_adaptations = 0", "max_concurrent_adaptations"),
-            ("min_slo_compliance = 1.5", "min_slo_compliance"),
-            ("max_failure_rate = inf", "max_failure_rate"),
-        ] {
-            assert_eq!(global_q_from_toml(toml).unwrap_err().field(), Some(field), "{toml}");
-        }
-        assert!(matches!(
-            global_q_from_toml("max_concurent_adaptations = 2"),
-            Err(ConfigError::Parse { format: "toml", .. })
-        ));
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::BuildHasher;
 
-use autonomic_core::TenantId;
+use autonomic_core::{Coverage, TenantId};
 
 use crate::histogram;
 use crate::metrics::{READINGS_PER_FOLD, Reading, Sums};
@@ -33,8 +33,8 @@ impl Group {
         self.sums.sessions() == 0
     }
 
-    fn metrics(&self, taken_at_ns: u64) -> AggregatedMetrics {
-        self.sums.metrics(&self.histogram, taken_at_ns)
+    fn metrics(&self, taken_at_ns: u64, coverage: Coverage) -> AggregatedMetrics {
+        self.sums.metrics(&self.histogram, taken_at_ns, coverage)
     }
 }
 
@@ -152,6 +152,8 @@ pub struct Aggregation {
     /// 256 pattern groups, then the unpatterned group.
     patterns: Box<[Group]>,
     taken_at_ns: u64,
+    /// What the last pass's source covered.
+    coverage: Coverage,
     /// Set while a pass runs. Still set at the start of the next one means the last pass
     /// did not finish (the source panicked): its half-folded state is discarded.
     in_pass: bool,
@@ -177,7 +179,7 @@ impl Default for Aggregation {
 impl Aggregation {
     /// Empty state (allocates the pattern groups and the cache).
     pub fn new() -> Self {
-        let hashing = FoldHashState::new();
+        let hashing = FoldHashState::default();
         Aggregation {
             total: Group::default(),
             tenants: Vec::new(),
@@ -187,6 +189,7 @@ impl Aggregation {
             cache: vec![EMPTY_ENTRY; CACHE_SIZE].into_boxed_slice(),
             patterns: vec![Group::default(); UNPATTERNED + 1].into_boxed_slice(),
             taken_at_ns: 0,
+            coverage: Coverage::Selection,
             in_pass: false,
         }
     }
@@ -200,6 +203,7 @@ impl Aggregation {
     /// previous pass did not see.
     pub fn run<S: SessionSource + ?Sized>(&mut self, source: &S, now_ns: u64) -> AggregatedMetrics {
         self.begin(now_ns);
+        self.coverage = source.coverage();
         // Sessions are read into a small batch on the stack and folded a batch at a time: the
         // visit then only loads (the cache misses of many sessions overlap), and the fold
         // only touches the groups, which stay in cache.
@@ -242,12 +246,8 @@ impl Aggregation {
 
     #[inline]
     fn cache_slot(&self, key: CellKey) -> usize {
-        let h = self.tenant_index.hasher();
-        let mixed = folded_multiply(
-            (key.tenant as u64) ^ h.k0,
-            ((key.tenant >> 64) as u64) ^ u64::from(key.pattern) ^ h.k1,
-        );
-        (mixed as usize) & (CACHE_SIZE - 1)
+        // The maps' seeded hasher: one folded multiply per word of the key.
+        (self.cell_index.hasher().hash_one(key) as usize) & (CACHE_SIZE - 1)
     }
 
     /// The cell of `key`, creating it (and its tenant's group) if new; caches it in `slot`.
@@ -328,7 +328,7 @@ impl Aggregation {
             total.merge(&t.group);
         }
         self.in_pass = false;
-        let metrics = self.total.metrics(self.taken_at_ns);
+        let metrics = self.total();
         tracing::trace!(
             sessions = metrics.total_sessions,
             tenants = self.tenants.len(),
@@ -389,7 +389,7 @@ impl Aggregation {
 
     /// The roll-up of every session of the last pass (what [`run`](Self::run) returned).
     pub fn total(&self) -> AggregatedMetrics {
-        self.total.metrics(self.taken_at_ns)
+        self.total.metrics(self.taken_at_ns, self.coverage)
     }
 
     /// Latency distribution (per-session mean task latency) of every session of the last
@@ -405,7 +405,7 @@ impl Aggregation {
 
     /// The roll-up of one tenant's sessions in the last pass; `None` if it had none.
     pub fn tenant(&self, tenant: TenantId) -> Option<AggregatedMetrics> {
-        self.tenant_group(tenant).map(|g| g.metrics(self.taken_at_ns))
+        self.tenant_group(tenant).map(|g| g.metrics(self.taken_at_ns, self.coverage.tenant(tenant)))
     }
 
     /// One tenant's latency distribution in the last pass; `None` if it had no session.
@@ -421,14 +421,16 @@ impl Aggregation {
     /// Every tenant that had sessions in the last pass, with its roll-up (in no particular
     /// order; [`Breakdown`](crate::Breakdown) sorts them by id).
     pub fn tenants(&self) -> impl ExactSizeIterator<Item = (TenantId, AggregatedMetrics)> + '_ {
-        self.tenants.iter().map(|t| (t.tenant, t.group.metrics(self.taken_at_ns)))
+        self.tenants
+            .iter()
+            .map(|t| (t.tenant, t.group.metrics(self.taken_at_ns, self.coverage.tenant(t.tenant))))
     }
 
     /// The roll-up of the sessions with workflow pattern `pattern` in the last pass; `None` if
     /// there were none.
     pub fn pattern(&self, pattern: u8) -> Option<AggregatedMetrics> {
         let g = &self.patterns[usize::from(pattern)];
-        (!g.is_empty()).then(|| g.metrics(self.taken_at_ns))
+        (!g.is_empty()).then(|| g.metrics(self.taken_at_ns, self.coverage.pattern(pattern)))
     }
 
     /// One pattern's latency distribution in the last pass; `None` if it had no session.
@@ -445,80 +447,23 @@ impl Aggregation {
 
     /// The roll-up of the sessions without a pattern in the last pass (all zero if none).
     pub fn unpatterned(&self) -> AggregatedMetrics {
-        self.patterns[UNPATTERNED].metrics(self.taken_at_ns)
+        // Not a pattern: a selection of the sessions covered (those without one).
+        self.patterns[UNPATTERNED].metrics(self.taken_at_ns, Coverage::Selection)
     }
 }
 
-/// Hashing for the tenant and cell maps: a folded multiply of the two halves of the 128-bit
-/// tenant id (and the pattern) with per-map random keys.
+/// Hashing for the tenant and cell maps: foldhash, as the table's tenant index uses for the
+/// same tenant ids.
 ///
-/// The default SipHash costs about as much per session as the rest of the pass; this costs
-/// one 64x64->128 multiply. The random keys (drawn from `std`'s `RandomState`) keep tenant
-/// ids chosen by an outsider from being steered into one bucket.
-#[derive(Debug, Clone)]
-struct FoldHashState {
-    k0: u64,
-    k1: u64,
-}
-
-impl FoldHashState {
-    fn new() -> Self {
-        let seed = RandomState::new();
-        FoldHashState { k0: seed.hash_one(0x243f_6a88_85a3_08d3_u64), k1: seed.hash_one(1_u64) }
-    }
-}
-
-impl BuildHasher for FoldHashState {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher { k0: self.k0, k1: self.k1, hash: 0 }
-    }
-}
-
-#[derive(Debug)]
-struct FoldHasher {
-    k0: u64,
-    k1: u64,
-    hash: u64,
-}
+/// The default SipHash costs about as much per session as the rest of the pass; foldhash's
+/// fast hasher costs a folded multiply per word. Its per-map random seed keeps tenant ids
+/// chosen by an outsider from being steered into one bucket.
+type FoldHashState = foldhash::fast::RandomState;
 
 /// `i` as a `u32` index. The aggregator's vectors are bounded by the live tenants and
 /// (tenant, pattern) pairs, far below 2^32; saturating keeps it panic-free regardless.
 fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(NO_CELL - 1)
-}
-
-#[inline]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for FoldHasher {
-    #[inline]
-    fn write_u128(&mut self, v: u128) {
-        let h = folded_multiply((v as u64) ^ self.k0, ((v >> 64) as u64) ^ self.k1);
-        self.hash = folded_multiply(h ^ self.hash, self.k1 | 1);
-    }
-
-    #[inline]
-    fn write_u16(&mut self, v: u16) {
-        self.hash = folded_multiply(self.hash ^ u64::from(v) ^ self.k0, self.k1 | 1);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by the keys of the maps; correct for any input all the same.
-        for chunk in bytes.chunks(16) {
-            let mut b = [0u8; 16];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u128(u128::from_le_bytes(b));
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
 }
 
 #[cfg(test)]
@@ -527,7 +472,7 @@ mod tests {
 
     #[test]
     fn tenant_hasher_spreads_small_and_random_ids() {
-        let state = FoldHashState::new();
+        let state = FoldHashState::default();
         let mut seen = std::collections::HashSet::new();
         for v in (0..1000u128).chain((0..1000u128).map(|i| i << 64)) {
             seen.insert(state.hash_one(v) >> 57); // the 7 control bits hashbrown uses

@@ -37,10 +37,12 @@
 //! # Knowledge
 //! [`SessionAggregator::publish`] turns an aggregate into the typed
 //! [`GlobalKnowledge`](autonomic_core::GlobalKnowledge) (SLO compliance = 1 - violation
-//! rate, failure rate, totals, mean and p99 latency) and publishes it in the
-//! [`KnowledgeBase`](autonomic_core::KnowledgeBase), where the doctrine gate reads it
-//! lock-free. Aggregating does not publish by itself: an aggregate of a subset (only the
-//! active sessions) must not be mistaken for the global picture.
+//! rate, failure rate, totals, mean and p99 latency, and the
+//! [`Coverage`](autonomic_core::Coverage): which sessions it speaks for) and publishes it in
+//! the [`KnowledgeBase`](autonomic_core::KnowledgeBase). The doctrine gate reads, lock-free,
+//! the latest knowledge that covered every session: an aggregate of a subset (only the
+//! active sessions, one tenant) is published and kept, but cannot pass for the global
+//! picture.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -57,8 +59,9 @@
 //! let report = aggregator.breakdown(&sessions);           // totals + per tenant/pattern
 //! assert_eq!(report.total.active_sessions, 1);
 //! assert_eq!(report.total.latency.p99_us, 2_000);
-//! aggregator.publish(&report.total);                       // the global knowledge
-//! assert_eq!(kb.current().slo_compliance, 0.0);
+//! aggregator.publish(&report.total);                       // a selection of sessions:
+//! assert_eq!(kb.latest().slo_compliance, 0.0);             // published, and kept
+//! assert_eq!(kb.current().slo_compliance, 1.0);            // not what the gate reads
 //! # Ok::<(), autonomic_core::TransitionError>(())
 //! ```
 //!
@@ -76,13 +79,12 @@
 //! * [`Aggregation`]: the breakdown pass's reusable state and its results, read in place.
 //! * [`Breakdown`], [`TenantMetrics`], [`PatternMetrics`]: an owned copy of a pass.
 //! * [`LatencyHistogram`]: the log-bucketed histogram.
-//! * [`SessionSource`] and the [`source`] adapters: what can be aggregated.
-//! * [`AggregateError`].
+//! * [`SessionSource`] and the [`source`] adapters: what can be aggregated, and what it
+//!   covers.
 
 mod aggregation;
 mod aggregator;
 mod breakdown;
-mod error;
 pub mod histogram;
 mod metrics;
 pub mod source;
@@ -90,7 +92,6 @@ pub mod source;
 pub use aggregation::Aggregation;
 pub use aggregator::SessionAggregator;
 pub use breakdown::{Breakdown, PatternMetrics, TenantMetrics};
-pub use error::AggregateError;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;

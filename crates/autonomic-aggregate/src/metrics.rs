@@ -1,6 +1,6 @@
 //! [`AggregatedMetrics`]: the roll-up of a group of sessions, and the sums it is computed from.
 
-use autonomic_core::{GlobalKnowledge, MetricsSnapshot, SessionState};
+use autonomic_core::{Coverage, GlobalKnowledge, MetricsSnapshot, SessionState};
 use serde::{Deserialize, Serialize};
 
 use crate::histogram;
@@ -112,6 +112,11 @@ pub struct AggregatedMetrics {
     pub latency: LatencySummary,
     /// The instant every session was read at (ns on the aggregator's clock).
     pub taken_at_ns: u64,
+    /// Which sessions these are: what the source said it covers
+    /// ([`SessionSource::coverage`]), narrowed to a tenant or a pattern for a breakdown's
+    /// groups. Carried into the published knowledge: only an aggregate of
+    /// [every session](Coverage::All) becomes what the doctrine gate reads.
+    pub coverage: Coverage,
 }
 
 impl AggregatedMetrics {
@@ -148,7 +153,7 @@ impl AggregatedMetrics {
             }
         });
         sums.add_batch(&batch[..len], &mut histogram);
-        sums.metrics(&histogram, now_ns)
+        sums.metrics(&histogram, now_ns, source.coverage())
     }
 
     /// `created + active + completed + failed + cancelled` (saturating): equal to
@@ -185,6 +190,7 @@ impl AggregatedMetrics {
         GlobalKnowledge {
             generation: 0,
             published_at_ns,
+            coverage: self.coverage,
             total_sessions: self.total_sessions,
             active_sessions: self.active_sessions,
             finished_sessions: self.finished_sessions(),
@@ -332,6 +338,7 @@ impl Sums {
         &self,
         histogram: &LatencyHistogram,
         taken_at_ns: u64,
+        coverage: Coverage,
     ) -> AggregatedMetrics {
         use SessionState::*;
         let completed = self.state(Completed);
@@ -358,6 +365,7 @@ impl Sums {
             adaptation_rate: ratio(self.adaptations, self.tasks),
             latency: histogram.summary(),
             taken_at_ns,
+            coverage,
         }
     }
 }
@@ -392,7 +400,7 @@ mod tests {
         let mut s = Sums::default();
         s.add(&snap(SessionState::Active, u64::MAX, u64::MAX));
         s.add(&snap(SessionState::Active, u64::MAX, u64::MAX));
-        let m = s.metrics(&LatencyHistogram::new(), 0);
+        let m = s.metrics(&LatencyHistogram::new(), 0, Coverage::Selection);
         // 2 * (2^64 - 1) does not fit a u64: the output saturates, the rate stays exact.
         assert_eq!(m.total_completions, u64::MAX);
         assert_eq!(m.total_retries, u64::MAX);
@@ -403,7 +411,7 @@ mod tests {
 
     #[test]
     fn empty_group_has_zero_rates() {
-        let m = Sums::default().metrics(&LatencyHistogram::new(), 7);
+        let m = Sums::default().metrics(&LatencyHistogram::new(), 7, Coverage::Selection);
         assert_eq!(m, AggregatedMetrics { taken_at_ns: 7, ..AggregatedMetrics::default() });
         assert_eq!(m.slo_compliance(), 1.0);
         let k = m.to_knowledge(9);

@@ -33,7 +33,7 @@
 use std::fmt;
 
 use autonomic_core::marker::AnyState;
-use autonomic_core::{Lifecycle, SessionHandle, SessionReading, TenantTag};
+use autonomic_core::{Coverage, Lifecycle, SessionHandle, SessionReading, TenantTag};
 
 /// Something that can visit each of its sessions once, handing out borrowed handles.
 ///
@@ -62,6 +62,15 @@ pub trait SessionSource {
     #[inline]
     fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, mut f: F) {
         self.for_each_session(|h| f(&h.reading_at(now_nanos)));
+    }
+
+    /// Which sessions it holds, carried into its aggregates and the knowledge published from
+    /// them. The default, [`Coverage::Selection`], says "sessions someone chose": a set of
+    /// handles is not the whole picture unless it says so. A source that visits every
+    /// session there is (a whole table) returns [`Coverage::All`]; [`whole`] declares any
+    /// source so.
+    fn coverage(&self) -> Coverage {
+        Coverage::Selection
     }
 }
 
@@ -102,6 +111,9 @@ impl<X: SessionSource + ?Sized> SessionSource for &X {
     #[inline]
     fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, f: F) {
         (**self).for_each_reading(now_nanos, f)
+    }
+    fn coverage(&self) -> Coverage {
+        (**self).coverage()
     }
 }
 
@@ -185,5 +197,49 @@ where
     type State = S;
     fn for_each_session<F: FnMut(&SessionHandle<T, S>)>(&self, f: F) {
         self.0.clone().into_iter().for_each(f)
+    }
+}
+
+/// A source declared to hold every session there is; see [`whole`].
+#[derive(Clone, Copy, Debug)]
+pub struct Whole<S>(S);
+
+/// Declares `source` to hold every session there is ([`Coverage::All`]): its aggregates,
+/// once published, become the knowledge the doctrine gate reads. For a collection of handles
+/// the caller knows to be complete (a table's own visit is `All` already).
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_aggregate::{source, SessionAggregator};
+/// use autonomic_core::{CaseId, Coverage, KnowledgeBase, SessionHandle, TenantId};
+///
+/// let kb = Arc::new(KnowledgeBase::new());
+/// let aggregator = SessionAggregator::new(kb.clone());
+/// let h = SessionHandle::new(CaseId::new(), TenantId::new()).start()?;
+/// let all = vec![h.erased()];
+/// h.fail()?;
+/// aggregator.aggregate_and_publish(&all); // a selection: recorded, not what the gate reads
+/// assert_eq!(kb.current().failure_rate, 0.0);
+/// aggregator.aggregate_and_publish(&source::whole(&all));
+/// assert_eq!((kb.current().coverage, kb.current().failure_rate), (Coverage::All, 1.0));
+/// # Ok::<(), autonomic_core::TransitionError>(())
+/// ```
+pub fn whole<S: SessionSource>(source: S) -> Whole<S> {
+    Whole(source)
+}
+
+impl<S: SessionSource> SessionSource for Whole<S> {
+    type Tenant = S::Tenant;
+    type State = S::State;
+    #[inline]
+    fn for_each_session<F: FnMut(&SessionHandle<S::Tenant, S::State>)>(&self, f: F) {
+        self.0.for_each_session(f)
+    }
+    #[inline]
+    fn for_each_reading<F: FnMut(&SessionReading)>(&self, now_nanos: u64, f: F) {
+        self.0.for_each_reading(now_nanos, f)
+    }
+    fn coverage(&self) -> Coverage {
+        Coverage::All
     }
 }

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use autonomic_aggregate::{AggregatedMetrics, Aggregation, LatencyHistogram, SessionAggregator};
+use autonomic_aggregate::{
+    AggregatedMetrics, Aggregation, LatencyHistogram, SessionAggregator, source,
+};
 use autonomic_core::marker::AnyState;
 use autonomic_core::{
-    CaseId, ClockHandle, KnowledgeBase, ManualClock, MetricsSnapshot, SessionHandle, SessionState,
-    TenantId, static_tenant,
+    CaseId, ClockHandle, Coverage, KnowledgeBase, ManualClock, MetricsSnapshot, SessionHandle,
+    SessionState, TenantId, static_tenant,
 };
 
 /// xorshift64*: deterministic, dependency-free.
@@ -114,6 +116,8 @@ fn oracle(snaps: &[MetricsSnapshot]) -> AggregatedMetrics {
         adaptation_rate: div(adaptations, tasks),
         latency: hist.summary(),
         taken_at_ns: 0,
+        // The tests aggregate slices of handles: sessions chosen by the caller.
+        coverage: Coverage::Selection,
     }
 }
 
@@ -380,13 +384,19 @@ fn publishing_bumps_the_generation_and_carries_the_typed_fields() {
     let sessions = population(1_000, &[TenantId::new()], 21);
     assert_eq!(kb.current().generation, 0);
 
-    // Aggregating alone publishes nothing.
-    let m = ready_now(agg.aggregate_sessions(&sessions)).unwrap();
+    // The quick reference's call publishes what it aggregated, as a selection of sessions:
+    // the latest knowledge, not what the doctrine gate reads.
+    let selected = ready_now(agg.aggregate_sessions(&sessions)).unwrap();
+    assert_eq!(selected.coverage, Coverage::Selection);
+    assert_eq!((kb.latest().generation, kb.latest().coverage), (1, Coverage::Selection));
     assert_eq!(kb.current().generation, 0);
 
+    // The same sessions declared whole: what the gate reads from now on.
+    let m = agg.aggregate_source(&source::whole(&sessions));
+    assert_eq!(m, AggregatedMetrics { coverage: Coverage::All, ..selected });
     clock.advance(Duration::from_millis(3));
     let k = agg.publish(&m);
-    assert_eq!(k.generation, 1);
+    assert_eq!((k.generation, k.coverage), (2, Coverage::All));
     assert_eq!(kb.current(), k);
     assert_eq!(k.published_at_ns, 3_000_000);
     assert_eq!(k.total_sessions, m.total_sessions);
@@ -402,10 +412,10 @@ fn publishing_bumps_the_generation_and_carries_the_typed_fields() {
     assert_eq!(k.p99_latency_us, m.latency.p99_us);
     assert!(k.failure_rate > 0.0 && k.slo_compliance < 1.0);
 
-    let (m2, k2) = agg.aggregate_and_publish(&sessions);
-    assert_eq!(k2.generation, 2);
+    let (m2, k2) = agg.aggregate_and_publish(&source::whole(&sessions));
+    assert_eq!(k2.generation, 3);
     assert_eq!(m2, AggregatedMetrics { taken_at_ns: 3_000_000, ..m });
-    assert_eq!(kb.history().len(), 2);
+    assert_eq!(kb.history().len(), 3);
 }
 
 #[test]

@@ -10,6 +10,13 @@ use crate::config::{self, ConfigError};
 /// is deserialized (a document with NaN, negative or out-of-range values, or an unknown field,
 /// is refused with the field's name).
 ///
+/// # Loading
+/// Its `Deserialize` impl is its one loader, in any serde format: missing fields take their
+/// defaults, an unknown or repeated field is refused, every value is validated. Run through
+/// [`config::load`], a refused value comes back as [`ConfigError::InvalidField`] and a parse
+/// failure as a bounded [`ConfigError::Parse`]; the configurations that hold a `GlobalQ` (the
+/// runtime's `global_q` section) load it this way.
+///
 /// ```
 /// use autonomic_core::GlobalQ;
 /// let q = GlobalQ::default();
@@ -21,8 +28,7 @@ use crate::config::{self, ConfigError};
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("max_total_resources"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "GlobalQFields")]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GlobalQ {
     /// Largest sum of resources granted to live sessions, as a fraction of capacity
     /// (`0.0..=1.0`; default 0.9).
@@ -106,6 +112,13 @@ mod defaults {
     }
 }
 
+impl<'de> Deserialize<'de> for GlobalQ {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        GlobalQ::try_from(config::from_map::<GlobalQFields, _>(deserializer)?)
+            .map_err(config::refused)
+    }
+}
+
 impl TryFrom<GlobalQFields> for GlobalQ {
     type Error = ConfigError;
     fn try_from(f: GlobalQFields) -> Result<Self, ConfigError> {
@@ -150,5 +163,20 @@ mod tests {
         assert_eq!(q, GlobalQ { max_concurrent_adaptations: 3, ..GlobalQ::default() });
         assert!(serde_json::from_str::<GlobalQ>(r#"{"max_concurent_adaptations": 3}"#).is_err());
         assert!(serde_json::from_str::<GlobalQ>(r#"{"max_failure_rate": -0.5}"#).is_err());
+    }
+
+    #[test]
+    fn loading_refuses_lists_and_repeated_fields_and_keeps_refusals_typed() {
+        let load = |doc: &str| config::load("json", || serde_json::from_str::<GlobalQ>(doc));
+        let err = load("[0.9, 10, 0.95, 0.05]").unwrap_err();
+        assert!(err.to_string().contains("table of fields"), "{err}");
+        let err = load(r#"{"max_failure_rate": 0.1, "max_failure_rate": 0.2}"#).unwrap_err();
+        assert!(err.to_string().contains("duplicate field `max_failure_rate`"), "{err}");
+        assert_eq!(
+            load(r#"{"min_slo_compliance": 2}"#).unwrap_err().field(),
+            Some("min_slo_compliance")
+        );
+        let err = load(&format!(r#"{{"{}": 1}}"#, "k".repeat(10 << 20))).unwrap_err();
+        assert!(err.to_string().len() < 2048, "{} bytes", err.to_string().len());
     }
 }

@@ -8,17 +8,24 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::Coverage;
+
 /// The global picture at one instant, as published by the aggregator.
 ///
 /// The doctrine gate reads `slo_compliance` and `failure_rate` from here (typed fields, no
-/// string keys). Before the first aggregation, the default is optimistic (compliance 1.0,
-/// failure rate 0.0) with `generation == 0`, so a fresh runtime admits adaptations.
+/// string keys), from knowledge that covered every session ([`coverage`](Self::coverage)).
+/// Before the first aggregation, the default is optimistic (compliance 1.0, failure rate
+/// 0.0, coverage [`All`](Coverage::All)) with `generation == 0`, so a fresh runtime admits
+/// adaptations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GlobalKnowledge {
     /// Publication number: 0 before the first publication, then 1, 2, ...
     pub generation: u64,
     /// When it was published (ns on the publisher's clock).
     pub published_at_ns: u64,
+    /// Which sessions the aggregate covered: only [`Coverage::All`] knowledge becomes
+    /// [`KnowledgeBase::current`], what the doctrine gate reads.
+    pub coverage: Coverage,
     /// Sessions the aggregate covered.
     pub total_sessions: u64,
     /// Of those, running (`Active` or `Adapted`).
@@ -42,6 +49,7 @@ impl Default for GlobalKnowledge {
         GlobalKnowledge {
             generation: 0,
             published_at_ns: 0,
+            coverage: Coverage::All,
             total_sessions: 0,
             active_sessions: 0,
             finished_sessions: 0,
@@ -83,7 +91,8 @@ pub enum FactError {
     },
 }
 
-/// Holds the latest [`GlobalKnowledge`] (read lock-free), a bounded history of recent ones, and
+/// Holds the latest whole-picture [`GlobalKnowledge`] (read lock-free, what the doctrine gate
+/// reads), the latest publication of any [`Coverage`], a bounded history of recent ones, and
 /// a bounded set of named numeric facts for extensions.
 ///
 /// ```
@@ -98,7 +107,10 @@ pub enum FactError {
 /// ```
 #[derive(Debug)]
 pub struct KnowledgeBase {
+    /// The latest publication that covered every session.
     current: ArcSwap<GlobalKnowledge>,
+    /// The latest publication, whatever it covered.
+    latest: ArcSwap<GlobalKnowledge>,
     /// Serialises publishers (cold) so generations and history stay in order.
     history: Mutex<VecDeque<Arc<GlobalKnowledge>>>,
     history_len: usize,
@@ -128,31 +140,45 @@ impl KnowledgeBase {
     pub fn with_history(history_len: usize) -> Self {
         KnowledgeBase {
             current: ArcSwap::from_pointee(GlobalKnowledge::default()),
+            latest: ArcSwap::from_pointee(GlobalKnowledge::default()),
             history: Mutex::new(VecDeque::new()),
             history_len: history_len.max(1),
             facts: RwLock::new(BTreeMap::new()),
         }
     }
 
-    /// The latest knowledge (lock-free: one `arc-swap` load).
+    /// The latest knowledge that covered every session ([`Coverage::All`]): what the
+    /// doctrine gate reads (lock-free: one `arc-swap` load).
     #[inline]
     pub fn current(&self) -> Arc<GlobalKnowledge> {
         self.current.load_full()
     }
 
-    /// Reads the latest knowledge without touching its reference count (lock-free, the
-    /// cheapest read; do not hold the guard across long work).
+    /// The latest publication, whatever it covered (equal to [`current`](Self::current)
+    /// when that was the last one published).
+    pub fn latest(&self) -> Arc<GlobalKnowledge> {
+        self.latest.load_full()
+    }
+
+    /// Reads the [current](Self::current) knowledge without touching its reference count
+    /// (lock-free, the cheapest read; do not hold the guard across long work).
     #[inline]
     pub fn with_current<R>(&self, f: impl FnOnce(&GlobalKnowledge) -> R) -> R {
         f(&self.current.load())
     }
 
     /// Publishes `knowledge` with the next generation number and returns what was published.
+    /// It becomes the [latest](Self::latest) and joins the history; it becomes the
+    /// [current](Self::current) knowledge, the one the doctrine gate reads, only if it
+    /// covered every session ([`Coverage::is_whole`]).
     pub fn publish(&self, mut knowledge: GlobalKnowledge) -> Arc<GlobalKnowledge> {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-        knowledge.generation = self.current.load().generation + 1;
+        knowledge.generation = self.latest.load().generation + 1;
         let published = Arc::new(knowledge);
-        self.current.store(published.clone());
+        self.latest.store(published.clone());
+        if published.coverage.is_whole() {
+            self.current.store(published.clone());
+        }
         if history.len() == self.history_len {
             history.pop_front();
         }

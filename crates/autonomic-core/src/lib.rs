@@ -40,6 +40,7 @@
 mod clock;
 pub mod config;
 mod context;
+mod coverage;
 mod error;
 mod global_q;
 mod handle;
@@ -61,6 +62,7 @@ mod tests;
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
 pub use config::ConfigError;
 pub use context::{SessionContext, Tag};
+pub use coverage::Coverage;
 pub use error::{MetadataError, StateMismatch, TenantMismatch, TransitionError};
 pub use global_q::GlobalQ;
 pub use handle::{SessionBuilder, SessionHandle, Shareable};

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use autonomic_adapter::SessionAdapterConfig;
-use autonomic_adapter::config::{global_q_from_json, global_q_from_toml};
-use autonomic_core::{ConfigError, GlobalQ};
+use autonomic_adapter::config::load_json;
+use autonomic_core::GlobalQ;
+use autonomic_core::config::{self as check, ConfigError};
 use serde::{Deserialize, Serialize};
 
 /// Everything an [`AutonomicRuntime`](crate::AutonomicRuntime) is configured with.
@@ -26,7 +27,13 @@ use serde::{Deserialize, Serialize};
 /// # Documents
 /// In JSON and TOML the durations are whole milliseconds, `interval_ms` and `retention_ms`;
 /// the adapter's configuration and Global Q are nested under `adapter` and `global_q`.
-/// Missing fields take their defaults; unknown fields are refused.
+/// Missing fields take their defaults; unknown and repeated fields are refused, at the top
+/// and in each section. The document is parsed once: each section is read by its type's own
+/// validating `Deserialize` impl (the adapter's configuration by the adapter, Global Q by
+/// core), so a refused value comes back as [`ConfigError::InvalidField`] naming it, and a
+/// parse failure as a [`ConfigError::Parse`] whose message is bounded (1 KB), however large
+/// the input it quotes (in JSON, it starts with the path of the field at fault,
+/// `adapter.max_retries: ...`).
 ///
 /// ```
 /// use std::time::Duration;
@@ -150,32 +157,12 @@ impl RuntimeConfig {
 
     /// Reads and validates a JSON document (see [Documents](Self#documents)).
     pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        let doc: Document<serde_json::Value, serde_json::Value> =
-            serde_json::from_str(json).map_err(parse_error("json"))?;
-        let adapter = match doc.adapter {
-            Some(section) => SessionAdapterConfig::from_json_str(&section.to_string())?,
-            None => SessionAdapterConfig::default(),
-        };
-        let global_q = match doc.global_q {
-            Some(section) => global_q_from_json(&section.to_string())?,
-            None => GlobalQ::default(),
-        };
-        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+        load_json(json)
     }
 
     /// Reads and validates a TOML document (see [Documents](Self#documents)).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let doc: Document<toml::Table, toml::Table> =
-            toml::from_str(text).map_err(parse_error("toml"))?;
-        let adapter = match doc.adapter {
-            Some(section) => SessionAdapterConfig::from_toml_str(&section.to_string())?,
-            None => SessionAdapterConfig::default(),
-        };
-        let global_q = match doc.global_q {
-            Some(section) => global_q_from_toml(&section.to_string())?,
-            None => GlobalQ::default(),
-        };
-        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+        check::load("toml", || toml::from_str(text))
     }
 
     /// The configuration as pretty JSON (durations in whole milliseconds).
@@ -194,7 +181,7 @@ impl RuntimeConfig {
 
     /// The configuration as TOML (durations in whole milliseconds).
     pub fn to_toml_string(&self) -> Result<String, ConfigError> {
-        toml::to_string(self).map_err(parse_error("toml"))
+        toml::to_string(self).map_err(check::parse_error("toml"))
     }
 
     fn checked(
@@ -223,10 +210,6 @@ fn millis(d: Duration) -> String {
     }
 }
 
-fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> ConfigError {
-    move |e| ConfigError::Parse { format, message: e.to_string().trim_end().to_owned() }
-}
-
 fn default_interval_ms() -> u64 {
     u64::try_from(RuntimeConfig::default().interval.as_millis()).unwrap_or(u64::MAX)
 }
@@ -235,20 +218,18 @@ fn default_retention_ms() -> u64 {
     u64::try_from(RuntimeConfig::default().retention.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The shape of a document: the nested sections are read as plain tables first and then
-/// through their own loaders, so that a refused nested value comes back typed
-/// ([`ConfigError::InvalidField`]) rather than as a parse message.
+/// The shape of a document: each section is read by its own type's validating impl.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Document<A, Q> {
+struct Document {
     #[serde(default = "default_interval_ms")]
     interval_ms: u64,
     #[serde(default = "default_retention_ms")]
     retention_ms: u64,
-    #[serde(default = "Option::default")]
-    adapter: Option<A>,
-    #[serde(default = "Option::default")]
-    global_q: Option<Q>,
+    #[serde(default)]
+    adapter: SessionAdapterConfig,
+    #[serde(default)]
+    global_q: GlobalQ,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -274,16 +255,12 @@ impl Serialize for RuntimeConfig {
 
 impl<'de> Deserialize<'de> for RuntimeConfig {
     /// Reads the [document shape](RuntimeConfig#documents) and validates it; a refused value
-    /// becomes the deserializer's error, with the message of the [`ConfigError`].
+    /// becomes the deserializer's error, with the message of the [`ConfigError`] (which
+    /// [`config::load`](autonomic_core::config::load) hands back typed).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let doc = Document::<SessionAdapterConfig, GlobalQ>::deserialize(deserializer)?;
-        RuntimeConfig::checked(
-            doc.interval_ms,
-            doc.retention_ms,
-            doc.adapter.unwrap_or_default(),
-            doc.global_q.unwrap_or_default(),
-        )
-        .map_err(serde::de::Error::custom)
+        let doc: Document = check::from_map(deserializer)?;
+        RuntimeConfig::checked(doc.interval_ms, doc.retention_ms, doc.adapter, doc.global_q)
+            .map_err(check::refused)
     }
 }
 
@@ -365,5 +342,37 @@ mod tests {
         assert_eq!(serde_json::from_str::<RuntimeConfig>(&json).unwrap(), config);
         let err = serde_json::from_str::<RuntimeConfig>(r#"{"interval_ms": 0}"#).unwrap_err();
         assert!(err.to_string().contains("interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_in_every_section_and_messages_are_bounded() {
+        for (doc, key) in [
+            (r#"{"interval_ms": 5, "interval_ms": 6}"#, "interval_ms"),
+            (r#"{"adapter": {"max_retries": 1, "max_retries": 2}}"#, "max_retries"),
+            (
+                r#"{"global_q": {"max_failure_rate": 0.1, "max_failure_rate": 0.2}}"#,
+                "max_failure_rate",
+            ),
+        ] {
+            let err = RuntimeConfig::from_json_str(doc).unwrap_err();
+            assert!(err.to_string().contains(&format!("duplicate field `{key}`")), "{doc}: {err}");
+        }
+        for (doc, key) in [
+            ("interval_ms = 5\ninterval_ms = 6", "interval_ms"),
+            ("[adapter]\nmax_retries = 1\nmax_retries = 2", "max_retries"),
+            ("[global_q]\nmax_failure_rate = 0.1\nmax_failure_rate = 0.2", "max_failure_rate"),
+        ] {
+            let err = RuntimeConfig::from_toml_str(doc).unwrap_err();
+            assert!(err.to_string().contains(key), "{doc}: {err}");
+        }
+        let huge = "k".repeat(10 << 20);
+        for err in [
+            RuntimeConfig::from_json_str(&format!(r#"{{"adapter": {{"{huge}": 1}}}}"#))
+                .unwrap_err(),
+            RuntimeConfig::from_toml_str(&format!("[global_q]\n{huge} = 1")).unwrap_err(),
+            RuntimeConfig::from_json_str(&format!(r#"{{"interval_ms": "{huge}"}}"#)).unwrap_err(),
+        ] {
+            assert!(err.to_string().len() < 2048, "{} bytes", err.to_string().len());
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use autonomic_aggregate::SessionSource;
-use autonomic_core::{SessionHandle, SessionReading, TenantId, marker::AnyState};
+use autonomic_core::{Coverage, SessionHandle, SessionReading, TenantId, marker::AnyState};
 use autonomic_table::SessionTable;
 
 /// Which sessions of the table a [`TableSource`] visits.
@@ -97,6 +97,16 @@ impl SessionSource for TableSource<'_> {
             Scope::Pattern(pattern) => {
                 self.table.for_each_reading_in_pattern(pattern, now_nanos, f)
             }
+        }
+    }
+
+    /// The whole table is [`Coverage::All`] (its aggregates, published, are what the doctrine
+    /// gate reads); a tenant's or a pattern's part says so.
+    fn coverage(&self) -> Coverage {
+        match self.scope {
+            Scope::All => Coverage::All,
+            Scope::Tenant(tenant) => Coverage::Tenant(tenant),
+            Scope::Pattern(pattern) => Coverage::Pattern(pattern),
         }
     }
 }

@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autonomic::{
-    AggregatedMetrics, Analysis, AutonomicRuntime, CaseId, ClockHandle, GlobalQ, KnowledgeBase,
-    ManualClock, QRule, RuntimeConfig, SessionAction, SessionAdapter, SessionAggregator,
-    SessionEvent, SessionState, SessionTable, TableError, TableSource, TenantId,
+    AggregatedMetrics, Analysis, AutonomicRuntime, CaseId, ClockHandle, Coverage, GlobalQ,
+    KnowledgeBase, ManualClock, QRule, RuntimeConfig, SessionAction, SessionAdapter,
+    SessionAggregator, SessionEvent, SessionState, SessionTable, TableError, TableSource, TenantId,
 };
 
 type Res = Result<(), Box<dyn std::error::Error>>;
@@ -277,9 +277,12 @@ async fn pattern_4_aggregation() -> Res {
     assert_eq!(metrics.total_sessions, 3);
     assert_eq!(metrics.avg_latency_us, 2_000.0);
     assert_eq!(metrics.violation_rate, 1.0 / 6.0);
-    // Over active sessions only, nothing has finished: the failure rate says nothing.
+    // Over active sessions only, nothing has finished: the failure rate says nothing. The
+    // aggregate is published into `kb`, saying it covered a selection, and does not become
+    // what the doctrine gate reads.
     assert_eq!(metrics.failure_rate, 0.0);
-    assert_eq!(kb.current().generation, 0, "aggregating does not publish");
+    assert_eq!((kb.latest().generation, kb.latest().coverage), (1, Coverage::Selection));
+    assert_eq!(kb.current().generation, 0);
 
     // Over the whole table, without collecting the sessions first: the failure shows.
     let all: AggregatedMetrics = aggregator.aggregate_source(&TableSource::all(&table));
@@ -287,8 +290,9 @@ async fn pattern_4_aggregation() -> Res {
     assert_eq!(all.failure_rate, 1.0);
     assert_eq!(all.avg_latency_us, (2.0 * 6_000.0 + 50_000.0) / 7.0);
     assert_eq!((all.latency.min_us, all.latency.max_us), (1_000, 50_000));
+    assert_eq!(all.coverage, Coverage::All);
     let published = aggregator.publish(&all);
-    assert_eq!((published.generation, kb.current().failure_rate), (1, 1.0));
+    assert_eq!((published.generation, kb.current().failure_rate), (2, 1.0));
     Ok(())
 }
 

@@ -14,10 +14,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use autonomic::RuntimeConfig;
 use autonomic_adapter::{
     ActionError, ActionKind, AdapterError, FnPolicy, PolicyContext, Proposal, QRule, SessionAction,
-    SessionAdapter, SessionAdapterConfig,
-    config::{global_q_from_json, global_q_from_toml},
+    SessionAdapter, SessionAdapterConfig, config::load_json,
 };
 use autonomic_aggregate::LatencyHistogram;
 use autonomic_core::{
@@ -94,6 +94,19 @@ fn case(
 
 const BAD_FLOATS: [(&str, f64); 3] =
     [("NaN", f64::NAN), ("inf", f64::INFINITY), ("-inf", f64::NEG_INFINITY)];
+
+/// `doc` as shown in the table: its first 40 bytes and its length when it is long.
+fn shorten(doc: &str) -> String {
+    if doc.len() > 80 {
+        let mut cut = 40;
+        while !doc.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}... ({} bytes)", &doc[..cut], doc.len())
+    } else {
+        doc.to_owned()
+    }
+}
 
 fn big(n: usize) -> String {
     "x".repeat(n)
@@ -174,10 +187,11 @@ fn cases() -> Vec<Case> {
         (r#"{"max_failure_rate": null}"#, "max_failure_rate"),
         (r#"{"max_fail_rate": 0.1}"#, "max_fail_rate"),
         (r#"[0.9, 10, 0.95, 0.05]"#, "object"),
+        (r#"{"max_failure_rate": 0.1, "max_failure_rate": 0.2}"#, "max_failure_rate"),
         ("", "EOF"),
     ] {
-        v.push(case(format!("global_q_from_json({doc})"), names, move || {
-            global_q_from_json(doc).map(drop).map_err(config_err)
+        v.push(case(format!("load_json::<GlobalQ>({doc})"), names, move || {
+            load_json::<GlobalQ>(doc).map(drop).map_err(config_err)
         }));
     }
     for (doc, names) in [
@@ -190,9 +204,12 @@ fn cases() -> Vec<Case> {
         ("max_concurrent_adaptations = -1", "max_concurrent_adaptations"),
         ("max_concurrent_adaptations = \"ten\"", "max_concurrent_adaptations"),
         ("max_concurent_adaptations = 2", "max_concurent_adaptations"),
+        ("max_failure_rate = 0.1\nmax_failure_rate = 0.2", "max_failure_rate"),
     ] {
-        v.push(case(format!("global_q_from_toml({doc})"), names, move || {
-            global_q_from_toml(doc).map(drop).map_err(config_err)
+        v.push(case(format!("config::load(toml, GlobalQ, {doc:?})"), names, move || {
+            autonomic_core::config::load("toml", || toml::from_str::<GlobalQ>(doc))
+                .map(drop)
+                .map_err(config_err)
         }));
     }
 
@@ -331,11 +348,7 @@ fn cases() -> Vec<Case> {
         ("null".into(), "object"),
         ("".into(), "EOF"),
     ] {
-        let shown = if doc.len() > 80 {
-            format!("{}... ({} bytes)", &doc[..40], doc.len())
-        } else {
-            doc.clone()
-        };
+        let shown = shorten(&doc);
         v.push(case(format!("SessionAdapterConfig::from_json_str({shown})"), names, move || {
             SessionAdapterConfig::from_json_str(&doc).map(drop).map_err(config_err)
         }));
@@ -366,6 +379,53 @@ fn cases() -> Vec<Case> {
                 .map_err(serde_err)
         },
     ));
+
+    // ---- RuntimeConfig (the facade): both formats, every section ----------------------
+    let huge = "k".repeat(10 << 20);
+    let json_docs: Vec<(String, &'static str)> = vec![
+        (format!(r#"{{"{huge}": 1}}"#), "unknown field"),
+        (format!(r#"{{"adapter": {{"{huge}": 1}}}}"#), "unknown field"),
+        (format!(r#"{{"global_q": {{"{huge}": 1}}}}"#), "unknown field"),
+        (format!(r#"{{"interval_ms": "{huge}"}}"#), "interval_ms"),
+        (format!(r#"{{"adapter": {{"max_retries": "{huge}"}}}}"#), "max_retries"),
+        (format!(r#"{{"global_q": {{"max_failure_rate": "{huge}"}}}}"#), "max_failure_rate"),
+        (r#"{"interval_ms": 5, "interval_ms": 6}"#.into(), "interval_ms"),
+        (r#"{"adapter": {"max_retries": 1, "max_retries": 2}}"#.into(), "max_retries"),
+        (
+            r#"{"global_q": {"max_failure_rate": 0.1, "max_failure_rate": 0.1}}"#.into(),
+            "max_failure_rate",
+        ),
+        (r#"{"adapter": {"max_violation_rate": 1.5}}"#.into(), "max_violation_rate"),
+        (r#"{"global_q": {"min_slo_compliance": -1}}"#.into(), "min_slo_compliance"),
+        (r#"{"adapter": [3, 0.1]}"#.into(), "adapter"),
+        (r#"{"interval_ms": 0}"#.into(), "interval_ms"),
+    ];
+    for (doc, names) in json_docs {
+        let shown = shorten(&doc);
+        v.push(case(format!("RuntimeConfig::from_json_str({shown})"), names, move || {
+            RuntimeConfig::from_json_str(&doc).map(drop).map_err(config_err)
+        }));
+    }
+    let toml_docs: Vec<(String, &'static str)> = vec![
+        (format!("{huge} = 1"), "unknown field"),
+        (format!("[adapter]\n{huge} = 1"), "unknown field"),
+        (format!("[global_q]\n{huge} = 1"), "unknown field"),
+        (format!("interval_ms = \"{huge}\""), "interval_ms"),
+        (format!("[adapter]\nmax_retries = \"{huge}\""), "max_retries"),
+        (format!("[global_q]\nmax_failure_rate = \"{huge}\""), "max_failure_rate"),
+        ("interval_ms = 5\ninterval_ms = 6".into(), "interval_ms"),
+        ("[adapter]\nmax_retries = 1\nmax_retries = 2".into(), "max_retries"),
+        ("[global_q]\nmax_failure_rate = 0.1\nmax_failure_rate = 0.1".into(), "max_failure_rate"),
+        ("[adapter]\nmax_violation_rate = nan".into(), "max_violation_rate"),
+        ("[global_q]\nmax_total_resources = 2.0".into(), "max_total_resources"),
+        ("retention_ms = 9999999999999".into(), "retention_ms"),
+    ];
+    for (doc, names) in toml_docs {
+        let shown = shorten(&format!("{doc:?}"));
+        v.push(case(format!("RuntimeConfig::from_toml_str({shown})"), names, move || {
+            RuntimeConfig::from_toml_str(&doc).map(drop).map_err(config_err)
+        }));
+    }
 
     // ---- Tags --------------------------------------------------------------------------
     for (shown, text) in [

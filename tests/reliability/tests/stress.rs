@@ -179,7 +179,8 @@ fn keeper(
     let mut rng = Rng::new(0xFEED);
     // SeqCst: the flag is read once per loop; the joins order everything else.
     while !done.load(Ordering::SeqCst) {
-        let src = source::from_fn(|visit| table.for_each(|h| visit(h)));
+        // The whole table: what the doctrine gate reads.
+        let src = source::whole(source::from_fn(|visit| table.for_each(|h| visit(h))));
         let (metrics, published) = aggregator.aggregate_and_publish(&src);
         assert_eq!(metrics.state_buckets_sum(), metrics.total_sessions);
         assert!(published.generation > log.publications);

@@ -232,7 +232,8 @@ fn main() -> ExitCode {
             // Relaxed: progress only.
             let now_done = done.load(Ordering::Relaxed);
             if now_done >= next_pass || last || table.total_sessions() > o.live {
-                let src = source::from_fn(|visit| table.for_each(|h| visit(h)));
+                // The whole table: what the doctrine gate reads.
+                let src = source::whole(source::from_fn(|visit| table.for_each(|h| visit(h))));
                 if o.aggregate {
                     aggregator.aggregate_and_publish(&src);
                     publications += 1;
