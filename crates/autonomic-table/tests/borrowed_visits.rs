@@ -12,21 +12,34 @@ use std::sync::Arc;
 use autonomic_core::{CaseId, ClockHandle, ManualClock, SessionHandle, TenantId, marker::Active};
 use autonomic_table::SessionTable;
 
-/// A table on a manual clock, and the number of sessions still allocated (each holds a
-/// clone of the clock).
-fn table() -> (SessionTable, impl Fn() -> usize) {
+/// A liveness probe: every session [`fill`] makes holds a clone of it in an end action,
+/// which lives as long as the session's memory unless the session ends first (an ended
+/// session's action has run and is gone).
+type Probe = Arc<()>;
+
+/// A table on a manual clock, a probe, and the number of unended sessions still allocated.
+fn table() -> (SessionTable, Probe, impl Fn() -> usize) {
     let clock = Arc::new(ManualClock::new());
-    let table = SessionTable::with_clock(ClockHandle::custom(clock.clone()));
-    // Ours and the table's own clone; every other one is a session's.
-    let allocated = move || Arc::strong_count(&clock) - 2;
-    (table, allocated)
+    let table = SessionTable::with_clock(ClockHandle::custom(clock));
+    let probe = Probe::default();
+    let counted = probe.clone();
+    // Ours and the counter's own clone; every other one is a session's.
+    let allocated = move || Arc::strong_count(&counted) - 2;
+    (table, probe, allocated)
 }
 
-fn fill(table: &SessionTable, tenant: TenantId, n: usize) -> Vec<SessionHandle<(), Active>> {
+fn fill(
+    table: &SessionTable,
+    probe: &Probe,
+    tenant: TenantId,
+    n: usize,
+) -> Vec<SessionHandle<(), Active>> {
     (0..n)
         .map(|i| {
             let h = table.create_session(CaseId::new(), tenant).with_pattern(i as u8 % 2);
             let h = h.start().expect("nobody else holds it");
+            let token = probe.clone();
+            h.on_end(move || drop(token));
             h.record_task_execution_us(10);
             h
         })
@@ -40,9 +53,9 @@ fn touch(h: &SessionHandle<(), autonomic_core::marker::AnyState>) -> u64 {
 
 #[test]
 fn every_kind_of_visit_reads_live_sessions() {
-    let (table, allocated) = table();
+    let (table, probe, allocated) = table();
     let tenant = TenantId::new();
-    drop(fill(&table, tenant, 5)); // the table holds the only references
+    drop(fill(&table, &probe, tenant, 5)); // the table holds the only references
     assert_eq!(allocated(), 5);
     let mut sum = 0;
     table.for_each(|h| sum += touch(h));
@@ -55,9 +68,9 @@ fn every_kind_of_visit_reads_live_sessions() {
 
 #[test]
 fn removing_every_session_from_a_callback_frees_none_before_the_visit_ends() {
-    let (table, allocated) = table();
+    let (table, probe, allocated) = table();
     let tenant = TenantId::new();
-    let ids: Vec<_> = fill(&table, tenant, 5).iter().map(SessionHandle::id).collect();
+    let ids: Vec<_> = fill(&table, &probe, tenant, 5).iter().map(SessionHandle::id).collect();
     let mut visited = 0;
     table.for_each_in_tenant(tenant, |h| {
         if visited == 0 {
@@ -76,9 +89,9 @@ fn removing_every_session_from_a_callback_frees_none_before_the_visit_ends() {
 
 #[test]
 fn cleanup_during_a_visit_and_a_visit_during_cleanup() {
-    let (table, allocated) = table();
+    let (table, probe, allocated) = table();
     let tenant = TenantId::new();
-    for h in fill(&table, tenant, 4) {
+    for h in fill(&table, &probe, tenant, 4) {
         h.complete().expect("only holder");
     }
     let mut visited = 0;
@@ -88,9 +101,11 @@ fn cleanup_during_a_visit_and_a_visit_during_cleanup() {
         }
         visited += touch(h);
     });
+    // (Ended sessions have run their end actions: the probe no longer sees them, and miri
+    // is what checks that the visit read none of them after it was freed.)
     assert_eq!((visited, allocated()), (2 * 4, 0));
     // And the other way round: cleanup's own visit calls back into a visit.
-    drop(fill(&table, tenant, 3));
+    drop(fill(&table, &probe, tenant, 3));
     let mut inner = 0;
     table.cleanup_terminal_sessions_with(std::time::Duration::ZERO, |_| {});
     table.for_each(|_| table.for_each_in_pattern(0, |h| inner += touch(h)));
@@ -99,9 +114,9 @@ fn cleanup_during_a_visit_and_a_visit_during_cleanup() {
 
 #[test]
 fn a_panicking_callback_leaves_the_table_usable_and_frees_what_left() {
-    let (table, allocated) = table();
+    let (table, probe, allocated) = table();
     let tenant = TenantId::new();
-    let ids: Vec<_> = fill(&table, tenant, 4).iter().map(SessionHandle::id).collect();
+    let ids: Vec<_> = fill(&table, &probe, tenant, 4).iter().map(SessionHandle::id).collect();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         table.for_each(|h| {
             drop(table.remove(&ids[0]));
@@ -121,9 +136,9 @@ fn a_panicking_callback_leaves_the_table_usable_and_frees_what_left() {
 
 #[test]
 fn dropping_the_last_other_reference_during_a_visit() {
-    let (table, allocated) = table();
+    let (table, probe, allocated) = table();
     let tenant = TenantId::new();
-    let mut mine = fill(&table, tenant, 3);
+    let mut mine = fill(&table, &probe, tenant, 3);
     let mut visited = 0;
     table.for_each_in_pattern(0, |h| {
         // The table's reference goes to the graveyard; ours, the last other one, is dropped:
