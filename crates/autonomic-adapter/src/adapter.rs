@@ -283,7 +283,9 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// When the policy proposes nothing (a healthy session), this reads the session's
     /// counters and nothing else: no allocation, no lock, no clock, no shared write. A
     /// proposal is then validated (an invalid one is an error), its signal is emitted as an
-    /// event, and the Global Q rules are checked in the order of [`QRule::ALL`]; a refusal is
+    /// event, and the Global Q rules are checked in the order of [`QRule::ALL`] (except that a
+    /// Global Q with `max_concurrent_adaptations = 0`, adaptation off, refuses every proposal
+    /// by that rule before any other is read); a refusal is
     /// counted by rule, traced (`info`) with the rule and values, emitted as
     /// [`SessionEvent::Rejected`], and returned as [`Analysis::Refused`].
     pub fn evaluate<T: TenantTag, S: Lifecycle>(
@@ -335,6 +337,16 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             self.events.push(signal.to_event(session_id));
         }
         let q = self.q.load();
+        if q.adaptation_off() {
+            let in_use = self.gate.slots().in_use() as f64;
+            return Ok(self.refuse(
+                session_id,
+                proposal,
+                QRule::MaxConcurrentAdaptations,
+                in_use,
+                0.0,
+            ));
+        }
         if self.config.verify_global_q {
             let (compliance, failure_rate) =
                 self.knowledge.with_current(|k| (k.slo_compliance, k.failure_rate));
@@ -409,13 +421,17 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         limit: f64,
     ) -> Analysis {
         self.counters.rejection(rule);
-        tracing::info!(
-            %rule,
-            observed,
-            limit,
-            action = %proposal.action,
-            "adaptation refused by global Q"
-        );
+        if rule == QRule::MaxConcurrentAdaptations && limit == 0.0 {
+            tracing::info!(%rule, action = %proposal.action, "adaptation is off (max_concurrent_adaptations = 0)");
+        } else {
+            tracing::info!(
+                %rule,
+                observed,
+                limit,
+                action = %proposal.action,
+                "adaptation refused by global Q"
+            );
+        }
         self.events.push(SessionEvent::Rejected {
             session_id,
             action: proposal.action.clone(),

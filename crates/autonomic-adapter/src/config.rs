@@ -492,7 +492,7 @@ mod tests {
         let q = global_q_from_json(r#"{"max_total_resources": 0.25}"#).unwrap();
         assert_eq!(q.max_total_resources, 0.25);
         for (toml, field) in [
-            ("max_concurrent_adaptations = 0", "max_concurrent_adaptations"),
+            ("max_total_resources = 1.5", "max_total_resources"),
             ("min_slo_compliance = 1.5", "min_slo_compliance"),
             ("max_failure_rate = inf", "max_failure_rate"),
         ] {

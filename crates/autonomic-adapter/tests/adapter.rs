@@ -282,10 +282,10 @@ fn invalid_configuration_is_refused_when_building() {
     .unwrap_err();
     assert_eq!(err.to_string(), "max_violation_rate = -1: must be between 0.0 and 1.0");
     let err = SessionAdapter::builder(kb)
-        .global_q(GlobalQ { max_concurrent_adaptations: 0, ..GlobalQ::default() })
+        .global_q(GlobalQ { max_failure_rate: 1.5, ..GlobalQ::default() })
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), Some("max_concurrent_adaptations"));
+    assert_eq!(err.field(), Some("max_failure_rate"));
 }
 
 // ------------------------------------------------------------------------ bounds -------

@@ -144,11 +144,6 @@ fn cases() -> Vec<Case> {
             move || new_q(GlobalQ { max_failure_rate: x, ..q }),
         ));
     }
-    v.push(case(
-        "GlobalQ::new(max_concurrent_adaptations = 0)",
-        "max_concurrent_adaptations",
-        move || new_q(GlobalQ { max_concurrent_adaptations: 0, ..q }),
-    ));
     v.push(case("GlobalQ { max_failure_rate: NaN }.validate()", "max_failure_rate", move || {
         GlobalQ { max_failure_rate: f64::NAN, ..q }.validate().map_err(config_err)
     }));
@@ -156,7 +151,6 @@ fn cases() -> Vec<Case> {
     // ---- GlobalQ through serde and the loaders ---------------------------------------
     for (doc, names) in [
         (r#"{"max_total_resources": 1.5}"#, "max_total_resources"),
-        (r#"{"max_concurrent_adaptations": 0}"#, "max_concurrent_adaptations"),
         (r#"{"min_slo_compliance": -0.5}"#, "min_slo_compliance"),
         (r#"{"max_concurent_adaptations": 2}"#, "max_concurent_adaptations"),
     ] {
@@ -167,7 +161,6 @@ fn cases() -> Vec<Case> {
     for (doc, names) in [
         (r#"{"max_total_resources": 1.5}"#, "max_total_resources"),
         (r#"{"max_total_resources": -1e-9}"#, "max_total_resources"),
-        (r#"{"max_concurrent_adaptations": 0}"#, "max_concurrent_adaptations"),
         (r#"{"max_concurrent_adaptations": -3}"#, "max_concurrent_adaptations"),
         (r#"{"max_concurrent_adaptations": 2.5}"#, "max_concurrent_adaptations"),
         (r#"{"min_slo_compliance": "high"}"#, "min_slo_compliance"),
@@ -187,7 +180,6 @@ fn cases() -> Vec<Case> {
         ("min_slo_compliance = -inf", "min_slo_compliance"),
         ("max_failure_rate = -0.5", "max_failure_rate"),
         ("max_failure_rate = 1e400", "max_failure_rate"),
-        ("max_concurrent_adaptations = 0", "max_concurrent_adaptations"),
         ("max_concurrent_adaptations = -1", "max_concurrent_adaptations"),
         ("max_concurrent_adaptations = \"ten\"", "max_concurrent_adaptations"),
         ("max_concurent_adaptations = 2", "max_concurent_adaptations"),
