@@ -12,7 +12,7 @@ use autonomic_core::{
 use tracing::field::{Empty, display};
 
 use crate::decision::AdmittedDecision;
-use crate::event::EventBuffer;
+use crate::event::{self, EventBuffer};
 use crate::gate::{self, Gate, GateRefusal};
 use crate::sessions::SessionStore;
 use crate::stats::Counters;
@@ -333,14 +333,19 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         proposal.validate()?;
         let session_id = handle.id();
         span.record("decision.action", display(&proposal.action));
+        // One clock read per proposal stamps its signal, its refusal or its decision.
+        let clock = handle.context().clock();
+        let now = clock.now_nanos();
+        let at = Stamp { wall_ms: event::wall_ms(clock, now), monotonic_ms: now / 1_000_000 };
         if let Some(signal) = proposal.signal {
-            self.events.push(signal.to_event(session_id));
+            self.events.push(signal.to_event(session_id, at.wall_ms));
         }
         let q = self.q.load();
         if q.adaptation_off() {
             let in_use = self.gate.slots().in_use() as f64;
             return Ok(self.refuse(
                 session_id,
+                at,
                 proposal,
                 QRule::MaxConcurrentAdaptations,
                 in_use,
@@ -354,6 +359,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 let limit = q.min_slo_compliance;
                 return Ok(self.refuse(
                     session_id,
+                    at,
                     proposal,
                     QRule::MinSloCompliance,
                     compliance,
@@ -364,6 +370,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 let limit = q.max_failure_rate;
                 return Ok(self.refuse(
                     session_id,
+                    at,
                     proposal,
                     QRule::MaxFailureRate,
                     failure_rate,
@@ -385,7 +392,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 self.counters.decision(session_id);
                 let record = SessionDecision {
                     session_id,
-                    timestamp_ms: handle.context().clock().now_nanos() / 1_000_000,
+                    timestamp_ms: at.wall_ms,
+                    monotonic_ms: at.monotonic_ms,
                     action: proposal.action,
                     reason: proposal.reason,
                     expected_impact: proposal.expected_impact,
@@ -396,6 +404,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             }
             Err(GateRefusal::Slots { in_use, bound }) => Ok(self.refuse(
                 session_id,
+                at,
                 proposal,
                 QRule::MaxConcurrentAdaptations,
                 in_use as f64,
@@ -403,6 +412,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             )),
             Err(GateRefusal::Resources { granted, requested, .. }) => Ok(self.refuse(
                 session_id,
+                at,
                 proposal,
                 QRule::MaxTotalResources,
                 gate::units_to_amount(granted.saturating_add(requested)),
@@ -415,6 +425,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     fn refuse(
         &self,
         session_id: SessionId,
+        at: Stamp,
         proposal: Proposal,
         rule: QRule,
         observed: f64,
@@ -422,7 +433,11 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     ) -> Analysis {
         self.counters.rejection(rule);
         if rule == QRule::MaxConcurrentAdaptations && limit == 0.0 {
-            tracing::info!(%rule, action = %proposal.action, "adaptation is off (max_concurrent_adaptations = 0)");
+            tracing::info!(
+                %rule,
+                action = %proposal.action,
+                "adaptation is off (max_concurrent_adaptations = 0): refused"
+            );
         } else {
             tracing::info!(
                 %rule,
@@ -434,6 +449,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         }
         self.events.push(SessionEvent::Rejected {
             session_id,
+            timestamp_ms: at.wall_ms,
             action: proposal.action.clone(),
             rule,
             observed,
@@ -520,6 +536,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             }
             action => self.events.push(SessionEvent::Adapted {
                 session_id,
+                timestamp_ms: decision.timestamp_ms,
                 action: action.clone(),
                 reason: decision.reason.clone(),
             }),
@@ -545,8 +562,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
 
     /// A session started: emits [`SessionEvent::Started`].
     pub fn on_session_started<T: TenantTag, S: Lifecycle>(&self, handle: &SessionHandle<T, S>) {
-        self.events
-            .push(SessionEvent::Started { session_id: handle.id(), tenant_id: handle.tenant_id() });
+        let clock = handle.context().clock();
+        self.events.push(SessionEvent::Started {
+            session_id: handle.id(),
+            timestamp_ms: event::wall_ms(clock, clock.now_nanos()),
+            tenant_id: handle.tenant_id(),
+            pattern: handle.pattern(),
+        });
     }
 
     /// A session finished: emits `Completed`, `Failed` or `Cancelled` (read from its state)
@@ -558,13 +580,27 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         &self,
         handle: &SessionHandle<T, S>,
     ) -> Result<f64, StateMismatch> {
-        let snapshot = handle.snapshot_at(0);
+        self.finished(handle, None)
+    }
+
+    fn finished<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+        error: Option<String>,
+    ) -> Result<f64, StateMismatch> {
+        let clock = handle.context().clock();
+        let snapshot = handle.snapshot_at(clock.now_nanos());
         let session_id = handle.id();
-        let duration_ms = snapshot.duration_ms();
+        let timestamp_ms = event::wall_ms(clock, snapshot.taken_at_ns);
+        let (task_count, duration_ms) = (snapshot.task_completions, snapshot.duration_ms());
         let event = match snapshot.state {
-            SessionState::Completed => SessionEvent::Completed { session_id, duration_ms },
-            SessionState::Failed => SessionEvent::Failed { session_id, duration_ms },
-            SessionState::Cancelled => SessionEvent::Cancelled { session_id },
+            SessionState::Completed => {
+                SessionEvent::Completed { session_id, timestamp_ms, task_count, duration_ms }
+            }
+            SessionState::Failed => {
+                SessionEvent::Failed { session_id, timestamp_ms, error, task_count, duration_ms }
+            }
+            SessionState::Cancelled => SessionEvent::Cancelled { session_id, timestamp_ms },
             found => return Err(StateMismatch { session: session_id, found, expected: TERMINAL }),
         };
         self.events.push(event);
@@ -588,6 +624,32 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         handle: &SessionHandle<T, marker::Failed>,
     ) -> f64 {
         self.on_session_finished(handle).unwrap_or(0.0)
+    }
+
+    /// [`on_session_failed`](Self::on_session_failed), with the error the session failed
+    /// with: the `Failed` event keeps its text, cut at [`MAX_ERROR_LEN`](crate::MAX_ERROR_LEN)
+    /// bytes.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use autonomic_adapter::{SessionAdapter, SessionEvent};
+    /// # use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    /// let failed = SessionHandle::new(CaseId::new(), TenantId::new()).start()?.fail()?;
+    /// adapter.on_session_failed_with(&failed, "payment gateway: 503");
+    /// let events = adapter.take_events();
+    /// assert!(matches!(&events[0],
+    ///     SessionEvent::Failed { error: Some(e), .. } if e == "payment gateway: 503"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_session_failed_with<T: TenantTag>(
+        &self,
+        handle: &SessionHandle<T, marker::Failed>,
+        error: impl fmt::Display,
+    ) -> f64 {
+        let error = crate::config::bounded(error.to_string());
+        // A terminal state is never left, so the state check cannot fail.
+        self.finished(handle, Some(error)).unwrap_or(0.0)
     }
 
     /// [`on_session_finished`](Self::on_session_finished) for a handle the typestate knows
@@ -671,6 +733,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     pub async fn stats(&self) -> AdapterStats {
         self.snapshot_stats()
     }
+}
+
+/// One clock reading, as the wall-clock and monotonic milliseconds records carry.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    wall_ms: u64,
+    monotonic_ms: u64,
 }
 
 /// Returns the decision's slot when execution ends, however it ends.

@@ -207,7 +207,7 @@ fn parse_error<E: std::fmt::Display>(format: &'static str) -> impl Fn(E) -> Conf
 
 /// Longest parse message kept, in bytes: parsers quote the offending input, which may be
 /// arbitrarily large.
-const MAX_MESSAGE: usize = 1024;
+pub(crate) const MAX_MESSAGE: usize = 1024;
 
 /// A field name as quoted in a message: at most 64 bytes.
 fn short(name: &str) -> String {
@@ -219,7 +219,7 @@ fn short(name: &str) -> String {
 }
 
 /// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with its length noted.
-fn bounded(message: String) -> String {
+pub(crate) fn bounded(message: String) -> String {
     if message.len() <= MAX_MESSAGE {
         return message;
     }
