@@ -21,9 +21,8 @@ use autonomic_adapter::{
 };
 use autonomic_aggregate::LatencyHistogram;
 use autonomic_core::{
-    CaseId, ClockHandle, ConfigError, FactError, GlobalQ, KnowledgeBase, ManualClock,
-    MetadataError, MetricsSnapshot, SessionBuilder, SessionHandle, SessionId, SessionState, Tag,
-    TenantId,
+    CaseId, ClockHandle, ConfigError, GlobalQ, KnowledgeBase, ManualClock, MetadataError,
+    MetricsSnapshot, SessionBuilder, SessionHandle, SessionId, SessionState, Tag, TenantId,
 };
 use autonomic_table::{SessionTable, TableError};
 
@@ -53,14 +52,6 @@ fn adapter_err(e: AdapterError) -> Refused {
         _ => None,
     };
     Refused { field, message: e.to_string() }
-}
-
-fn fact_err(e: FactError) -> Refused {
-    let field = match &e {
-        FactError::BadName { .. } | FactError::Full { .. } => "name",
-        FactError::NotFinite { .. } => "value",
-    };
-    Refused { field: Some(field.to_owned()), message: e.to_string() }
 }
 
 fn tag_err(e: MetadataError) -> Refused {
@@ -399,43 +390,6 @@ fn cases() -> Vec<Case> {
         }
         b.tag("one-too-many").map(drop).map_err(tag_err)
     }));
-
-    // ---- Knowledge base facts ------------------------------------------------------------
-    for (name, x) in BAD_FLOATS {
-        v.push(case(
-            format!("KnowledgeBase::set_fact(\"queue_depth\", {name})"),
-            "value",
-            move || {
-                let kb = KnowledgeBase::new();
-                let refused = kb.set_fact("queue_depth", x).map_err(fact_err);
-                assert_eq!(kb.fact("queue_depth"), None, "a refused fact was stored");
-                refused
-            },
-        ));
-    }
-    for (shown, fact) in [
-        ("\"\"".to_string(), String::new()),
-        (
-            format!("{} bytes", KnowledgeBase::MAX_FACT_NAME + 1),
-            big(KnowledgeBase::MAX_FACT_NAME + 1),
-        ),
-        ("1 MB".into(), big(1 << 20)),
-    ] {
-        v.push(case(format!("KnowledgeBase::set_fact({shown}, 1.0)"), "name", move || {
-            KnowledgeBase::new().set_fact(fact.clone(), 1.0).map_err(fact_err)
-        }));
-    }
-    v.push(case(
-        format!("KnowledgeBase::set_fact: fact {} (full)", KnowledgeBase::MAX_FACTS + 1),
-        "name",
-        || {
-            let kb = KnowledgeBase::new();
-            for i in 0..KnowledgeBase::MAX_FACTS {
-                kb.set_fact(format!("f{i}"), 0.0).expect("within the limit");
-            }
-            kb.set_fact("one-more", 1.0).map_err(fact_err)
-        },
-    ));
 
     // ---- Actions: validate, and through the adapter ---------------------------------------
     let mut actions: Vec<(String, &'static str, SessionAction)> = Vec::new();
