@@ -36,6 +36,13 @@ fn runtime() -> (Arc<ManualClock>, AutonomicRuntime) {
     runtime_with(GlobalQ::default(), SessionAdapterConfig::default())
 }
 
+/// Four retries: over the default `max_retries` of 3, so the default policy proposes.
+fn over_the_retry_limit(h: &SessionHandle) {
+    for _ in 0..4 {
+        h.record_retry();
+    }
+}
+
 fn session() -> SessionHandle {
     SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().expect("fresh session")
 }
@@ -102,9 +109,7 @@ fn row_2_a_q_of_zero_switches_adaptation_off() -> Res {
         .set_default();
 
     let h = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    for _ in 0..4 {
-        h.record_retry();
-    }
+    over_the_retry_limit(&h);
     match adapter.evaluate(&h)? {
         Analysis::Refused(r) => {
             assert_eq!((r.rule, r.observed, r.limit), (QRule::MaxConcurrentAdaptations, 0.0, 0.0));
@@ -139,9 +144,7 @@ fn row_3_decisions_and_events_carry_wall_clock_time() -> Res {
     let (clock, runtime) = runtime();
     clock.advance(Duration::from_millis(1_500));
     let h = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    for _ in 0..4 {
-        h.record_retry();
-    }
+    over_the_retry_limit(&h);
     clock.advance(Duration::from_millis(250));
     let decision = runtime.adapter().evaluate(&h)?.into_decision().expect("admitted");
     assert_eq!((decision.timestamp_ms, decision.monotonic_ms), (ORIGIN_MS + 1_750, 1_750));
@@ -157,9 +160,7 @@ fn row_3_decisions_and_events_carry_wall_clock_time() -> Res {
     // With the process's clock, the stamp is today's date, not milliseconds since start.
     let real = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
     let s = session();
-    for _ in 0..4 {
-        s.record_retry();
-    }
+    over_the_retry_limit(&s);
     let d = real.evaluate(&s)?.into_decision().expect("admitted");
     assert!(d.timestamp_ms > 1_700_000_000_000, "{}", d.timestamp_ms); // after Nov 2023
     assert!(d.timestamp_ms - d.monotonic_ms > 1_700_000_000_000);
@@ -176,9 +177,7 @@ fn row_4_default_rules_are_the_threshold_policys() -> Res {
 
     // Retries over the limit: RetryTask (the original shed optional tasks).
     let retried = session();
-    for _ in 0..4 {
-        retried.record_retry();
-    }
+    over_the_retry_limit(&retried);
     assert!(matches!(action(&retried), Some(SessionAction::RetryTask { .. })));
 
     // Below min_samples (10 tasks): only LogAndContinue, however bad the rate.
@@ -215,16 +214,12 @@ fn row_4_default_rules_are_the_threshold_policys() -> Res {
 
     // A failed session (retries or not) gets compensation; a finished one gets nothing.
     let failed = session();
-    for _ in 0..4 {
-        failed.record_retry();
-    }
+    over_the_retry_limit(&failed);
     let failed = failed.fail()?;
     let compensation = adapter.evaluate(&failed)?.into_decision().expect("admitted");
     assert!(matches!(compensation.action, SessionAction::TriggerCompensation { .. }));
     let done = session();
-    for _ in 0..4 {
-        done.record_retry();
-    }
+    over_the_retry_limit(&done);
     let done = done.complete()?;
     assert!(adapter.evaluate(&done)?.is_no_action());
     Ok(())
@@ -291,9 +286,7 @@ fn row_5_end_events_keep_what_a_person_debugging_needs() -> Res {
 fn row_5_signals_are_emitted_at_analysis_and_log_and_continue_emits_nothing() -> Res {
     let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
     let retried = session();
-    for _ in 0..4 {
-        retried.record_retry();
-    }
+    over_the_retry_limit(&retried);
     let decision = adapter.evaluate(&retried)?.into_decision().expect("admitted");
     drop(decision); // not executed: the signal was emitted anyway
     let events = adapter.take_events();
@@ -327,9 +320,7 @@ fn row_5_signals_are_emitted_at_analysis_and_log_and_continue_emits_nothing() ->
 fn row_6_executing_retry_task_counts_no_retry() -> Res {
     let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
     let h = session();
-    for _ in 0..4 {
-        h.record_retry();
-    }
+    over_the_retry_limit(&h);
     let decision = adapter.evaluate(&h)?.into_decision().expect("admitted");
     assert!(matches!(decision.action, SessionAction::RetryTask { .. }));
     adapter.execute(&decision, &h)?;
@@ -359,9 +350,7 @@ fn row_7_unique_tenants_counts_tenants_with_sessions() -> Res {
 fn row_8_the_doctrine_reads_typed_published_knowledge() -> Res {
     let (_, runtime) = runtime();
     let sick = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    for _ in 0..4 {
-        sick.record_retry();
-    }
+    over_the_retry_limit(&sick);
     // Aggregation publishes the table's failure rate: 1 failed of 2 finished.
     let done = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
     runtime.complete_session(done)?;
@@ -404,9 +393,7 @@ fn row_10_renamed_and_reshaped_calls() -> Res {
     // clear_completed_sessions -> forget_session, per session.
     let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
     let h = session();
-    for _ in 0..4 {
-        h.record_retry();
-    }
+    over_the_retry_limit(&h);
     adapter.execute(&adapter.evaluate(&h)?.into_decision().expect("admitted"), &h)?;
     assert_eq!(adapter.session_history(h.id()).len(), 1);
     adapter.forget_session(h.id());
