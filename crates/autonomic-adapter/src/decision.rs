@@ -23,7 +23,8 @@ use crate::gate::Permit;
 /// use autonomic_core::SessionId;
 /// let d = SessionDecision {
 ///     session_id: SessionId::from_raw(7),
-///     timestamp_ms: 1_500,
+///     timestamp_ms: 1_767_225_600_000,
+///     monotonic_ms: 1_500,
 ///     action: SessionAction::CancelOptionalTasks,
 ///     reason: "violation rate over twice max_violation_rate".into(),
 ///     expected_impact: 0.5,
@@ -36,8 +37,13 @@ use crate::gate::Permit;
 pub struct SessionDecision {
     /// The session the decision is for.
     pub session_id: SessionId,
-    /// When it was admitted: milliseconds on the session's clock.
+    /// When it was admitted: wall-clock milliseconds since the Unix epoch (a time a person
+    /// reads), derived from the session's [`Clock`](autonomic_core::Clock) reading that also
+    /// gives `monotonic_ms`.
     pub timestamp_ms: u64,
+    /// When it was admitted: milliseconds on the session's monotonic clock (for durations
+    /// and ordering; never moves backwards).
+    pub monotonic_ms: u64,
     /// What the session does.
     pub action: SessionAction,
     /// Why (a short fixed text for the built-in policy; the numbers that triggered it are in

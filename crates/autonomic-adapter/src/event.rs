@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use autonomic_core::{SessionId, TenantId};
+use autonomic_core::{ClockHandle, SessionId, TenantId};
 use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
 
@@ -47,17 +47,24 @@ impl fmt::Display for Metric {
 /// The runtime facade calls the session notifications; a user driving the adapter alone
 /// calls them where its sessions start and end.
 ///
+/// Every event carries `timestamp_ms`: when it happened, as wall-clock milliseconds since the
+/// Unix epoch, derived from the session's [`Clock`](autonomic_core::Clock) (so a
+/// `ManualClock` makes it deterministic). `Adapted` carries its decision's `timestamp_ms`
+/// (when the decision was admitted), so the event and the history line match.
+///
 /// ```
 /// use autonomic_adapter::{QRule, SessionAction, SessionEvent};
 /// use autonomic_core::SessionId;
 /// let event = SessionEvent::Rejected {
 ///     session_id: SessionId::from_raw(1),
+///     timestamp_ms: 1_767_225_600_000,
 ///     action: SessionAction::RequestResources { amount: 0.5 },
 ///     rule: QRule::MaxTotalResources,
 ///     observed: 1.1,
 ///     limit: 0.9,
 /// };
 /// assert_eq!(event.session_id(), SessionId::from_raw(1));
+/// assert_eq!(event.timestamp_ms(), 1_767_225_600_000);
 /// let json = serde_json::to_string(&event).unwrap();
 /// assert!(json.contains(r#""event":"rejected""#) && json.contains("max_total_resources"));
 /// ```
@@ -68,13 +75,21 @@ pub enum SessionEvent {
     Started {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
         /// Its tenant.
         tenant_id: TenantId,
+        /// Its workflow pattern, if set.
+        pattern: Option<u8>,
     },
     /// The session completed.
     Completed {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
+        /// Tasks it completed.
+        task_count: u64,
         /// How long it ran, ms (`None` if it never started).
         duration_ms: Option<u64>,
     },
@@ -82,6 +97,14 @@ pub enum SessionEvent {
     Failed {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
+        /// The error it failed with, if the caller gave one
+        /// ([`on_session_failed_with`](crate::SessionAdapter::on_session_failed_with)); cut at
+        /// [`MAX_ERROR_LEN`] bytes.
+        error: Option<String>,
+        /// Tasks it completed.
+        task_count: u64,
         /// How long it ran, ms (`None` if it never started).
         duration_ms: Option<u64>,
     },
@@ -89,11 +112,15 @@ pub enum SessionEvent {
     Cancelled {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
     },
     /// A decision was executed: the session adapted.
     Adapted {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
         /// What it did.
         action: SessionAction,
         /// Why.
@@ -103,6 +130,8 @@ pub enum SessionEvent {
     ViolationDetected {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
         /// Violations per task.
         violation_rate: f64,
         /// Violations recorded.
@@ -114,6 +143,8 @@ pub enum SessionEvent {
     ThresholdExceeded {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
         /// Which metric.
         metric: Metric,
         /// Its value.
@@ -125,6 +156,8 @@ pub enum SessionEvent {
     Rejected {
         /// The session.
         session_id: SessionId,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
         /// The action refused.
         action: SessionAction,
         /// The rule that refused it.
@@ -143,13 +176,49 @@ impl SessionEvent {
             SessionEvent::Started { session_id, .. }
             | SessionEvent::Completed { session_id, .. }
             | SessionEvent::Failed { session_id, .. }
-            | SessionEvent::Cancelled { session_id }
+            | SessionEvent::Cancelled { session_id, .. }
             | SessionEvent::Adapted { session_id, .. }
             | SessionEvent::ViolationDetected { session_id, .. }
             | SessionEvent::ThresholdExceeded { session_id, .. }
             | SessionEvent::Rejected { session_id, .. } => *session_id,
         }
     }
+
+    /// When it happened: wall-clock milliseconds since the Unix epoch.
+    pub fn timestamp_ms(&self) -> u64 {
+        match self {
+            SessionEvent::Started { timestamp_ms, .. }
+            | SessionEvent::Completed { timestamp_ms, .. }
+            | SessionEvent::Failed { timestamp_ms, .. }
+            | SessionEvent::Cancelled { timestamp_ms, .. }
+            | SessionEvent::Adapted { timestamp_ms, .. }
+            | SessionEvent::ViolationDetected { timestamp_ms, .. }
+            | SessionEvent::ThresholdExceeded { timestamp_ms, .. }
+            | SessionEvent::Rejected { timestamp_ms, .. } => *timestamp_ms,
+        }
+    }
+}
+
+/// Longest error text a [`SessionEvent::Failed`] keeps, in bytes (longer ones are cut on a
+/// character boundary, with their full length noted).
+pub const MAX_ERROR_LEN: usize = 1024;
+
+/// `error`, cut at [`MAX_ERROR_LEN`] bytes (on a character boundary) with its full length
+/// noted: the one rule for how much of an error text an event keeps.
+pub(crate) fn bounded_error(error: String) -> String {
+    if error.len() <= MAX_ERROR_LEN {
+        return error;
+    }
+    let mut cut = MAX_ERROR_LEN;
+    while !error.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes in all)", &error[..cut], error.len())
+}
+
+/// Wall-clock milliseconds since the Unix epoch of `reading` on `clock` (reads no clock).
+pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
+    clock.unix_nanos_at(reading) / 1_000_000
 }
 
 /// A bounded, lock-free event buffer: pushing never blocks and never allocates beyond the
@@ -213,7 +282,10 @@ mod tests {
     fn overflow_drops_the_oldest_and_counts() {
         let buffer = EventBuffer::new(3);
         for i in 0..5 {
-            buffer.push(SessionEvent::Cancelled { session_id: SessionId::from_raw(i) });
+            buffer.push(SessionEvent::Cancelled {
+                session_id: SessionId::from_raw(i),
+                timestamp_ms: i,
+            });
         }
         assert_eq!((buffer.len(), buffer.dropped()), (3, 2));
         let ids: Vec<u64> = buffer.drain().iter().map(|e| e.session_id().as_u64()).collect();

@@ -120,7 +120,7 @@ mod sync;
 // Vocabulary.
 pub use action::{ActionError, ActionKind, SessionAction};
 pub use decision::{AdmittedDecision, Analysis, QRule, Refusal, SessionDecision};
-pub use event::{Metric, SessionEvent};
+pub use event::{MAX_ERROR_LEN, Metric, SessionEvent};
 
 // Configuration and doctrine.
 pub use autonomic_core::{ConfigError, GlobalKnowledge, GlobalQ, KnowledgeBase};

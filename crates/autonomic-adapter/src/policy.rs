@@ -137,17 +137,22 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub(crate) fn to_event(self, session_id: SessionId) -> SessionEvent {
+    pub(crate) fn to_event(self, session_id: SessionId, timestamp_ms: u64) -> SessionEvent {
         match self {
             Signal::Violations { violations, tasks } => SessionEvent::ViolationDetected {
                 session_id,
+                timestamp_ms,
                 violation_rate: if tasks == 0 { 0.0 } else { violations as f64 / tasks as f64 },
                 violations,
                 tasks,
             },
-            Signal::Threshold { metric, observed, limit } => {
-                SessionEvent::ThresholdExceeded { session_id, metric, observed, limit }
-            }
+            Signal::Threshold { metric, observed, limit } => SessionEvent::ThresholdExceeded {
+                session_id,
+                timestamp_ms,
+                metric,
+                observed,
+                limit,
+            },
         }
     }
 }

@@ -220,6 +220,7 @@ mod tests {
         SessionDecision {
             session_id: SessionId::from_raw(id),
             timestamp_ms: n,
+            monotonic_ms: n,
             action: SessionAction::CancelOptionalTasks,
             reason: "test".into(),
             expected_impact: 0.5,

@@ -240,7 +240,7 @@ fn refusals_are_emitted_with_rule_and_values() -> Res {
         SessionEvent::ThresholdExceeded { metric: Metric::Retries, observed: 4.0, limit: 3.0, .. }
     ));
     match &events[1] {
-        SessionEvent::Rejected { session_id, action, rule, observed, limit } => {
+        SessionEvent::Rejected { session_id, action, rule, observed, limit, .. } => {
             assert_eq!(*session_id, h.id());
             assert_eq!(action.kind(), ActionKind::RetryTask);
             assert_eq!((*rule, *observed, *limit), (QRule::MaxFailureRate, 0.5, 0.05));
@@ -284,10 +284,10 @@ fn invalid_configuration_is_refused_when_building() {
     .unwrap_err();
     assert_eq!(err.to_string(), "max_violation_rate = -1: must be between 0.0 and 1.0");
     let err = SessionAdapter::builder(kb)
-        .global_q(GlobalQ { max_concurrent_adaptations: 0, ..GlobalQ::default() })
+        .global_q(GlobalQ { max_failure_rate: 1.5, ..GlobalQ::default() })
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), Some("max_concurrent_adaptations"));
+    assert_eq!(err.field(), Some("max_failure_rate"));
 }
 
 // ------------------------------------------------------------------------ bounds -------
@@ -465,13 +465,15 @@ fn each_lifecycle_notification_emits_its_event() -> Res {
     adapter.on_session_cancelled(&c);
     let events = adapter.take_events();
     assert!(
-        matches!(events[0], SessionEvent::Started { session_id, tenant_id } if session_id == a.id() && tenant_id == TenantId::default_tenant())
+        matches!(events[0], SessionEvent::Started { session_id, tenant_id, .. } if session_id == a.id() && tenant_id == TenantId::default_tenant())
     );
     assert!(
-        matches!(events[1], SessionEvent::Completed { session_id, duration_ms: Some(_) } if session_id == a.id())
+        matches!(events[1], SessionEvent::Completed { session_id, duration_ms: Some(_), .. } if session_id == a.id())
     );
     assert!(matches!(events[2], SessionEvent::Failed { session_id, .. } if session_id == b.id()));
-    assert!(matches!(events[3], SessionEvent::Cancelled { session_id } if session_id == c.id()));
+    assert!(
+        matches!(events[3], SessionEvent::Cancelled { session_id, .. } if session_id == c.id())
+    );
     assert_eq!(events.len(), 4);
     Ok(())
 }
@@ -486,6 +488,7 @@ fn threshold_events_carry_the_numbers() -> Res {
         events,
         vec![SessionEvent::ThresholdExceeded {
             session_id: slow.id(),
+            timestamp_ms: events[0].timestamp_ms(),
             metric: Metric::MeanLatencyUs,
             observed: 150_000.0,
             limit: 100_000.0,

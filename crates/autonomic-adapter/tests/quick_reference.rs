@@ -177,7 +177,7 @@ async fn drain_events() -> Res {
     let mut adapted = Vec::new();
     for event in &events {
         match event {
-            SessionEvent::Adapted { session_id, action, reason } => {
+            SessionEvent::Adapted { session_id, action, reason, .. } => {
                 println!("Session {} adapted: {}", session_id, reason);
                 adapted.push((*session_id, action.clone()));
             }

@@ -23,13 +23,13 @@ use crate::{LatencyHistogram, LatencySummary, SessionSource};
 /// |---|---|---|
 /// | `avg_latency_us` | summed task latency (µs) | tasks (`total_completions`) |
 /// | `violation_rate` | SLO violations | tasks |
-/// | `retry_rate` | retries | tasks + retries (attempts) |
+/// | `retry_rate` | retries | tasks |
 /// | `adaptation_rate` | adaptations | tasks |
 /// | `failure_rate` | failed sessions | finished sessions (completed + failed + cancelled) |
 ///
 /// They use the same definitions as [`MetricsSnapshot`]'s per-session rates, so one session
-/// aggregated alone has the rates of its snapshot. `violation_rate` and `adaptation_rate`
-/// may exceed 1.0 if more were recorded than tasks; [`slo_compliance`](Self::slo_compliance)
+/// aggregated alone has the rates of its snapshot. `violation_rate`, `retry_rate` and
+/// `adaptation_rate` may exceed 1.0 if more were recorded than tasks; [`slo_compliance`](Self::slo_compliance)
 /// clamps.
 ///
 /// # Sums
@@ -101,7 +101,7 @@ pub struct AggregatedMetrics {
     pub avg_latency_us: f64,
     /// SLO violations per task; 0.0 with no task.
     pub violation_rate: f64,
-    /// Retries per attempt (`retries / (tasks + retries)`), in `0.0..=1.0`; 0.0 with none.
+    /// Retries per task (`retries / tasks`); 0.0 with no task.
     pub retry_rate: f64,
     /// Failed sessions over finished ones (completed + failed + cancelled), in `0.0..=1.0`;
     /// 0.0 when none has finished.
@@ -360,7 +360,7 @@ impl Sums {
             total_adaptations: saturate(self.adaptations),
             avg_latency_us: ratio(self.latency_us, self.tasks),
             violation_rate: ratio(self.violations, self.tasks),
-            retry_rate: ratio(self.retries, self.tasks.saturating_add(self.retries)),
+            retry_rate: ratio(self.retries, self.tasks),
             failure_rate: ratio(u128::from(failed), finished),
             adaptation_rate: ratio(self.adaptations, self.tasks),
             latency: histogram.summary(),
@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(m.total_retries, u64::MAX);
         assert_eq!(m.avg_latency_us, 1.0);
         assert_eq!(m.violation_rate, 1.0);
-        assert_eq!(m.retry_rate, 0.5);
+        assert_eq!(m.retry_rate, 1.0);
     }
 
     #[test]

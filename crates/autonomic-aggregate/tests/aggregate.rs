@@ -111,7 +111,7 @@ fn oracle(snaps: &[MetricsSnapshot]) -> AggregatedMetrics {
         total_adaptations: adaptations,
         avg_latency_us: div(latency, tasks),
         violation_rate: div(violations, tasks),
-        retry_rate: div(retries, tasks + retries),
+        retry_rate: div(retries, tasks),
         failure_rate: div(failed, completed + failed + cancelled),
         adaptation_rate: div(adaptations, tasks),
         latency: hist.summary(),
@@ -190,7 +190,7 @@ fn rates_follow_their_definitions() {
     assert_eq!(m.total_completions, 4);
     assert_eq!(m.avg_latency_us, 2_000.0 / 4.0); // task-weighted, not the mean of means
     assert_eq!(m.violation_rate, 1.0 / 4.0); // violations / tasks
-    assert_eq!(m.retry_rate, 4.0 / 8.0); // retries / (tasks + retries)
+    assert_eq!(m.retry_rate, 4.0 / 4.0); // retries / tasks
     assert_eq!(m.adaptation_rate, 1.0 / 4.0); // adaptations / tasks
     assert_eq!(m.failure_rate, 1.0 / 3.0); // failed / (completed + failed + cancelled)
     assert_eq!(m.slo_compliance(), 0.75);

@@ -1,7 +1,10 @@
 //! Time: a monotonic, injectable [`Clock`] measured in nanoseconds since the clock's origin.
 //!
 //! Durations are computed from a monotonic source, so a wall-clock step can never make one
-//! negative; every subtraction saturates. The hot metric path reads no clock at all: only
+//! negative; every subtraction saturates. A clock also knows the wall-clock time of its
+//! origin ([`Clock::unix_origin_nanos`]), so one monotonic reading gives a time a person can
+//! read too ([`ClockHandle::unix_nanos_at`]): records meant for people (decisions, events)
+//! carry both without a second clock read. The hot metric path reads no clock at all: only
 //! lifecycle transitions (start, end) and snapshots do. The default [`MonotonicClock`] is a
 //! zero-sized type; a [`ClockHandle`] holding it costs one branch, not a virtual call.
 
@@ -9,7 +12,7 @@ use std::fmt;
 use std::sync::Arc as StdArc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic time source, in nanoseconds since an origin of the clock's choosing.
 ///
@@ -17,22 +20,44 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Nanoseconds since this clock's origin.
     fn now_nanos(&self) -> u64;
+
+    /// The wall-clock time of this clock's origin, in nanoseconds since the Unix epoch:
+    /// a reading `r` happened at wall-clock time `unix_origin_nanos() + r`.
+    fn unix_origin_nanos(&self) -> u64;
 }
 
 /// The process's monotonic clock (`std::time::Instant`), with its origin at first use.
+///
+/// Its wall-clock origin is the system time read once, at that first use: wall-clock times
+/// derived from it move with the monotonic clock (never backwards, no second clock read), and
+/// do not follow a step of the system clock made while the process runs.
 ///
 /// ```
 /// use autonomic_core::{Clock, MonotonicClock};
 /// let a = MonotonicClock.now_nanos();
 /// let b = MonotonicClock.now_nanos();
 /// assert!(b >= a);
+/// assert!(MonotonicClock.unix_origin_nanos() > 1_600_000_000_000_000_000); // after 2020
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonotonicClock;
 
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
+/// The monotonic origin and the wall-clock time read with it.
+struct Origin {
+    instant: Instant,
+    unix_nanos: u64,
+}
+
+fn origin() -> &'static Origin {
+    static ORIGIN: OnceLock<Origin> = OnceLock::new();
+    ORIGIN.get_or_init(|| {
+        let instant = Instant::now();
+        // A system clock set before 1970 reads as the epoch; the cast saturates after 584 years.
+        let unix_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Origin { instant, unix_nanos }
+    })
 }
 
 impl Clock for MonotonicClock {
@@ -40,11 +65,20 @@ impl Clock for MonotonicClock {
     fn now_nanos(&self) -> u64 {
         // `Instant` is monotonic; `duration_since` saturates at zero and the cast saturates
         // after 584 years.
-        u64::try_from(Instant::now().duration_since(origin()).as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(Instant::now().duration_since(origin().instant).as_nanos())
+            .unwrap_or(u64::MAX)
+    }
+
+    #[inline]
+    fn unix_origin_nanos(&self) -> u64 {
+        origin().unix_nanos
     }
 }
 
 /// A clock that moves only when told to: deterministic tests and simulations.
+///
+/// Its wall-clock origin is fixed when it is built: the Unix epoch by default, or the time
+/// given to [`with_unix_origin`](Self::with_unix_origin).
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,16 +87,31 @@ impl Clock for MonotonicClock {
 /// assert_eq!(clock.now_nanos(), 0);
 /// clock.advance(Duration::from_millis(5));
 /// assert_eq!(clock.now_nanos(), 5_000_000);
+///
+/// // 2026-01-01T00:00:00Z at the origin.
+/// let dated = ManualClock::with_unix_origin(Duration::from_secs(1_767_225_600));
+/// dated.advance(Duration::from_millis(5));
+/// assert_eq!(dated.unix_origin_nanos() + dated.now_nanos(), 1_767_225_600_005_000_000);
 /// ```
 #[derive(Debug, Default)]
 pub struct ManualClock {
     nanos: AtomicU64,
+    unix_origin_nanos: u64,
 }
 
 impl ManualClock {
-    /// A clock standing at zero.
+    /// A clock standing at zero, whose origin is the Unix epoch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A clock standing at zero, whose origin is `since_epoch` after the Unix epoch
+    /// (saturating at `u64::MAX` nanoseconds).
+    pub fn with_unix_origin(since_epoch: Duration) -> Self {
+        ManualClock {
+            nanos: AtomicU64::new(0),
+            unix_origin_nanos: u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+        }
     }
 
     /// Moves the clock forward (saturating at `u64::MAX` nanoseconds).
@@ -86,6 +135,10 @@ impl Clock for ManualClock {
     fn now_nanos(&self) -> u64 {
         // Relaxed: as in `advance`.
         self.nanos.load(Ordering::Relaxed)
+    }
+
+    fn unix_origin_nanos(&self) -> u64 {
+        self.unix_origin_nanos
     }
 }
 
@@ -133,6 +186,32 @@ impl ClockHandle {
             None => MonotonicClock.now_nanos(),
             Some(c) => c.now_nanos(),
         }
+    }
+
+    /// The wall-clock time of the clock's origin, nanoseconds since the Unix epoch.
+    #[inline]
+    pub fn unix_origin_nanos(&self) -> u64 {
+        match &self.0 {
+            None => MonotonicClock.unix_origin_nanos(),
+            Some(c) => c.unix_origin_nanos(),
+        }
+    }
+
+    /// The wall-clock time of `reading` (a [`now_nanos`](Self::now_nanos) of this clock), in
+    /// nanoseconds since the Unix epoch (saturating). Reads no clock.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use autonomic_core::{ClockHandle, ManualClock};
+    /// let manual = Arc::new(ManualClock::with_unix_origin(Duration::from_secs(1_000)));
+    /// let clock = ClockHandle::custom(manual.clone());
+    /// manual.advance(Duration::from_millis(250));
+    /// let now = clock.now_nanos();
+    /// assert_eq!(clock.unix_nanos_at(now), 1_000_250_000_000);
+    /// ```
+    #[inline]
+    pub fn unix_nanos_at(&self, reading: u64) -> u64 {
+        self.unix_origin_nanos().saturating_add(reading)
     }
 
     /// Time elapsed since `earlier` (nanoseconds on this clock); zero if `earlier` is later.

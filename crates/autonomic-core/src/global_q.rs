@@ -33,7 +33,9 @@ pub struct GlobalQ {
     /// Largest sum of resources granted to live sessions, as a fraction of capacity
     /// (`0.0..=1.0`; default 0.9).
     pub max_total_resources: f64,
-    /// Most adaptations admitted and not yet finished at any instant (`>= 1`; default 10).
+    /// Most adaptations admitted and not yet finished at any instant (default 10). `0` is
+    /// the "adaptation off" switch: every proposal is then refused by this rule (counted,
+    /// traced and emitted like any refusal).
     pub max_concurrent_adaptations: u64,
     /// Adaptations are refused while global SLO compliance is below this (`0.0..=1.0`;
     /// default 0.95).
@@ -72,10 +74,15 @@ impl GlobalQ {
         Ok(q)
     }
 
+    /// Whether `max_concurrent_adaptations` is 0: every proposal will be refused.
+    pub const fn adaptation_off(&self) -> bool {
+        self.max_concurrent_adaptations == 0
+    }
+
     /// Checks every field; the error names the first one refused.
     pub fn validate(&self) -> Result<(), ConfigError> {
         config::fraction("max_total_resources", self.max_total_resources)?;
-        config::nonzero("max_concurrent_adaptations", self.max_concurrent_adaptations)?;
+        // Any count is valid: 0 switches adaptation off (see the field).
         config::fraction("min_slo_compliance", self.min_slo_compliance)?;
         config::fraction("max_failure_rate", self.max_failure_rate)?;
         Ok(())
@@ -137,16 +144,12 @@ mod tests {
 
     #[test]
     fn refuses_each_bad_field_by_name() {
-        let cases: [(GlobalQ, &str); 6] = [
+        let cases: [(GlobalQ, &str); 5] = [
             (
                 GlobalQ { max_total_resources: f64::NAN, ..GlobalQ::default() },
                 "max_total_resources",
             ),
             (GlobalQ { max_total_resources: -0.1, ..GlobalQ::default() }, "max_total_resources"),
-            (
-                GlobalQ { max_concurrent_adaptations: 0, ..GlobalQ::default() },
-                "max_concurrent_adaptations",
-            ),
             (GlobalQ { min_slo_compliance: 1.01, ..GlobalQ::default() }, "min_slo_compliance"),
             (GlobalQ { max_failure_rate: f64::INFINITY, ..GlobalQ::default() }, "max_failure_rate"),
             (GlobalQ { max_failure_rate: -1.0, ..GlobalQ::default() }, "max_failure_rate"),
@@ -155,6 +158,15 @@ mod tests {
             assert_eq!(q.validate().unwrap_err().field(), Some(field), "{q:?}");
         }
         assert!(GlobalQ::default().validate().is_ok());
+    }
+
+    #[test]
+    fn zero_concurrent_adaptations_is_the_off_switch() {
+        let off = GlobalQ::new(0.9, 0, 0.95, 0.05).unwrap();
+        assert!(off.adaptation_off());
+        assert!(!GlobalQ::default().adaptation_off());
+        let q: GlobalQ = serde_json::from_str(r#"{"max_concurrent_adaptations": 0}"#).unwrap();
+        assert_eq!(q, off);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Knowledge (the K of MAPE-K): [`GlobalKnowledge`], the typed global picture the aggregator
 //! publishes and the doctrine gate reads, and [`KnowledgeBase`], which holds it.
+//!
+//! There are no named (string-keyed) facts: what steers the doctrine is a typed field of
+//! [`GlobalKnowledge`], published whole.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::Coverage;
 
@@ -62,38 +64,8 @@ impl Default for GlobalKnowledge {
     }
 }
 
-/// A named fact was refused.
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum FactError {
-    /// The knowledge base already holds [`KnowledgeBase::MAX_FACTS`] facts.
-    #[error("knowledge base already holds {max} facts; remove one before adding {name:?}")]
-    Full {
-        /// The refused fact's name.
-        name: String,
-        /// The limit.
-        max: usize,
-    },
-    /// The fact's name was empty or longer than [`KnowledgeBase::MAX_FACT_NAME`] bytes.
-    #[error("fact name must be 1 to {max} bytes, got {len}")]
-    BadName {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The value was NaN or infinite.
-    #[error("fact {name:?} must be a finite number, got {value}")]
-    NotFinite {
-        /// The fact's name.
-        name: String,
-        /// The refused value.
-        value: f64,
-    },
-}
-
 /// Holds the latest whole-picture [`GlobalKnowledge`] (read lock-free, what the doctrine gate
-/// reads), the latest publication of any [`Coverage`], a bounded history of recent ones, and
-/// a bounded set of named numeric facts for extensions.
+/// reads), the latest publication of any [`Coverage`], and a bounded history of recent ones.
 ///
 /// ```
 /// use autonomic_core::{GlobalKnowledge, KnowledgeBase};
@@ -102,8 +74,6 @@ pub enum FactError {
 /// let published = kb.publish(GlobalKnowledge { failure_rate: 0.2, ..Default::default() });
 /// assert_eq!(published.generation, 1);
 /// assert_eq!(kb.current().failure_rate, 0.2);
-/// kb.set_fact("queue_depth", 12.0).unwrap();
-/// assert_eq!(kb.fact("queue_depth"), Some(12.0));
 /// ```
 #[derive(Debug)]
 pub struct KnowledgeBase {
@@ -114,7 +84,6 @@ pub struct KnowledgeBase {
     /// Serialises publishers (cold) so generations and history stay in order.
     history: Mutex<VecDeque<Arc<GlobalKnowledge>>>,
     history_len: usize,
-    facts: RwLock<BTreeMap<String, f64>>,
 }
 
 impl Default for KnowledgeBase {
@@ -126,10 +95,6 @@ impl Default for KnowledgeBase {
 impl KnowledgeBase {
     /// Default number of past publications kept.
     pub const DEFAULT_HISTORY: usize = 64;
-    /// Most named facts held.
-    pub const MAX_FACTS: usize = 1024;
-    /// Longest fact name, in bytes.
-    pub const MAX_FACT_NAME: usize = 128;
 
     /// An empty knowledge base keeping [`DEFAULT_HISTORY`](Self::DEFAULT_HISTORY) publications.
     pub fn new() -> Self {
@@ -143,7 +108,6 @@ impl KnowledgeBase {
             latest: ArcSwap::from_pointee(GlobalKnowledge::default()),
             history: Mutex::new(VecDeque::new()),
             history_len: history_len.max(1),
-            facts: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -190,38 +154,6 @@ impl KnowledgeBase {
     pub fn history(&self) -> Vec<Arc<GlobalKnowledge>> {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
     }
-
-    /// Sets a named fact (bounded: see [`MAX_FACTS`](Self::MAX_FACTS)).
-    pub fn set_fact(&self, name: impl Into<String>, value: f64) -> Result<(), FactError> {
-        let name = name.into();
-        if name.is_empty() || name.len() > Self::MAX_FACT_NAME {
-            return Err(FactError::BadName { len: name.len(), max: Self::MAX_FACT_NAME });
-        }
-        if !value.is_finite() {
-            return Err(FactError::NotFinite { name, value });
-        }
-        let mut facts = self.facts.write().unwrap_or_else(PoisonError::into_inner);
-        if facts.len() >= Self::MAX_FACTS && !facts.contains_key(&name) {
-            return Err(FactError::Full { name, max: Self::MAX_FACTS });
-        }
-        facts.insert(name, value);
-        Ok(())
-    }
-
-    /// A named fact.
-    pub fn fact(&self, name: &str) -> Option<f64> {
-        self.facts.read().unwrap_or_else(PoisonError::into_inner).get(name).copied()
-    }
-
-    /// Removes a named fact, returning it.
-    pub fn remove_fact(&self, name: &str) -> Option<f64> {
-        self.facts.write().unwrap_or_else(PoisonError::into_inner).remove(name)
-    }
-
-    /// Every named fact, by name.
-    pub fn facts(&self) -> BTreeMap<String, f64> {
-        self.facts.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
 }
 
 #[cfg(test)]
@@ -237,18 +169,5 @@ mod tests {
         let gens: Vec<u64> = kb.history().iter().map(|k| k.generation).collect();
         assert_eq!(gens, vec![8, 9, 10]);
         assert_eq!(kb.current().generation, 10);
-    }
-
-    #[test]
-    fn facts_are_bounded_and_validated() {
-        let kb = KnowledgeBase::new();
-        for i in 0..KnowledgeBase::MAX_FACTS {
-            kb.set_fact(format!("f{i}"), i as f64).unwrap();
-        }
-        assert!(matches!(kb.set_fact("one-more", 1.0), Err(FactError::Full { .. })));
-        kb.set_fact("f0", 5.0).unwrap(); // replacing is fine
-        assert!(matches!(kb.set_fact("x", f64::NAN), Err(FactError::NotFinite { .. })));
-        assert!(matches!(kb.set_fact("", 1.0), Err(FactError::BadName { .. })));
-        assert_eq!(kb.remove_fact("f0"), Some(5.0));
     }
 }

@@ -68,7 +68,7 @@ pub use global_q::GlobalQ;
 pub use handle::{SessionBuilder, SessionHandle, Shareable};
 pub use id_hash::{BuildSessionIdHasher, SessionIdHasher};
 pub use ids::{CaseId, SessionId, TenantId};
-pub use knowledge::{FactError, GlobalKnowledge, KnowledgeBase};
+pub use knowledge::{GlobalKnowledge, KnowledgeBase};
 pub use metrics::SessionMetrics;
 pub use reading::SessionReading;
 pub use snapshot::MetricsSnapshot;

@@ -59,10 +59,11 @@ impl MetricsSnapshot {
         ratio(self.violation_count, self.task_completions)
     }
 
-    /// Retries per attempt (`retries / (tasks + retries)`), in `0.0..=1.0`; `0.0` with no
-    /// attempt.
+    /// Retries per completed task (`retries / tasks`, the quick reference's meaning); `0.0`
+    /// before the first task. Like the other per-task rates it may exceed 1.0 (more retries
+    /// than tasks).
     pub fn retry_rate(&self) -> f64 {
-        ratio(self.retry_count, self.task_completions.saturating_add(self.retry_count))
+        ratio(self.retry_count, self.task_completions)
     }
 
     /// Adaptations per completed task; `0.0` before the first task.

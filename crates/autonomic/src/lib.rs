@@ -98,7 +98,7 @@ pub use autonomic_aggregate as aggregate;
 
 // Core.
 pub use autonomic_core::{
-    CaseId, Clock, ClockHandle, ConfigError, Coverage, FactError, GlobalKnowledge, GlobalQ,
+    CaseId, Clock, ClockHandle, ConfigError, Coverage, GlobalKnowledge, GlobalQ,
     KnowledgeBase, Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock,
     SessionBuilder, SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState,
     Shareable, StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag,

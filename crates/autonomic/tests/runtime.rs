@@ -328,7 +328,7 @@ fn the_lifecycle_helpers_tell_the_adapter() -> Res {
     let started: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            SessionEvent::Started { session_id, tenant_id } => {
+            SessionEvent::Started { session_id, tenant_id, .. } => {
                 assert_eq!(*tenant_id, tenant);
                 Some(*session_id)
             }
@@ -340,12 +340,12 @@ fn the_lifecycle_helpers_tell_the_adapter() -> Res {
         .iter()
         .filter(|e| !matches!(e, SessionEvent::Started { .. }))
         .map(|e| match e {
-            SessionEvent::Completed { session_id, duration_ms } => {
+            SessionEvent::Completed { session_id, duration_ms, .. } => {
                 assert_eq!(*duration_ms, Some(0), "the manual clock did not move");
                 ("completed", *session_id)
             }
             SessionEvent::Failed { session_id, .. } => ("failed", *session_id),
-            SessionEvent::Cancelled { session_id } => ("cancelled", *session_id),
+            SessionEvent::Cancelled { session_id, .. } => ("cancelled", *session_id),
             other => panic!("unexpected event {other:?}"),
         })
         .collect();

@@ -21,9 +21,8 @@ use autonomic_adapter::{
 };
 use autonomic_aggregate::LatencyHistogram;
 use autonomic_core::{
-    CaseId, ClockHandle, ConfigError, FactError, GlobalQ, KnowledgeBase, ManualClock,
-    MetadataError, MetricsSnapshot, SessionBuilder, SessionHandle, SessionId, SessionState, Tag,
-    TenantId,
+    CaseId, ClockHandle, ConfigError, GlobalQ, KnowledgeBase, ManualClock, MetadataError,
+    MetricsSnapshot, SessionBuilder, SessionHandle, SessionId, SessionState, Tag, TenantId,
 };
 use autonomic_table::{SessionTable, TableError};
 
@@ -52,14 +51,6 @@ fn adapter_err(e: AdapterError) -> Refused {
         _ => None,
     };
     Refused { field, message: e.to_string() }
-}
-
-fn fact_err(e: FactError) -> Refused {
-    let field = match &e {
-        FactError::BadName { .. } | FactError::Full { .. } => "name",
-        FactError::NotFinite { .. } => "value",
-    };
-    Refused { field: Some(field.to_owned()), message: e.to_string() }
 }
 
 fn tag_err(e: MetadataError) -> Refused {
@@ -156,11 +147,6 @@ fn cases() -> Vec<Case> {
             move || new_q(GlobalQ { max_failure_rate: x, ..q }),
         ));
     }
-    v.push(case(
-        "GlobalQ::new(max_concurrent_adaptations = 0)",
-        "max_concurrent_adaptations",
-        move || new_q(GlobalQ { max_concurrent_adaptations: 0, ..q }),
-    ));
     v.push(case("GlobalQ { max_failure_rate: NaN }.validate()", "max_failure_rate", move || {
         GlobalQ { max_failure_rate: f64::NAN, ..q }.validate().map_err(config_err)
     }));
@@ -168,7 +154,6 @@ fn cases() -> Vec<Case> {
     // ---- GlobalQ through serde and the loaders ---------------------------------------
     for (doc, names) in [
         (r#"{"max_total_resources": 1.5}"#, "max_total_resources"),
-        (r#"{"max_concurrent_adaptations": 0}"#, "max_concurrent_adaptations"),
         (r#"{"min_slo_compliance": -0.5}"#, "min_slo_compliance"),
         (r#"{"max_concurent_adaptations": 2}"#, "max_concurent_adaptations"),
     ] {
@@ -179,7 +164,6 @@ fn cases() -> Vec<Case> {
     for (doc, names) in [
         (r#"{"max_total_resources": 1.5}"#, "max_total_resources"),
         (r#"{"max_total_resources": -1e-9}"#, "max_total_resources"),
-        (r#"{"max_concurrent_adaptations": 0}"#, "max_concurrent_adaptations"),
         (r#"{"max_concurrent_adaptations": -3}"#, "max_concurrent_adaptations"),
         (r#"{"max_concurrent_adaptations": 2.5}"#, "max_concurrent_adaptations"),
         (r#"{"min_slo_compliance": "high"}"#, "min_slo_compliance"),
@@ -200,7 +184,6 @@ fn cases() -> Vec<Case> {
         ("min_slo_compliance = -inf", "min_slo_compliance"),
         ("max_failure_rate = -0.5", "max_failure_rate"),
         ("max_failure_rate = 1e400", "max_failure_rate"),
-        ("max_concurrent_adaptations = 0", "max_concurrent_adaptations"),
         ("max_concurrent_adaptations = -1", "max_concurrent_adaptations"),
         ("max_concurrent_adaptations = \"ten\"", "max_concurrent_adaptations"),
         ("max_concurent_adaptations = 2", "max_concurent_adaptations"),
@@ -466,43 +449,6 @@ fn cases() -> Vec<Case> {
         }
         b.tag("one-too-many").map(drop).map_err(tag_err)
     }));
-
-    // ---- Knowledge base facts ------------------------------------------------------------
-    for (name, x) in BAD_FLOATS {
-        v.push(case(
-            format!("KnowledgeBase::set_fact(\"queue_depth\", {name})"),
-            "value",
-            move || {
-                let kb = KnowledgeBase::new();
-                let refused = kb.set_fact("queue_depth", x).map_err(fact_err);
-                assert_eq!(kb.fact("queue_depth"), None, "a refused fact was stored");
-                refused
-            },
-        ));
-    }
-    for (shown, fact) in [
-        ("\"\"".to_string(), String::new()),
-        (
-            format!("{} bytes", KnowledgeBase::MAX_FACT_NAME + 1),
-            big(KnowledgeBase::MAX_FACT_NAME + 1),
-        ),
-        ("1 MB".into(), big(1 << 20)),
-    ] {
-        v.push(case(format!("KnowledgeBase::set_fact({shown}, 1.0)"), "name", move || {
-            KnowledgeBase::new().set_fact(fact.clone(), 1.0).map_err(fact_err)
-        }));
-    }
-    v.push(case(
-        format!("KnowledgeBase::set_fact: fact {} (full)", KnowledgeBase::MAX_FACTS + 1),
-        "name",
-        || {
-            let kb = KnowledgeBase::new();
-            for i in 0..KnowledgeBase::MAX_FACTS {
-                kb.set_fact(format!("f{i}"), 0.0).expect("within the limit");
-            }
-            kb.set_fact("one-more", 1.0).map_err(fact_err)
-        },
-    ));
 
     // ---- Actions: validate, and through the adapter ---------------------------------------
     let mut actions: Vec<(String, &'static str, SessionAction)> = Vec::new();

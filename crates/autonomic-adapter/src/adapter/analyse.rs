@@ -5,6 +5,7 @@ use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
 use crate::decision::AdmittedDecision;
+use crate::event;
 use crate::gate::{self, Gate, GateRefusal, Permit};
 use crate::{
     AdapterError, Analysis, PolicyContext, Proposal, QRule, Refusal, SessionAction,
@@ -25,8 +26,9 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// When the policy proposes nothing (a healthy session), this reads the session's
     /// counters and nothing else: no allocation, no lock, no clock, no shared write. A
     /// proposal is then validated (an invalid one is an error), its signal is emitted as an
-    /// event, and the Global Q rules are checked in the order of [`QRule::ALL`]; a refusal is
-    /// counted by rule, traced (`info`) with the rule and values, emitted as
+    /// event, and the Global Q rules are checked in the order of [`QRule::ALL`] (except that a
+    /// Global Q with `max_concurrent_adaptations = 0`, adaptation off, refuses every proposal
+    /// by that rule before any other is read); a refusal is counted by rule, traced (`info`) with the rule and values, emitted as
     /// [`SessionEvent::Rejected`], and returned as [`Analysis::Refused`].
     pub fn evaluate<T: TenantTag, S: Lifecycle>(
         &self,
@@ -74,16 +76,20 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     ) -> Result<Analysis, AdapterError> {
         proposal.validate()?;
         span.record("decision.action", display(&proposal.action));
+        // One clock read per proposal stamps its signal, its refusal or its decision.
+        let clock = handle.context().clock();
+        let now = clock.now_nanos();
+        let at = Stamp { wall_ms: event::wall_ms(clock, now), monotonic_ms: now / 1_000_000 };
         if let Some(signal) = proposal.signal {
-            self.events.push(signal.to_event(handle.id()));
+            self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
         let q = self.q.load();
-        let admission = self
-            .knowledge_rules(&q)
+        let admission = adaptation_on(&self.gate, &q)
+            .and_then(|()| self.knowledge_rules(&q))
             .and_then(|()| capacity_rules(&self.gate, &q, &proposal.action));
         Ok(match admission {
-            Ok(permit) => self.admitted(handle, proposal, permit),
-            Err(breach) => self.refuse(handle.id(), proposal, breach),
+            Ok(permit) => self.admitted(handle.id(), at, proposal, permit),
+            Err(breach) => self.refuse(handle.id(), at, proposal, breach),
         })
     }
 
@@ -99,17 +105,18 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         max_failure_rate(q, failure_rate)
     }
 
-    fn admitted<T: TenantTag, S: Lifecycle>(
+    fn admitted(
         &self,
-        handle: &SessionHandle<T, S>,
+        session_id: SessionId,
+        at: Stamp,
         proposal: Proposal,
         permit: Permit,
     ) -> Analysis {
-        let session_id = handle.id();
         self.counters.decision(session_id);
         let record = SessionDecision {
             session_id,
-            timestamp_ms: handle.context().clock().now_nanos() / 1_000_000,
+            timestamp_ms: at.wall_ms,
+            monotonic_ms: at.monotonic_ms,
             action: proposal.action,
             reason: proposal.reason,
             expected_impact: proposal.expected_impact,
@@ -120,18 +127,33 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     }
 
     #[cold]
-    fn refuse(&self, session_id: SessionId, proposal: Proposal, breach: Breach) -> Analysis {
+    fn refuse(
+        &self,
+        session_id: SessionId,
+        at: Stamp,
+        proposal: Proposal,
+        breach: Breach,
+    ) -> Analysis {
         let Breach { rule, observed, limit } = breach;
         self.counters.rejection(rule);
-        tracing::info!(
-            %rule,
-            observed,
-            limit,
-            action = %proposal.action,
-            "adaptation refused by global Q"
-        );
+        if rule == QRule::MaxConcurrentAdaptations && limit == 0.0 {
+            tracing::info!(
+                %rule,
+                action = %proposal.action,
+                "adaptation is off (max_concurrent_adaptations = 0): refused"
+            );
+        } else {
+            tracing::info!(
+                %rule,
+                observed,
+                limit,
+                action = %proposal.action,
+                "adaptation refused by global Q"
+            );
+        }
         self.events.push(SessionEvent::Rejected {
             session_id,
+            timestamp_ms: at.wall_ms,
             action: proposal.action.clone(),
             rule,
             observed,
@@ -146,6 +168,27 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             limit,
         })
     }
+}
+
+/// One clock reading, as the wall-clock and monotonic milliseconds records carry.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    wall_ms: u64,
+    monotonic_ms: u64,
+}
+
+/// The adaptation-off switch: a Global Q with `max_concurrent_adaptations = 0` refuses every
+/// proposal by that rule before any other is read (so a failing knowledge rule is not
+/// reported as the reason). [`GlobalQ::adaptation_off`] owns the rule.
+fn adaptation_on(gate: &Gate, q: &GlobalQ) -> Result<(), Breach> {
+    if q.adaptation_off() {
+        return Err(Breach {
+            rule: QRule::MaxConcurrentAdaptations,
+            observed: gate.slots_in_use() as f64,
+            limit: 0.0,
+        });
+    }
+    Ok(())
 }
 
 /// Rule `min_slo_compliance`: the global SLO compliance is at least the minimum.

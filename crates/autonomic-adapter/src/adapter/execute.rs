@@ -77,6 +77,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             }
             action => self.events.push(SessionEvent::Adapted {
                 session_id,
+                timestamp_ms: decision.timestamp_ms,
                 action: action.clone(),
                 reason: decision.reason.clone(),
             }),

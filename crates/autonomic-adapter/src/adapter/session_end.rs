@@ -10,7 +10,7 @@ use autonomic_core::{
 };
 
 use super::SessionAdapter;
-use crate::gate;
+use crate::{event, gate};
 use crate::{SessionEvent, SessionPolicy};
 
 const TERMINAL: &[SessionState] =
@@ -19,8 +19,13 @@ const TERMINAL: &[SessionState] =
 impl<P: SessionPolicy> SessionAdapter<P> {
     /// A session started: emits [`SessionEvent::Started`].
     pub fn on_session_started<T: TenantTag, S: Lifecycle>(&self, handle: &SessionHandle<T, S>) {
-        self.events
-            .push(SessionEvent::Started { session_id: handle.id(), tenant_id: handle.tenant_id() });
+        let clock = handle.context().clock();
+        self.events.push(SessionEvent::Started {
+            session_id: handle.id(),
+            timestamp_ms: event::wall_ms(clock, clock.now_nanos()),
+            tenant_id: handle.tenant_id(),
+            pattern: handle.pattern(),
+        });
     }
 
     /// A session finished: emits `Completed`, `Failed` or `Cancelled` (read from its state)
@@ -33,13 +38,27 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         &self,
         handle: &SessionHandle<T, S>,
     ) -> Result<f64, StateMismatch> {
-        let snapshot = handle.snapshot_at(0);
+        self.finished(handle, None)
+    }
+
+    fn finished<T: TenantTag, S: Lifecycle>(
+        &self,
+        handle: &SessionHandle<T, S>,
+        error: Option<String>,
+    ) -> Result<f64, StateMismatch> {
+        let clock = handle.context().clock();
+        let snapshot = handle.snapshot_at(clock.now_nanos());
         let session_id = handle.id();
-        let duration_ms = snapshot.duration_ms();
+        let timestamp_ms = event::wall_ms(clock, snapshot.taken_at_ns);
+        let (task_count, duration_ms) = (snapshot.task_completions, snapshot.duration_ms());
         let event = match snapshot.state {
-            SessionState::Completed => SessionEvent::Completed { session_id, duration_ms },
-            SessionState::Failed => SessionEvent::Failed { session_id, duration_ms },
-            SessionState::Cancelled => SessionEvent::Cancelled { session_id },
+            SessionState::Completed => {
+                SessionEvent::Completed { session_id, timestamp_ms, task_count, duration_ms }
+            }
+            SessionState::Failed => {
+                SessionEvent::Failed { session_id, timestamp_ms, error, task_count, duration_ms }
+            }
+            SessionState::Cancelled => SessionEvent::Cancelled { session_id, timestamp_ms },
             found => return Err(StateMismatch { session: session_id, found, expected: TERMINAL }),
         };
         self.events.push(event);
@@ -63,6 +82,32 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         handle: &SessionHandle<T, marker::Failed>,
     ) -> f64 {
         self.on_session_finished(handle).unwrap_or(0.0)
+    }
+
+    /// [`on_session_failed`](Self::on_session_failed), with the error the session failed
+    /// with: the `Failed` event keeps its text, cut at [`MAX_ERROR_LEN`](crate::MAX_ERROR_LEN)
+    /// bytes.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use autonomic_adapter::{SessionAdapter, SessionEvent};
+    /// # use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    /// let failed = SessionHandle::new(CaseId::new(), TenantId::new()).start()?.fail()?;
+    /// adapter.on_session_failed_with(&failed, "payment gateway: 503");
+    /// let events = adapter.take_events();
+    /// assert!(matches!(&events[0],
+    ///     SessionEvent::Failed { error: Some(e), .. } if e == "payment gateway: 503"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_session_failed_with<T: TenantTag>(
+        &self,
+        handle: &SessionHandle<T, marker::Failed>,
+        error: impl std::fmt::Display,
+    ) -> f64 {
+        let error = event::bounded_error(error.to_string());
+        // A terminal state is never left, so the state check cannot fail.
+        self.finished(handle, Some(error)).unwrap_or(0.0)
     }
 
     /// [`on_session_finished`](Self::on_session_finished) for a handle the typestate knows

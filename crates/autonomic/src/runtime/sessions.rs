@@ -51,6 +51,19 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         Ok(failed)
     }
 
+    /// [`fail_session`](Self::fail_session), with the error the session failed with: the
+    /// `Failed` event keeps its text (cut at [`MAX_ERROR_LEN`](crate::adapter::MAX_ERROR_LEN)
+    /// bytes).
+    pub fn fail_session_with<T: TenantTag>(
+        &self,
+        handle: SessionHandle<T, Active>,
+        error: impl std::fmt::Display,
+    ) -> Result<SessionHandle<T, Failed>, TransitionError> {
+        let failed = handle.fail()?;
+        self.shared.adapter.on_session_failed_with(&failed, error);
+        Ok(failed)
+    }
+
     /// Cancels a running session and tells the adapter (`Cancelled` event).
     pub fn cancel_session<T: TenantTag>(
         &self,
