@@ -29,6 +29,7 @@ fn slots_never_exceed(bound: u64) {
                     let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                     assert!(now <= bound, "{now} in flight with bound {bound}");
                     assert!(gate.slots_in_use() <= bound);
+                    // Relaxed: as above.
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     if i == 0 {
                         // Execution path: the slot goes back early, then the permit drops.
