@@ -98,11 +98,11 @@ pub use autonomic_aggregate as aggregate;
 
 // Core.
 pub use autonomic_core::{
-    CaseId, Clock, ClockHandle, ConfigError, Coverage, GlobalKnowledge, GlobalQ,
-    KnowledgeBase, Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock,
-    SessionBuilder, SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState,
-    Shareable, StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag,
-    TransitionError, marker, static_tenant,
+    CaseId, Clock, ClockHandle, ConfigError, Coverage, GlobalKnowledge, GlobalQ, KnowledgeBase,
+    Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock, SessionBuilder,
+    SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState, Shareable,
+    StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag, TransitionError, marker,
+    static_tenant,
 };
 
 // Table.

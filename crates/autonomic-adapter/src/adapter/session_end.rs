@@ -10,8 +10,8 @@ use autonomic_core::{
 };
 
 use super::SessionAdapter;
-use crate::{event, gate};
 use crate::{SessionEvent, SessionPolicy};
+use crate::{event, gate};
 
 const TERMINAL: &[SessionState] =
     &[SessionState::Completed, SessionState::Failed, SessionState::Cancelled];
