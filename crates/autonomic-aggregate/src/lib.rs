@@ -86,6 +86,7 @@ mod error;
 pub mod histogram;
 mod metrics;
 pub mod source;
+mod window;
 
 pub use aggregation::Aggregation;
 pub use aggregator::SessionAggregator;
@@ -94,3 +95,7 @@ pub use error::AggregateError;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;
+pub use window::{
+    BurnRate, Cumulative, Evidence, WindowConfig, WindowCounts, WindowFigures, WindowGauges,
+    WindowPass, Windows,
+};
