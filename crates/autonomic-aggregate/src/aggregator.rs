@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use autonomic_core::{
     ClockHandle, GlobalKnowledge, KnowledgeBase, Lifecycle, SessionHandle, TenantTag,
+    WindowedKnowledge,
 };
 
 use crate::{AggregateError, AggregatedMetrics, Aggregation, Breakdown, SessionSource};
@@ -132,8 +133,28 @@ impl SessionAggregator {
     /// totals, mean and p99 latency; see [`AggregatedMetrics::to_knowledge`]) and returns what
     /// was published, with its generation.
     pub fn publish(&self, metrics: &AggregatedMetrics) -> Arc<GlobalKnowledge> {
-        let published = self.knowledge.publish(metrics.to_knowledge(self.clock.now_nanos()));
+        self.publish_knowledge(metrics.to_knowledge(self.clock.now_nanos()))
+    }
+
+    /// As [`publish`](Self::publish), with what the rolling windows show
+    /// ([`Windows::knowledge`](crate::Windows::knowledge)): the doctrine's failure-rate and
+    /// SLO rules then judge the windowed figures, with their minimum volume.
+    pub fn publish_windowed(
+        &self,
+        metrics: &AggregatedMetrics,
+        windows: WindowedKnowledge,
+    ) -> Arc<GlobalKnowledge> {
+        let mut knowledge = metrics.to_knowledge(self.clock.now_nanos());
+        knowledge.windows = Some(windows);
+        self.publish_knowledge(knowledge)
+    }
+
+    fn publish_knowledge(&self, knowledge: GlobalKnowledge) -> Arc<GlobalKnowledge> {
+        let published = self.knowledge.publish(knowledge);
+        let window = published.windows.as_ref().map(|w| &w.global);
         tracing::debug!(
+            windowed_failure_rate = ?window.map(|w| w.failure_rate),
+            windowed_slo_compliance = ?window.map(|w| w.slo_compliance),
             generation = published.generation,
             sessions = published.total_sessions,
             finished = published.finished_sessions,

@@ -95,7 +95,4 @@ pub use error::AggregateError;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;
-pub use window::{
-    BurnRate, Cumulative, Evidence, WindowConfig, WindowCounts, WindowFigures, WindowGauges,
-    WindowPass, Windows,
-};
+pub use window::{Cumulative, Departures, WindowConfig, WindowPass, Windows};

@@ -54,6 +54,7 @@ mod state;
 mod sync;
 mod tag_list;
 mod tenant;
+mod window;
 
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
 pub use config::ConfigError;
@@ -69,3 +70,6 @@ pub use reading::SessionReading;
 pub use snapshot::MetricsSnapshot;
 pub use state::{Lifecycle, SessionState, marker};
 pub use tenant::{StaticTenant, TenantTag};
+pub use window::{
+    BurnRate, Evidence, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+};

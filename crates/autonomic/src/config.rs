@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use autonomic_adapter::SessionAdapterConfig;
 use autonomic_adapter::config::{global_q_from_json, global_q_from_toml};
+use autonomic_aggregate::WindowConfig;
 use autonomic_core::{ConfigError, GlobalQ};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,8 @@ pub struct RuntimeConfig {
     pub adapter: SessionAdapterConfig,
     /// The doctrine the adapter starts with.
     pub global_q: GlobalQ,
+    /// The rolling windows the loop keeps and publishes (`windows` section in documents).
+    pub windows: WindowConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -71,6 +74,7 @@ impl Default for RuntimeConfig {
             retention: Duration::from_secs(3600),
             adapter: SessionAdapterConfig::default(),
             global_q: GlobalQ::default(),
+            windows: WindowConfig::default(),
         }
     }
 }
@@ -104,6 +108,12 @@ impl RuntimeConfig {
     /// Sets the initial Global Q (checked by [`validate`](Self::validate)).
     pub fn with_global_q(mut self, global_q: GlobalQ) -> Self {
         self.global_q = global_q;
+        self
+    }
+
+    /// Sets the rolling windows (checked by [`validate`](Self::validate)).
+    pub fn with_windows(mut self, windows: WindowConfig) -> Self {
+        self.windows = windows;
         self
     }
 
@@ -145,6 +155,7 @@ impl RuntimeConfig {
         }
         self.adapter.validate()?;
         self.global_q.validate()?;
+        self.windows.validate()?;
         Ok(())
     }
 
@@ -160,7 +171,7 @@ impl RuntimeConfig {
             Some(section) => global_q_from_json(&section.to_string())?,
             None => GlobalQ::default(),
         };
-        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q, doc.windows)
     }
 
     /// Reads and validates a TOML document (see [Documents](Self#documents)).
@@ -175,7 +186,7 @@ impl RuntimeConfig {
             Some(section) => global_q_from_toml(&section.to_string())?,
             None => GlobalQ::default(),
         };
-        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q)
+        Self::checked(doc.interval_ms, doc.retention_ms, adapter, global_q, doc.windows)
     }
 
     /// The configuration as pretty JSON (durations in whole milliseconds).
@@ -202,12 +213,14 @@ impl RuntimeConfig {
         retention_ms: u64,
         adapter: SessionAdapterConfig,
         global_q: GlobalQ,
+        windows: WindowConfig,
     ) -> Result<Self, ConfigError> {
         let config = RuntimeConfig {
             interval: Duration::from_millis(interval_ms),
             retention: Duration::from_millis(retention_ms),
             adapter,
             global_q,
+            windows,
         };
         config.validate()?;
         Ok(config)
@@ -249,6 +262,8 @@ struct Document<A, Q> {
     adapter: Option<A>,
     #[serde(default = "Option::default")]
     global_q: Option<Q>,
+    #[serde(default)]
+    windows: WindowConfig,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -258,6 +273,7 @@ struct DocumentOut<'a> {
     retention_ms: u64,
     adapter: &'a SessionAdapterConfig,
     global_q: &'a GlobalQ,
+    windows: &'a WindowConfig,
 }
 
 impl Serialize for RuntimeConfig {
@@ -267,6 +283,7 @@ impl Serialize for RuntimeConfig {
             retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
             adapter: &self.adapter,
             global_q: &self.global_q,
+            windows: &self.windows,
         }
         .serialize(serializer)
     }
@@ -282,6 +299,7 @@ impl<'de> Deserialize<'de> for RuntimeConfig {
             doc.retention_ms,
             doc.adapter.unwrap_or_default(),
             doc.global_q.unwrap_or_default(),
+            doc.windows,
         )
         .map_err(serde::de::Error::custom)
     }

@@ -1,68 +1,11 @@
-//! [`WindowCounts`]: what one bucket (or a whole window) counts, and [`Cumulative`], the
-//! ever-growing counters of a group of sessions that windows are fed from.
+//! [`Cumulative`]: the ever-growing counters of a group of sessions that windows are fed
+//! from.
 
 use serde::{Deserialize, Serialize};
 
-use autonomic_core::{MetricsSnapshot, SessionState};
+use autonomic_core::{MetricsSnapshot, SessionState, WindowCounts};
 
 use crate::AggregatedMetrics;
-
-/// Events counted in one bucket of a window, or summed over a whole window.
-///
-/// Every field is a count of things that *happened* in the bucket's time span (sessions that
-/// ended, tasks recorded), not a level; levels (sessions running now, the oldest one's age)
-/// are [`WindowGauges`](super::WindowGauges). Sums saturate at `u64::MAX`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowCounts {
-    /// Sessions that left `Created` (started, or cancelled before starting).
-    pub started: u64,
-    /// Sessions that completed.
-    pub completed: u64,
-    /// Sessions that failed.
-    pub failed: u64,
-    /// Sessions that were cancelled.
-    pub cancelled: u64,
-    /// Tasks recorded.
-    pub tasks: u64,
-    /// Task latency recorded, µs.
-    pub latency_us: u64,
-    /// SLO violations recorded.
-    pub violations: u64,
-    /// Retries recorded.
-    pub retries: u64,
-    /// Adaptations recorded.
-    pub adaptations: u64,
-}
-
-impl WindowCounts {
-    /// Sessions that finished (completed, failed or cancelled).
-    pub fn finished(&self) -> u64 {
-        self.completed.saturating_add(self.failed).saturating_add(self.cancelled)
-    }
-
-    /// Mean task latency, µs; `None` without a task.
-    pub fn avg_latency_us(&self) -> Option<f64> {
-        (self.tasks > 0).then(|| self.latency_us as f64 / self.tasks as f64)
-    }
-
-    /// Adds `other` into `self`, field by field (saturating).
-    pub fn add(&mut self, other: &WindowCounts) {
-        self.started = self.started.saturating_add(other.started);
-        self.completed = self.completed.saturating_add(other.completed);
-        self.failed = self.failed.saturating_add(other.failed);
-        self.cancelled = self.cancelled.saturating_add(other.cancelled);
-        self.tasks = self.tasks.saturating_add(other.tasks);
-        self.latency_us = self.latency_us.saturating_add(other.latency_us);
-        self.violations = self.violations.saturating_add(other.violations);
-        self.retries = self.retries.saturating_add(other.retries);
-        self.adaptations = self.adaptations.saturating_add(other.adaptations);
-    }
-
-    /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        *self == WindowCounts::default()
-    }
-}
 
 /// The cumulative counters of a group of sessions at one instant: what a pass over the
 /// sessions still in the table sums up (see [`Cumulative::of`]), or the final values of

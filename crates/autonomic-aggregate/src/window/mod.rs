@@ -2,16 +2,16 @@
 
 mod config;
 mod counts;
-mod figures;
 mod ring;
 
 use std::collections::HashMap;
 
-use autonomic_core::{SessionReading, TenantId};
+use autonomic_core::{
+    SessionReading, TenantId, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+};
 
 pub use config::WindowConfig;
-pub use counts::{Cumulative, WindowCounts};
-pub use figures::{BurnRate, Evidence, WindowFigures, WindowGauges};
+pub use counts::Cumulative;
 use ring::BucketRing;
 
 /// Patterns are `u8`s.
@@ -189,7 +189,8 @@ impl<K: Copy + Eq + std::hash::Hash> Scopes<K> {
 /// divided by the bucket width in `u64`: they do not run out for centuries of clock.
 ///
 /// ```
-/// use autonomic_aggregate::{Cumulative, WindowConfig, WindowCounts, WindowGauges, Windows};
+/// use autonomic_aggregate::{Cumulative, WindowConfig, Windows};
+/// use autonomic_core::{WindowCounts, WindowGauges};
 ///
 /// let mut windows = Windows::new(WindowConfig::default());
 /// let s = 1_000_000_000u64;
@@ -256,6 +257,19 @@ impl Windows {
         if let Some(pattern) = session.pattern {
             self.patterns.departed(pattern, &counts);
         }
+    }
+
+    /// Records every session of `departures` as [departed](Self::departed), and empties it
+    /// (keeping its memory for the next use).
+    pub fn depart_all(&mut self, departures: &mut Departures) {
+        self.global_ledger.departed.add(&departures.global);
+        for (tenant, counts) in departures.tenants.drain() {
+            self.tenants.departed(tenant, &counts);
+        }
+        for (pattern, counts) in departures.patterns.drain() {
+            self.patterns.departed(pattern, &counts);
+        }
+        departures.global = Cumulative::default();
     }
 
     /// Starts a pass at `now_ns` (on the sessions' clock). Feed it the cumulative counters
@@ -328,6 +342,25 @@ impl Windows {
         self.global.ring.buckets(self.bucket_of(now_ns)).map(move |(n, c)| (n * width, c))
     }
 
+    /// Every figure at `now_ns`, as the knowledge carries them (tenants and patterns sorted).
+    /// Allocates two vectors, of at most `max_tenants` and `max_patterns` entries.
+    pub fn knowledge(&self, now_ns: u64) -> WindowedKnowledge {
+        let mut tenants: Vec<_> = self.tenants(now_ns).collect();
+        tenants.sort_unstable_by_key(|(t, _)| *t);
+        let mut patterns: Vec<_> = self.patterns(now_ns).collect();
+        patterns.sort_unstable_by_key(|(p, _)| *p);
+        let width_ms = self.width_ns / 1_000_000;
+        WindowedKnowledge {
+            length_ms: self.config.length_ms,
+            short_ms: width_ms.saturating_mul(u64::from(self.config.short_buckets)),
+            global: self.global(now_ns),
+            tenants,
+            other_tenants: self.other_tenants(now_ns),
+            patterns,
+            other_patterns: self.other_patterns(now_ns),
+        }
+    }
+
     /// Tenants and patterns with a window of their own.
     pub fn scopes(&self) -> (usize, usize) {
         (self.tenants.own.len(), self.patterns.own.len())
@@ -337,6 +370,34 @@ impl Windows {
     pub fn heap_bytes(&self) -> usize {
         let ring = self.global.ring.heap_bytes();
         ring + self.tenants.heap_bytes(ring) + self.patterns.heap_bytes(ring)
+    }
+}
+
+/// Final readings of sessions that left the table, summed by tenant and pattern, to be
+/// handed to [`Windows::depart_all`] later: what a sweep collects while a window pass is not
+/// ready to take them (the sessions it removes were counted by the pass they left in, so they
+/// depart *after* it). Memory is bounded by the tenants and patterns seen.
+#[derive(Debug, Clone, Default)]
+pub struct Departures {
+    global: Cumulative,
+    tenants: HashMap<TenantId, Cumulative>,
+    patterns: HashMap<u8, Cumulative>,
+}
+
+impl Departures {
+    /// Adds one session's final reading.
+    pub fn add(&mut self, session: &SessionReading) {
+        let counts = Cumulative::of_session(&session.snapshot);
+        self.global.add(&counts);
+        self.tenants.entry(session.tenant_id).or_default().add(&counts);
+        if let Some(pattern) = session.pattern {
+            self.patterns.entry(pattern).or_default().add(&counts);
+        }
+    }
+
+    /// Whether no session was added since the last [`Windows::depart_all`].
+    pub fn is_empty(&self) -> bool {
+        self.global == Cumulative::default() && self.tenants.is_empty() && self.patterns.is_empty()
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`BucketRing`]: a fixed ring of buckets indexed by absolute bucket number.
 
-use super::WindowCounts;
+use autonomic_core::WindowCounts;
 
 /// A ring of `n` buckets. Bucket number `k` covers `[k * width, (k + 1) * width)` ns on the
 /// clock and lives in slot `k % n`; a slot remembers the number it holds, so a slot left

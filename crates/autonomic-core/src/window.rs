@@ -1,9 +1,70 @@
-//! [`WindowFigures`]: what a rule reads from one scope's window, with the evidence behind
-//! each rate ([`Evidence`]) and the error-budget [`BurnRate`].
+//! Windowed figures: what happened in a recent time window ([`WindowCounts`]), the levels
+//! at the last look ([`WindowGauges`]), the rates a rule reads with the evidence behind them
+//! ([`Evidence`]) and the error-budget [`BurnRate`], gathered in [`WindowFigures`].
+//!
+//! These are values: the aggregate layer's rolling windows compute them, the knowledge
+//! carries them, the doctrine gate and policies read them.
 
 use serde::{Deserialize, Serialize};
 
-use super::WindowCounts;
+use crate::TenantId;
+
+/// Events counted in one bucket of a window, or summed over a whole window.
+///
+/// Every field is a count of things that *happened* in the bucket's time span (sessions that
+/// ended, tasks recorded), not a level; levels (sessions running now, the oldest one's age)
+/// are [`WindowGauges`]. Sums saturate at `u64::MAX`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCounts {
+    /// Sessions that left `Created` (started, or cancelled before starting).
+    pub started: u64,
+    /// Sessions that completed.
+    pub completed: u64,
+    /// Sessions that failed.
+    pub failed: u64,
+    /// Sessions that were cancelled.
+    pub cancelled: u64,
+    /// Tasks recorded.
+    pub tasks: u64,
+    /// Task latency recorded, µs.
+    pub latency_us: u64,
+    /// SLO violations recorded.
+    pub violations: u64,
+    /// Retries recorded.
+    pub retries: u64,
+    /// Adaptations recorded.
+    pub adaptations: u64,
+}
+
+impl WindowCounts {
+    /// Sessions that finished (completed, failed or cancelled).
+    pub fn finished(&self) -> u64 {
+        self.completed.saturating_add(self.failed).saturating_add(self.cancelled)
+    }
+
+    /// Mean task latency, µs; `None` without a task.
+    pub fn avg_latency_us(&self) -> Option<f64> {
+        (self.tasks > 0).then(|| self.latency_us as f64 / self.tasks as f64)
+    }
+
+    /// Adds `other` into `self`, field by field (saturating).
+    pub fn add(&mut self, other: &WindowCounts) {
+        self.started = self.started.saturating_add(other.started);
+        self.completed = self.completed.saturating_add(other.completed);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.cancelled = self.cancelled.saturating_add(other.cancelled);
+        self.tasks = self.tasks.saturating_add(other.tasks);
+        self.latency_us = self.latency_us.saturating_add(other.latency_us);
+        self.violations = self.violations.saturating_add(other.violations);
+        self.retries = self.retries.saturating_add(other.retries);
+        self.adaptations = self.adaptations.saturating_add(other.adaptations);
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == WindowCounts::default()
+    }
+}
 
 /// Levels of one scope at the last pass: they are not events, so they are not bucketed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +134,7 @@ impl BurnRate {
 /// What one scope (the runtime, a tenant, a pattern) shows over its window.
 ///
 /// ```
-/// use autonomic_aggregate::{Evidence, WindowCounts, WindowFigures, WindowGauges};
+/// use autonomic_core::{Evidence, WindowCounts, WindowFigures, WindowGauges};
 ///
 /// let counts = WindowCounts { completed: 2, failed: 1, tasks: 3, violations: 0, ..Default::default() };
 /// let f = WindowFigures::new(counts, counts, WindowGauges::default(), 20, 100);
@@ -93,6 +154,19 @@ pub struct WindowFigures {
     pub failure_rate: Evidence,
     /// `1 - violations / tasks`; judged from `min_tasks` tasks on.
     pub slo_compliance: Evidence,
+}
+
+impl Default for WindowFigures {
+    /// An empty window: nothing judged.
+    fn default() -> Self {
+        WindowFigures::new(
+            WindowCounts::default(),
+            WindowCounts::default(),
+            WindowGauges::default(),
+            1,
+            1,
+        )
+    }
 }
 
 impl WindowFigures {
@@ -176,5 +250,43 @@ mod tests {
                 .long,
             0.0
         );
+    }
+}
+
+/// The windowed part of the knowledge: the runtime's, each tenant's and each pattern's
+/// [`WindowFigures`] at one instant, as the aggregate layer's rolling windows computed them.
+///
+/// Tenants and patterns are sorted (look one up with [`tenant`](Self::tenant) and
+/// [`pattern`](Self::pattern)); those beyond the windows' caps are in `other_tenants` and
+/// `other_patterns`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WindowedKnowledge {
+    /// The window's length, milliseconds.
+    pub length_ms: u64,
+    /// The short window's length (of the burn rate), milliseconds.
+    pub short_ms: u64,
+    /// The whole runtime.
+    pub global: WindowFigures,
+    /// Each tenant with a window of its own, sorted by tenant.
+    pub tenants: Vec<(TenantId, WindowFigures)>,
+    /// The tenants beyond the cap, together.
+    pub other_tenants: WindowFigures,
+    /// Each pattern with a window of its own, sorted by pattern.
+    pub patterns: Vec<(u8, WindowFigures)>,
+    /// The patterns beyond the cap, together.
+    pub other_patterns: WindowFigures,
+}
+
+impl WindowedKnowledge {
+    /// A tenant's figures, if it has a window of its own.
+    pub fn tenant(&self, tenant: TenantId) -> Option<&WindowFigures> {
+        let i = self.tenants.binary_search_by_key(&tenant, |(t, _)| *t).ok()?;
+        Some(&self.tenants[i].1)
+    }
+
+    /// A pattern's figures, if it has a window of its own.
+    pub fn pattern(&self, pattern: u8) -> Option<&WindowFigures> {
+        let i = self.patterns.binary_search_by_key(&pattern, |(p, _)| *p).ok()?;
+        Some(&self.patterns[i].1)
     }
 }
