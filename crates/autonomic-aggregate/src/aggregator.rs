@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use autonomic_core::{
     ClockHandle, GlobalKnowledge, KnowledgeBase, Lifecycle, SessionHandle, TenantTag,
+    WindowedKnowledge,
 };
 
 use crate::{AggregatedMetrics, Aggregation, Breakdown, SessionSource};
@@ -152,8 +153,28 @@ impl SessionAggregator {
     /// returns what was published, with its generation. It becomes what the doctrine gate
     /// reads only if it covered every session (see [above](Self#what-is-published-and-what-the-doctrine-reads)).
     pub fn publish(&self, metrics: &AggregatedMetrics) -> Arc<GlobalKnowledge> {
-        let published = self.knowledge.publish(metrics.to_knowledge(self.clock.now_nanos()));
+        self.publish_knowledge(metrics.to_knowledge(self.clock.now_nanos()))
+    }
+
+    /// As [`publish`](Self::publish), with what the rolling windows show
+    /// ([`Windows::knowledge`](crate::Windows::knowledge)): the doctrine's failure-rate and
+    /// SLO rules then judge the windowed figures, with their minimum volume.
+    pub fn publish_windowed(
+        &self,
+        metrics: &AggregatedMetrics,
+        windows: WindowedKnowledge,
+    ) -> Arc<GlobalKnowledge> {
+        let mut knowledge = metrics.to_knowledge(self.clock.now_nanos());
+        knowledge.windows = Some(windows);
+        self.publish_knowledge(knowledge)
+    }
+
+    fn publish_knowledge(&self, knowledge: GlobalKnowledge) -> Arc<GlobalKnowledge> {
+        let published = self.knowledge.publish(knowledge);
+        let window = published.windows.as_ref().map(|w| &w.global);
         tracing::debug!(
+            windowed_failure_rate = ?window.map(|w| w.failure_rate),
+            windowed_slo_compliance = ?window.map(|w| w.slo_compliance),
             generation = published.generation,
             coverage = ?published.coverage,
             sessions = published.total_sessions,

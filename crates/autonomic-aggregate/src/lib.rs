@@ -88,6 +88,7 @@ mod breakdown;
 pub mod histogram;
 mod metrics;
 pub mod source;
+mod window;
 
 pub use aggregation::Aggregation;
 pub use aggregator::SessionAggregator;
@@ -95,3 +96,4 @@ pub use breakdown::{Breakdown, PatternMetrics, TenantMetrics};
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;
+pub use window::{Cumulative, Departures, WindowConfig, WindowPass, Windows};

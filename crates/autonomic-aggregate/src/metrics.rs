@@ -199,6 +199,7 @@ impl AggregatedMetrics {
             failure_rate: self.failure_rate,
             avg_latency_us: self.avg_latency_us,
             p99_latency_us: self.latency.p99_us,
+            windows: None,
         }
     }
 }

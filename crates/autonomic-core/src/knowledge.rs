@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Coverage;
 
+use crate::WindowedKnowledge;
+
 /// The global picture at one instant, as published by the aggregator.
 ///
 /// The doctrine gate reads `slo_compliance` and `failure_rate` from here (typed fields, no
@@ -44,6 +46,12 @@ pub struct GlobalKnowledge {
     pub avg_latency_us: f64,
     /// 99th percentile of session mean latency, microseconds (0 with no task).
     pub p99_latency_us: u64,
+    /// What happened recently (rolling windows), when the publisher keeps windows (the
+    /// runtime's loop does). The figures above are over the sessions in the table, whatever
+    /// their age; the doctrine's failure-rate and SLO rules read these windowed ones when
+    /// they are present.
+    #[serde(default)]
+    pub windows: Option<WindowedKnowledge>,
 }
 
 impl Default for GlobalKnowledge {
@@ -60,6 +68,7 @@ impl Default for GlobalKnowledge {
             failure_rate: 0.0,
             avg_latency_us: 0.0,
             p99_latency_us: 0,
+            windows: None,
         }
     }
 }

@@ -58,6 +58,7 @@ mod tag_list;
 mod tenant;
 #[cfg(all(test, autonomic_loom))]
 mod tests;
+mod window;
 
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};
 pub use config::ConfigError;
@@ -74,3 +75,6 @@ pub use reading::SessionReading;
 pub use snapshot::MetricsSnapshot;
 pub use state::{Lifecycle, SessionState, marker};
 pub use tenant::{StaticTenant, TenantTag};
+pub use window::{
+    BurnRate, Evidence, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+};

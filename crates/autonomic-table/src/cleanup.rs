@@ -1,10 +1,11 @@
-//! Cleanup: removing sessions that ended long enough ago.
+//! The sweep: the table's one pass that visits every session and removes those that ended
+//! long enough ago; cleanup is a sweep that visits nothing.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use autonomic_core::{SessionId, TenantId};
+use autonomic_core::{Lifecycle, SessionHandle, SessionId, SessionReading, TenantId, TenantTag};
 
 use crate::SessionTable;
 use crate::map::TenantHasher;
@@ -75,14 +76,48 @@ impl SessionTable {
         older_than: Duration,
         mut removed: impl FnMut(SessionId),
     ) -> usize {
+        self.sweep(older_than, |_| {}, |gone| removed(gone.id)).removed
+    }
+
+    /// The table's one pass over every session: hands each session to `visit` (borrowed,
+    /// no lock held), then removes it if it ended at least `retention` ago, and hands its
+    /// final reading to `removed` (no lock held; the reading is taken once the session has
+    /// left the table, so it holds everything recorded through the table). Cleanup, the
+    /// runtime's loop and the rolling windows all go through here: "ended long enough ago"
+    /// has this one owner ([`ended_long_enough_ago`]).
+    ///
+    /// Every session present for the whole pass is visited exactly once; a session created
+    /// or removed by someone else during the pass may or may not be (see [`visit`](crate::visit)).
+    /// Removal is the table's batched, checked removal: it leaves the by-id map at once, the
+    /// indexes in batches, and every index and count stays exact. `visit` and `removed` may
+    /// call the table.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_core::{CaseId, SessionState, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let done = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// done.record_task_execution_us(40);
+    /// let _running = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// done.complete()?;
+    /// let (mut seen, mut gone) = (0, Vec::new());
+    /// let report = table.sweep(Duration::ZERO, |_| seen += 1, |r| gone.push(*r));
+    /// assert_eq!((seen, report.visited, report.removed), (2, 2, 1));
+    /// assert_eq!(gone[0].snapshot.state, SessionState::Completed);
+    /// assert_eq!(gone[0].snapshot.task_completions, 1);
+    /// assert_eq!(table.total_sessions(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sweep(
+        &self,
+        retention: Duration,
+        mut visit: impl FnMut(&Handle),
+        mut removed: impl FnMut(&SessionReading),
+    ) -> SweepReport {
         let now = self.clock().now_nanos();
-        let expired = |h: &Handle| {
-            // The state check is one load; only terminal sessions pay for the snapshot that
-            // carries their end time.
-            h.is_terminal()
-                && h.snapshot_at(now).ended_for(now).is_some_and(|age| age >= older_than)
-        };
-        let mut count = 0;
+        let mut report = SweepReport::default();
         // The removed sessions' tenant slab positions, by tenant: each tenant's slab is then
         // cleaned in one critical section, highest positions first (so removals shorten the
         // slab instead of recording holes; see `docs/performance.md`), instead of one lock,
@@ -96,14 +131,16 @@ impl SessionTable {
             // Highest positions first, so removals mostly shorten the slab instead of holing
             // it. Each removed entry moves from batch to batch (no clone).
             self.all.visit(Order::Down, |h| {
-                if !expired(h) {
+                report.visited += 1;
+                visit(h);
+                if !ended_long_enough_ago(h, now, retention) {
                     return;
                 }
                 let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
                     return;
                 };
-                count += 1;
-                removed(h.id());
+                report.removed += 1;
+                removed(&h.reading_at(now));
                 batch.push(Taken { entry, pattern });
                 if batch.len() == ENTRIES_PER_UNINDEX {
                     self.unindex_batch(&mut batch, &mut by_tenant);
@@ -119,10 +156,10 @@ impl SessionTable {
                 debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
             }
         }
-        if count > 0 {
+        if report.removed > 0 {
             self.compact_indexes();
         }
-        count
+        report
     }
 
     /// Takes a batch of removed entries out of the all-sessions slab and their pattern slabs,
@@ -174,6 +211,28 @@ impl SessionTable {
                 .push((entry.tenant_pos, entry.handle));
         }
     }
+}
+
+/// Whether `session` ended at least `retention` before `now_ns`: the one rule for when a
+/// finished session may leave the table. Only terminal sessions qualify (a terminal state and
+/// its end time are final, so the answer cannot go stale); the state check is one load, and
+/// only terminal sessions pay for the snapshot that carries their end time.
+pub fn ended_long_enough_ago<T: TenantTag, S: Lifecycle>(
+    session: &SessionHandle<T, S>,
+    now_ns: u64,
+    retention: Duration,
+) -> bool {
+    session.is_terminal()
+        && session.snapshot_at(now_ns).ended_for(now_ns).is_some_and(|age| age >= retention)
+}
+
+/// What one [`sweep`](SessionTable::sweep) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Sessions handed to the visitor.
+    pub visited: usize,
+    /// Sessions removed (ended at least the retention ago).
+    pub removed: usize,
 }
 
 /// Removed entries a cleanup pass unindexes at a time (positions in a batch fit a `u16`).

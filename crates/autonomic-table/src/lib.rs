@@ -36,9 +36,12 @@
 //!   [`for_each_in_tenant`](SessionTable::for_each_in_tenant),
 //!   [`for_each_in_pattern`](SessionTable::for_each_in_pattern); what a visit sees is
 //!   described in [`visit`];
-//! * cleanup: [`cleanup_terminal_sessions`](SessionTable::cleanup_terminal_sessions) and
-//!   [`cleanup_terminal_sessions_with`](SessionTable::cleanup_terminal_sessions_with),
-//!   which reports each removed id.
+//! * the sweep: [`sweep`](SessionTable::sweep), one pass that visits every session and
+//!   removes those that ended at least a retention ago ([`ended_long_enough_ago`], the one
+//!   owner of that rule), reporting each removed session's final reading; cleanup
+//!   ([`cleanup_terminal_sessions`](SessionTable::cleanup_terminal_sessions),
+//!   [`cleanup_terminal_sessions_with`](SessionTable::cleanup_terminal_sessions_with)) is a
+//!   sweep that visits nothing.
 //!
 //! ```
 //! use std::time::Duration;
@@ -65,7 +68,7 @@
 //! * `new_session.rs`: [`NewSession`];
 //! * `view.rs`: [`TenantView`];
 //! * [`visit`]: visiting and listing (`for_each*`, `sessions_by_*`, `active_sessions`);
-//! * `cleanup.rs`: cleanup by time since a session ended;
+//! * `cleanup.rs`: the sweep, and cleanup by time since a session ended;
 //! * `stats.rs`: [`TableStats`];
 //! * `tenants.rs`: the tenant index and its slot lifetime protocol (loom-checked);
 //! * `patterns.rs`: the pattern index;
@@ -91,6 +94,7 @@ mod view;
 pub mod visit;
 
 pub use autonomic_core::StaticTenant;
+pub use cleanup::{SweepReport, ended_long_enough_ago};
 pub use error::TableError;
 pub use new_session::NewSession;
 pub use stats::TableStats;

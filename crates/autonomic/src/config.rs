@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use autonomic_adapter::SessionAdapterConfig;
 use autonomic_adapter::config::load_json;
+use autonomic_aggregate::WindowConfig;
 use autonomic_core::GlobalQ;
 use autonomic_core::config::{self as check, ConfigError};
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,8 @@ pub struct RuntimeConfig {
     pub adapter: SessionAdapterConfig,
     /// The doctrine the adapter starts with.
     pub global_q: GlobalQ,
+    /// The rolling windows the loop keeps and publishes (`windows` section in documents).
+    pub windows: WindowConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -78,6 +81,7 @@ impl Default for RuntimeConfig {
             retention: Duration::from_secs(3600),
             adapter: SessionAdapterConfig::default(),
             global_q: GlobalQ::default(),
+            windows: WindowConfig::default(),
         }
     }
 }
@@ -111,6 +115,12 @@ impl RuntimeConfig {
     /// Sets the initial Global Q (checked by [`validate`](Self::validate)).
     pub fn with_global_q(mut self, global_q: GlobalQ) -> Self {
         self.global_q = global_q;
+        self
+    }
+
+    /// Sets the rolling windows (checked by [`validate`](Self::validate)).
+    pub fn with_windows(mut self, windows: WindowConfig) -> Self {
+        self.windows = windows;
         self
     }
 
@@ -152,6 +162,7 @@ impl RuntimeConfig {
         }
         self.adapter.validate()?;
         self.global_q.validate()?;
+        self.windows.validate()?;
         Ok(())
     }
 
@@ -189,12 +200,14 @@ impl RuntimeConfig {
         retention_ms: u64,
         adapter: SessionAdapterConfig,
         global_q: GlobalQ,
+        windows: WindowConfig,
     ) -> Result<Self, ConfigError> {
         let config = RuntimeConfig {
             interval: Duration::from_millis(interval_ms),
             retention: Duration::from_millis(retention_ms),
             adapter,
             global_q,
+            windows,
         };
         config.validate()?;
         Ok(config)
@@ -230,6 +243,8 @@ struct Document {
     adapter: SessionAdapterConfig,
     #[serde(default)]
     global_q: GlobalQ,
+    #[serde(default)]
+    windows: WindowConfig,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -239,6 +254,7 @@ struct DocumentOut<'a> {
     retention_ms: u64,
     adapter: &'a SessionAdapterConfig,
     global_q: &'a GlobalQ,
+    windows: &'a WindowConfig,
 }
 
 impl Serialize for RuntimeConfig {
@@ -248,6 +264,7 @@ impl Serialize for RuntimeConfig {
             retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
             adapter: &self.adapter,
             global_q: &self.global_q,
+            windows: &self.windows,
         }
         .serialize(serializer)
     }
@@ -259,8 +276,14 @@ impl<'de> Deserialize<'de> for RuntimeConfig {
     /// [`config::load`](autonomic_core::config::load) hands back typed).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let doc: Document = check::from_map(deserializer)?;
-        RuntimeConfig::checked(doc.interval_ms, doc.retention_ms, doc.adapter, doc.global_q)
-            .map_err(check::refused)
+        RuntimeConfig::checked(
+            doc.interval_ms,
+            doc.retention_ms,
+            doc.adapter,
+            doc.global_q,
+            doc.windows,
+        )
+        .map_err(check::refused)
     }
 }
 

@@ -9,6 +9,8 @@ use autonomic_core::{ClockHandle, ConfigError, KnowledgeBase};
 use autonomic_table::SessionTable;
 use tokio::sync::watch;
 
+use autonomic_aggregate::Windows;
+
 use super::{AutonomicRuntime, LoopState, Shared};
 use crate::{RuntimeConfig, RuntimeError};
 
@@ -90,6 +92,7 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
             adapter,
             aggregator: SessionAggregator::with_clock(knowledge.clone(), self.clock),
             knowledge,
+            windows: Mutex::new(Windows::new(self.config.windows)),
             config: self.config,
             state: Mutex::new(LoopState::default()),
             reports,

@@ -1,10 +1,12 @@
 //! One iteration of the loop: aggregate, publish, clean up, report.
 
+use std::cell::RefCell;
 use std::sync::PoisonError;
 use std::time::Instant;
 
 use autonomic_adapter::SessionPolicy;
-use autonomic_aggregate::AggregatedMetrics;
+use autonomic_aggregate::{AggregatedMetrics, Cumulative};
+use autonomic_core::WindowGauges;
 
 use super::Shared;
 use super::pass::LoopPass;
@@ -31,12 +33,33 @@ impl<P: SessionPolicy> Shared<P> {
         let span = tracing::debug_span!("autonomic_loop", iteration);
         let _entered = span.enter();
 
-        // Monitor / Analyze, and the cleanup of Execute: one pass over the table, nothing
-        // allocated. Every session is aggregated; those past the retention then leave.
-        let pass = LoopPass::new(self, self.aggregator.clock().now_nanos());
-        let metrics = AggregatedMetrics::of(&pass, pass.now);
+        // Monitor / Analyze, and the cleanup of Execute: one sweep of the table, with
+        // breakdowns by tenant and pattern for the windows. Every session is aggregated;
+        // those past the retention then leave.
+        let now = self.aggregator.clock().now_nanos();
+        let state = &mut *state;
+        let departures = RefCell::new(std::mem::take(&mut state.departures));
+        let pass = LoopPass::new(self, now, &departures);
+        let metrics = state.aggregation.run(&pass, now);
+        // The windows: this pass's events, then the departures of the sessions it removed
+        // (it counted them, so they leave after it).
+        let windowed = {
+            let mut windows = self.windows();
+            let mut update = windows.pass(now);
+            update.global(Cumulative::of(&metrics), pass.gauges());
+            for (tenant, m) in state.aggregation.tenants() {
+                update.tenant(tenant, Cumulative::of(&m), gauges_of(&m));
+            }
+            for (pattern, m) in state.aggregation.patterns() {
+                update.pattern(pattern, Cumulative::of(&m), gauges_of(&m));
+            }
+            update.finish();
+            windows.depart_all(&mut departures.borrow_mut());
+            windows.knowledge(now)
+        };
+        state.departures = std::mem::take(&mut *departures.borrow_mut());
         // Knowledge: what the doctrine gate reads from now on.
-        let published = self.aggregator.publish(&metrics);
+        let published = self.aggregator.publish_windowed(&metrics, windowed);
         let sessions_cleaned = pass.cleaned.get();
         let grants_released = pass.grants_released.get();
         let resources_released = pass.resources_released.get();
@@ -76,4 +99,10 @@ impl<P: SessionPolicy> Shared<P> {
         );
         report
     }
+}
+
+/// The gauges a breakdown gives of one tenant or pattern: how many of its sessions run (the
+/// oldest one's age and the slow ones are kept for the runtime as a whole).
+fn gauges_of(metrics: &AggregatedMetrics) -> WindowGauges {
+    WindowGauges { running: metrics.active_sessions, ..WindowGauges::default() }
 }

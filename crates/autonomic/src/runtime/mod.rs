@@ -10,11 +10,13 @@ mod task;
 pub use builder::RuntimeBuilder;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use autonomic_adapter::{SessionAdapter, SessionPolicy, ThresholdPolicy};
-use autonomic_aggregate::{AggregatedMetrics, Breakdown, SessionAggregator};
-use autonomic_core::{ClockHandle, KnowledgeBase};
+use autonomic_aggregate::{
+    AggregatedMetrics, Aggregation, Breakdown, Departures, SessionAggregator, Windows,
+};
+use autonomic_core::{ClockHandle, KnowledgeBase, WindowCounts, WindowedKnowledge};
 use autonomic_table::SessionTable;
 use tokio::sync::watch;
 
@@ -101,6 +103,9 @@ struct Shared<P: SessionPolicy> {
     config: RuntimeConfig,
     /// Serialises iterations (the loop's and `run_once`'s).
     state: Mutex<LoopState>,
+    /// The rolling windows. Locked briefly: by an iteration to update them once its pass is
+    /// done, and by `remove_session` to record a departure; never across a pass.
+    windows: Mutex<Windows>,
     reports: watch::Sender<Option<LoopReport>>,
 }
 
@@ -108,6 +113,10 @@ struct Shared<P: SessionPolicy> {
 struct LoopState {
     iteration: u64,
     totals: LoopTotals,
+    /// The breakdown pass's reusable state (per tenant and per pattern, for the windows).
+    aggregation: Aggregation,
+    /// Sessions the sweep removed during the pass under way, until the windows take them.
+    departures: Departures,
 }
 
 impl<P: SessionPolicy> AutonomicRuntime<P> {
@@ -131,6 +140,20 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
     /// The knowledge base the loop publishes into and the doctrine gate reads.
     pub fn knowledge(&self) -> &Arc<KnowledgeBase> {
         &self.shared.knowledge
+    }
+
+    /// What the rolling windows show now (what the last iteration published, brought to
+    /// this instant: buckets that have aged out since are gone).
+    pub fn windows(&self) -> WindowedKnowledge {
+        let now = self.shared.aggregator.clock().now_nanos();
+        self.shared.windows().knowledge(now)
+    }
+
+    /// The runtime's rolling-window timeline: each bucket of the window ending now, oldest
+    /// first, with the instant it starts at (ns on the runtime's clock).
+    pub fn window_timeline(&self) -> Vec<(u64, WindowCounts)> {
+        let now = self.shared.aggregator.clock().now_nanos();
+        self.shared.windows().timeline(now).collect()
     }
 
     /// The clock the table, its sessions and the aggregator read.
@@ -179,5 +202,13 @@ impl<P: SessionPolicy> fmt::Debug for AutonomicRuntime<P> {
             .field("table", &self.shared.table)
             .field("running", &self.is_running())
             .finish_non_exhaustive()
+    }
+}
+
+impl<P: SessionPolicy> Shared<P> {
+    fn windows(&self) -> MutexGuard<'_, Windows> {
+        // Every update of the windows is a sequence of plain field writes that a panic
+        // cannot leave half-done in a way the next pass does not settle.
+        self.windows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -114,6 +114,10 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
     ) -> Result<SessionHandle<(), AnyState>, TableError> {
         let handle = self.shared.table.remove(id)?;
         self.shared.adapter.forget_session(*id);
+        // What it did since the last pass still counts in the windows. (A removal racing a
+        // pass may be counted as of either side of it: see `Windows::departed`.)
+        let reading = handle.reading_at(self.shared.aggregator.clock().now_nanos());
+        self.shared.windows().departed(&reading);
         Ok(handle)
     }
 }

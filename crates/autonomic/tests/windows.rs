@@ -1,0 +1,107 @@
+//! The runtime's rolling windows, driven in virtual time: the knowledge judges recent
+//! behaviour, whatever the retention, with a minimum volume.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autonomic::{AutonomicRuntime, ClockHandle, ManualClock, RuntimeConfig};
+use autonomic_aggregate::WindowConfig;
+use autonomic_core::{CaseId, Evidence, TenantId, WindowedKnowledge};
+
+/// Tenants A and B each start one session a second that ends a second later; A fails half
+/// of its sessions from second 30 to second 59. One loop iteration a second. Returns the
+/// windowed knowledge published after each iteration.
+fn incident(retention: Duration) -> (Vec<WindowedKnowledge>, TenantId, TenantId) {
+    let clock = Arc::new(ManualClock::new());
+    let config = RuntimeConfig::default()
+        .with_retention(retention)
+        .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() });
+    let runtime = AutonomicRuntime::builder()
+        .config(config)
+        .clock(ClockHandle::custom(clock.clone()))
+        .build()
+        .unwrap();
+    let (a, b) = (TenantId::new(), TenantId::new());
+    let mut running = Vec::new();
+    let mut published = Vec::new();
+    for second in 0..150u64 {
+        for (tenant, h) in running.drain(..) {
+            let failing = tenant == a && (30..60).contains(&second) && second % 2 == 0;
+            let h: autonomic_core::SessionHandle<(), autonomic_core::marker::Active> = h;
+            h.record_task_execution_us(1_000);
+            if failing {
+                h.fail().unwrap();
+            } else {
+                h.complete().unwrap();
+            }
+        }
+        for tenant in [a, b] {
+            let h = runtime.table().create_session(CaseId::new(), tenant).start().unwrap();
+            running.push((tenant, h));
+        }
+        runtime.run_once();
+        published.push(
+            runtime.knowledge().current().windows.clone().expect("the loop publishes windows"),
+        );
+        clock.advance(Duration::from_secs(1));
+    }
+    (published, a, b)
+}
+
+#[test]
+fn the_published_knowledge_judges_the_incident_and_forgets_it_one_window_after() {
+    let (published, a, b) = incident(Duration::from_secs(1));
+    let rate = |i: usize, t: TenantId| published[i].tenant(t).map(|f| f.failure_rate);
+    assert!(matches!(rate(5, a), Some(Evidence::NotEnough { need: 10, .. })), "{:?}", rate(5, a));
+    assert_eq!(rate(25, a), Some(Evidence::Judged(0.0)));
+    let worst = (30..=60).filter_map(|i| rate(i, a).and_then(|e| e.rate())).fold(0.0, f64::max);
+    assert!(worst >= 0.25, "tenant A's incident shows in its window: {worst}");
+    assert!(
+        (0..150).all(|i| rate(i, b).and_then(|e| e.rate()).unwrap_or(0.0) == 0.0),
+        "B is healthy"
+    );
+    // The last failure ends at second 59; a window and a bucket later A is healthy again.
+    for (i, k) in published.iter().enumerate().skip(59 + 60 + 5) {
+        assert_eq!(k.tenant(a).map(|f| f.failure_rate), Some(Evidence::Judged(0.0)), "second {i}");
+    }
+    // The global window also sees it, and counts every session once.
+    let last = &published[149];
+    assert_eq!(last.global.counts.tasks, last.global.counts.finished());
+}
+
+#[test]
+fn retention_does_not_change_the_published_windows() {
+    let (short, ..) = incident(Duration::from_secs(1));
+    let (long, ..) = incident(Duration::from_secs(3600));
+    assert_eq!(short.len(), long.len());
+    for (i, (s, l)) in short.iter().zip(&long).enumerate() {
+        // Tenants are different ids in the two runs; compare their figures in order.
+        assert_eq!(s.global, l.global, "second {i}");
+        let figures = |k: &WindowedKnowledge| {
+            let mut f: Vec<_> = k.tenants.iter().map(|(_, f)| (f.counts, f.failure_rate)).collect();
+            f.sort_by_key(|(c, _)| (c.failed, c.completed, c.started));
+            f
+        };
+        assert_eq!(figures(s), figures(l), "second {i}");
+    }
+}
+
+#[test]
+fn a_session_removed_between_passes_keeps_its_last_tasks() {
+    let clock = Arc::new(ManualClock::new());
+    let runtime =
+        AutonomicRuntime::builder().clock(ClockHandle::custom(clock.clone())).build().unwrap();
+    let h = runtime.table().create_session(CaseId::new(), TenantId::new()).start().unwrap();
+    h.record_task_execution_us(10);
+    runtime.run_once();
+    h.record_task_execution_us(10);
+    h.record_task_execution_us(10);
+    let id = h.id();
+    h.complete().unwrap();
+    runtime.remove_session(&id).unwrap();
+    clock.advance(Duration::from_secs(1));
+    runtime.run_once();
+    let window = runtime.knowledge().current().windows.clone().unwrap();
+    assert_eq!((window.global.counts.tasks, window.global.counts.completed), (3, 1));
+    assert_eq!(window.global.counts.started, 1);
+}
