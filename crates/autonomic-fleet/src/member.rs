@@ -9,6 +9,7 @@ use autonomic_core::GlobalQ;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
 
 use crate::allotment::{units_down, units_up};
 use crate::{
@@ -206,8 +207,13 @@ impl FleetMember {
         };
         let (status_tx, status) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(false);
-        let task =
-            runtime.spawn(Renewer { adapter, store, config, status: status_tx }.run(stop_rx));
+        let span = tracing::info_span!(
+            "fleet_member",
+            fleet = config.spec.name(),
+            instance = %config.instance
+        );
+        let renewer = Renewer { adapter, store, config, status: status_tx };
+        let task = runtime.spawn(renewer.run(stop_rx).instrument(span));
         Ok(FleetMember { status, stop, task: Some(task) })
     }
 
@@ -259,8 +265,6 @@ struct Renewer<P: SessionPolicy, S> {
 impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let spec = &self.config.spec;
-        let span = tracing::info_span!("fleet_member", fleet = spec.name(), instance = %self.config.instance);
-        let _entered = span.enter();
         let mut held: Option<Held> = None;
         let mut last_count = measure(&self.adapter).0;
         let mut next = Instant::now();
@@ -376,7 +380,9 @@ impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
     fn fall(&self, reason: FloorReason) {
         let in_force = apply(&self.adapter, self.config.spec.floor());
         let was_leased = matches!(self.status.borrow().standing, Standing::Leased { .. });
-        if was_leased {
+        if reason == FloorReason::Stopped {
+            tracing::info!(floor = %in_force, "stopped; running at the floor");
+        } else if was_leased {
             tracing::warn!(?reason, floor = %in_force, "lease lost; running at the floor");
         }
         self.status.send_modify(|s| {
