@@ -108,3 +108,28 @@ async fn a_floor_of_no_slot_applies_the_least_the_adapter_accepts() {
     assert_eq!(capacity(&adapter), status.in_force);
     member.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_requests_follow_the_renewal_schedule_not_the_admission_rate() {
+    let spec = spec("requests");
+    let (adapter, member) = instance(MemoryLeaseStore::new(), &spec, "a");
+    let mut status = member.watch();
+    let first = wait_for(&mut status, PATIENCE, "leased", leased).await;
+    let started = tokio::time::Instant::now();
+    let mut admitted = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        for _ in 0..100 {
+            if admit(&adapter).is_ok() {
+                admitted += 1;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    let elapsed = started.elapsed();
+    let requests = member.status().requests - first.requests;
+    // One request per renew_every (lease/3), plus the one in flight at each end.
+    let schedule = (elapsed.as_secs_f64() / (spec.lease_period().as_secs_f64() / 3.0)) as u64 + 2;
+    assert!(admitted > 1_000, "{admitted}");
+    assert!(requests <= schedule, "{requests} requests for {admitted} admissions in {elapsed:?}");
+    member.shutdown().await;
+}
