@@ -11,7 +11,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use autonomic_adapter::SessionAdapter;
@@ -20,8 +20,8 @@ use autonomic_fleet::{
     Allotment, FleetMember, FleetSpec, FleetStatus, InstanceId, MemberConfig, RedisLeaseStore,
     Standing,
 };
-use support::admit_with_handle;
 use support::redis_server::RedisServer;
+use support::{Meter, drive};
 use tokio::time::Instant;
 
 const CAP: u64 = 12;
@@ -49,8 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_secs(1),
     )?;
 
-    let in_flight = Arc::new(AtomicU64::new(0));
-    let max_this_second = Arc::new(AtomicU64::new(0));
+    let meter = Arc::new(Meter::default());
     let stop_at = Instant::now() + Duration::from_secs(SECONDS);
     let mut members: Vec<FleetMember> = Vec::new();
     let mut workers = Vec::new();
@@ -60,23 +59,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = MemberConfig::new(spec.clone(), InstanceId::new(&format!("instance-{i}"))?);
         members.push(FleetMember::start(adapter.clone(), store, config)?);
         for _ in 0..tasks {
-            let (adapter, in_flight, max) =
-                (adapter.clone(), in_flight.clone(), max_this_second.clone());
-            workers.push(tokio::spawn(async move {
-                while Instant::now() < stop_at {
-                    let (decision, handle) = admit_with_handle(&adapter);
-                    let Ok(decision) = decision else {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        continue;
-                    };
-                    // SeqCst: the example's own instrumentation, not a hot path.
-                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    max.fetch_max(now, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(2)).await; // the adaptation's work
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    let _ = adapter.execute(&decision, &handle);
-                }
-            }));
+            let load = drive(
+                adapter.clone(),
+                meter.clone(),
+                stop_at,
+                Duration::from_millis(2),
+                Duration::from_millis(1),
+            );
+            workers.push(tokio::spawn(load));
         }
     }
 
@@ -87,7 +77,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut up = true;
     for second in 1..=SECONDS {
         ticks.tick().await;
-        let max = max_this_second.swap(in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        // SeqCst: the example's own instrumentation.
+        let max =
+            meter.max_in_flight.swap(meter.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
         worst = worst.max(max);
         let mut line = format!(
             "t={second:>2}s redis {:<4} in flight (max) {max:>2} / cap {CAP}  |",

@@ -6,23 +6,16 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use autonomic_fleet::{Allotment, FleetSpec, RedisLeaseStore};
 use support::redis_server::RedisServer;
-use support::{PATIENCE, admit_with_handle, instance, leased, wait_for};
+use support::{Meter, PATIENCE, drive, instance, leased, wait_for};
 use tokio::time::Instant;
 
 const CAP: u64 = 12;
 const TASKS: usize = 64;
-
-#[derive(Default)]
-struct Meter {
-    in_flight: AtomicU64,
-    max_in_flight: AtomicU64,
-    admitted: AtomicU64,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_of_64_tasks_never_exceed_the_fleet_cap() {
@@ -47,31 +40,24 @@ async fn three_instances_of_64_tasks_never_exceed_the_fleet_cap() {
     }
 
     let meter = Arc::new(Meter::default());
-    let per_instance: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
     let phase = Duration::from_millis(1500);
     let stop_at = Instant::now() + phase * 3;
-    let mut tasks = Vec::new();
-    for (i, (adapter, _)) in instances.iter().enumerate() {
-        for _ in 0..TASKS {
-            let (adapter, meter, per_instance) =
-                (adapter.clone(), meter.clone(), per_instance.clone());
-            tasks.push(tokio::spawn(async move {
-                while Instant::now() < stop_at {
-                    let (decision, handle) = admit_with_handle(&adapter);
-                    let Ok(decision) = decision else {
-                        tokio::time::sleep(Duration::from_micros(200)).await;
-                        continue;
-                    };
-                    let now = meter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    meter.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                    per_instance[i].fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_micros(500)).await; // the adaptation's work
-                    meter.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    adapter.execute(&decision, &handle).expect("executes");
-                    meter.admitted.fetch_add(1, Ordering::SeqCst);
-                }
-            }));
-        }
+    let mut tasks: Vec<Vec<_>> = Vec::new();
+    for (adapter, _) in &instances {
+        tasks.push(
+            (0..TASKS)
+                .map(|_| {
+                    let load = drive(
+                        adapter.clone(),
+                        meter.clone(),
+                        stop_at,
+                        Duration::from_micros(500),
+                        Duration::from_micros(200),
+                    );
+                    tokio::spawn(load)
+                })
+                .collect(),
+        );
     }
     // Phase 1: Redis up. Phase 2: Redis down (leases run out: every instance falls to its
     // floor). Phase 3: Redis back (leases again).
@@ -83,13 +69,17 @@ async fn three_instances_of_64_tasks_never_exceed_the_fleet_cap() {
         wait_for(&mut status, PATIENCE, "at the floor", |s| !leased(s)).await;
     }
     server.restart();
-    for task in tasks {
-        task.await.expect("a task panicked");
+    let mut per = Vec::new();
+    for instance_tasks in tasks {
+        let mut executed = 0;
+        for task in instance_tasks {
+            executed += task.await.expect("a task panicked");
+        }
+        per.push(executed);
     }
 
     let max = meter.max_in_flight.load(Ordering::SeqCst);
     let admitted = meter.admitted.load(Ordering::SeqCst);
-    let per: Vec<u64> = per_instance.iter().map(|n| n.load(Ordering::SeqCst)).collect();
     eprintln!(
         "fleet max in flight {max} (with Redis up: {up_max}), admitted {admitted}, per instance {per:?}"
     );

@@ -99,3 +99,45 @@ pub fn admit_with_handle(
 pub fn leased(status: &autonomic_fleet::FleetStatus) -> bool {
     matches!(status.standing, Standing::Leased { .. })
 }
+
+/// Fleet-wide instrumentation of admissions: one counter every instance's tasks add to, so
+/// its value is the sum of the instances' adaptations in flight.
+#[derive(Debug, Default)]
+pub struct Meter {
+    /// Adaptations admitted and not yet executed, fleet-wide.
+    pub in_flight: std::sync::atomic::AtomicU64,
+    /// The most seen in flight (reset by whoever reports per period).
+    pub max_in_flight: std::sync::atomic::AtomicU64,
+    /// Adaptations executed.
+    pub admitted: std::sync::atomic::AtomicU64,
+}
+
+/// One task of load on `adapter` until `until`: admit, count in `meter`, hold the slot for
+/// `work` (the adaptation's work), execute; after a refusal wait `backoff` (the next
+/// arrival). Returns the adaptations executed.
+pub async fn drive(
+    adapter: Arc<SessionAdapter>,
+    meter: Arc<Meter>,
+    until: tokio::time::Instant,
+    work: Duration,
+    backoff: Duration,
+) -> u64 {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut executed = 0;
+    while tokio::time::Instant::now() < until {
+        let (decision, handle) = admit_with_handle(&adapter);
+        let Ok(decision) = decision else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        // SeqCst throughout: test instrumentation, not a hot path.
+        let now = meter.in_flight.fetch_add(1, SeqCst) + 1;
+        meter.max_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(work).await;
+        meter.in_flight.fetch_sub(1, SeqCst);
+        adapter.execute(&decision, &handle).expect("an admitted decision executes");
+        meter.admitted.fetch_add(1, SeqCst);
+        executed += 1;
+    }
+    executed
+}
