@@ -54,7 +54,8 @@ pub struct LeaseRequest<'a> {
     /// What the instance may hold until its next request: the larger of the bound in force
     /// locally and what is in use now. The store keeps charging the instance that much (at
     /// most what it charged before) while a smaller grant takes effect, so a shrinking slice
-    /// is never handed to another instance while it is still in use.
+    /// is never handed to another instance while it is still in use. A new lease is charged
+    /// for what the instance still holds from a lost one, as far as it is free.
     pub holding: Allotment,
 }
 

@@ -53,8 +53,10 @@
 //!
 //! Permits are never revoked: a slot admitted under a lease that later shrinks or expires is
 //! held until its decision is executed or dropped (in this runtime, until `execute` returns).
-//! The store keeps charging a renewing instance for what it holds, so this matters only when
-//! a lease is lost; it is counted in the bounds above only while those decisions finish.
+//! The store keeps charging a renewing instance for what it holds, and charges a new lease for
+//! what its instance still holds from a lost one (as far as it is free), so this matters only
+//! between the loss of a lease and the next grant: while those decisions finish, the fleet
+//! may hold them on top of the bounds above.
 //!
 //! A floor of no slot means "adaptation off"; where the adapter refuses a Global Q with
 //! `max_concurrent_adaptations = 0`, the member applies one slot instead (with a warning).

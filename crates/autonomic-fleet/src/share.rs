@@ -41,7 +41,15 @@ pub(crate) fn grant(
         slots: floor.slots + share(pool.slots).min(free_slots),
         resource_units: floor.resource_units + share(pool.resource_units).min(free_units),
     };
-    let kept = previous.map_or(Allotment::ZERO, |previous| holding.min(previous));
+    let kept = match previous {
+        Some(previous) => holding.min(previous),
+        // A new lease: what the instance still holds from an earlier one (lost, expired)
+        // is charged as far as it is free.
+        None => holding.min(Allotment {
+            slots: floor.slots + free_slots,
+            resource_units: floor.resource_units + free_units,
+        }),
+    };
     (granted, granted.max(kept))
 }
 
@@ -90,5 +98,9 @@ mod tests {
         let (_, charge) =
             grant(&spec, &[other], 1, Some(Allotment::new(4, 0.0)), Allotment::new(10, 0.0));
         assert_eq!(charge.slots, 4);
+        // A new lease is charged for what it still holds, as far as it is free (here 9 - 3).
+        let busy = Other { demand: 9, charge: Allotment::new(4, 0.0) };
+        let (granted, charge) = grant(&spec, &[busy], 0, None, Allotment::new(9, 0.0));
+        assert_eq!((granted.slots, charge.slots), (1, 7));
     }
 }

@@ -22,7 +22,8 @@ use crate::{Epoch, FleetSpec, InstanceId, LeaseReply, LeaseRequest, StoreError};
 ///    So the charges never add up to more than the cap, and the floors of absent instances
 ///    stay reserved.
 /// 5. The instance is charged the larger of its grant and `holding` (at most what it was
-///    charged before), until the lease's expiry, `lease_period` from now.
+///    charged before; for a new lease, at most its floor plus what is free), until the
+///    lease's expiry, `lease_period` from now.
 ///
 /// ```
 /// use std::time::Duration;

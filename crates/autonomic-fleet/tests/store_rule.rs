@@ -80,6 +80,32 @@ async fn rebalancing<S: LeaseStore>(store: &S) -> Vec<Allotment> {
     trace
 }
 
+/// A new lease is charged for what its instance still holds (from a lease it lost), as far
+/// as it is free: the others' grants leave it out. Returns the grants in order.
+async fn inheritance<S: LeaseStore>(store: &S) -> Vec<Allotment> {
+    let spec = spec("inheritance", 5_000);
+    let (a, b, c) = (id("a"), id("b"), id("c"));
+    let mut trace = Vec::new();
+    let la = granted(ask(store, &spec, &a, None, 1, Allotment::ZERO).await);
+    let lb = granted(ask(store, &spec, &b, None, 1, Allotment::ZERO).await);
+    trace.extend([la.granted, lb.granted]);
+    // a shrinks to its half (4 above the floor), b grows to it.
+    let la2 = granted(ask(store, &spec, &a, Some(la.epoch), 1, Allotment::new(5, 0.0)).await);
+    let lb2 = granted(ask(store, &spec, &b, Some(lb.epoch), 1, lb.granted).await);
+    trace.extend([la2.granted, lb2.granted]);
+    assert_eq!((la2.granted.slots, lb2.granted.slots), (5, 5));
+    // b goes; c comes, still holding 4 slots (say, b restarted under another name).
+    assert!(store.release(&spec, &b, lb.epoch).await.unwrap());
+    let lc = granted(ask(store, &spec, &c, None, 0, Allotment::new(4, 0.0)).await);
+    trace.push(lc.granted);
+    assert_eq!(lc.granted.slots, 1, "no demand: its floor");
+    // a asks for everything: c's 3 slots above its floor are not free.
+    let la3 = granted(ask(store, &spec, &a, Some(la.epoch), 1, la2.granted).await);
+    trace.push(la3.granted);
+    assert_eq!(la3.granted.slots, 1 + 9 - 3);
+    trace
+}
+
 /// Fencing: a takeover makes the old epoch stale for renewals and releases; the fleet is
 /// full at `max_instances`; a released lease is gone.
 async fn fencing<S: LeaseStore>(store: &S) {
@@ -125,6 +151,7 @@ async fn expiry<S: LeaseStore>(store: &S) {
 async fn memory_store_follows_the_rule() {
     let store = MemoryLeaseStore::new();
     rebalancing(&store).await;
+    inheritance(&store).await;
     fencing(&store).await;
     expiry(&store).await;
 }
@@ -137,6 +164,9 @@ async fn redis_store_follows_the_rule_and_agrees_with_memory() {
     fencing(&store).await;
     expiry(&store).await;
     let in_memory = rebalancing(&MemoryLeaseStore::new()).await;
+    assert_eq!(on_redis, in_memory);
+    let on_redis = inheritance(&store).await;
+    let in_memory = inheritance(&MemoryLeaseStore::new()).await;
     assert_eq!(on_redis, in_memory);
 }
 

@@ -67,6 +67,11 @@ local charge_s, charge_u = granted_s, granted_u
 if mine ~= nil then
   charge_s = math.max(granted_s, math.min(hold_s, mine[2]))
   charge_u = math.max(granted_u, math.min(hold_u, mine[3]))
+else
+  -- A new lease: what the instance still holds from an earlier one is charged as far as it
+  -- is free.
+  charge_s = math.max(granted_s, math.min(hold_s, floor_s + math.max(pool_s - taken_s, 0)))
+  charge_u = math.max(granted_u, math.min(hold_u, floor_u + math.max(pool_u - taken_u, 0)))
 end
 redis.call('HSET', KEYS[1], me, string.format('%d,%d,%d,%d,%d',
   epoch, now + lease_ms, demand, charge_s, charge_u))
