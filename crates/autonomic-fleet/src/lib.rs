@@ -59,7 +59,10 @@
 //! may hold them on top of the bounds above.
 //!
 //! A floor of no slot means "adaptation off"; where the adapter refuses a Global Q with
-//! `max_concurrent_adaptations = 0`, the member applies one slot instead (with a warning).
+//! `max_concurrent_adaptations = 0`, the member applies one slot instead (with a warning):
+//! that slot is not reserved out of the cap, so each instance applying it may admit one
+//! adaptation beyond the bounds above. Give floors of at least one slot until the adapter
+//! accepts "adaptation off".
 //!
 //! # Fleet-wide knowledge (not yet)
 //! The knowledge rules of Global Q (SLO compliance, failure rate) still read each instance's
