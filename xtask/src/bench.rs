@@ -248,6 +248,12 @@ const ROWS: &[Row] = &[
         "report",
     ),
     row(
+        "Analyze + admit + execute, fleet on (leased slice; floor: local gate)",
+        "fleet/action_path/leased/analyze_admit_execute_sync",
+        Some("fleet/action_path/local/analyze_admit_execute_sync"),
+        "<=300 ns",
+    ),
+    row(
         "Analyze + refusal by Global Q",
         "adapter/action_path/degrade/analyze_refused",
         Some("adapter/action_path/floor/fetch_add_relaxed"),

@@ -1,0 +1,82 @@
+//! The fleet's errors: refused configuration and failed store operations.
+
+use thiserror::Error;
+
+/// Longest text kept from outside the process (a server's error, a reply), in bytes.
+pub(crate) const MAX_ECHO: usize = 1024;
+
+/// A fleet configuration value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field} = {value}: {reason}")]
+pub struct FleetConfigError {
+    /// The field's name.
+    pub field: &'static str,
+    /// The refused value, printed (at most 1 KB).
+    pub value: String,
+    /// What the value must be.
+    pub reason: &'static str,
+}
+
+impl FleetConfigError {
+    pub(crate) fn new(field: &'static str, value: impl ToString, reason: &'static str) -> Self {
+        FleetConfigError { field, value: bounded(value.to_string()), reason }
+    }
+}
+
+/// A lease store operation failed; the lease held (if any) stays in force until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer (connection refused, reset, I/O).
+    #[error("lease store unreachable: {0}")]
+    Unreachable(String),
+    /// The store did not answer within the request timeout.
+    #[error("lease store did not answer within {0} ms")]
+    Timeout(u64),
+    /// The store answered with an error of its own.
+    #[error("lease store refused the request: {0}")]
+    Server(String),
+    /// The store's reply is not what the protocol allows (wrong shape, out-of-range value).
+    #[error("invalid reply from the lease store: {0}")]
+    BadReply(String),
+    /// The store's fleet records are corrupt (written by something else); no lease is given
+    /// until they are removed.
+    #[error("corrupt fleet records in the lease store: {0}")]
+    Corrupt(String),
+}
+
+/// Why a fleet member could not start.
+#[derive(Debug, Error)]
+pub enum FleetError {
+    /// A configuration value was refused.
+    #[error(transparent)]
+    Config(#[from] FleetConfigError),
+    /// The member must be started from inside a tokio runtime.
+    #[error("a fleet member must be started inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// `text`, cut at [`MAX_ECHO`] bytes on a character boundary, with its length noted.
+pub(crate) fn bounded(text: String) -> String {
+    if text.len() <= MAX_ECHO {
+        return text;
+    }
+    let mut cut = MAX_ECHO;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes in all)", &text[..cut], text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_text_is_bounded() {
+        let long = "é".repeat(2000);
+        let cut = bounded(long);
+        assert!(cut.len() < MAX_ECHO + 32, "{}", cut.len());
+        assert!(cut.ends_with("(4000 bytes in all)"));
+        assert_eq!(bounded("short".into()), "short");
+    }
+}

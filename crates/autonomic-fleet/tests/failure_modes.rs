@@ -1,0 +1,195 @@
+//! The failure modes of the crate documentation's table, each against a real `redis-server`
+//! that the test stops, pauses, restarts or cuts off.
+
+mod support;
+
+use std::time::Duration;
+
+use autonomic_adapter::{Analysis, QRule};
+use autonomic_fleet::{
+    Allotment, FloorReason, InstanceId, LeaseReply, LeaseRequest, LeaseStore, RedisLeaseStore,
+    Standing,
+};
+use support::proxy::Proxy;
+use support::redis_server::RedisServer;
+use support::{PATIENCE, admit, capacity, instance, leased, spec, wait_for};
+
+fn store(url: &str) -> RedisLeaseStore {
+    RedisLeaseStore::open(url, Duration::from_millis(100)).unwrap()
+}
+
+const FLOOR: Allotment = Allotment { slots: 2, resource_units: 100_000 };
+/// Floor and the whole pool: what an instance alone in the fleet is granted.
+const ALONE: Allotment = Allotment { slots: 8, resource_units: 700_000 };
+
+/// Capacity-consuming actions fail closed at the floor: with the floor's slots held, the
+/// next admission is refused for capacity.
+fn fails_closed_at_the_floor(adapter: &autonomic_adapter::SessionAdapter) {
+    let held: Vec<_> =
+        (0..FLOOR.slots).map(|_| admit(adapter).expect("within the floor")).collect();
+    match admit(adapter) {
+        Err(Analysis::Refused(refusal)) => {
+            assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
+        }
+        other => panic!("expected a refusal for capacity, got {other:?}"),
+    }
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
+    let mut server = RedisServer::start();
+    let spec = spec("down");
+    let (adapter, member) = instance(store(&server.url()), &spec, "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+
+    server.stop();
+    let failing = wait_for(&mut status, PATIENCE, "a failed renewal", |s| s.failures > 0).await;
+    assert!(leased(&failing), "the lease is kept while it lasts: {failing:?}");
+    assert_eq!(failing.in_force, ALONE);
+    let fallen = wait_for(&mut status, PATIENCE, "the floor", |s| !leased(s)).await;
+    assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
+    assert_eq!(capacity(&adapter), FLOOR);
+    fails_closed_at_the_floor(&adapter);
+
+    server.restart();
+    wait_for(&mut status, PATIENCE, "a lease again", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    member.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_times_out_and_the_lease_runs_out() {
+    let mut server = RedisServer::start();
+    let spec = spec("paused");
+    let (adapter, member) = instance(store(&server.url()), &spec, "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+
+    server.pause();
+    let failing = wait_for(&mut status, PATIENCE, "a timed-out renewal", |s| s.failures > 0).await;
+    assert!(leased(&failing), "{failing:?}");
+    let fallen = wait_for(&mut status, PATIENCE, "the floor", |s| !leased(s)).await;
+    assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
+    assert_eq!(capacity(&adapter), FLOOR);
+
+    server.resume();
+    wait_for(&mut status, PATIENCE, "a lease again", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    member.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_the_side_that_cannot_renew_falls_to_the_floor() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let spec = spec("partition");
+    let (cut_off, member_a) = instance(store(&proxy.url()), &spec, "a");
+    let (connected, member_b) = instance(store(&server.url()), &spec, "b");
+    let (mut a, mut b) = (member_a.watch(), member_b.watch());
+    wait_for(&mut a, PATIENCE, "a leased", |s| leased(s) && s.live_instances == 2).await;
+    wait_for(&mut b, PATIENCE, "b leased", |s| leased(s) && s.live_instances == 2).await;
+
+    proxy.cut();
+    let fallen = wait_for(&mut a, PATIENCE, "a at the floor", |s| !leased(s)).await;
+    assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
+    assert_eq!(capacity(&cut_off), FLOOR);
+    // Once a's lease has expired on the server, b gets the whole pool; with a at its
+    // (reserved) floor the fleet stays within the cap.
+    let alone = wait_for(&mut b, PATIENCE, "b alone", |s| s.live_instances == 1).await;
+    assert_eq!(alone.in_force, ALONE);
+    assert!(capacity(&cut_off).slots + capacity(&connected).slots <= spec.cap().slots);
+    assert!(b.borrow().failures == 0, "b never lost Redis");
+
+    proxy.heal();
+    wait_for(&mut a, PATIENCE, "a leased again", leased).await;
+    wait_for(&mut b, PATIENCE, "b sees a", |s| s.live_instances == 2).await;
+    let total = capacity(&cut_off).slots + capacity(&connected).slots;
+    assert!(total <= spec.cap().slots, "{total}");
+    member_a.shutdown().await;
+    member_b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_with_lost_writes_reacquires_with_larger_epochs() {
+    let mut server = RedisServer::start();
+    let spec = spec("failover");
+    let (_adapter_a, member_a) = instance(store(&server.url()), &spec, "a");
+    let (_adapter_b, member_b) = instance(store(&server.url()), &spec, "b");
+    let (mut a, mut b) = (member_a.watch(), member_b.watch());
+    let epoch_of = |s: &autonomic_fleet::FleetStatus| match s.standing {
+        Standing::Leased { epoch } => Some(epoch),
+        Standing::Floor(_) => None,
+    };
+    let before_a = epoch_of(&wait_for(&mut a, PATIENCE, "a leased", leased).await).unwrap();
+    let before_b = epoch_of(&wait_for(&mut b, PATIENCE, "b leased", leased).await).unwrap();
+
+    // A failover to a replica that lost every write: the same address, an empty server.
+    server.restart();
+    let after_a =
+        wait_for(&mut a, PATIENCE, "a re-acquired", |s| epoch_of(s).is_some_and(|e| e != before_a))
+            .await;
+    let after_b =
+        wait_for(&mut b, PATIENCE, "b re-acquired", |s| epoch_of(s).is_some_and(|e| e != before_b))
+            .await;
+    // Epochs come from the server's clock too: never one handed out before the loss.
+    assert!(epoch_of(&after_a).unwrap() > before_a.max(before_b));
+    assert!(epoch_of(&after_b).unwrap() > before_a.max(before_b));
+    member_a.shutdown().await;
+    member_b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_epoch_is_refused_and_the_member_acquires_anew() {
+    let server = RedisServer::start();
+    let spec = spec("stale");
+    let (_adapter, member) = instance(store(&server.url()), &spec, "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+
+    // Another process takes the name over: a new epoch fences the member's lease.
+    let intruder = store(&server.url());
+    let name = InstanceId::new("a").unwrap();
+    let ask = LeaseRequest {
+        spec: &spec,
+        instance: &name,
+        epoch: None,
+        demand: 0,
+        holding: Allotment::ZERO,
+    };
+    let LeaseReply::Granted(takeover) = intruder.lease(&ask).await.unwrap() else { panic!() };
+    // The member's next renewal is refused as stale; it acquires anew, with a larger epoch.
+    let again = wait_for(
+        &mut status,
+        PATIENCE,
+        "re-acquired",
+        |s| matches!(s.standing, Standing::Leased { epoch } if epoch > takeover.epoch),
+    )
+    .await;
+    assert!(again.grants >= 2);
+    // Now the intruder's epoch is the stale one: its renewal and its release are ignored.
+    let renew = LeaseRequest { epoch: Some(takeover.epoch), ..ask };
+    assert_eq!(intruder.lease(&renew).await.unwrap(), LeaseReply::Stale);
+    assert!(!intruder.release(&spec, &name, takeover.epoch).await.unwrap());
+    assert!(leased(&member.status()));
+    member.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_at_the_floor_while_redis_is_down() {
+    let mut server = RedisServer::start();
+    server.stop();
+    let spec = spec("late");
+    let (adapter, member) = instance(store(&server.url()), &spec, "a");
+    let mut status = member.watch();
+    let waiting = wait_for(&mut status, PATIENCE, "failed attempts", |s| s.failures >= 2).await;
+    assert_eq!(waiting.standing, Standing::Floor(FloorReason::NotYetLeased));
+    assert_eq!(capacity(&adapter), FLOOR);
+    fails_closed_at_the_floor(&adapter);
+    server.restart();
+    wait_for(&mut status, PATIENCE, "leased", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    member.shutdown().await;
+}
