@@ -17,8 +17,10 @@ use crate::cmd::{Cmd, Failed};
 /// What miri runs: `cargo miri test` arguments per crate. Integration tests that count to
 /// millions or stress many threads are left out: too large for an interpreter, and not
 /// about the unsafe code.
-const RUNS: &[&[&str]] =
-    &[&["-p", "autonomic-core"], &["-p", "autonomic-table", "--lib", "--test", "borrowed_visits"]];
+const RUNS: &[&[&str]] = &[
+    &["-p", "autonomic-core", "--lib"],
+    &["-p", "autonomic-table", "--lib", "--test", "borrowed_visits"],
+];
 
 /// The aliasing models: name and the flag that selects it.
 const MODELS: &[(&str, &str)] = &[("stacked borrows", ""), ("tree borrows", "-Zmiri-tree-borrows")];
