@@ -10,6 +10,8 @@
 //! core's [`config::load`](autonomic_core::config::load).
 
 use autonomic_core::config::{self as check, ConfigError};
+
+use crate::KnowledgeRules;
 use serde::{Deserialize, Serialize};
 
 /// Thresholds of the default policy and the bounds of the adapter's buffers.
@@ -66,6 +68,10 @@ pub struct SessionAdapterConfig {
     /// Events buffered until drained (`1..=1048576`; default 4096). When full, the oldest
     /// event is dropped and counted.
     pub event_capacity: usize,
+    /// Which kinds of action each knowledge rule judges (default: only those that consume
+    /// capacity, `RetryTask` and `RequestResources`; see [`KnowledgeRules`]). In documents, the
+    /// `knowledge_rules` table.
+    pub knowledge_rules: KnowledgeRules,
 }
 
 impl Default for SessionAdapterConfig {
@@ -83,6 +89,7 @@ impl Default for SessionAdapterConfig {
             history_per_session: 32,
             max_tracked_sessions: 65_536,
             event_capacity: 4096,
+            knowledge_rules: KnowledgeRules::default(),
         }
     }
 }
@@ -268,6 +275,7 @@ struct ConfigFields {
     history_per_session: usize,
     max_tracked_sessions: usize,
     event_capacity: usize,
+    knowledge_rules: KnowledgeRules,
 }
 
 impl Default for ConfigFields {
@@ -286,6 +294,7 @@ impl Default for ConfigFields {
             history_per_session: c.history_per_session,
             max_tracked_sessions: c.max_tracked_sessions,
             event_capacity: c.event_capacity,
+            knowledge_rules: c.knowledge_rules,
         }
     }
 }
@@ -313,6 +322,7 @@ impl TryFrom<ConfigFields> for SessionAdapterConfig {
             history_per_session: f.history_per_session,
             max_tracked_sessions: f.max_tracked_sessions,
             event_capacity: f.event_capacity,
+            knowledge_rules: f.knowledge_rules,
         };
         config.validate()?;
         Ok(config)

@@ -9,8 +9,8 @@ use std::ops::Deref;
 use autonomic_core::SessionId;
 use serde::{Deserialize, Serialize};
 
-use crate::SessionAction;
 use crate::gate::Permit;
+use crate::{KnowledgeChecks, SessionAction};
 
 /// A decision taken for one session: what to do, why, and whether Global Q was checked.
 ///
@@ -29,6 +29,7 @@ use crate::gate::Permit;
 ///     reason: "violation rate over twice max_violation_rate".into(),
 ///     expected_impact: 0.5,
 ///     global_q_verified: true,
+///     knowledge: Default::default(),
 /// };
 /// let json = serde_json::to_string(&d).unwrap();
 /// assert_eq!(serde_json::from_str::<SessionDecision>(&json).unwrap(), d);
@@ -55,6 +56,10 @@ pub struct SessionDecision {
     /// always checked; this is `false` when `verify_global_q` is off, so the knowledge rules
     /// (`min_slo_compliance`, `max_failure_rate`) were skipped.
     pub global_q_verified: bool,
+    /// What each knowledge rule said: passed (with the value it read), not enough evidence
+    /// in the window to judge, or not applied to this kind of action.
+    #[serde(default)]
+    pub knowledge: KnowledgeChecks,
 }
 
 /// A decision the doctrine gate admitted: the [`SessionDecision`] (it dereferences to it) and

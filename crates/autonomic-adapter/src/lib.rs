@@ -16,10 +16,15 @@
 //!    [`SessionAction`] with a reason). The default [`ThresholdPolicy`] uses the thresholds of
 //!    [`SessionAdapterConfig`]; rates need `min_samples` tasks before they can trigger.
 //! 2. The **doctrine gate** checks the proposal against [`GlobalQ`]: the knowledge rules
-//!    (global SLO compliance and failure rate, read lock-free from the [`KnowledgeBase`] the
-//!    aggregator publishes to) and the capacity rules (adaptations in flight, resources
-//!    granted). Admission is atomic: an admitted [`AdmittedDecision`] holds a
-//!    [`Permit`] for its adaptation slot and any resources it reserved.
+//!    (SLO compliance and failure rate, read lock-free from the [`KnowledgeBase`] the
+//!    aggregator publishes to: over the rolling window when the knowledge has windows, judged
+//!    only from a minimum volume on) and the capacity rules (adaptations in flight, resources
+//!    granted). The knowledge rules judge only the kinds of action they are configured for
+//!    ([`KnowledgeRules`]; by default those that consume capacity, `RetryTask` and
+//!    `RequestResources`, so that a sick system can still shed load and repair), and the
+//!    decision records what each said ([`KnowledgeChecks`]: passed, not enough evidence, not
+//!    applied). Admission is atomic: an admitted [`AdmittedDecision`] holds a [`Permit`] for
+//!    its adaptation slot and any resources it reserved.
 //! 3. The driver **executes** the decision ([`SessionAdapter::execute_decision`]): the
 //!    adapter applies what it can (marks the session adapted, books the resource grant,
 //!    records history, emits [`SessionEvent::Adapted`]) and returns the slot; the driver does
@@ -112,6 +117,7 @@ mod decision;
 mod error;
 mod event;
 mod gate;
+mod knowledge_rules;
 mod policy;
 mod sessions;
 mod stats;
@@ -132,6 +138,7 @@ pub use policy::{FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, Thres
 // The adapter and its gate.
 pub use adapter::{SessionAdapter, SessionAdapterBuilder};
 pub use gate::Permit;
+pub use knowledge_rules::{ActionKinds, KnowledgeChecks, KnowledgeRules, RuleCheck};
 
 // Results.
 pub use error::AdapterError;

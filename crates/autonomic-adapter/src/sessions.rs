@@ -225,6 +225,7 @@ mod tests {
             reason: "test".into(),
             expected_impact: 0.5,
             global_q_verified: true,
+            knowledge: Default::default(),
         }
     }
 

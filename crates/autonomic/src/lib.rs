@@ -98,10 +98,11 @@ pub use autonomic_aggregate as aggregate;
 
 // Core.
 pub use autonomic_core::{
-    CaseId, Clock, ClockHandle, ConfigError, Coverage, GlobalKnowledge, GlobalQ, KnowledgeBase,
-    Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock, SessionBuilder,
-    SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState, Shareable,
-    StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag, TransitionError, marker,
+    BurnRate, CaseId, Clock, ClockHandle, ConfigError, Coverage, Evidence, GlobalKnowledge,
+    GlobalQ, KnowledgeBase, Lifecycle, ManualClock, MetadataError, MetricsSnapshot, MonotonicClock,
+    SessionBuilder, SessionContext, SessionHandle, SessionId, SessionMetrics, SessionState,
+    Shareable, StateMismatch, StaticTenant, Tag, TenantId, TenantMismatch, TenantTag,
+    TransitionError, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge, marker,
     static_tenant,
 };
 
@@ -110,14 +111,15 @@ pub use autonomic_table::{NewSession, SessionTable, TableError, TableStats, Tena
 
 // Adapter.
 pub use autonomic_adapter::{
-    ActionError, ActionKind, AdapterError, AdapterStats, AdmittedDecision, Analysis, FnPolicy,
-    Metric, Permit, PolicyContext, Proposal, QRule, Refusal, Rejections, SessionAction,
-    SessionAdapter, SessionAdapterBuilder, SessionAdapterConfig, SessionDecision, SessionEvent,
-    SessionPolicy, Signal, ThresholdPolicy,
+    ActionError, ActionKind, ActionKinds, AdapterError, AdapterStats, AdmittedDecision, Analysis,
+    FnPolicy, KnowledgeChecks, KnowledgeRules, Metric, Permit, PolicyContext, Proposal, QRule,
+    Refusal, Rejections, RuleCheck, SessionAction, SessionAdapter, SessionAdapterBuilder,
+    SessionAdapterConfig, SessionDecision, SessionEvent, SessionPolicy, Signal, ThresholdPolicy,
 };
 
 // Aggregate.
 pub use autonomic_aggregate::{
-    AggregatedMetrics, Aggregation, Breakdown, LatencyHistogram, LatencySummary, PatternMetrics,
-    SessionAggregator, SessionSource, TenantMetrics, histogram, source,
+    AggregatedMetrics, Aggregation, Breakdown, Cumulative, Departures, LatencyHistogram,
+    LatencySummary, PatternMetrics, SessionAggregator, SessionSource, TenantMetrics, WindowConfig,
+    Windows, histogram, source,
 };

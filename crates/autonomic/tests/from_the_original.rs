@@ -353,13 +353,21 @@ fn row_8_the_doctrine_reads_typed_published_knowledge() -> Res {
     let (_, runtime) = runtime();
     let sick = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
     over_the_retry_limit(&sick);
-    // Aggregation publishes the table's failure rate: 1 failed of 2 finished.
-    let done = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    runtime.complete_session(done)?;
-    let failed = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    runtime.fail_session(failed)?;
+    // Aggregation publishes the failure rate, over the table and over the rolling window
+    // (judged from 20 finished sessions on): 10 failed of 20 finished.
+    for i in 0..20 {
+        let h = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
+        if i % 2 == 0 {
+            runtime.complete_session(h)?;
+        } else {
+            runtime.fail_session(h)?;
+        }
+    }
     runtime.run_once();
-    assert_eq!(runtime.knowledge().current().failure_rate, 0.5);
+    let knowledge = runtime.knowledge().current();
+    assert_eq!(knowledge.failure_rate, 0.5);
+    let window = knowledge.windows.as_ref().expect("the loop publishes windows");
+    assert_eq!(window.global.failure_rate, autonomic::Evidence::Judged(0.5));
     let refusal = runtime.adapter().evaluate(&sick)?;
     assert_eq!(refusal.refusal().map(|r| r.rule), Some(QRule::MaxFailureRate));
 

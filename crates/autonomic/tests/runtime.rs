@@ -390,17 +390,24 @@ fn the_runtime_publishes_into_a_given_knowledge_base_with_a_custom_policy() -> R
         .knowledge(kb.clone())
         .policy(FnPolicy(|s: &autonomic::MetricsSnapshot, _: &PolicyContext<'_>| {
             (s.violation_count > 0).then(|| {
-                Proposal::new(SessionAction::CancelOptionalTasks, "any violation sheds load")
+                Proposal::new(
+                    SessionAction::RequestResources { amount: 0.05 },
+                    "any violation asks for capacity",
+                )
             })
         }))
         .build()?;
     let h = runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
-    h.record_task_execution_us(10);
-    h.record_violation();
+    // Enough tasks for the windowed SLO rule to judge (100 by default).
+    for _ in 0..100 {
+        h.record_task_execution_us(10);
+        h.record_violation();
+    }
     runtime.run_once();
     assert_eq!(kb.current().generation, 1);
     assert_eq!(kb.current().slo_compliance, 0.0);
-    // SLO compliance 0 is under min_slo_compliance: the custom policy's proposal is refused.
+    // SLO compliance 0 is under min_slo_compliance: the custom policy's request for capacity
+    // is refused.
     let analysis = runtime.adapter().evaluate(&h)?;
     assert_eq!(analysis.refusal().map(|r| r.rule), Some(autonomic::QRule::MinSloCompliance));
     Ok(())

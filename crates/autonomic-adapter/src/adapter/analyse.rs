@@ -1,6 +1,6 @@
 //! Analysis: the policy proposes, Global Q admits or refuses ([`SessionAdapter::evaluate`]).
 
-use autonomic_core::{GlobalQ, Lifecycle, SessionHandle, SessionId, TenantTag};
+use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, TenantTag};
 use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
@@ -8,8 +8,8 @@ use crate::decision::AdmittedDecision;
 use crate::event;
 use crate::gate::{self, Gate, GateRefusal, Permit};
 use crate::{
-    AdapterError, Analysis, PolicyContext, Proposal, QRule, Refusal, SessionAction,
-    SessionDecision, SessionEvent, SessionPolicy,
+    ActionKind, AdapterError, Analysis, KnowledgeChecks, PolicyContext, Proposal, QRule, Refusal,
+    RuleCheck, SessionAction, SessionDecision, SessionEvent, SessionPolicy,
 };
 
 /// A Global Q rule a proposal broke, with the value seen and the limit.
@@ -84,25 +84,47 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
         let q = self.q.load();
+        let kind = proposal.action.kind();
         let admission = adaptation_on(&self.gate, &q)
-            .and_then(|()| self.knowledge_rules(&q))
-            .and_then(|()| capacity_rules(&self.gate, &q, &proposal.action));
+            .and_then(|()| self.knowledge_rules(&q, kind))
+            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
         Ok(match admission {
-            Ok(permit) => self.admitted(handle.id(), at, proposal, permit),
+            Ok((checks, permit)) => self.admitted(handle.id(), at, proposal, checks, permit),
             Err(breach) => self.refuse(handle.id(), at, proposal, breach),
         })
     }
 
-    /// `min_slo_compliance` and `max_failure_rate`, against the knowledge the aggregator
-    /// published (skipped when `verify_global_q` is off).
-    fn knowledge_rules(&self, q: &GlobalQ) -> Result<(), Breach> {
-        if !self.config.verify_global_q {
-            return Ok(());
+    /// `min_slo_compliance` and `max_failure_rate`, for the kinds of action each judges
+    /// ([`KnowledgeRules`](crate::KnowledgeRules)), against the knowledge the aggregator
+    /// published: its windowed figures when it has windows (judged only from their minimum
+    /// volume on), else its figures over the sessions it covered. Skipped when
+    /// `verify_global_q` is off; no knowledge is read when neither rule judges `kind`.
+    fn knowledge_rules(&self, q: &GlobalQ, kind: ActionKind) -> Result<KnowledgeChecks, Breach> {
+        let rules = &self.config.knowledge_rules;
+        let (slo_applies, failure_applies) =
+            (rules.min_slo_compliance.contains(kind), rules.max_failure_rate.contains(kind));
+        if !self.config.verify_global_q || !(slo_applies || failure_applies) {
+            return Ok(KnowledgeChecks::default());
         }
-        let (compliance, failure_rate) =
-            self.knowledge.with_current(|k| (k.slo_compliance, k.failure_rate));
-        min_slo_compliance(q, compliance)?;
-        max_failure_rate(q, failure_rate)
+        let (compliance, failure_rate) = self.knowledge.with_current(|k| match &k.windows {
+            Some(w) => (w.global.slo_compliance, w.global.failure_rate),
+            None => (Evidence::Judged(k.slo_compliance), Evidence::Judged(k.failure_rate)),
+        });
+        let mut checks = KnowledgeChecks::default();
+        if slo_applies {
+            checks.min_slo_compliance = min_slo_compliance(q, compliance)?;
+        }
+        if failure_applies {
+            checks.max_failure_rate = max_failure_rate(q, failure_rate)?;
+        }
+        if checks.lacked_evidence() {
+            tracing::debug!(
+                ?compliance,
+                ?failure_rate,
+                "knowledge rules: not enough evidence in the window to judge"
+            );
+        }
+        Ok(checks)
     }
 
     fn admitted(
@@ -110,6 +132,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         session_id: SessionId,
         at: Stamp,
         proposal: Proposal,
+        knowledge: KnowledgeChecks,
         permit: Permit,
     ) -> Analysis {
         self.counters.decision(session_id);
@@ -121,6 +144,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             reason: proposal.reason,
             expected_impact: proposal.expected_impact,
             global_q_verified: self.config.verify_global_q,
+            knowledge,
         };
         tracing::debug!(reason = %record.reason, "adaptation admitted");
         Analysis::Admitted(AdmittedDecision { record, permit })
@@ -191,28 +215,34 @@ fn adaptation_on(gate: &Gate, q: &GlobalQ) -> Result<(), Breach> {
     Ok(())
 }
 
-/// Rule `min_slo_compliance`: the global SLO compliance is at least the minimum.
-fn min_slo_compliance(q: &GlobalQ, compliance: f64) -> Result<(), Breach> {
-    if compliance < q.min_slo_compliance {
-        return Err(Breach {
-            rule: QRule::MinSloCompliance,
-            observed: compliance,
-            limit: q.min_slo_compliance,
-        });
+/// Rule `min_slo_compliance`: the SLO compliance is at least the minimum (judged only
+/// with enough evidence).
+fn min_slo_compliance(q: &GlobalQ, compliance: Evidence) -> Result<RuleCheck, Breach> {
+    match compliance {
+        Evidence::Judged(observed) if observed < q.min_slo_compliance => {
+            Err(Breach { rule: QRule::MinSloCompliance, observed, limit: q.min_slo_compliance })
+        }
+        evidence => Ok(checked(evidence)),
     }
-    Ok(())
 }
 
-/// Rule `max_failure_rate`: the global failure rate is at most the maximum.
-fn max_failure_rate(q: &GlobalQ, failure_rate: f64) -> Result<(), Breach> {
-    if failure_rate > q.max_failure_rate {
-        return Err(Breach {
-            rule: QRule::MaxFailureRate,
-            observed: failure_rate,
-            limit: q.max_failure_rate,
-        });
+/// Rule `max_failure_rate`: the failure rate is at most the maximum (judged only with enough
+/// evidence).
+fn max_failure_rate(q: &GlobalQ, failure_rate: Evidence) -> Result<RuleCheck, Breach> {
+    match failure_rate {
+        Evidence::Judged(observed) if observed > q.max_failure_rate => {
+            Err(Breach { rule: QRule::MaxFailureRate, observed, limit: q.max_failure_rate })
+        }
+        evidence => Ok(checked(evidence)),
     }
-    Ok(())
+}
+
+/// What a knowledge rule that did not refuse says.
+fn checked(evidence: Evidence) -> RuleCheck {
+    match evidence {
+        Evidence::Judged(_) => RuleCheck::Passed,
+        Evidence::NotEnough { .. } => RuleCheck::NotEnoughEvidence,
+    }
 }
 
 /// Rules `max_concurrent_adaptations` and `max_total_resources`: the gate takes a slot and

@@ -179,7 +179,7 @@ impl<K: Copy + Eq + std::hash::Hash> Scopes<K> {
 /// # Reading
 /// [`Windows::global`], [`Windows::tenant`] and [`Windows::pattern`] give
 /// [`WindowFigures`]: the counts over the window and over the short window, and the rates a
-/// rule reads as [`Evidence`]: judged only from a minimum volume on, "not enough evidence"
+/// rule reads as [`Evidence`](autonomic_core::Evidence): judged only from a minimum volume on, "not enough evidence"
 /// below it. [`WindowFigures::burn_rate`] gives the error-budget burn over both windows.
 ///
 /// # Bounds
