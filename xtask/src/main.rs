@@ -2,6 +2,7 @@
 //!
 //! * `ci`: everything CI checks: fmt, clippy, docs, loom models, a smoke run of every bench,
 //!   and the workspace tests (README's test command runs this).
+//!   It also runs the service example (`cargo run --release --example service`).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
 //! * `bench [--quick | --report | --instructions]`: the criterion suite, then the report
 //!   table (`target/bench-report.md`); `--quick` only checks that every bench runs;
@@ -49,6 +50,9 @@ fn ci() -> Result<(), Failed> {
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
     bench::run(bench::Mode::Quick)?;
+    // The service example: a loopback server, its load generator and a checked summary; it
+    // exits by itself in a few seconds.
+    Cmd::cargo(["run", "--release", "--example", "service"]).run()?;
     // Last, so that the run ends with the test runner's own summary.
     Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());

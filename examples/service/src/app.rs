@@ -60,7 +60,7 @@ impl Default for AppConfig {
         AppConfig {
             runtime: RuntimeConfig::default()
                 .with_interval(Duration::from_millis(250))
-                .with_retention(Duration::from_secs(3)),
+                .with_retention(Duration::from_secs(1)),
             work: Duration::from_millis(5),
             workflow_idle: Duration::from_secs(30),
         }
