@@ -11,9 +11,12 @@
 //! * `soak [-- options]`: the bounded memory soak (10 million sessions through the table,
 //!   the adapter and the aggregator, RSS sampled); not part of `ci`.
 //! * `miri`: the core crate's tests under miri, where a nightly toolchain with miri exists.
+//! * `dashboard-check`: the service example's dashboard in headless Chromium (screenshot;
+//!   fails if it shows no data or logs a console error); not part of `ci`.
 
 mod bench;
 mod cmd;
+mod dashboard;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(bench::Mode::from_args(&args)),
         Some("soak") => soak(&args[1..]),
         Some("miri") => miri(),
+        Some("dashboard-check") => dashboard::check(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
