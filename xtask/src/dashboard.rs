@@ -1,6 +1,6 @@
 //! `cargo xtask dashboard-check`: the service example's dashboard in headless Chromium.
 //!
-//! Builds and starts `cargo run --release --example service -- --serve-for 60`, waits for
+//! Builds the service example (release) and starts it with `--serve-for 60`, waits for
 //! its load to finish (the line `serving http://ADDR/ ...`), then runs Chromium (the Debian
 //! package: `apt-get install -y chromium`) headless on the page twice: once to dump the DOM
 //! after the page has polled `/doctrine`, once for a screenshot
@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::cmd::{Failed, root};
+use crate::cmd::{Cmd, Failed, root};
 
 /// Stops the service when dropped, whatever happened.
 struct Service(Child);
@@ -31,25 +31,17 @@ pub fn check() -> Result<(), Failed> {
         .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
         .ok_or_else(|| Failed("no chromium: apt-get install -y chromium".into()))?;
 
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let args = [
-        "run",
-        "--release",
-        "--example",
-        "service",
-        "--",
-        "--requests",
-        "3000",
-        "--serve-for",
-        "60",
-    ];
-    eprintln!("$ cargo {}", args.join(" "));
-    let child = Command::new(cargo)
+    // Built first and run directly, so that the process killed at the end is the service.
+    Cmd::cargo(["build", "--release", "--example", "service"]).run()?;
+    let binary = root().join("target/release/examples/service");
+    let args = ["--requests", "3000", "--serve-for", "60"];
+    eprintln!("$ {} {}", binary.display(), args.join(" "));
+    let child = Command::new(&binary)
         .args(args)
         .current_dir(root())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| Failed(format!("starting the service: {e}")))?;
+        .map_err(|e| Failed(format!("starting {}: {e}", binary.display())))?;
     let mut service = Service(child);
     let stdout = service.0.stdout.take().ok_or_else(|| Failed("no stdout".into()))?;
     let mut url = None;
@@ -86,7 +78,9 @@ pub fn check() -> Result<(), Failed> {
     if !console_errors.is_empty() {
         return Err(Failed(format!("console errors: {console_errors:?}")));
     }
-    if rows == 0 || !body.contains("data-tenants=\"3\"") || body.contains("disconnected") {
+    // The status line says "live: ..." once /doctrine has answered, "disconnected" if not.
+    let live = body.contains(">live: ") && !body.contains("class=\"down\"");
+    if rows == 0 || !body.contains("data-tenants=\"3\"") || !live {
         return Err(Failed("the dashboard shows no data".into()));
     }
     Ok(())
