@@ -38,8 +38,8 @@ impl<P: SessionPolicy> Clone for Shared<P> {
 ///   (a failed one also a violation) and the layer never ends it, except when the key has
 ///   been idle for `idle_after` (see [`KeyedSessions`]).
 ///
-/// In both modes the session is put in the request's extensions (a [`SessionHandle`]
-/// (autonomic::SessionHandle)), so a handler can record on it, and the doctrine is asked
+/// In both modes the session is put in the request's extensions (a
+/// [`SessionHandle`](autonomic::SessionHandle)), so a handler can record on it, and the doctrine is asked
 /// first: if the session's policy proposes an adaptation and Global Q refuses it, the request
 /// is refused with [`SessionError::Refused`](crate::SessionError::Refused) and the inner
 /// service is not called; an admitted adaptation is executed and its record put in the
