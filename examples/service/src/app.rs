@@ -97,6 +97,8 @@ pub struct App {
     registry: Arc<Registry>,
     tenants: Arc<[Tenant]>,
     config: AppConfig,
+    per_request: SessionLayer,
+    keyed: SessionLayer,
 }
 
 impl App {
@@ -111,7 +113,25 @@ impl App {
                 .into_iter()
                 .map(|(name, api_key)| Tenant { name, id: TenantId::new(), api_key })
                 .collect();
-        Ok(App { runtime, collector, registry: Arc::new(registry), tenants, config })
+        let per_request = SessionLayer::per_request(runtime.clone())
+            .tenant(TenantFrom::extension())
+            .pattern(PatternFrom::func(|_| Some(PATTERN_WORK)));
+        let keyed_config = KeyedConfig::new(KeyFrom::header(WORKFLOW_ID))
+            .idle_after(config.workflow_idle)
+            .max_keys(10_000)
+            .max_key_len(64);
+        let keyed = SessionLayer::keyed(runtime.clone(), keyed_config)?
+            .tenant(TenantFrom::extension())
+            .pattern(PatternFrom::func(|_| Some(PATTERN_WORKFLOW)));
+        Ok(App {
+            runtime,
+            collector,
+            registry: Arc::new(registry),
+            tenants,
+            config,
+            per_request,
+            keyed,
+        })
     }
 
     /// The runtime.
@@ -154,25 +174,17 @@ impl App {
     /// workflow key), `/metrics`, `/doctrine` and the dashboard at `/`.
     pub fn router(&self) -> Router {
         let work_delay = self.config.work;
-        let per_request = SessionLayer::per_request(self.runtime.clone())
-            .tenant(TenantFrom::extension())
-            .pattern(PatternFrom::func(|_| Some(PATTERN_WORK)));
-        let keyed_config = KeyedConfig::new(KeyFrom::header(WORKFLOW_ID))
-            .idle_after(self.config.workflow_idle)
-            .max_keys(10_000)
-            .max_key_len(64);
-        // Validated: the bounds above are constants within range.
-        let keyed = SessionLayer::keyed(self.runtime.clone(), keyed_config)
-            .expect("keyed bounds are in range")
-            .tenant(TenantFrom::extension())
-            .pattern(PatternFrom::func(|_| Some(PATTERN_WORKFLOW)));
-
-        let work = Router::new()
-            .route("/work", get(move |e, h| handle(e, h, work_delay)))
-            .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(refused)).layer(per_request));
-        let workflow = Router::new()
-            .route("/workflow/step", get(move |e, h| handle(e, h, work_delay)))
-            .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(refused)).layer(keyed));
+        let work = Router::new().route("/work", get(move |e, h| handle(e, h, work_delay))).layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(refused))
+                .layer(self.per_request.clone()),
+        );
+        let workflow =
+            Router::new().route("/workflow/step", get(move |e, h| handle(e, h, work_delay))).layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(refused))
+                    .layer(self.keyed.clone()),
+            );
         let tenants = self.tenants.clone();
         let served = work
             .merge(workflow)
