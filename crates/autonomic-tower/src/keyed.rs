@@ -2,11 +2,12 @@
 //! forgotten and every bound configured.
 
 use std::hash::RandomState;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use autonomic::{AutonomicRuntime, CaseId, SessionHandle, SessionPolicy, TenantId};
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use std::convert::Infallible;
 
@@ -113,7 +114,7 @@ pub fn validate_key(key: &str, max_len: usize) -> Result<(), KeyError> {
 
 /// One key's session and when it was last used.
 #[derive(Debug)]
-struct Entry {
+struct KeyEntry {
     session: SessionHandle,
     /// ns on the runtime's clock.
     last_seen_ns: AtomicU64,
@@ -127,10 +128,32 @@ struct Entry {
 /// The map is keyed by the tenant *and* the key: two tenants using the same key get two
 /// sessions, and a request only ever reaches a session of its own tenant (checked again on
 /// every hit, [`KeyError::TenantMismatch`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic::{AutonomicRuntime, RuntimeConfig, TenantId};
+/// use autonomic_tower::{KeyFrom, KeyedConfig, SessionLayer};
+///
+/// let runtime = Arc::new(AutonomicRuntime::new(RuntimeConfig::default())?);
+/// let key = KeyFrom::header(http::HeaderName::from_static("x-workflow-id"));
+/// let layer = SessionLayer::keyed(runtime.clone(), KeyedConfig::new(key))?;
+/// let keys = layer.keyed_sessions().unwrap();
+///
+/// let (alice, bob) = (TenantId::new(), TenantId::new());
+/// let now = runtime.clock().now_nanos();
+/// let hers = keys.session(&runtime, alice, "wf-1", None, now)?;
+/// assert!(hers.ptr_eq(&keys.session(&runtime, alice, "wf-1", None, now)?)); // one per key
+/// let his = keys.session(&runtime, bob, "wf-1", None, now)?; // same key, other tenant
+/// assert!(!his.ptr_eq(&hers));
+/// assert_eq!((keys.len(), his.tenant_id()), (2, bob));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct KeyedSessions {
     config: KeyedConfig,
-    map: DashMap<Box<[u8]>, Entry, RandomState>,
+    map: DashMap<Box<[u8]>, KeyEntry, RandomState>,
+    /// Keys in `map`: reserved before a key is added, so never more than `max_keys`.
+    live: AtomicUsize,
     /// When idle keys were last swept (ns on the runtime's clock).
     last_sweep_ns: AtomicU64,
 }
@@ -141,6 +164,7 @@ impl KeyedSessions {
         Ok(KeyedSessions {
             config,
             map: DashMap::with_hasher(RandomState::new()),
+            live: AtomicUsize::new(0),
             last_sweep_ns: AtomicU64::new(0),
         })
     }
@@ -200,22 +224,41 @@ impl KeyedSessions {
         pattern: Option<u8>,
         now_ns: u64,
     ) -> Result<SessionHandle, SessionError<Infallible>> {
-        if !self.map.contains_key(map_key) && self.map.len() >= self.config.max_keys {
-            return Err(KeyError::TooManyKeys { max: self.config.max_keys }.into());
-        }
-        let mut entry = self
-            .map
-            .entry(map_key.into())
-            .or_try_insert_with(|| start(runtime, tenant, pattern, now_ns))?;
-        if entry.session.tenant_id() != tenant {
-            return Err(KeyError::TenantMismatch.into());
-        }
-        if !entry.session.is_active() {
-            // Ended from outside (cancelled by id, removed): the key starts a new session.
-            *entry = start(runtime, tenant, pattern, now_ns)?;
-        }
-        tracing::debug!(session_id = %entry.session.id(), tenant = %tenant, "keyed session started");
-        Ok(entry.session.clone())
+        let entry = match self.map.entry(map_key.into()) {
+            // Inserted by a racing request, or ended from outside (cancelled by id, removed).
+            Entry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if entry.session.tenant_id() != tenant {
+                    return Err(KeyError::TenantMismatch.into());
+                }
+                if !entry.session.is_active() {
+                    *entry = start(runtime, tenant, pattern, now_ns)?;
+                }
+                // Relaxed: an idle hint (see `session`).
+                entry.last_seen_ns.store(now_ns, Ordering::Relaxed);
+                return Ok(entry.session.clone());
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        // The key's shard is locked: only keys of other shards race this reservation.
+        self.live
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |live| {
+                (live < self.config.max_keys).then_some(live + 1)
+            })
+            // Relaxed: the count is its own guarantee (one RMW per key added or removed).
+            .map_err(|_| KeyError::TooManyKeys { max: self.config.max_keys })?;
+        let started = match start(runtime, tenant, pattern, now_ns) {
+            Ok(started) => started,
+            Err(e) => {
+                // Relaxed: returns the reservation taken above.
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let session = started.session.clone();
+        entry.insert(started);
+        tracing::debug!(session_id = %session.id(), tenant = %tenant, "keyed session started");
+        Ok(session)
     }
 
     /// Forgets the keys idle for `idle_after` at `now_ns` and completes their sessions (the
@@ -235,6 +278,8 @@ impl KeyedSessions {
             let idle = now_ns.saturating_sub(entry.last_seen_ns.load(Ordering::Relaxed)) >= idle_ns;
             if idle {
                 forgotten.push(entry.session.clone());
+                // Relaxed: see `insert`.
+                self.live.fetch_sub(1, Ordering::Relaxed);
             }
             !idle
         });
@@ -271,7 +316,9 @@ impl KeyedSessions {
     pub(crate) fn insert_raw(&self, tenant: TenantId, key: &str, session: SessionHandle) {
         let mut buf = [0u8; TENANT_BYTES + MAX_KEY_LEN];
         let map_key = map_key(&mut buf, tenant, key).unwrap();
-        self.map.insert(map_key.into(), Entry { session, last_seen_ns: AtomicU64::new(0) });
+        self.map.insert(map_key.into(), KeyEntry { session, last_seen_ns: AtomicU64::new(0) });
+        // Relaxed: see `insert`.
+        self.live.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -280,13 +327,13 @@ fn start<P: SessionPolicy>(
     tenant: TenantId,
     pattern: Option<u8>,
     now_ns: u64,
-) -> Result<Entry, SessionError<Infallible>> {
+) -> Result<KeyEntry, SessionError<Infallible>> {
     let mut new = runtime.create_session(CaseId::new(), tenant);
     if let Some(pattern) = pattern {
         new = new.with_pattern(pattern);
     }
     let session = runtime.start_session(new)?;
-    Ok(Entry { session, last_seen_ns: AtomicU64::new(now_ns) })
+    Ok(KeyEntry { session, last_seen_ns: AtomicU64::new(now_ns) })
 }
 
 /// `tenant`'s 16 bytes then `key`, in `buf`.
@@ -328,6 +375,41 @@ mod tests {
         let entry = keys.map.iter().next().unwrap();
         assert_eq!(entry.last_seen_ns.load(Ordering::Relaxed), 0, "not even touched");
         assert_eq!(runtime.table().total_sessions(), 1, "no session started for it");
+    }
+
+    #[test]
+    fn max_keys_holds_under_racing_new_keys() {
+        let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+        let key = KeyFrom::header(http::HeaderName::from_static("x"));
+        let keys = KeyedSessions::new(KeyedConfig::new(key).max_keys(64)).unwrap();
+        let tenant = TenantId::new();
+        let refused: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|t| {
+                    let (keys, runtime) = (&keys, &runtime);
+                    s.spawn(move || {
+                        (0..50)
+                            .filter(|i| {
+                                let key = format!("wf-{t}-{i}");
+                                match keys.session(runtime, tenant, &key, None, 1) {
+                                    Ok(_) => false,
+                                    Err(SessionError::Key(KeyError::TooManyKeys { max: 64 })) => {
+                                        true
+                                    }
+                                    Err(e) => panic!("{e}"),
+                                }
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!((keys.len(), refused), (64, 200 - 64));
+        assert_eq!(runtime.table().total_sessions(), 64);
+        // Forgetting them all makes room again.
+        assert_eq!(keys.sweep_idle(&runtime, u64::MAX), 64);
+        assert!(keys.session(&runtime, tenant, "wf-again", None, u64::MAX).is_ok());
     }
 
     #[test]
