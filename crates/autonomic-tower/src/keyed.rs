@@ -184,14 +184,14 @@ impl KeyedSessions {
         self.map.is_empty()
     }
 
+    /// The request's key, not yet validated ([`session`](Self::session) does).
     pub(crate) fn key<'a>(&self, parts: &'a http::request::Parts) -> Result<&'a str, KeyError> {
-        let key = self.config.key.key(parts).ok_or(KeyError::Missing)?;
-        validate_key(key, self.config.max_key_len)?;
-        Ok(key)
+        self.config.key.key(parts).ok_or(KeyError::Missing)
     }
 
     /// The session of `tenant`'s `key`, started in `runtime` on first use (or again, if the
-    /// one it had was ended from outside). `key` must be valid ([`validate_key`]).
+    /// one it had was ended from outside). The key is validated first ([`validate_key`]
+    /// with `max_key_len`).
     pub fn session<P: SessionPolicy>(
         &self,
         runtime: &AutonomicRuntime<P>,
@@ -200,6 +200,7 @@ impl KeyedSessions {
         pattern: Option<u8>,
         now_ns: u64,
     ) -> Result<SessionHandle, SessionError<Infallible>> {
+        validate_key(key, self.config.max_key_len)?;
         let mut buf = [0u8; TENANT_BYTES + MAX_KEY_LEN];
         let map_key = map_key(&mut buf, tenant, key)?;
         if let Some(entry) = self.map.get(map_key) {
