@@ -290,6 +290,49 @@ const ROWS: &[Row] = &[
         Some("runtime_loop/1000000/floor_table_visit/1000000"),
         "report",
     ),
+    // ---- services and export (tower_bench) -----------------------------------------------
+    row(
+        "SessionLayer, per request (over the bare service)",
+        "tower_layer/session_layer_per_request",
+        Some("tower_layer/bare"),
+        "<=250 ns over bare",
+    ),
+    row(
+        "Runtime session lifecycle by hand (create, start, evaluate, task, complete)",
+        "tower_layer/floor_runtime_lifecycle",
+        Some("tower_layer/bare"),
+        "report",
+    ),
+    row(
+        "SessionLayer, keyed (over the bare service)",
+        "tower_layer/session_layer_keyed",
+        Some("tower_layer/bare"),
+        "report",
+    ),
+    row(
+        "tower ConcurrencyLimit, the peer (over the bare service)",
+        "tower_layer/concurrency_limit",
+        Some("tower_layer/bare"),
+        "report",
+    ),
+    row(
+        "Keyed lookup, existing key (10K keys)",
+        "keyed_lookup/existing_key",
+        Some("keyed_lookup/floor_std_hashmap_get_32B"),
+        "<=60 ns",
+    ),
+    row(
+        "Prometheus scrape: encode (1K tenants, 50 patterns)",
+        "prometheus_scrape/encode_1k_tenants_50_patterns",
+        None,
+        "<=5 ms",
+    ),
+    row(
+        "Prometheus observe: breakdown pass (5K sessions)",
+        "prometheus_scrape/observe_1k_tenants_50_patterns",
+        None,
+        "report",
+    ),
 ];
 
 /// Parsed command-line mode.

@@ -2,6 +2,7 @@
 //!
 //! * `ci`: everything CI checks: fmt, tidy, clippy, docs, loom models, a smoke run of every bench,
 //!   and the workspace tests (README's test command runs this).
+//!   It also runs the service example (`cargo run --release --example service`).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
 //! * `bench [--quick | --report | --instructions]`: the criterion suite, then the report
 //!   table (`target/bench-report.md`); `--quick` only checks that every bench runs;
@@ -14,9 +15,12 @@
 //! * `miri [--require]`: the core's and the table's unsafe protocols under miri (both
 //!   aliasing models, two seeds) where a nightly toolchain with miri exists; with
 //!   `--require`, a missing miri fails instead of skipping. Not part of `ci`.
+//! * `dashboard-check`: the service example's dashboard in headless Chromium (screenshot;
+//!   fails if it shows no data or logs a console error); not part of `ci`.
 
 mod bench;
 mod cmd;
+mod dashboard;
 mod miri;
 mod tidy;
 
@@ -24,7 +28,7 @@ use std::process::ExitCode;
 
 use cmd::{Cmd, Failed, root};
 
-const USAGE: &str = "usage: cargo xtask <ci | tidy | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri [--require]>";
+const USAGE: &str = "usage: cargo xtask <ci | tidy | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri [--require] | dashboard-check>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Some("soak") => soak(&args[1..]),
         Some("miri") => miri::run(&args[1..]),
         Some("tidy") => tidy::run(),
+        Some("dashboard-check") => dashboard::check(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -57,6 +62,9 @@ fn ci() -> Result<(), Failed> {
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
     bench::run(bench::Mode::Quick)?;
+    // The service example: a loopback server, its load generator and a checked summary; it
+    // exits by itself in a few seconds.
+    Cmd::cargo(["run", "--release", "--example", "service"]).run()?;
     // Last, so that the run ends with the test runner's own summary.
     Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());

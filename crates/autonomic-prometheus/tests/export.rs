@@ -1,0 +1,127 @@
+//! The collector's text, parsed back with a real exposition parser.
+
+use std::time::Duration;
+
+use autonomic::{Analysis, AutonomicRuntime, CaseId, QRule, RuntimeConfig, TenantId};
+use autonomic_prometheus::{AutonomicCollector, ExportConfig};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use prometheus_parse::{Sample, Scrape, Value};
+
+fn scrape(registry: &Registry) -> Vec<Sample> {
+    let mut text = String::new();
+    encode(&mut text, registry).unwrap();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap().samples
+}
+
+fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => panic!("{metric} is not a single value"),
+        })
+}
+
+#[test]
+fn a_scrape_counts_what_the_runtime_holds() {
+    let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+    let tenant = TenantId::new();
+    for i in 0..20 {
+        let h = runtime
+            .start_session(runtime.create_session(CaseId::new(), tenant).with_pattern(3))
+            .unwrap();
+        h.record_task_execution(Duration::from_millis(2));
+        if i % 4 == 0 {
+            runtime.fail_session(h).unwrap();
+        } else {
+            runtime.complete_session(h).unwrap();
+        }
+    }
+    runtime.run_once(); // failure rate 0.25 published
+    let stuck = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+    for _ in 0..5 {
+        stuck.record_retry();
+    }
+    for _ in 0..3 {
+        assert!(matches!(runtime.adapter().evaluate(&stuck).unwrap(), Analysis::Refused(_)));
+    }
+
+    let collector = AutonomicCollector::new(ExportConfig::default()).unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector.clone()));
+    assert!(scrape(&registry).is_empty(), "nothing observed, nothing encoded");
+    collector.observe_runtime(&runtime);
+    let s = scrape(&registry);
+
+    assert_eq!(value(&s, "autonomic_sessions", &[("state", "completed")]), Some(15.0));
+    assert_eq!(value(&s, "autonomic_sessions", &[("state", "failed")]), Some(5.0));
+    assert_eq!(value(&s, "autonomic_sessions", &[("state", "active")]), Some(1.0));
+    assert_eq!(value(&s, "autonomic_tasks", &[]), Some(20.0));
+    assert_eq!(value(&s, "autonomic_retries", &[]), Some(5.0));
+    assert_eq!(value(&s, "autonomic_failure_ratio", &[]), Some(0.25));
+    assert_eq!(value(&s, "autonomic_task_latency_mean_seconds", &[]), Some(0.002));
+    assert_eq!(
+        value(&s, "autonomic_refusals_total", &[("rule", QRule::MaxFailureRate.as_str())]),
+        Some(3.0)
+    );
+    assert_eq!(value(&s, "autonomic_refusals_total", &[("rule", "min_slo_compliance")]), Some(0.0));
+    let t = tenant.to_string();
+    assert_eq!(
+        value(&s, "autonomic_tenant_sessions", &[("tenant", &t), ("state", "failed")]),
+        Some(5.0)
+    );
+    assert_eq!(value(&s, "autonomic_pattern_tasks", &[("pattern", "3")]), Some(20.0));
+    assert_eq!(
+        value(&s, "autonomic_pattern_sessions", &[("pattern", "none"), ("state", "active")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&s, "autonomic_loop_iterations_total", &[]), Some(1.0));
+    assert_eq!(value(&s, "autonomic_knowledge_generation", &[]), Some(1.0));
+    assert_eq!(value(&s, "autonomic_adaptations_max", &[]), Some(10.0));
+}
+
+#[test]
+fn tenants_beyond_the_bound_are_folded_into_other() {
+    let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+    // Tenant i has i + 1 sessions: the three largest keep their labels.
+    let tenants: Vec<TenantId> = (0..10).map(|_| TenantId::new()).collect();
+    for (i, &tenant) in tenants.iter().enumerate() {
+        for _ in 0..=i {
+            let h = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+            h.record_task_execution_us(100);
+        }
+    }
+    let collector =
+        AutonomicCollector::new(ExportConfig { max_tenants: 3, max_patterns: 1 }).unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector.clone()));
+    collector.observe_runtime(&runtime);
+    let s = scrape(&registry);
+
+    let labelled: Vec<&str> = s
+        .iter()
+        .filter(|x| x.metric == "autonomic_tenant_tasks")
+        .map(|x| x.labels.get("tenant").unwrap())
+        .collect();
+    assert_eq!(labelled.len(), 4, "three tenants and other: {labelled:?}");
+    for (i, tenant) in tenants.iter().enumerate().skip(7) {
+        let tasks = value(&s, "autonomic_tenant_tasks", &[("tenant", &tenant.to_string())]);
+        assert_eq!(tasks, Some(i as f64 + 1.0));
+    }
+    // Tenants 0..7 have 1 + 2 + ... + 7 = 28 sessions.
+    assert_eq!(value(&s, "autonomic_tenant_tasks", &[("tenant", "other")]), Some(28.0));
+    assert_eq!(
+        value(&s, "autonomic_tenant_sessions", &[("tenant", "other"), ("state", "active")]),
+        Some(28.0)
+    );
+    assert_eq!(value(&s, "autonomic_tasks", &[]), Some(55.0));
+}
+
+#[test]
+fn out_of_range_bounds_are_refused() {
+    let err =
+        AutonomicCollector::new(ExportConfig { max_tenants: 1, max_patterns: 5000 }).unwrap_err();
+    assert_eq!(err.field, "max_patterns");
+}
