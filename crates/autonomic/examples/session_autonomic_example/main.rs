@@ -17,12 +17,15 @@
 //! resources, or compensates after a failure.
 //!
 //! Between 35 % and 60 % of the run, one tenant turns bad: half of its sessions fail and its
-//! tasks spike. The runtime's loop (every 100 ms) publishes the rising failure rate and the
-//! doctrine starts refusing adaptations by `max_failure_rate`; when the tenant recovers, its
-//! failed sessions age out of the table (retention 600 ms) and the doctrine admits again.
-//! Progress lines come from the loop's reports; the final report shows the table, the
-//! aggregated metrics per tenant with percentiles (at the height of the incident and at the
-//! end), decisions by action, refusals by rule, cleanup and events.
+//! tasks spike. The runtime's loop (every 100 ms) publishes the failure rate over its rolling
+//! window (600 ms in buckets of 100 ms, judged from 20 finished sessions on) and the doctrine
+//! starts refusing the adaptations that consume capacity (retries, resource requests) by
+//! `max_failure_rate`, while degradations, shedding and compensations go on; when the tenant
+//! recovers, the incident leaves the window and the doctrine admits again, within one window
+//! of the incident's end (the report says when). Progress lines come from the loop's reports;
+//! the final report shows the table, the aggregated metrics per tenant with percentiles (at
+//! the height of the incident and at the end), decisions by action, refusals by rule with the
+//! doctrine's timeline, cleanup and events.
 //!
 //! Determinism: given `--seed`, the workload is the same on every run: each session's
 //! tenant, pattern, number of tasks, random draws (latencies, spikes, transient failures),
@@ -41,7 +44,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autonomic::{AutonomicRuntime, RuntimeConfig, SessionAdapterConfig};
+use autonomic::{AutonomicRuntime, RuntimeConfig, SessionAdapterConfig, WindowConfig};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// `println!` that ignores a closed stdout (`... | head`) instead of panicking.
@@ -71,6 +74,17 @@ const RUN_FOR: Duration = Duration::from_secs(4);
 /// The loop's interval and the table's retention of finished sessions (real time).
 const LOOP_INTERVAL: Duration = Duration::from_millis(100);
 const RETENTION: Duration = Duration::from_millis(600);
+/// The rolling window the doctrine judges: 600 ms in buckets of 100 ms.
+const WINDOW: WindowConfig = WindowConfig {
+    length_ms: 600,
+    buckets: 6,
+    short_buckets: 1,
+    max_tenants: 64,
+    max_patterns: 256,
+    min_finished_sessions: 20,
+    min_tasks: 100,
+    slow_session_ms: 0,
+};
 /// Simulated task latencies run this many times faster in real time.
 const TIME_SCALE: u64 = 20;
 /// Simulated retry backoffs are waited this many times faster...
@@ -118,7 +132,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let world = Arc::new(build_world(args)?);
     announce(&world);
-    let started = Instant::now();
+    let started = world.started;
     let watcher = follow_reports(world.clone(), started);
     let (stop_draining, draining) = tokio::sync::watch::channel(false);
     let drainer = drain_events(world.clone(), draining);
@@ -142,6 +156,7 @@ fn build_world(args: Args) -> Result<World, autonomic::RuntimeError> {
     let config = RuntimeConfig::default()
         .with_interval(LOOP_INTERVAL)
         .with_retention(RETENTION)
+        .with_windows(WINDOW)
         .with_adapter(SessionAdapterConfig {
             max_latency_us: 40_000,
             event_capacity: 1 << 16,
@@ -154,7 +169,7 @@ fn build_world(args: Args) -> Result<World, autonomic::RuntimeError> {
         per_tenant: (0..args.tenants).map(|_| TenantTally::default()).collect(),
         ..Tally::default()
     };
-    Ok(World { args, tenants: tenant_plans, total_weight, runtime, tally })
+    Ok(World { args, tenants: tenant_plans, total_weight, runtime, tally, started: Instant::now() })
 }
 
 /// The run's parameters, and the Global Q in force.
@@ -173,10 +188,11 @@ fn announce(world: &World) {
         args.seed
     );
     out!(
-        "loop every {} ms, retention {} ms; Global Q: max failure rate {}, min SLO compliance {}, \
-         {} adaptations in flight, {} of resources",
+        "loop every {} ms, retention {} ms, window {} ms; Global Q: max failure rate {}, \
+         min SLO compliance {}, {} adaptations in flight, {} of resources",
         LOOP_INTERVAL.as_millis(),
         RETENTION.as_millis(),
+        WINDOW.length_ms,
         pct(q.max_failure_rate),
         pct(q.min_slo_compliance),
         q.max_concurrent_adaptations,

@@ -157,6 +157,12 @@ fn run_task(
 /// Ends the session as its script says: fails it (asking for its compensation) or completes
 /// it (finding out if it was cancelled from outside meanwhile).
 fn finish(world: &World, script: &Script, handle: SessionHandle) {
+    if script.in_incident {
+        let ended = u64::try_from(world.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Relaxed: a maximum read once every session task has been joined (the join orders
+        // it), or by the progress lines, which only print it.
+        world.tally.incident_ended_ms.fetch_max(ended, std::sync::atomic::Ordering::Relaxed);
+    }
     let runtime = &world.runtime;
     let tally = &world.tally.per_tenant[script.tenant];
     match script.fate {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use autonomic::{Breakdown, GlobalQ, LoopReport, QRule};
+use autonomic::{Breakdown, Evidence, GlobalQ, LoopReport, QRule, WindowFigures};
 
 use crate::report::format::{ms, pct, short_rule, thousands};
 use crate::world::World;
@@ -21,9 +21,19 @@ pub(crate) struct Watch {
     pub(crate) peak: Option<(LoopReport, Breakdown, f64)>,
 }
 
-pub(crate) fn refusing(report: &LoopReport, q: &GlobalQ) -> bool {
-    report.metrics.failure_rate > q.max_failure_rate
-        || report.metrics.slo_compliance() < q.min_slo_compliance
+/// Whether the windowed knowledge breaks Global Q (what the doctrine's knowledge rules judge:
+/// a rate over the window, from its minimum volume on).
+pub(crate) fn refusing(window: &WindowFigures, q: &GlobalQ) -> bool {
+    window.failure_rate.rate().is_some_and(|r| r > q.max_failure_rate)
+        || window.slo_compliance.rate().is_some_and(|c| c < q.min_slo_compliance)
+}
+
+/// A windowed rate as the progress lines print it: the rate, or how much evidence is missing.
+fn evidence(e: Evidence) -> String {
+    match e {
+        Evidence::Judged(rate) => pct(rate),
+        Evidence::NotEnough { have, need } => format!("({have}<{need})"),
+    }
 }
 
 impl Watch {
@@ -41,14 +51,17 @@ impl Watch {
                 (n > 0).then(|| format!("{} {n}", short_rule(rule)))
             })
             .collect();
-        let doctrine = refusing(&report, &q);
+        let knowledge = world.runtime.knowledge().current();
+        let window = knowledge.windows.as_ref().map(|w| w.global).unwrap_or_default();
+        let doctrine = refusing(&window, &q);
         let line = format!(
-            "{t:5.2}s  iter {:>3}  sessions {:>7} (active {:>5})  fail {:>5}  slo {:>6}  \
-             p99 {:>7}  cleaned {:>6}  loop {:>6}  decisions +{:<5} refused +{:<5}{}{}",
+            "{t:5.2}s  iter {:>3}  sessions {:>7} (active {:>5})  fail {:>5} (window {:>9})  \
+             slo {:>6}  p99 {:>7}  cleaned {:>6}  loop {:>6}  decisions +{:<5} refused +{:<5}{}{}",
             report.iteration,
             thousands(m.total_sessions),
             thousands(m.active_sessions),
             pct(m.failure_rate),
+            evidence(window.failure_rate),
             pct(m.slo_compliance()),
             ms(m.latency.p99_us),
             thousands(report.sessions_cleaned as u64),
@@ -56,7 +69,7 @@ impl Watch {
             now.total_decisions - previous.total_decisions,
             refused,
             if by_rule.is_empty() { String::new() } else { format!(" ({})", by_rule.join(", ")) },
-            if doctrine { "  << knowledge breaks Global Q" } else { "" },
+            if doctrine { "  << the window breaks Global Q" } else { "" },
         );
         out!("{}", line.trim_end());
         self.iterations += 1;

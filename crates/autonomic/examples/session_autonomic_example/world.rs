@@ -2,6 +2,7 @@
 //! and carries out a decision.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use autonomic::{
     ActionKind, AdmittedDecision, Analysis, AutonomicRuntime, SessionAction, SessionHandle,
@@ -17,6 +18,8 @@ pub(crate) struct World {
     pub(crate) total_weight: u64,
     pub(crate) runtime: AutonomicRuntime,
     pub(crate) tally: Tally,
+    /// When the world was built: the origin of the times the tally keeps.
+    pub(crate) started: Instant,
 }
 
 /// A count kept by many session tasks at once.
@@ -45,6 +48,8 @@ pub(crate) struct Tally {
     pub(crate) backoff_ms: Counter,
     pub(crate) retries: Counter,
     pub(crate) lost_races: Counter,
+    /// When the last session of the incident ended, ms after `World::started`.
+    pub(crate) incident_ended_ms: AtomicU64,
 }
 
 #[derive(Default)]

@@ -1,12 +1,14 @@
-//! What the adapter did: decisions executed by action, refusals by rule, and when the
-//! published knowledge broke Global Q.
+//! What the adapter did: decisions executed by action, refusals by rule, when the windowed
+//! knowledge broke Global Q, and how soon after the incident the doctrine admitted again.
+
+use std::sync::atomic::Ordering;
 
 use autonomic::{ActionKind, AdapterStats, GlobalQ, QRule};
 
 use super::format::{pct, thousands};
-use crate::BACKOFF_SCALE;
 use crate::watch::Watch;
-use crate::world::{Tally, kind_index};
+use crate::world::{Tally, World, kind_index};
+use crate::{BACKOFF_SCALE, LOOP_INTERVAL, WINDOW};
 
 pub(super) fn decisions(tally: &Tally, adapter: &AdapterStats) {
     out!("");
@@ -27,7 +29,7 @@ pub(super) fn decisions(tally: &Tally, adapter: &AdapterStats) {
     );
 }
 
-pub(super) fn refusals(q: &GlobalQ, adapter: &AdapterStats, watch: &Watch) {
+pub(super) fn refusals(world: &World, q: &GlobalQ, adapter: &AdapterStats, watch: &Watch) {
     out!("");
     out!("== Refusals by Global Q, by rule ({} in all)", thousands(adapter.rejections.total()));
     for rule in QRule::ALL {
@@ -42,14 +44,47 @@ pub(super) fn refusals(q: &GlobalQ, adapter: &AdapterStats, watch: &Watch) {
     for (start, at, end) in watch.episodes.iter().chain(open.as_ref()) {
         match end {
             Some((stop, stop_at)) => out!(
-                "    the published knowledge broke Global Q from iteration {start} ({at:.2} s) to \
+                "    the windowed knowledge broke Global Q from iteration {start} ({at:.2} s) to \
                  iteration {stop} ({stop_at:.2} s)"
             ),
             None => out!(
-                "    the published knowledge broke Global Q from iteration {start} ({at:.2} s) \
+                "    the windowed knowledge broke Global Q from iteration {start} ({at:.2} s) \
                  to the end"
             ),
         }
+    }
+    recovery(world, watch);
+}
+
+/// When the incident ended and when the doctrine admitted again: within one window (and one
+/// loop interval, the time it takes to publish), or not.
+fn recovery(world: &World, watch: &Watch) {
+    // Relaxed: every session task has been joined before the report (see `session::finish`).
+    let ended_ms = world.tally.incident_ended_ms.load(Ordering::Relaxed);
+    if ended_ms == 0 {
+        return;
+    }
+    let ended = ended_ms as f64 / 1e3;
+    let readmitted = watch.episodes.iter().filter_map(|(_, _, end)| *end).map(|(_, at)| at).last();
+    let bound = (WINDOW.length_ms + LOOP_INTERVAL.as_millis() as u64) as f64 / 1e3;
+    match readmitted {
+        Some(at) if watch.refusing_since.is_none() => {
+            let after = at - ended;
+            let within = if after <= bound { "within" } else { "NOT within" };
+            out!(
+                "    the incident's last session ended at {ended:.2} s; the doctrine admitted again \
+                 at {at:.2} s, {:.0} ms later: {within} one window ({} ms) and one loop interval",
+                after * 1e3,
+                WINDOW.length_ms,
+            );
+        }
+        _ if watch.refusing_since.is_some() => out!(
+            "    the incident's last session ended at {ended:.2} s; the doctrine was still refusing \
+             at the end"
+        ),
+        _ => out!(
+            "    the incident's last session ended at {ended:.2} s; the window never broke Global Q"
+        ),
     }
 }
 

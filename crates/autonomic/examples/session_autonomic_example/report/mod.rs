@@ -27,7 +27,7 @@ pub(crate) fn final_report(
     metrics::aggregates(world, watch);
     let adapter = world.runtime.adapter().snapshot_stats();
     adapter::decisions(&world.tally, &adapter);
-    adapter::refusals(&q, &adapter, watch);
+    adapter::refusals(world, &q, &adapter, watch);
     loop_and_cleanup(watch, &adapter);
     self::events(events, &adapter);
     out!("");
