@@ -65,7 +65,7 @@ fn recovery(world: &World, watch: &Watch) {
         return;
     }
     let ended = ended_ms as f64 / 1e3;
-    let readmitted = watch.episodes.iter().filter_map(|(_, _, end)| *end).map(|(_, at)| at).last();
+    let readmitted = watch.episodes.iter().rev().find_map(|(_, _, end)| end.map(|(_, at)| at));
     let bound = (WINDOW.length_ms + LOOP_INTERVAL.as_millis() as u64) as f64 / 1e3;
     match readmitted {
         Some(at) if watch.refusing_since.is_none() => {
