@@ -16,19 +16,8 @@ use autonomic_core::{
     SessionState, TenantId, static_tenant,
 };
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod support;
+use support::Rng;
 
 /// A population that ends in every state, with varied counters, tenants and patterns.
 fn population(n: usize, tenants: &[TenantId], seed: u64) -> Vec<SessionHandle<(), AnyState>> {

@@ -443,6 +443,3 @@ impl WindowPass<'_> {
         w.patterns.finish(self.bucket, buckets);
     }
 }
-
-#[cfg(test)]
-mod tests;

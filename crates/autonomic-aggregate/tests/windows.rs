@@ -1,4 +1,5 @@
-//! Windows against the real sessions and the real breakdown pass, in virtual time.
+//! Rolling windows against the real sessions and the real breakdown pass, in virtual time:
+//! a property test against a sequential model, an incident, caps and decades of clock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,24 +9,13 @@ use autonomic_core::{
     marker::{Active, AnyState},
 };
 
-use super::*;
-use crate::Aggregation;
+use autonomic_aggregate::{Aggregation, Cumulative, WindowConfig, Windows};
+use autonomic_core::{WindowCounts, WindowGauges};
+
+mod support;
+use support::Rng;
 
 const S: u64 = 1_000_000_000;
-
-/// A tiny deterministic generator (xorshift64*), so that runs repeat.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A live session: its erased handle, and its typed handle while it runs.
 type Live = (SessionHandle<(), AnyState>, Option<SessionHandle<(), Active>>);
@@ -125,7 +115,7 @@ impl Model {
 fn windowed_counts_equal_a_sequential_model_after_every_pass() {
     for seed in 1..=4u64 {
         let config = WindowConfig { length_ms: 20_000, buckets: 4, ..WindowConfig::default() };
-        let width = config.bucket_width_ns();
+        let width = config.bucket_width().as_nanos() as u64;
         let mut world = World::new(config, 3);
         let mut model = Model::default();
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
