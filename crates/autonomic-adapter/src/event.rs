@@ -203,17 +203,10 @@ impl SessionEvent {
 /// character boundary, with their full length noted).
 pub const MAX_ERROR_LEN: usize = 1024;
 
-/// `error`, cut at [`MAX_ERROR_LEN`] bytes (on a character boundary) with its full length
-/// noted: the one rule for how much of an error text an event keeps.
+/// `error`, cut at [`MAX_ERROR_LEN`] bytes with its full length noted (core's
+/// [`text::bounded`](autonomic_core::text::bounded)).
 pub(crate) fn bounded_error(error: String) -> String {
-    if error.len() <= MAX_ERROR_LEN {
-        return error;
-    }
-    let mut cut = MAX_ERROR_LEN;
-    while !error.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}... ({} bytes in all)", &error[..cut], error.len())
+    autonomic_core::text::bounded(error, MAX_ERROR_LEN)
 }
 
 /// Wall-clock milliseconds since the Unix epoch of `reading` on `clock` (reads no clock).

@@ -58,6 +58,7 @@ mod tag_list;
 mod tenant;
 #[cfg(all(test, autonomic_loom))]
 mod tests;
+pub mod text;
 mod window;
 
 pub use clock::{Clock, ClockHandle, ManualClock, MonotonicClock};

@@ -55,16 +55,10 @@ pub enum FleetError {
     NoRuntime,
 }
 
-/// `text`, cut at [`MAX_ECHO`] bytes on a character boundary, with its length noted.
+/// `text`, cut at [`MAX_ECHO`] bytes with its length noted (core's
+/// [`text::bounded`](autonomic_core::text::bounded)).
 pub(crate) fn bounded(text: String) -> String {
-    if text.len() <= MAX_ECHO {
-        return text;
-    }
-    let mut cut = MAX_ECHO;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}... ({} bytes in all)", &text[..cut], text.len())
+    autonomic_core::text::bounded(text, MAX_ECHO)
 }
 
 #[cfg(test)]
