@@ -2,7 +2,7 @@
 //!
 //! * `ci`: everything CI checks: fmt, tidy, clippy, docs, loom models, a smoke run of every bench,
 //!   and the workspace tests (README's test command runs this).
-//!   It also runs the service example (`cargo run --release --example service`).
+//!   It also runs every example that exits by itself (the main job, the service, the fleet).
 //! * `loom`: the loom model tests of every crate, release mode, bounded preemptions.
 //! * `bench [--quick | --report | --instructions]`: the criterion suite, then the report
 //!   table (`target/bench-report.md`); `--quick` only checks that every bench runs;
@@ -62,12 +62,21 @@ fn ci() -> Result<(), Failed> {
     Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run()?;
     loom()?;
     bench::run(bench::Mode::Quick)?;
-    // The service example: a loopback server, its load generator and a checked summary; it
-    // exits by itself in a few seconds.
-    Cmd::cargo(["run", "--release", "--example", "service"]).run()?;
+    examples()?;
     // Last, so that the run ends with the test runner's own summary.
     Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Every example that exits by itself, as a smoke test, in release as README runs them: the
+/// main job (README's first command, verbatim), the service (a loopback server, its load
+/// generator and a checked summary) and the fleet (three instances on a local redis-server,
+/// which `.ci/run` installs). Each exits by itself in seconds.
+fn examples() -> Result<(), Failed> {
+    Cmd::cargo(["run", "--release", "--example", "session_autonomic_example"]).run()?;
+    Cmd::cargo(["run", "--release", "--example", "service"]).run()?;
+    Cmd::cargo(["run", "--release", "-p", "autonomic-fleet", "--example", "fleet"]).run()?;
     Ok(())
 }
 
