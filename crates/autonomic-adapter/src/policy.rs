@@ -283,13 +283,17 @@ impl SessionPolicy for ThresholdPolicy {
         if !(violations_high || latency_high) {
             return None;
         }
-        cold_path(s, ctx, violations_high)
+        propose_for_threshold(s, ctx, violations_high)
     }
 }
 
+/// The proposal for a session past a threshold (a violation rate or a mean latency over its
+/// limit): an observation below `min_samples` tasks, else shedding or degradation for
+/// violations, a resource request for latency. Out of line and marked cold: healthy sessions,
+/// the common case, never get here.
 #[cold]
 #[inline(never)]
-fn cold_path(
+fn propose_for_threshold(
     s: &MetricsSnapshot,
     ctx: &PolicyContext<'_>,
     violations_high: bool,
