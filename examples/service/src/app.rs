@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autonomic::{
-    AutonomicRuntime, ConfigError, LoopReport, RuntimeConfig, SessionHandle, TenantId,
+    ActionKinds, AutonomicRuntime, ConfigError, KnowledgeRules, LoopReport, RuntimeConfig,
+    SessionAdapterConfig, SessionHandle, TenantId, WindowConfig,
 };
 use autonomic_prometheus::{AutonomicCollector, ExportConfig, ExportConfigError};
 use autonomic_tower::{
@@ -60,7 +61,24 @@ impl Default for AppConfig {
         AppConfig {
             runtime: RuntimeConfig::default()
                 .with_interval(Duration::from_millis(250))
-                .with_retention(Duration::from_secs(1)),
+                .with_retention(Duration::from_secs(1))
+                // A short window with small minimum volumes, for a run of a few seconds.
+                .with_windows(WindowConfig {
+                    length_ms: 1_000,
+                    buckets: 4,
+                    min_finished_sessions: 10,
+                    min_tasks: 10,
+                    ..WindowConfig::default()
+                })
+                // A request is load: every adaptation a refused workflow asks for is refused,
+                // shedding ones too, so the request gets its 503.
+                .with_adapter(SessionAdapterConfig {
+                    knowledge_rules: KnowledgeRules {
+                        min_slo_compliance: ActionKinds::ALL,
+                        max_failure_rate: ActionKinds::ALL,
+                    },
+                    ..SessionAdapterConfig::default()
+                }),
             work: Duration::from_millis(5),
             workflow_idle: Duration::from_secs(30),
         }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autonomic::RuntimeConfig;
 use autonomic_service_example::load::{self, HttpClient};
 use autonomic_service_example::{API_KEY, App, AppConfig, FAIL, WORKFLOW_ID};
 use axum::http::StatusCode;
@@ -13,7 +12,7 @@ use prometheus_parse::{Sample, Scrape, Value};
 /// The service with its loop stopped (the test runs iterations itself) and nothing cleaned.
 async fn serve() -> (App, SocketAddr) {
     let config = AppConfig {
-        runtime: RuntimeConfig::default().with_retention(Duration::from_secs(3600)),
+        runtime: AppConfig::default().runtime.with_retention(Duration::from_secs(3600)),
         work: Duration::ZERO,
         ..AppConfig::default()
     };
