@@ -21,8 +21,12 @@
 //! Before the inner service is called, the session's policy is evaluated by the adapter;
 //! when it proposes an adaptation that Global Q refuses, the request fails with
 //! [`SessionError::Refused`] (the refusal is counted by rule in the adapter's statistics,
-//! traced and emitted as an event, like every refusal). Map it to a response with axum's
-//! `HandleErrorLayer`:
+//! traced and emitted as an event, like every refusal). The doctrine's knowledge rules judge
+//! only the kinds of action configured for them (by default those that consume capacity,
+//! retries and resource requests); a service that treats every request as load, so that a
+//! workflow whose degradation is refused gets its 503 too, sets
+//! `SessionAdapterConfig::knowledge_rules` to `ActionKinds::ALL` (the service example does).
+//! Map the error to a response with axum's `HandleErrorLayer`:
 //!
 //! ```ignore
 //! use axum::{Router, error_handling::HandleErrorLayer, http::StatusCode, routing::get};

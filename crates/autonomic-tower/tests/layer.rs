@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autonomic::{
-    AutonomicRuntime, ClockHandle, ManualClock, QRule, RuntimeConfig, SessionHandle, SessionState,
-    TenantId,
+    ActionKinds, AutonomicRuntime, ClockHandle, KnowledgeRules, ManualClock, QRule, RuntimeConfig,
+    SessionAdapterConfig, SessionHandle, SessionState, TenantId, WindowConfig,
 };
 use autonomic_tower::{
     KeyError, KeyFrom, KeyedConfig, SessionError, SessionLayer, SessionService, TenantFrom,
@@ -22,6 +22,16 @@ type Handle = mock::Handle<Request<()>, Response<&'static str>>;
 
 fn runtime() -> Arc<AutonomicRuntime> {
     Arc::new(AutonomicRuntime::new(RuntimeConfig::default()).unwrap())
+}
+
+/// A runtime whose doctrine judges every kind of adaptation by its knowledge rules, from 10
+/// tasks on: a workflow's violations make its next request refused.
+fn strict_runtime() -> Arc<AutonomicRuntime> {
+    let rules = KnowledgeRules { min_slo_compliance: ActionKinds::ALL, ..Default::default() };
+    let config = RuntimeConfig::default()
+        .with_windows(WindowConfig { min_tasks: 10, ..WindowConfig::default() })
+        .with_adapter(SessionAdapterConfig { knowledge_rules: rules, ..Default::default() });
+    Arc::new(AutonomicRuntime::new(config).unwrap())
 }
 
 fn per_request(rt: &Arc<AutonomicRuntime>) -> (SessionService<Mock>, Handle) {
@@ -237,7 +247,7 @@ async fn idle_keys_are_forgotten_and_their_sessions_completed() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_refusal_by_the_doctrine_is_a_typed_error_and_the_inner_service_is_not_called() {
-    let rt = runtime();
+    let rt = strict_runtime();
     let (mut svc, mut handle) = keyed(&rt, KeyedConfig::new(KeyFrom::header(WORKFLOW)));
     let tenant = TenantId::new();
     // Ten failed steps: the session's violation rate is high, and so is everyone's.
