@@ -555,8 +555,14 @@ fn render(figures: &BTreeMap<String, f64>, mode: Mode) -> String {
 // ------------------------------------------------------------------ instructions ----
 
 /// Operations of `benches/src/bin/instructions.rs`, each compared with the first (the floor).
-const INSTRUCTION_OPS: &[&str] =
-    &["floor_fetch_add", "record_task", "record_retry", "snapshot_at", "handle_new"];
+const INSTRUCTION_OPS: &[&str] = &[
+    "floor_fetch_add",
+    "record_task",
+    "record_retry",
+    "snapshot_at",
+    "handle_new",
+    "loop_per_session",
+];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =
 /// (count(2N) - count(N)) / N, so start-up cost cancels out.
