@@ -24,37 +24,45 @@
 //! the doctrine gate reads and removes the sessions that ended more than `retention` ago
 //! with their decision history (resource grants came back when they ended), then reports
 //! ([`LoopReport`]) and traces a summary. So the loop closes: when sessions start failing,
-//! the next iteration publishes the failure rate and the adapter starts refusing
-//! adaptations by `max_failure_rate`; when they recover, it admits again.
+//! the next iteration publishes the failure rate over its rolling window and the adapter
+//! starts refusing the adaptations that consume capacity (retries, resource requests) by
+//! `max_failure_rate`; when they recover and the incident leaves the window, it admits again,
+//! whatever the retention.
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::{sync::Arc, time::Duration};
 //! use autonomic::{
-//!     AutonomicRuntime, CaseId, QRule, RuntimeConfig, SessionState, TenantId, Analysis,
+//!     Analysis, AutonomicRuntime, CaseId, ClockHandle, ManualClock, QRule, RuntimeConfig,
+//!     SessionState, TenantId,
 //! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let runtime = AutonomicRuntime::new(RuntimeConfig::default().with_retention(Duration::ZERO))?;
+//! let clock = Arc::new(ManualClock::new());
+//! let runtime = AutonomicRuntime::builder()
+//!     .config(RuntimeConfig::default().with_retention(Duration::ZERO))
+//!     .clock(ClockHandle::custom(clock.clone()))
+//!     .build()?;
 //! let tenant = TenantId::new();
 //!
-//! // One session in five fails: 20% is over Global Q's 5% max_failure_rate.
-//! for i in 0..10 {
+//! // One session in five fails: 20% of the window's 20 sessions, over Global Q's 5%.
+//! for i in 0..20 {
 //!     let h = runtime.start_session(runtime.create_session(CaseId::new(), tenant))?;
 //!     h.record_task_execution(Duration::from_millis(5));
 //!     if i % 5 == 0 { runtime.fail_session(h)?; } else { runtime.complete_session(h)?; }
 //! }
 //! let report = runtime.run_once();                       // aggregate, publish, clean up
 //! assert_eq!(report.metrics.failure_rate, 0.2);
-//! assert_eq!(report.sessions_cleaned, 10);                 // retention zero
+//! assert_eq!(report.sessions_cleaned, 20);  // retention zero: the table forgets them...
 //!
 //! let struggling = runtime.start_session(runtime.create_session(CaseId::new(), tenant))?;
 //! for _ in 0..5 { struggling.record_retry(); }           // over max_retries: wants RetryTask
-//! match runtime.adapter().evaluate(&struggling)? {
+//! match runtime.adapter().evaluate(&struggling)? {       // ...the window does not
 //!     Analysis::Refused(refusal) => assert_eq!(refusal.rule, QRule::MaxFailureRate),
 //!     other => panic!("expected a refusal, got {other:?}"),
 //! }
 //!
-//! runtime.run_once();                                    // the failures are gone: 0%
+//! clock.advance(Duration::from_secs(65));                // a window (60 s) later
+//! runtime.run_once();                                    // the incident has left it
 //! assert!(matches!(runtime.adapter().evaluate(&struggling)?, Analysis::Admitted(_)));
 //! assert_eq!(struggling.state(), SessionState::Active);
 //! # Ok(()) }
