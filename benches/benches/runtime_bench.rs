@@ -25,51 +25,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autonomic::{
-    Analysis, AutonomicRuntime, CaseId, ClockHandle, ManualClock, RuntimeConfig, TableSource,
-    TenantId,
-};
+use autonomic::{Analysis, AutonomicRuntime, CaseId, RuntimeConfig, TableSource, TenantId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use autonomic_benches::Rng;
-
-/// A runtime on a frozen manual clock holding `n` sessions in a mix of states.
-fn populated(n: usize) -> AutonomicRuntime {
-    let clock = Arc::new(ManualClock::new());
-    let runtime = AutonomicRuntime::builder()
-        .config(RuntimeConfig::default().with_retention(Duration::from_secs(3600)))
-        .clock(ClockHandle::custom(clock))
-        .build()
-        .expect("valid configuration");
-    let tenants: Vec<TenantId> = (0..8).map(|_| TenantId::new()).collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for _ in 0..n {
-        let tenant = tenants[rng.below(8) as usize];
-        let new = runtime.create_session(CaseId::new(), tenant).with_pattern(rng.below(16) as u8);
-        let fate = rng.below(10);
-        if fate == 0 {
-            // Stays `Created` for the bench's lifetime: dropping it would cancel it, so its
-            // handle is leaked on purpose.
-            std::mem::forget(new);
-            continue;
-        }
-        let h = new.start().expect("fresh session");
-        for _ in 0..rng.below(8) {
-            h.record_task_execution_us(100 + rng.below(20_000));
-        }
-        if rng.below(5) == 0 {
-            h.record_retry();
-        }
-        match fate {
-            1..=3 => {}
-            4 => h.mark_adapted().expect("running"),
-            5..=7 => drop(h.complete()),
-            8 => drop(h.fail()),
-            _ => drop(h.cancel()),
-        }
-    }
-    runtime
-}
+use autonomic_benches::populated;
 
 fn runtime_loop(c: &mut Criterion) {
     for n in [100_000usize, 1_000_000] {

@@ -1,7 +1,9 @@
 //! Shared helpers of the criterion benches: two-thread timing and floors.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+use autonomic::{AutonomicRuntime, CaseId, ClockHandle, ManualClock, RuntimeConfig, TenantId};
 
 /// Runs `work(thread_index, iters)` on two threads started together and returns the mean of
 /// the two threads' own elapsed times, so thread start-up is not measured.
@@ -55,4 +57,46 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
     }
+}
+
+/// A runtime on a frozen manual clock holding `n` sessions in a mix of states (10% created,
+/// 40% running of which a tenth adapted, 30% completed, 10% failed, 10% cancelled; 0 to 7
+/// tasks each; 8 tenants, 16 patterns), retention one hour: its loop iterations visit every
+/// session and remove none (the steady state). `runtime_bench`'s loop rows and the
+/// instruction driver's `loop_per_session` use it.
+pub fn populated(n: usize) -> AutonomicRuntime {
+    let clock = Arc::new(ManualClock::new());
+    let runtime = AutonomicRuntime::builder()
+        .config(RuntimeConfig::default().with_retention(Duration::from_secs(3600)))
+        .clock(ClockHandle::custom(clock))
+        .build()
+        .expect("valid configuration");
+    let tenants: Vec<TenantId> = (0..8).map(|_| TenantId::new()).collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..n {
+        let tenant = tenants[rng.below(8) as usize];
+        let new = runtime.create_session(CaseId::new(), tenant).with_pattern(rng.below(16) as u8);
+        let fate = rng.below(10);
+        if fate == 0 {
+            // Stays `Created` for the bench's lifetime: dropping it would cancel it, so its
+            // handle is leaked on purpose.
+            std::mem::forget(new);
+            continue;
+        }
+        let h = new.start().expect("fresh session");
+        for _ in 0..rng.below(8) {
+            h.record_task_execution_us(100 + rng.below(20_000));
+        }
+        if rng.below(5) == 0 {
+            h.record_retry();
+        }
+        match fate {
+            1..=3 => {}
+            4 => h.mark_adapted().expect("running"),
+            5..=7 => drop(h.complete()),
+            8 => drop(h.fail()),
+            _ => drop(h.cancel()),
+        }
+    }
+    runtime
 }

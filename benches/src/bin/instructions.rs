@@ -11,40 +11,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use autonomic::{AutonomicRuntime, ClockHandle, ManualClock, RuntimeConfig};
-use autonomic_benches::Rng;
+use autonomic_benches::populated;
 use autonomic_core::{CaseId, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
 const LOOP_SESSIONS: u64 = 10_000;
-
-/// A runtime on a frozen manual clock holding `n` sessions in a mix of states, 8 tenants and
-/// 16 patterns (as `runtime_bench`'s): its loop iterations visit every session and remove none.
-fn loop_runtime(n: u64) -> AutonomicRuntime {
-    let clock = std::sync::Arc::new(ManualClock::new());
-    let runtime = AutonomicRuntime::builder()
-        .config(RuntimeConfig::default().with_retention(Duration::from_secs(3600)))
-        .clock(ClockHandle::custom(clock))
-        .build()
-        .expect("valid configuration");
-    let tenants: Vec<TenantId> = (0..8).map(|_| TenantId::new()).collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for _ in 0..n {
-        let tenant = tenants[rng.below(8) as usize];
-        let new = runtime.create_session(CaseId::new(), tenant).with_pattern(rng.below(16) as u8);
-        let h = new.start().expect("fresh session");
-        for _ in 0..rng.below(8) {
-            h.record_task_execution_us(100 + rng.below(20_000));
-        }
-        match rng.below(10) {
-            0..=4 => {}
-            5..=7 => drop(h.complete()),
-            8 => drop(h.fail()),
-            _ => drop(h.cancel()),
-        }
-    }
-    runtime
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -65,7 +36,7 @@ fn main() {
         }),
         // One session's share of a loop iteration: N / 10,000 iterations over 10,000 sessions.
         "loop_per_session" => {
-            let runtime = loop_runtime(LOOP_SESSIONS);
+            let runtime = populated(LOOP_SESSIONS as usize);
             (0..(n / LOOP_SESSIONS).max(1)).for_each(|_| {
                 black_box(runtime.run_once());
             });
