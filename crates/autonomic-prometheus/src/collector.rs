@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet}
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use crate::observation::{Group, STATES};
+use crate::observation::{Group, ObservedWindows, STATES};
 use crate::{ExportConfig, ExportConfigError, Observation};
 
 /// A [`Collector`] of the runtime's state, registered on the user's own
@@ -31,6 +31,13 @@ use crate::{ExportConfig, ExportConfigError, Observation};
 /// `autonomic_tenant_violations{tenant}`, `autonomic_tenant_failure_ratio{tenant}` (and the
 /// same with `pattern`). Label values: the top `max_tenants` / `max_patterns` by sessions,
 /// the rest summed as `other` (`none` for sessions without a pattern).
+///
+/// The rolling window the doctrine judges (when the runtime's loop has published it):
+/// `autonomic_window_length_seconds`, `autonomic_window_sessions_finished`,
+/// `autonomic_window_tasks`, `autonomic_window_judged{rule}` (1 when the window holds the
+/// minimum volume the rule needs, 0 when it does not), `autonomic_window_failure_ratio` and
+/// `autonomic_window_slo_compliance_ratio` (only when judged), and per labelled tenant
+/// `autonomic_tenant_window_failure_ratio{tenant}` (only when judged).
 ///
 /// Counters of the adapter and the loop since start: `autonomic_refusals_total{rule}`,
 /// `autonomic_decisions_total`, `autonomic_decisions_executed_total`,
@@ -153,6 +160,70 @@ fn gauges<L: EncodeLabelSet, V: prometheus_client::encoding::EncodeGaugeValue>(
     Ok(())
 }
 
+/// An empty label set: a family with one unlabelled sample, written only when it exists.
+const NO_LABELS: [(&str, &str); 0] = [];
+
+/// The rolling window's families: a rate is written only when the window judged it (a rate
+/// without enough evidence is absent, and `autonomic_window_judged` says why).
+fn windows(e: &mut DescriptorEncoder, w: &ObservedWindows) -> Result<(), std::fmt::Error> {
+    let g = &w.global;
+    gauge(
+        e,
+        "autonomic_window_length",
+        "Length of the rolling window the doctrine judges.",
+        Some(&Unit::Seconds),
+        w.length_seconds,
+    )?;
+    gauge(
+        e,
+        "autonomic_window_sessions_finished",
+        "Sessions that finished within the rolling window.",
+        None,
+        g.counts.finished(),
+    )?;
+    gauge(
+        e,
+        "autonomic_window_tasks",
+        "Tasks recorded within the rolling window.",
+        None,
+        g.counts.tasks,
+    )?;
+    gauges(
+        e,
+        "autonomic_window_judged",
+        "1 when the rolling window holds the minimum volume the rule needs to judge, else 0.",
+        None,
+        [
+            ("max_failure_rate", g.failure_rate.rate().is_some()),
+            ("min_slo_compliance", g.slo_compliance.rate().is_some()),
+        ]
+        .map(|(rule, judged)| ([("rule", rule)], u64::from(judged))),
+    )?;
+    gauges(
+        e,
+        "autonomic_window_failure_ratio",
+        "Failed (and slow running) sessions over finished ones within the rolling window.",
+        None,
+        g.failure_rate.rate().map(|r| (NO_LABELS, r)),
+    )?;
+    gauges(
+        e,
+        "autonomic_window_slo_compliance_ratio",
+        "Tasks without an SLO violation over tasks within the rolling window.",
+        None,
+        g.slo_compliance.rate().map(|r| (NO_LABELS, r)),
+    )?;
+    gauges(
+        e,
+        "autonomic_tenant_window_failure_ratio",
+        "A tenant's failure ratio within the rolling window (labelled tenants, when judged).",
+        None,
+        w.tenants.iter().filter_map(|(label, f)| {
+            f.failure_rate.rate().map(|r| ([("tenant", label.as_str())], r))
+        }),
+    )
+}
+
 fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let t = &o.total;
     let states = [
@@ -242,6 +313,9 @@ fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), 
     )?;
     groups(e, "tenant", &o.tenants)?;
     groups(e, "pattern", &o.patterns)?;
+    if let Some(w) = &o.windows {
+        windows(e, w)?;
+    }
 
     let a = &o.adapter;
     let mut refusals = e.encode_descriptor(

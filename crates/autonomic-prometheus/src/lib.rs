@@ -14,7 +14,7 @@
 //!
 //! # Contents
 //! * [`AutonomicCollector`]: the collector.
-//! * [`Observation`], [`Group`]: what a scrape encodes.
+//! * [`Observation`], [`Group`], [`ObservedWindows`]: what a scrape encodes.
 //! * [`ExportConfig`], [`ExportConfigError`]: label bounds.
 
 mod collector;
@@ -23,4 +23,4 @@ mod observation;
 
 pub use collector::AutonomicCollector;
 pub use config::{ExportConfig, ExportConfigError, MAX_LABELLED};
-pub use observation::{Group, OTHER, Observation, STATES};
+pub use observation::{Group, OTHER, Observation, ObservedWindows, STATES};

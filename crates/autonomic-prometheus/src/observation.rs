@@ -2,7 +2,7 @@
 
 use autonomic::{
     AdapterStats, AggregatedMetrics, AutonomicRuntime, Breakdown, GlobalQ, LoopReport,
-    SessionPolicy, TenantId,
+    SessionPolicy, TenantId, WindowFigures,
 };
 
 use crate::ExportConfig;
@@ -101,6 +101,21 @@ pub struct Observation {
     pub global_q: GlobalQ,
     /// The loop's last report, if it ran.
     pub report: Option<LoopReport>,
+    /// The rolling window's figures, when the published knowledge has them: the runtime's,
+    /// and those of the labelled tenants (the same top tenants as [`tenants`](Self::tenants),
+    /// so the label set stays bounded).
+    pub windows: Option<ObservedWindows>,
+}
+
+/// The rolling window's figures an observation exports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedWindows {
+    /// The window's length, seconds.
+    pub length_seconds: f64,
+    /// The whole runtime.
+    pub global: WindowFigures,
+    /// The labelled tenants that have a window of their own, by label.
+    pub tenants: Vec<(String, WindowFigures)>,
 }
 
 impl Observation {
@@ -125,7 +140,15 @@ impl Observation {
                 .filter(|(_, m)| m.total_sessions > 0),
             config.max_patterns,
         );
-        Observation { total: breakdown.total, tenants, patterns, adapter, global_q, report }
+        Observation {
+            total: breakdown.total,
+            tenants,
+            patterns,
+            adapter,
+            global_q,
+            report,
+            windows: None,
+        }
     }
 
     /// Observes `runtime` now: one aggregation pass with breakdowns over its table, its
@@ -134,13 +157,25 @@ impl Observation {
         runtime: &AutonomicRuntime<P>,
         config: &ExportConfig,
     ) -> Self {
-        Observation::new(
+        let mut observation = Observation::new(
             &runtime.breakdown(),
             runtime.adapter().snapshot_stats(),
             *runtime.adapter().global_q(),
             runtime.last_report(),
             config,
-        )
+        );
+        let knowledge = runtime.knowledge().current();
+        observation.windows = knowledge.windows.as_ref().map(|w| ObservedWindows {
+            length_seconds: w.length_ms as f64 / 1e3,
+            global: w.global,
+            tenants: w
+                .tenants
+                .iter()
+                .map(|(tenant, figures)| (tenant.to_string(), *figures))
+                .filter(|(label, _)| observation.tenants.iter().any(|g| &g.label == label))
+                .collect(),
+        });
+        observation
     }
 }
 

@@ -125,3 +125,47 @@ fn out_of_range_bounds_are_refused() {
         AutonomicCollector::new(ExportConfig { max_tenants: 1, max_patterns: 5000 }).unwrap_err();
     assert_eq!(err.field, "max_patterns");
 }
+
+#[test]
+fn the_rolling_window_is_exported_only_where_it_judges() {
+    let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+    let (sick, quiet) = (TenantId::new(), TenantId::new());
+    let run = |tenant: TenantId, n: usize, failures: usize| {
+        for i in 0..n {
+            let h = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+            h.record_task_execution(Duration::from_millis(1));
+            if i < failures {
+                runtime.fail_session(h).unwrap();
+            } else {
+                runtime.complete_session(h).unwrap();
+            }
+        }
+    };
+    run(sick, 20, 5); // 5 of 20 fail: judged (the minimum is 20 finished sessions)
+    run(quiet, 5, 0); // 5 finished: not enough evidence for its own window
+    runtime.run_once();
+    let collector = AutonomicCollector::new(ExportConfig::default()).unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector.clone()));
+    collector.observe_runtime(&runtime);
+    let s = scrape(&registry);
+
+    assert_eq!(value(&s, "autonomic_window_length_seconds", &[]), Some(60.0));
+    assert_eq!(value(&s, "autonomic_window_sessions_finished", &[]), Some(25.0));
+    assert_eq!(value(&s, "autonomic_window_failure_ratio", &[]), Some(0.2));
+    assert_eq!(value(&s, "autonomic_window_judged", &[("rule", "max_failure_rate")]), Some(1.0));
+    // 25 tasks: under the 100 the SLO rule needs, so no ratio, and `judged` says why.
+    assert_eq!(value(&s, "autonomic_window_judged", &[("rule", "min_slo_compliance")]), Some(0.0));
+    assert_eq!(value(&s, "autonomic_window_slo_compliance_ratio", &[]), None);
+    let sick_label = sick.to_string();
+    let quiet_label = quiet.to_string();
+    assert_eq!(
+        value(&s, "autonomic_tenant_window_failure_ratio", &[("tenant", &sick_label)]),
+        Some(0.25)
+    );
+    assert_eq!(
+        value(&s, "autonomic_tenant_window_failure_ratio", &[("tenant", &quiet_label)]),
+        None,
+        "five sessions are not evidence"
+    );
+}
