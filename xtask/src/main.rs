@@ -15,6 +15,11 @@
 //! * `miri [--require]`: the core's and the table's unsafe protocols under miri (both
 //!   aliasing models, two seeds) where a nightly toolchain with miri exists; with
 //!   `--require`, a missing miri fails instead of skipping. Not part of `ci`.
+//! * `sim <scenario.toml> [--out DIR] [--short] [--against CANDIDATE_Q.toml] [--seed N]`: the
+//!   simulator (release build) on one scenario: writes its report and plots (by default into
+//!   `target/sim/<name>/`) and prints where; `--against` runs a what-if under a candidate
+//!   Global Q. `sim --library [--short]`: every scenario of `scenarios/`, each asserting its
+//!   invariants (`ci` runs the short versions).
 //! * `dashboard-check`: the service example's dashboard in headless Chromium (screenshot;
 //!   fails if it shows no data or logs a console error); not part of `ci`.
 
@@ -22,13 +27,14 @@ mod bench;
 mod cmd;
 mod dashboard;
 mod miri;
+mod sim;
 mod tidy;
 
 use std::process::ExitCode;
 
 use cmd::{Cmd, Failed, root};
 
-const USAGE: &str = "usage: cargo xtask <ci | tidy | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri [--require] | dashboard-check>";
+const USAGE: &str = "usage: cargo xtask <ci | tidy | loom | bench [--quick | --report | --instructions] | soak [-- options] | miri [--require] | dashboard-check | sim ...>\n       cargo xtask sim <scenario.toml> [--out DIR] [--short] [--against CANDIDATE_Q.toml] [--seed N]\n       cargo xtask sim --library [--short]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
         Some("soak") => soak(&args[1..]),
         Some("miri") => miri::run(&args[1..]),
         Some("tidy") => tidy::run(),
+        Some("sim") => sim::run(&args[1..]),
         Some("dashboard-check") => dashboard::check(),
         _ => {
             eprintln!("{USAGE}");
@@ -63,6 +70,9 @@ fn ci() -> Result<(), Failed> {
     loom()?;
     bench::run(bench::Mode::Quick)?;
     examples()?;
+    // The scenario library's short versions, in release beside the examples (its build
+    // shares theirs).
+    sim::library(true)?;
     // Last, so that the run ends with the test runner's own summary.
     Cmd::cargo(["test", "--workspace"]).run()?;
     eprintln!("xtask ci: all green in {:.0?}", started.elapsed());
