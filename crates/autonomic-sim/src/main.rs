@@ -14,6 +14,12 @@ use autonomic_sim::{Scenario, WhatIf, simulate};
 const USAGE: &str = "usage: autonomic-sim <scenario.toml> [--out DIR] [--short] \
                      [--against CANDIDATE_Q.toml] [--seed N]";
 
+/// What was run: one scenario, or a what-if.
+enum Ran {
+    One(Box<autonomic_sim::SimReport>),
+    WhatIf(Box<WhatIf>),
+}
+
 struct Args {
     scenario: PathBuf,
     out: Option<PathBuf>,
@@ -78,27 +84,29 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     let out =
         args.out.clone().unwrap_or_else(|| PathBuf::from(format!("target/sim/{stem}{suffix}")));
     let started = Instant::now();
-    let (path, reports) = match &args.against {
-        None => {
-            let report = simulate(&scenario)?;
-            (report.write(&out)?, vec![report])
-        }
-        Some(candidate) => {
-            let q = load_q(candidate)?;
-            let what_if = WhatIf::run(&scenario, q)?;
-            (what_if.write(&out)?, vec![what_if.live, what_if.candidate])
-        }
+    let reports = match &args.against {
+        None => Ran::One(Box::new(simulate(&scenario)?)),
+        Some(candidate) => Ran::WhatIf(Box::new(WhatIf::run(&scenario, load_q(candidate)?)?)),
     };
-    let took = started.elapsed();
+    let simulated = started.elapsed();
+    let path = match &reports {
+        Ran::One(report) => report.write(&out)?,
+        Ran::WhatIf(what_if) => what_if.write(&out)?,
+    };
+    let reports = match reports {
+        Ran::One(report) => vec![*report],
+        Ran::WhatIf(what_if) => vec![what_if.live, what_if.candidate],
+    };
     let events: u64 = reports.iter().map(|r| r.totals.events).sum();
     let sessions: u64 = reports.iter().map(|r| r.totals.sessions).sum();
+    let runs = if reports.len() > 1 { format!(" ({} runs)", reports.len()) } else { String::new() };
     println!(
-        "{}: {} sessions, {} events in {:.2} s of wall time ({:.0} events/s)",
+        "{}{runs}: {sessions} sessions, {events} events simulated in {:.2} s of wall time \
+         ({:.0} events/s); report written in {:.2} s",
         scenario.name(),
-        sessions,
-        events,
-        took.as_secs_f64(),
-        events as f64 / took.as_secs_f64().max(1e-9)
+        simulated.as_secs_f64(),
+        events as f64 / simulated.as_secs_f64().max(1e-9),
+        (started.elapsed() - simulated).as_secs_f64(),
     );
     let mut held = true;
     for report in &reports {
