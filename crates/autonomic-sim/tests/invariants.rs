@@ -73,7 +73,10 @@ fn a_run_that_never_recovers_breaks_recovery() {
     // Sessions fail at 8% outside the fault too: over the 5% ceiling for good.
     let report = simulate(&scenario(0.08, "")).unwrap();
     match verdict(&report, Invariant::Recovery) {
-        Verdict::Broken(why) => assert!(why.contains("session_failures on tenant a"), "{why}"),
+        Verdict::Broken(why) => {
+            assert!(why.contains("session_failures on tenant a"), "{why}");
+            assert!(why.contains("windowed failure rate"), "says what the window showed: {why}");
+        }
         other => panic!("expected a broken recovery, got {other:?}"),
     }
     assert!(!report.invariants_hold());

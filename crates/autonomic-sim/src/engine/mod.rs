@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autonomic::{
-    ActionKind, Analysis, AutonomicRuntime, CaseId, ClockHandle, ConfigError, GlobalQ, ManualClock,
-    SessionAction, SessionId, ThresholdPolicy,
+    ActionKind, Analysis, AutonomicRuntime, CaseId, Clock, ClockHandle, ConfigError, GlobalQ,
+    ManualClock, SessionAction, SessionId, ThresholdPolicy,
 };
 
 use crate::faults::{FaultInjector, FaultPlan};
@@ -82,9 +82,22 @@ pub enum SimError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn simulate(scenario: &Scenario) -> Result<SimReport, SimError> {
+    let span = tracing::info_span!("simulate", scenario = scenario.name(), seed = scenario.seed());
+    let _entered = span.enter();
     let mut engine = Engine::new(scenario)?;
     engine.run();
-    Ok(engine.finish())
+    let report = engine.finish();
+    let t = &report.totals;
+    tracing::info!(
+        sessions = t.sessions,
+        completed = t.completed,
+        failed = t.failed,
+        events = t.events,
+        refusals = t.refusals.iter().sum::<u64>(),
+        invariants_hold = report.invariants_hold(),
+        "simulation finished"
+    );
+    Ok(report)
 }
 
 /// A tenant's arrival process.
@@ -466,8 +479,19 @@ impl<'s> Engine<'s> {
     fn apply_q(&mut self) {
         let mut q = self.base_q;
         q.max_total_resources *= 1.0 - self.pressure;
-        if self.runtime.adapter().update_global_q(q).is_err() {
-            self.recorder.totals.unexpected += 1;
+        match self.runtime.adapter().update_global_q(q) {
+            Ok(_) => tracing::debug!(
+                at_ns = self.clock.now_nanos(),
+                max_concurrent_adaptations = q.max_concurrent_adaptations,
+                max_total_resources = q.max_total_resources,
+                max_failure_rate = q.max_failure_rate,
+                min_slo_compliance = q.min_slo_compliance,
+                "Global Q swapped"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "Global Q refused by the adapter");
+                self.recorder.totals.unexpected += 1;
+            }
         }
     }
 }

@@ -25,9 +25,9 @@ pub(super) struct Recorder {
     /// The first admission found over a cap, if any; admissions checked.
     cap_breach: Option<String>,
     admissions: u64,
-    /// When the knowledge rules would refuse (ns, half-open spans), merged.
-    blocking: Vec<(u64, u64)>,
-    last_pass_ns: u64,
+    /// When the knowledge rules would refuse (ns, half-open spans, merged), and what the
+    /// window showed when each span began.
+    blocking: Vec<(u64, u64, String)>,
     /// Slow sessions still running, and when the last one ended.
     slow_live: u64,
     slow_last_end_ns: u64,
@@ -49,7 +49,6 @@ impl Recorder {
             cap_breach: None,
             admissions: 0,
             blocking: Vec::new(),
-            last_pass_ns: 0,
             slow_live: 0,
             slow_last_end_ns: 0,
         }
@@ -140,14 +139,22 @@ impl Recorder {
         let blocking = failure.is_some_and(|r| r > q.max_failure_rate)
             || slo.is_some_and(|c| c < q.min_slo_compliance);
         if blocking {
-            self.block(
-                self.last_pass_ns.max(now),
-                now.saturating_add(
-                    u64::try_from(scenario.runtime().interval.as_nanos()).unwrap_or(u64::MAX),
-                ),
-            );
+            let interval = u64::try_from(scenario.runtime().interval.as_nanos());
+            let until = now.saturating_add(interval.unwrap_or(u64::MAX));
+            let why = || {
+                let show = |r: Option<f64>| {
+                    r.map_or_else(|| "not judged".to_string(), |r| format!("{:.2}%", r * 100.0))
+                };
+                format!(
+                    "windowed failure rate {} (max {}), SLO compliance {} (min {})",
+                    show(failure),
+                    q.max_failure_rate,
+                    show(slo),
+                    q.min_slo_compliance
+                )
+            };
+            self.block(now, until, why);
         }
-        self.last_pass_ns = now;
         if !self.passes.is_multiple_of(self.stride) {
             return;
         }
@@ -183,12 +190,12 @@ impl Recorder {
         });
     }
 
-    fn block(&mut self, from: u64, until: u64) {
+    fn block(&mut self, from: u64, until: u64, why: impl FnOnce() -> String) {
         let full = self.blocking.len() >= MAX_SPANS;
         match self.blocking.last_mut() {
             Some(last) if last.1 >= from => last.1 = last.1.max(until),
             Some(last) if full => last.1 = until,
-            _ => self.blocking.push((from, until)),
+            _ => self.blocking.push((from, until, why())),
         }
     }
 
@@ -274,14 +281,17 @@ impl Recorder {
                 continue;
             }
             checked += 1;
-            if let Some(&(from, _)) = self.blocking.iter().find(|(a, b)| *b > due && *a < next) {
+            if let Some((from, _, why)) =
+                self.blocking.iter().find(|(a, b, _)| *b > due && *a < next)
+            {
                 return Verdict::Broken(format!(
-                    "fault {i} ({} on {}) ended at {:.1} s; the knowledge rules still refused at {:.1} s, after the {:.1} s allowed",
+                    "fault {i} ({} on {}) ended at {:.1} s; the knowledge rules still refused at {:.1} s, after the {:.1} s allowed ({why} from {:.1} s)",
                     f.fault.kind.name(),
                     f.target,
                     ended as f64 / 1e9,
-                    from.max(due) as f64 / 1e9,
+                    (*from).max(due) as f64 / 1e9,
                     due as f64 / 1e9,
+                    *from as f64 / 1e9,
                 ));
             }
         }
