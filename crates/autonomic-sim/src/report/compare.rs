@@ -50,10 +50,7 @@ impl WhatIf {
     /// Runs `scenario` as it is and with `candidate` as its starting Global Q.
     pub fn run(scenario: &Scenario, candidate: GlobalQ) -> Result<Self, SimError> {
         let live = simulate(scenario)?;
-        let other = scenario.clone().with_global_q(candidate).map_err(|e| match e {
-            crate::ScenarioError::Config(c) => SimError::Config(c),
-            other => SimError::Config(autonomic::ConfigError::parse("toml", other)),
-        })?;
+        let other = scenario.clone().with_global_q(candidate)?;
         let candidate = simulate(&other)?;
         Ok(WhatIf { live, candidate })
     }

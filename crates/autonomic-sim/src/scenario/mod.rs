@@ -276,7 +276,7 @@ impl Scenario {
 
     /// The same scenario starting under another Global Q (a what-if's candidate; the
     /// timeline's changes still apply). Errors: `q` is refused by its own validation.
-    pub fn with_global_q(mut self, q: GlobalQ) -> Result<Self, ScenarioError> {
+    pub fn with_global_q(mut self, q: GlobalQ) -> Result<Self, autonomic::ConfigError> {
         q.validate()?;
         self.runtime.global_q = q;
         Ok(self)
