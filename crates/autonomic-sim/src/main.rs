@@ -3,6 +3,8 @@
 //! ```text
 //! autonomic-sim <scenario.toml> [--out DIR] [--short] [--against CANDIDATE_Q.toml] [--seed N]
 //! ```
+//!
+//! Writes into `--out`, or `target/sim/<scenario>[-short][-vs-<candidate>]/`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +82,12 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         scenario = scenario.with_seed(seed);
     }
     let stem = args.scenario.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
-    let suffix = if args.short { "-short" } else { "" };
+    let mut suffix = String::from(if args.short { "-short" } else { "" });
+    // A what-if goes beside the scenario's own report, not over it.
+    if let Some(candidate) = &args.against {
+        let name = candidate.file_stem().and_then(|s| s.to_str()).unwrap_or("candidate");
+        suffix.push_str(&format!("-vs-{name}"));
+    }
     let out =
         args.out.clone().unwrap_or_else(|| PathBuf::from(format!("target/sim/{stem}{suffix}")));
     let started = Instant::now();

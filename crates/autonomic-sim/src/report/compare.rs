@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use autonomic::{ActionKind, GlobalQ, QRule};
 
 use super::markdown::pct;
-use super::plots::render;
+use super::plots::{LIMIT_COLOR, render};
+
+/// The candidate's colours: this far along the palette from the live run's.
+const CANDIDATE_SHIFT: usize = 5;
 use super::{Plot, SimReport};
 use crate::{Scenario, SimError, simulate};
 
@@ -146,7 +149,16 @@ impl WhatIf {
             .iter()
             .map(|&plot| {
                 let mut lines = self.live.lines(plot, " (live)", false);
-                lines.extend(self.candidate.lines(plot, " (candidate)", true));
+                // The candidate's lines dashed, and in the other half of the palette so the
+                // legend tells them apart (limits stay black).
+                lines.extend(self.candidate.lines(plot, " (candidate)", true).into_iter().map(
+                    |mut line| {
+                        if line.color != LIMIT_COLOR {
+                            line.color += CANDIDATE_SHIFT;
+                        }
+                        line
+                    },
+                ));
                 (plot, render(plot, &lines, self.live.duration_ms))
             })
             .collect()

@@ -100,7 +100,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 const LIMIT: RGBColor = RGBColor(0, 0, 0);
 /// Plot lines as the report's colours: the limit is black, the rest cycle the palette.
-const LIMIT_COLOR: usize = usize::MAX;
+pub(super) const LIMIT_COLOR: usize = usize::MAX;
 
 fn color(index: usize) -> RGBColor {
     if index == LIMIT_COLOR { LIMIT } else { PALETTE[index % PALETTE.len()] }
