@@ -29,93 +29,19 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use autonomic::{AutonomicRuntime, CaseId, RuntimeConfig, TenantId};
+use autonomic_benches::tower_requests::{
+    inner, keyed, keyed_layer, one_ready, per_request, runtime, timed,
+};
 use autonomic_prometheus::{AutonomicCollector, ExportConfig};
-use autonomic_tower::{KeyFrom, KeyedConfig, SessionLayer};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderName, Request, Response};
+use http::Request;
 use prometheus_client::registry::Registry;
 use tower::limit::ConcurrencyLimitLayer;
-use tower::{Layer, Service, service_fn};
-
-const WORKFLOW: HeaderName = HeaderName::from_static("x-workflow-id");
-
-fn request() -> Request<()> {
-    let mut request = Request::new(());
-    request.headers_mut().insert(WORKFLOW, http::HeaderValue::from_static("wf-0000000000001"));
-    request
-}
-
-/// One request through `service`, with a waker that does nothing: every future here is
-/// ready at its first poll.
-#[inline]
-fn one<S>(service: &mut S) -> S::Response
-where
-    S: Service<Request<()>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("not ready"),
-    }
-    match pin!(service.call(request())).poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        _ => panic!("not answered at once"),
-    }
-}
-
-/// Calls a service that is always ready and answers at once with `request`.
-fn one_ready<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(service.call(request)).poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        _ => panic!("not answered at once"),
-    }
-}
-
-fn inner()
--> impl Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Send> + Clone {
-    service_fn(|_: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(()))))
-}
-
-fn runtime() -> Arc<AutonomicRuntime> {
-    Arc::new(
-        AutonomicRuntime::new(RuntimeConfig::default().with_retention(Duration::ZERO)).unwrap(),
-    )
-}
-
-/// Times `iters` requests through `service`, cleaning the table every 4096, untimed.
-fn timed<S>(service: &mut S, runtime: &AutonomicRuntime, iters: u64) -> Duration
-where
-    S: Service<Request<()>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let batch = left.min(4096);
-        let start = Instant::now();
-        for _ in 0..batch {
-            black_box(one(service));
-        }
-        total += start.elapsed();
-        runtime.run_once();
-        left -= batch;
-    }
-    total
-}
+use tower::{Layer, service_fn};
 
 fn tower_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("tower_layer");
@@ -129,7 +55,7 @@ fn tower_layer(c: &mut Criterion) {
         b.iter_custom(|iters| timed(&mut service, &rt, iters))
     });
     group.bench_function("session_layer_per_request", |b| {
-        let mut service = SessionLayer::per_request(rt.clone()).layer(inner());
+        let mut service = per_request(&rt);
         b.iter_custom(|iters| timed(&mut service, &rt, iters))
     });
     group.bench_function("floor_runtime_lifecycle", |b| {
@@ -148,9 +74,7 @@ fn tower_layer(c: &mut Criterion) {
         b.iter_custom(|iters| timed(&mut by_hand, &rt, iters))
     });
     group.bench_function("session_layer_keyed", |b| {
-        let layer =
-            SessionLayer::keyed(rt.clone(), KeyedConfig::new(KeyFrom::header(WORKFLOW))).unwrap();
-        let mut service = layer.layer(inner());
+        let mut service = keyed(&rt);
         b.iter_custom(|iters| timed(&mut service, &rt, iters))
     });
     group.finish();
@@ -159,8 +83,7 @@ fn tower_layer(c: &mut Criterion) {
 fn keyed_lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("keyed_lookup");
     let rt = runtime();
-    let layer =
-        SessionLayer::keyed(rt.clone(), KeyedConfig::new(KeyFrom::header(WORKFLOW))).unwrap();
+    let layer = keyed_layer(&rt);
     let keyed = layer.keyed_sessions().unwrap();
     let tenant = TenantId::new();
     let keys: Vec<String> = (0..10_000).map(|i| format!("wf-{i:012}")).collect();

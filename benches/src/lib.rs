@@ -1,5 +1,7 @@
 //! Shared helpers of the criterion benches: two-thread timing and floors.
 
+pub mod tower_requests;
+
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 

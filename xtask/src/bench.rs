@@ -562,6 +562,10 @@ const INSTRUCTION_OPS: &[&str] = &[
     "snapshot_at",
     "handle_new",
     "loop_per_session",
+    "tower_bare",
+    "tower_per_request",
+    "tower_keyed",
+    "keyed_lookup",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

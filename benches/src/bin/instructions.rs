@@ -6,12 +6,19 @@
 //!
 //! `loop_per_session` is one session's share of a loop iteration of the runtime (a table of
 //! 10,000 sessions, iterated N / 10,000 times).
+//!
+//! `tower_bare`, `tower_per_request`, `tower_keyed`: one request (`poll_ready`, `call`, the
+//! response future polled once) through the bare service, through `SessionLayer::per_request`
+//! over it, and through `SessionLayer::keyed` (one existing key) over it; the table is swept
+//! (`run_once`, zero retention) every 4096 requests in every one of them, so removing a
+//! request's session is counted too. `keyed_lookup`: `KeyedSessions::session` for an existing
+//! key among 10,000.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use autonomic_benches::populated;
+use autonomic_benches::{populated, tower_requests as req};
 use autonomic_core::{CaseId, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
@@ -47,10 +54,33 @@ fn main() {
                 TenantId::default_tenant(),
             ));
         }),
+        "tower_bare" => {
+            let runtime = req::runtime();
+            req::timed(&mut req::inner(), &runtime, n);
+        }
+        "tower_per_request" => {
+            let runtime = req::runtime();
+            let mut service = req::per_request(&runtime);
+            req::timed(&mut service, &runtime, n);
+        }
+        "tower_keyed" => {
+            let runtime = req::runtime();
+            let mut service = req::keyed(&runtime);
+            req::timed(&mut service, &runtime, n);
+        }
+        "keyed_lookup" => {
+            let (runtime, layer, keys) = req::keyed_population(10_000);
+            let keyed = layer.keyed_sessions().expect("keyed");
+            let (tenant, key) = (TenantId::default_tenant(), keys[4321].as_str());
+            (0..n).for_each(|_| {
+                black_box(keyed.session(&runtime, tenant, black_box(key), None, 2).expect("key"));
+            });
+        }
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
-                 handle_new | loop_per_session"
+                 handle_new | loop_per_session | tower_bare | tower_per_request | tower_keyed | \
+                 keyed_lookup"
             );
             std::process::exit(2);
         }

@@ -213,6 +213,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             pending_events: self.events.len(),
             executed_decisions,
             rejections,
+            refusals: self.counters.refusals(),
             events_dropped: self.events.dropped(),
             untracked_decisions,
             granted_resources: self.granted_resources(),

@@ -142,4 +142,4 @@ pub use knowledge_rules::{ActionKinds, KnowledgeChecks, KnowledgeRules, RuleChec
 
 // Results.
 pub use error::AdapterError;
-pub use stats::{AdapterStats, Rejections};
+pub use stats::{AdapterStats, REFUSAL_TENANTS, Refusals, Rejections, TenantRefusals};

@@ -1,14 +1,24 @@
 //! [`AdapterStats`]: what the adapter holds and has done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
-use autonomic_core::SessionId;
+use autonomic_core::{SessionId, TenantId};
 
-use crate::QRule;
 use crate::policy::mix64;
+use crate::{ActionKind, QRule};
+
+/// Rules of Global Q (the length of every per-rule array).
+const RULES: usize = QRule::ALL.len();
+/// Kinds of action (the length of every per-kind array).
+const KINDS: usize = ActionKind::ALL.len();
+
+/// Tenants whose refusals [`Refusals::tenants`] counts by name: the tenants refused most
+/// (space-saving); the others are summed in [`Refusals::other_tenants`].
+pub const REFUSAL_TENANTS: usize = 16;
 
 /// Refusals by Global Q, by rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +75,8 @@ pub struct AdapterStats {
     pub executed_decisions: u64,
     /// Proposals refused by Global Q, by rule.
     pub rejections: Rejections,
+    /// Proposals refused by Global Q, by rule and kind of action, and by tenant.
+    pub refusals: Refusals,
     /// Events dropped because the buffer was full (the oldest go first).
     pub events_dropped: u64,
     /// Executed decisions not recorded in history because `max_tracked_sessions` was reached.
@@ -73,6 +85,108 @@ pub struct AdapterStats {
     pub granted_resources: f64,
     /// `max_concurrent_adaptations` of the Global Q in force.
     pub max_concurrent_adaptations: u64,
+}
+
+/// Refusals by Global Q broken down by (rule, kind of action) and by tenant, with a bounded
+/// number of tenants named ([`REFUSAL_TENANTS`]).
+///
+/// ```
+/// # use std::sync::Arc;
+/// use autonomic_adapter::{ActionKind, QRule, SessionAdapter};
+/// # use autonomic_core::KnowledgeBase;
+/// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+/// let refusals = adapter.snapshot_stats().refusals;
+/// assert_eq!(refusals.get(QRule::MaxFailureRate, ActionKind::RetryTask), 0);
+/// assert!(refusals.tenants.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusals {
+    /// Refusals by rule (index: the rule's place in [`QRule`]'s declaration) and kind of
+    /// action (the kind's place in [`ActionKind::ALL`]); read with [`get`](Self::get).
+    pub by_action: [[u64; KINDS]; RULES],
+    /// The tenants refused most, most refusals first: each with the refusals counted since
+    /// it got its place among them (a tenant that loses its place and comes back starts again
+    /// from 1). At most [`REFUSAL_TENANTS`].
+    pub tenants: Vec<TenantRefusals>,
+    /// Refusals of every other tenant (tenants never named, and named ones before they lost
+    /// their place): with `tenants`, every refusal is counted exactly once.
+    pub other_tenants: u64,
+}
+
+impl Refusals {
+    /// Refusals of a `kind` of action by `rule`.
+    pub fn get(&self, rule: QRule, kind: ActionKind) -> u64 {
+        self.by_action[rule.index()][kind_index(kind)]
+    }
+
+    /// Refusals by `rule`, of every kind of action.
+    pub fn by_rule(&self, rule: QRule) -> u64 {
+        self.by_action[rule.index()].iter().fold(0, |a, &b| a.saturating_add(b))
+    }
+}
+
+/// One tenant's refusals in [`Refusals::tenants`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRefusals {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Its refusals since it got its place.
+    pub refusals: u64,
+}
+
+/// The place of `kind` in [`ActionKind::ALL`].
+const fn kind_index(kind: ActionKind) -> usize {
+    kind as usize
+}
+
+/// The tenants refused most, in bounded memory: the space-saving algorithm (Metwally,
+/// Agrawal, El Abbadi 2005) over [`REFUSAL_TENANTS`] places. A tenant without a place takes
+/// the place of the one with the smallest estimate, inheriting that estimate as its error, so
+/// every tenant refused more than `1/REFUSAL_TENANTS` of all refusals holds a place. What is
+/// reported for a tenant is its estimate minus its error: the refusals counted since it got
+/// its place, a lower bound; what the evicted tenant had counted moves to `other`.
+#[derive(Debug, Default)]
+struct TopTenants {
+    places: Vec<Place>,
+    other: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    tenant: TenantId,
+    /// Space-saving estimate (an upper bound of the tenant's refusals since it was last
+    /// without a place).
+    estimate: u64,
+    /// Of `estimate`, what it inherited.
+    error: u64,
+}
+
+impl TopTenants {
+    fn count(&mut self, tenant: TenantId) {
+        if let Some(place) = self.places.iter_mut().find(|p| p.tenant == tenant) {
+            place.estimate = place.estimate.saturating_add(1);
+            return;
+        }
+        if self.places.len() < REFUSAL_TENANTS {
+            self.places.push(Place { tenant, estimate: 1, error: 0 });
+            return;
+        }
+        // Full: the smallest estimate gives its place up (`places` is never empty here).
+        if let Some(min) = self.places.iter_mut().min_by_key(|p| p.estimate) {
+            self.other = self.other.saturating_add(min.estimate - min.error);
+            *min = Place { tenant, estimate: min.estimate.saturating_add(1), error: min.estimate };
+        }
+    }
+
+    fn read(&self) -> (Vec<TenantRefusals>, u64) {
+        let mut tenants: Vec<TenantRefusals> = self
+            .places
+            .iter()
+            .map(|p| TenantRefusals { tenant: p.tenant, refusals: p.estimate - p.error })
+            .collect();
+        tenants.sort_unstable_by(|a, b| b.refusals.cmp(&a.refusals).then(a.tenant.cmp(&b.tenant)));
+        (tenants, self.other)
+    }
 }
 
 /// Cells of a [`ShardedCounter`] (a power of two).
@@ -105,7 +219,10 @@ pub(crate) struct Counters {
     decisions: ShardedCounter,
     executed: ShardedCounter,
     untracked: AtomicU64,
-    rejections: [AtomicU64; 4],
+    /// Refusals by rule and kind of action (the one count of refusals; by rule is a sum).
+    refusals: [[AtomicU64; KINDS]; RULES],
+    /// Refusals by tenant. A lock, on the refusal path only (cold, and already traced).
+    refusing_tenants: Mutex<TopTenants>,
 }
 
 impl Counters {
@@ -124,15 +241,35 @@ impl Counters {
         self.untracked.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn rejection(&self, rule: QRule) {
+    pub(crate) fn rejection(&self, rule: QRule, kind: ActionKind, tenant: TenantId) {
         // Relaxed: a statistic.
-        self.rejections[rule.index()].fetch_add(1, Ordering::Relaxed);
+        self.refusals[rule.index()][kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        self.top_tenants().count(tenant);
+    }
+
+    fn top_tenants(&self) -> std::sync::MutexGuard<'_, TopTenants> {
+        // Counting is a few plain writes that leave the places consistent at every step.
+        self.refusing_tenants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refusals by rule and kind, and by tenant.
+    pub(crate) fn refusals(&self) -> Refusals {
+        // Relaxed: statistics, each exact, possibly a few updates apart.
+        let by_action =
+            self.refusals.each_ref().map(|row| row.each_ref().map(|c| c.load(Ordering::Relaxed)));
+        let (tenants, other_tenants) = self.top_tenants().read();
+        Refusals { by_action, tenants, other_tenants }
     }
 
     /// `(decisions, executed, untracked, rejections)`.
     pub(crate) fn read(&self) -> (u64, u64, u64, Rejections) {
         // Relaxed (all): statistics, each exact, possibly a few updates apart.
-        let r = |rule: QRule| self.rejections[rule.index()].load(Ordering::Relaxed);
+        let r = |rule: QRule| {
+            self.refusals[rule.index()]
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .fold(0, u64::saturating_add)
+        };
         (
             self.decisions.sum(),
             self.executed.sum(),
@@ -144,5 +281,74 @@ impl Counters {
                 max_total_resources: r(QRule::MaxTotalResources),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_indexes_follow_all() {
+        for (i, kind) in ActionKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind_index(kind), i);
+        }
+    }
+
+    #[test]
+    fn top_tenants_keep_the_heavy_ones_and_count_every_refusal_once() {
+        let heavy: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
+        let mut top = TopTenants::default();
+        let mut total = 0u64;
+        // Each heavy tenant refused 50 times, interleaved with 1000 tenants refused once.
+        for round in 0..1000 {
+            if round % 5 == 0 {
+                for &t in &heavy {
+                    top.count(t);
+                    total += 1;
+                }
+            }
+            top.count(TenantId::new());
+            total += 1;
+        }
+        let (tenants, other) = top.read();
+        assert!(tenants.len() <= REFUSAL_TENANTS);
+        assert_eq!(tenants.iter().map(|t| t.refusals).sum::<u64>() + other, total);
+        for t in &heavy {
+            let named = tenants.iter().find(|n| n.tenant == *t).map(|n| n.refusals);
+            assert_eq!(named, Some(200), "a heavy tenant keeps its place from its first refusal");
+        }
+        assert_eq!(&tenants[..4].iter().map(|t| t.refusals).collect::<Vec<_>>(), &[200; 4]);
+
+        // A tenant that turns heavy late takes a place too (first come would never name it).
+        let late = TenantId::new();
+        for _ in 0..300 {
+            top.count(late);
+            top.count(TenantId::new());
+            total += 2;
+        }
+        let (tenants, other) = top.read();
+        assert_eq!(tenants.iter().map(|t| t.refusals).sum::<u64>() + other, total);
+        let named = tenants.iter().find(|n| n.tenant == late).map(|n| n.refusals);
+        assert!(named.is_some_and(|n| n >= 290), "{named:?}");
+    }
+
+    #[test]
+    fn refusals_by_action_sum_to_refusals_by_rule() {
+        let counters = Counters::default();
+        let tenant = TenantId::new();
+        counters.rejection(QRule::MaxFailureRate, ActionKind::RetryTask, tenant);
+        counters.rejection(QRule::MaxFailureRate, ActionKind::DegradePerformance, tenant);
+        counters.rejection(QRule::MaxTotalResources, ActionKind::RequestResources, tenant);
+        let refusals = counters.refusals();
+        assert_eq!(refusals.get(QRule::MaxFailureRate, ActionKind::RetryTask), 1);
+        assert_eq!(refusals.get(QRule::MaxFailureRate, ActionKind::RequestResources), 0);
+        assert_eq!(refusals.by_rule(QRule::MaxFailureRate), 2);
+        let (.., rejections) = counters.read();
+        for rule in QRule::ALL {
+            assert_eq!(rejections.get(rule), refusals.by_rule(rule));
+        }
+        assert_eq!(refusals.tenants, vec![TenantRefusals { tenant, refusals: 3 }]);
+        assert_eq!(refusals.other_tenants, 0);
     }
 }

@@ -238,8 +238,10 @@ impl Aggregation {
                 let tenant = cell.tenant as usize;
                 // Extremes are kept per cell and merged in `finish`.
                 let bucket = histogram::index_of(mean);
-                self.tenants[tenant].group.histogram.count_in(bucket);
-                self.patterns[usize::from(r.pattern).min(UNPATTERNED)].histogram.count_in(bucket);
+                self.tenants[tenant].group.histogram.count_in(bucket, mean);
+                self.patterns[usize::from(r.pattern).min(UNPATTERNED)]
+                    .histogram
+                    .count_in(bucket, mean);
             }
         }
     }

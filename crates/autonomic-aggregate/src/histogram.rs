@@ -101,6 +101,8 @@ pub struct LatencyHistogram {
     /// (`index_of(min)..=index_of(max)`), so clearing, merging and reading skip the rest.
     min: u64,
     max: u64,
+    /// Sum of the values recorded, µs (saturating): a histogram's `_sum` for export.
+    sum: u64,
 }
 
 impl Default for LatencyHistogram {
@@ -123,7 +125,7 @@ impl fmt::Debug for LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram.
     pub const fn new() -> Self {
-        LatencyHistogram { counts: [0; BUCKETS], min: u64::MAX, max: 0 }
+        LatencyHistogram { counts: [0; BUCKETS], min: u64::MAX, max: 0, sum: 0 }
     }
 
     /// Records one value, in microseconds: one counter increment and the two extremes.
@@ -135,17 +137,19 @@ impl LatencyHistogram {
         *slot = slot.saturating_add(1);
         self.min = self.min.min(value_us);
         self.max = self.max.max(value_us);
+        self.sum = self.sum.saturating_add(value_us);
     }
 
-    /// Counts one value in bucket `index` (from [`index_of`]) without updating the extremes:
+    /// Counts `value_us` in its bucket `index` (from [`index_of`]) without updating the extremes:
     /// the caller promises to pass extremes covering the value to
     /// [`include_extremes`](Self::include_extremes) before the histogram is read, cleared or
     /// merged. (The aggregation keeps extremes per cell and shares one index computation
     /// between the tenant's and the pattern's histogram.)
     #[inline]
-    pub(crate) fn count_in(&mut self, index: usize) {
+    pub(crate) fn count_in(&mut self, index: usize, value_us: u64) {
         let slot = &mut self.counts[index.min(OVERFLOW)];
         *slot = slot.saturating_add(1);
+        self.sum = self.sum.saturating_add(value_us);
     }
 
     /// Widens the extremes to cover `min..=max` (nothing if `min > max`).
@@ -168,6 +172,7 @@ impl LatencyHistogram {
         }
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
+        self.sum = self.sum.saturating_add(other.sum);
     }
 
     /// Empties the histogram, touching only the buckets that were used.
@@ -176,11 +181,17 @@ impl LatencyHistogram {
         self.counts[used].fill(0);
         self.min = u64::MAX;
         self.max = 0;
+        self.sum = 0;
     }
 
     /// Number of values recorded (adds up the buckets in use).
     pub fn count(&self) -> u64 {
         self.counts[self.used()].iter().fold(0u64, |a, &c| a.saturating_add(c))
+    }
+
+    /// Sum of the values recorded, µs (exact up to `u64::MAX`, where it saturates).
+    pub fn sum(&self) -> u64 {
+        self.sum
     }
 
     /// Whether nothing was recorded.
@@ -287,6 +298,22 @@ pub struct LatencySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sum_follows_record_merge_and_clear() {
+        let mut a = LatencyHistogram::new();
+        let mut b = LatencyHistogram::new();
+        a.record(3);
+        a.count_in(index_of(40), 40);
+        a.include_extremes(40, 40);
+        b.record(1_000);
+        a.merge(&b);
+        assert_eq!((a.sum(), a.count()), (1_043, 3));
+        b.record(u64::MAX);
+        assert_eq!(b.sum(), u64::MAX, "saturates");
+        a.clear();
+        assert_eq!(a.sum(), 0);
+    }
 
     #[test]
     fn buckets_tile_the_range_without_gaps() {

@@ -299,7 +299,7 @@ impl Sums {
             adaptations += u128::from(r.adaptations);
             states += 1 << (STATE_BITS * u32::from(r.state.min(STATES as u8 - 1)));
             if let Some(mean) = r.mean_latency_us() {
-                histogram.count_in(histogram::index_of(mean));
+                histogram.count_in(histogram::index_of(mean), mean);
                 min = min.min(mean);
                 max = max.max(mean);
             }

@@ -2,12 +2,17 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use autonomic::{AutonomicRuntime, QRule, SessionPolicy};
+use autonomic::TenantId;
+use autonomic::adapter::Refusals;
+use autonomic::{ActionKind, AutonomicRuntime, QRule, SessionPolicy};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
+use crate::OTHER;
 use crate::observation::{Group, ObservedWindows, STATES};
 use crate::{ExportConfig, ExportConfigError, Observation};
 
@@ -26,7 +31,9 @@ use crate::{ExportConfig, ExportConfigError, Observation};
 /// `autonomic_violations`, `autonomic_retries`, `autonomic_adaptations`,
 /// `autonomic_failure_ratio`, `autonomic_slo_compliance_ratio`,
 /// `autonomic_task_latency_mean_seconds`, `autonomic_session_latency_seconds{quantile}`
-/// (per-session mean latency), and per tenant and per pattern
+/// (per-session mean latency), the histogram `autonomic_session_mean_latency_seconds`
+/// (`_bucket{le}` on [`LATENCY_BOUNDS_US`](crate::LATENCY_BOUNDS_US), `_sum`, `_count`:
+/// one value per session with a task, its mean task latency), and per tenant and per pattern
 /// `autonomic_tenant_sessions{tenant,state}`, `autonomic_tenant_tasks{tenant}`,
 /// `autonomic_tenant_violations{tenant}`, `autonomic_tenant_failure_ratio{tenant}` (and the
 /// same with `pattern`). Label values: the top `max_tenants` / `max_patterns` by sessions,
@@ -40,6 +47,10 @@ use crate::{ExportConfig, ExportConfigError, Observation};
 /// `autonomic_tenant_window_failure_ratio{tenant}` (only when judged).
 ///
 /// Counters of the adapter and the loop since start: `autonomic_refusals_total{rule}`,
+/// `autonomic_action_refusals_total{rule,action}` (every rule and kind of action),
+/// `autonomic_tenant_refusals_total{tenant}` (the tenants refused most, at most
+/// `max_tenants` of the adapter's [`REFUSAL_TENANTS`](autonomic::adapter::REFUSAL_TENANTS),
+/// each counted since it got its place; the rest as `other`),
 /// `autonomic_decisions_total`, `autonomic_decisions_executed_total`,
 /// `autonomic_events_dropped_total`, `autonomic_loop_iterations_total`,
 /// `autonomic_sessions_cleaned_total`, `autonomic_grants_released_total`; gauges
@@ -117,7 +128,9 @@ impl AutonomicCollector {
 impl Collector for AutonomicCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         match self.observation() {
-            Some(observation) => encode_observation(&observation, &mut encoder),
+            Some(observation) => {
+                encode_observation(&observation, self.config.max_tenants, &mut encoder)
+            }
             None => Ok(()),
         }
     }
@@ -224,7 +237,11 @@ fn windows(e: &mut DescriptorEncoder, w: &ObservedWindows) -> Result<(), std::fm
     )
 }
 
-fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+fn encode_observation(
+    o: &Observation,
+    max_tenants: usize,
+    e: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
     let t = &o.total;
     let states = [
         t.created_sessions,
@@ -311,6 +328,19 @@ fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), 
         ]
         .map(|(q, us)| ([("quantile", q)], us as f64 / 1e6)),
     )?;
+    let latency = o.latency.encoded();
+    e.encode_descriptor(
+        "autonomic_session_mean_latency",
+        "Per-session mean task latency of the sessions in the table (one value per session with a task).",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?
+    .encode_histogram::<NoLabelSet>(
+        o.latency.sum_us() as f64 / 1e6,
+        o.latency.count(),
+        &latency,
+        None,
+    )?;
     groups(e, "tenant", &o.tenants)?;
     groups(e, "pattern", &o.patterns)?;
     if let Some(w) = &o.windows {
@@ -329,6 +359,7 @@ fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), 
             .encode_family(&[("rule", rule.as_str())])?
             .encode_counter::<NoLabelSet, u64, u64>(&a.rejections.get(rule), None)?;
     }
+    refusals_by_action_and_tenant(e, &a.refusals, max_tenants)?;
     counter(e, "autonomic_decisions", "Adaptations admitted by Global Q.", a.total_decisions)?;
     counter(
         e,
@@ -401,6 +432,55 @@ fn encode_observation(o: &Observation, e: &mut DescriptorEncoder) -> Result<(), 
         )?;
     }
     Ok(())
+}
+
+/// `autonomic_action_refusals_total{rule,action}` and `autonomic_tenant_refusals_total{tenant}`
+/// (the first `max_tenants` of the adapter's most refused tenants, the rest as `other`).
+fn refusals_by_action_and_tenant(
+    e: &mut DescriptorEncoder,
+    refusals: &Refusals,
+    max_tenants: usize,
+) -> Result<(), std::fmt::Error> {
+    let mut by_action = e.encode_descriptor(
+        "autonomic_action_refusals",
+        "Adaptations refused by Global Q, by rule and kind of action.",
+        None,
+        MetricType::Counter,
+    )?;
+    for rule in QRule::ALL {
+        for kind in ActionKind::ALL {
+            by_action
+                .encode_family(&[("rule", rule.as_str()), ("action", kind.as_str())])?
+                .encode_counter::<NoLabelSet, u64, u64>(&refusals.get(rule, kind), None)?;
+        }
+    }
+    let mut by_tenant = e.encode_descriptor(
+        "autonomic_tenant_refusals",
+        "Adaptations refused by Global Q, for the tenants refused most (each since it got its place), the rest as other.",
+        None,
+        MetricType::Counter,
+    )?;
+    let (named, rest) = refusals.tenants.split_at(refusals.tenants.len().min(max_tenants));
+    for t in named {
+        by_tenant
+            .encode_family(&[("tenant", TenantLabel(t.tenant))])?
+            .encode_counter::<NoLabelSet, u64, u64>(&t.refusals, None)?;
+    }
+    let other = rest.iter().fold(refusals.other_tenants, |a, t| a.saturating_add(t.refusals));
+    by_tenant
+        .encode_family(&[("tenant", OTHER)])?
+        .encode_counter::<NoLabelSet, u64, u64>(&other, None)
+}
+
+/// A tenant as a label value (as [`Group::label`] writes it), formatted at scrape time
+/// without an allocation.
+struct TenantLabel(TenantId);
+
+impl EncodeLabelValue for TenantLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        write!(encoder, "{}", self.0)
+    }
 }
 
 /// The per-tenant or per-pattern families, labelled by `key`.

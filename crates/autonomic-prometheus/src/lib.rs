@@ -15,12 +15,15 @@
 //! # Contents
 //! * [`AutonomicCollector`]: the collector.
 //! * [`Observation`], [`Group`], [`ObservedWindows`]: what a scrape encodes.
+//! * [`LatencyBuckets`], [`LATENCY_BOUNDS_US`]: the latency histogram's buckets.
 //! * [`ExportConfig`], [`ExportConfigError`]: label bounds.
 
 mod collector;
 mod config;
+mod latency;
 mod observation;
 
 pub use collector::AutonomicCollector;
 pub use config::{ExportConfig, ExportConfigError, MAX_LABELLED};
+pub use latency::{LATENCY_BOUNDS_US, LatencyBuckets};
 pub use observation::{Group, OTHER, Observation, ObservedWindows, STATES};

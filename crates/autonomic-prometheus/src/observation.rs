@@ -2,10 +2,10 @@
 
 use autonomic::{
     AdapterStats, AggregatedMetrics, AutonomicRuntime, Breakdown, GlobalQ, LoopReport,
-    SessionPolicy, TenantId, WindowFigures,
+    SessionPolicy, TableSource, TenantId, WindowFigures,
 };
 
-use crate::ExportConfig;
+use crate::{ExportConfig, LatencyBuckets};
 
 /// The label value of the groups folded together.
 pub const OTHER: &str = "other";
@@ -91,6 +91,10 @@ impl Group {
 pub struct Observation {
     /// Every session.
     pub total: AggregatedMetrics,
+    /// The latency histogram of every session (per-session mean task latency); empty unless
+    /// set (by [`of_runtime`](Self::of_runtime), or from an aggregation's histogram with
+    /// [`LatencyBuckets::of`]).
+    pub latency: LatencyBuckets,
     /// The labelled tenants, most sessions first, then `other` if any was folded.
     pub tenants: Vec<Group>,
     /// The labelled patterns (and `none`), most sessions first, then `other`.
@@ -142,6 +146,7 @@ impl Observation {
         );
         Observation {
             total: breakdown.total,
+            latency: LatencyBuckets::default(),
             tenants,
             patterns,
             adapter,
@@ -151,19 +156,29 @@ impl Observation {
         }
     }
 
-    /// Observes `runtime` now: one aggregation pass with breakdowns over its table, its
-    /// adapter's statistics, its Global Q and its loop's last report.
+    /// Observes `runtime` now: one aggregation pass with breakdowns over its table (and its
+    /// latency histogram), its adapter's statistics, its Global Q and its loop's last report.
     pub fn of_runtime<P: SessionPolicy>(
         runtime: &AutonomicRuntime<P>,
         config: &ExportConfig,
     ) -> Self {
+        let (breakdown, latency) = runtime.aggregator().aggregate_with(
+            &TableSource::all(runtime.table()),
+            |aggregation| {
+                (
+                    Breakdown::from_aggregation(aggregation),
+                    LatencyBuckets::of(aggregation.histogram()),
+                )
+            },
+        );
         let mut observation = Observation::new(
-            &runtime.breakdown(),
+            &breakdown,
             runtime.adapter().snapshot_stats(),
             *runtime.adapter().global_q(),
             runtime.last_report(),
             config,
         );
+        observation.latency = latency;
         let knowledge = runtime.knowledge().current();
         observation.windows = knowledge.windows.as_ref().map(|w| ObservedWindows {
             length_seconds: w.length_ms as f64 / 1e3,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use autonomic::{Analysis, AutonomicRuntime, CaseId, QRule, RuntimeConfig, TenantId};
+use autonomic::{ActionKind, Analysis, AutonomicRuntime, CaseId, QRule, RuntimeConfig, TenantId};
 use autonomic_prometheus::{AutonomicCollector, ExportConfig};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
@@ -168,4 +168,121 @@ fn the_rolling_window_is_exported_only_where_it_judges() {
         None,
         "five sessions are not evidence"
     );
+}
+
+#[test]
+fn refusals_are_exported_by_rule_and_action_and_by_bounded_tenant() {
+    let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+    let fine = TenantId::new();
+    for i in 0..20 {
+        let h = runtime.start_session(runtime.create_session(CaseId::new(), fine)).unwrap();
+        h.record_task_execution(Duration::from_millis(1));
+        if i % 4 == 0 {
+            runtime.fail_session(h).unwrap();
+        } else {
+            runtime.complete_session(h).unwrap();
+        }
+    }
+    runtime.run_once(); // failure rate 0.25: capacity-consuming proposals are refused
+    // Tenant `heavy` is refused 3 times, `light` once; the export names one tenant.
+    let (heavy, light) = (TenantId::new(), TenantId::new());
+    let mut kinds = Vec::new();
+    for (tenant, times) in [(heavy, 3), (light, 1)] {
+        let stuck = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+        for _ in 0..5 {
+            stuck.record_retry();
+        }
+        for _ in 0..times {
+            match runtime.adapter().evaluate(&stuck).unwrap() {
+                Analysis::Refused(r) => {
+                    assert_eq!(r.rule, QRule::MaxFailureRate);
+                    kinds.push(r.action.kind());
+                }
+                other => panic!("not refused: {other:?}"),
+            }
+        }
+    }
+    let collector =
+        AutonomicCollector::new(ExportConfig { max_tenants: 1, max_patterns: 1 }).unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector.clone()));
+    collector.observe_runtime(&runtime);
+    let s = scrape(&registry);
+
+    let rule = QRule::MaxFailureRate.as_str();
+    for kind in ActionKind::ALL {
+        let expected = kinds.iter().filter(|&&k| k == kind).count() as f64;
+        let labels = [("rule", rule), ("action", kind.as_str())];
+        assert_eq!(value(&s, "autonomic_action_refusals_total", &labels), Some(expected));
+    }
+    let by_action: f64 = s
+        .iter()
+        .filter(|x| x.metric == "autonomic_action_refusals_total")
+        .map(|x| match x.value {
+            Value::Counter(v) | Value::Untyped(v) => v,
+            _ => panic!("not a counter"),
+        })
+        .sum();
+    assert_eq!(by_action, 4.0, "every refusal once");
+    assert_eq!(
+        s.iter().filter(|x| x.metric == "autonomic_action_refusals_total").count(),
+        QRule::ALL.len() * ActionKind::ALL.len(),
+        "bounded: one series per rule and kind"
+    );
+    let tenants: Vec<&str> = s
+        .iter()
+        .filter(|x| x.metric == "autonomic_tenant_refusals_total")
+        .map(|x| x.labels.get("tenant").unwrap())
+        .collect();
+    assert_eq!(tenants.len(), 2, "one named tenant and other: {tenants:?}");
+    let heavy_label = heavy.to_string();
+    assert_eq!(
+        value(&s, "autonomic_tenant_refusals_total", &[("tenant", &heavy_label)]),
+        Some(3.0)
+    );
+    assert_eq!(value(&s, "autonomic_tenant_refusals_total", &[("tenant", "other")]), Some(1.0));
+}
+
+#[test]
+fn latency_is_a_histogram_with_monotone_buckets() {
+    let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+    let tenant = TenantId::new();
+    // One task per session: 50 µs, 3 ms, 40 ms, 2 s, each 5 times, and 30 s once.
+    let latencies_us = [50u64, 3_000, 40_000, 2_000_000];
+    let mut sum_us = 0;
+    for us in latencies_us.into_iter().flat_map(|us| std::iter::repeat_n(us, 5)).chain([30_000_000])
+    {
+        let h = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+        h.record_task_execution_us(us);
+        sum_us += us;
+        runtime.complete_session(h).unwrap();
+    }
+    let idle = runtime.start_session(runtime.create_session(CaseId::new(), tenant)).unwrap();
+    let collector = AutonomicCollector::new(ExportConfig::default()).unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector.clone()));
+    collector.observe_runtime(&runtime);
+    let s = scrape(&registry);
+
+    let name = "autonomic_session_mean_latency_seconds";
+    let buckets = s
+        .iter()
+        .find_map(|x| match &x.value {
+            Value::Histogram(b) if x.metric == name => Some(b.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no histogram {name}"));
+    assert!(buckets.windows(2).all(|w| w[0].less_than < w[1].less_than), "{buckets:?}");
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "{buckets:?}");
+    let at = |le: f64| buckets.iter().find(|b| b.less_than == le).map(|b| b.count);
+    assert_eq!(at(0.0001), Some(5.0));
+    assert_eq!(at(0.005), Some(10.0));
+    assert_eq!(at(0.05), Some(15.0));
+    assert_eq!(at(2.5), Some(20.0));
+    assert_eq!(at(10.0), Some(20.0));
+    assert_eq!(at(f64::INFINITY), Some(21.0));
+    let tasks = value(&s, "autonomic_tasks", &[]).unwrap();
+    assert_eq!(value(&s, &format!("{name}_count"), &[]), Some(tasks), "one task per session");
+    assert_eq!(value(&s, &format!("{name}_sum"), &[]), Some(sum_us as f64 / 1e6));
+    drop(idle); // running, no task: not a value of the histogram
 }

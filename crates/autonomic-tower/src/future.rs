@@ -86,7 +86,50 @@ struct Running<P: SessionPolicy> {
     runtime: Arc<AutonomicRuntime<P>>,
     session: SessionHandle,
     started_ns: u64,
-    per_request: bool,
+    mode: Mode,
+}
+
+/// Whose session a request runs in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    /// Its own: ended by the response (or cancelled by the future's drop).
+    PerRequest {
+        /// Whether its end is told to the adapter (its lifecycle event).
+        lifecycle_events: bool,
+    },
+    /// Its key's: never ended by a request.
+    Keyed,
+}
+
+/// How a per-request session ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum End {
+    Complete,
+    Fail,
+    Cancel,
+}
+
+/// Ends a per-request session, through the runtime (which tells the adapter: its lifecycle
+/// event) or on the handle alone. Either way the end is the handle's one compare-and-swap,
+/// which also returns any resource grant.
+pub(crate) fn end<P: SessionPolicy>(
+    runtime: &AutonomicRuntime<P>,
+    session: SessionHandle,
+    how: End,
+    lifecycle_events: bool,
+) {
+    let ended = match (how, lifecycle_events) {
+        (End::Complete, true) => runtime.complete_session(session).map(drop),
+        (End::Fail, true) => runtime.fail_session(session).map(drop),
+        (End::Cancel, true) => runtime.cancel_session(session).map(drop),
+        (End::Complete, false) => session.complete().map(drop),
+        (End::Fail, false) => session.fail().map(drop),
+        (End::Cancel, false) => session.cancel().map(drop),
+    };
+    if let Err(e) = ended {
+        // Ended from outside (cancelled by id) while the request ran.
+        tracing::debug!(error = %e, "request session already ended");
+    }
 }
 
 impl<P: SessionPolicy> Guard<P> {
@@ -94,28 +137,25 @@ impl<P: SessionPolicy> Guard<P> {
         runtime: Arc<AutonomicRuntime<P>>,
         session: SessionHandle,
         started_ns: u64,
-        per_request: bool,
+        mode: Mode,
     ) -> Self {
-        Guard { inner: Some(Running { runtime, session, started_ns, per_request }) }
+        Guard { inner: Some(Running { runtime, session, started_ns, mode }) }
     }
 
     fn finish(&mut self, outcome: Outcome) {
-        let Some(Running { runtime, session, started_ns, per_request }) = self.inner.take() else {
+        let Some(Running { runtime, session, started_ns, mode }) = self.inner.take() else {
             return;
         };
         session.record_task_execution(runtime.clock().elapsed_since(started_ns));
-        let ended = match (per_request, outcome) {
-            (false, Outcome::Success) => return,
-            (false, Outcome::Failure) => {
-                session.record_violation();
-                return;
+        match (mode, outcome) {
+            (Mode::Keyed, Outcome::Success) => {}
+            (Mode::Keyed, Outcome::Failure) => session.record_violation(),
+            (Mode::PerRequest { lifecycle_events }, Outcome::Success) => {
+                end(&runtime, session, End::Complete, lifecycle_events)
             }
-            (true, Outcome::Success) => runtime.complete_session(session).map(drop),
-            (true, Outcome::Failure) => runtime.fail_session(session).map(drop),
-        };
-        if let Err(e) = ended {
-            // Ended from outside (cancelled by id) while the request ran.
-            tracing::debug!(error = %e, "request session already ended");
+            (Mode::PerRequest { lifecycle_events }, Outcome::Failure) => {
+                end(&runtime, session, End::Fail, lifecycle_events)
+            }
         }
     }
 }
@@ -123,10 +163,9 @@ impl<P: SessionPolicy> Guard<P> {
 impl<P: SessionPolicy> Drop for Guard<P> {
     fn drop(&mut self) {
         let Some(running) = self.inner.take() else { return };
-        if running.per_request {
+        if let Mode::PerRequest { lifecycle_events } = running.mode {
             tracing::debug!(session_id = %running.session.id(), "request dropped: session cancelled");
-            // Err: ended from outside already.
-            let _ = running.runtime.cancel_session(running.session);
+            end(&running.runtime, running.session, End::Cancel, lifecycle_events);
         }
     }
 }

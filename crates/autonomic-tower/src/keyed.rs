@@ -1,13 +1,13 @@
 //! [`KeyedSessions`]: the map from (tenant, key) to one long-lived session, with idle keys
 //! forgotten and every bound configured.
 
-use std::hash::RandomState;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use autonomic::{AutonomicRuntime, CaseId, SessionHandle, SessionPolicy, TenantId};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use foldhash::fast::RandomState;
 
 use std::convert::Infallible;
 
@@ -18,6 +18,9 @@ pub const MAX_KEY_LEN: usize = 256;
 
 /// Bytes of a map key: the tenant's 16 bytes, then the key.
 const TENANT_BYTES: usize = 16;
+
+/// Keys up to this long are looked up from a small stack buffer.
+const SMALL_KEY_LEN: usize = 48;
 
 /// The configuration of keyed mode.
 ///
@@ -107,10 +110,22 @@ pub fn validate_key(key: &str, max_len: usize) -> Result<(), KeyError> {
     if key.len() > max_len {
         return Err(KeyError::TooLong { len: key.len(), max: max_len });
     }
-    let ok = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    // One table load per byte, and no early exit, so the loop has no branch per byte.
+    let ok = !key.is_empty() && key.bytes().fold(true, |ok, b| ok & KEY_BYTES[usize::from(b)]);
     if ok { Ok(()) } else { Err(KeyError::Invalid) }
 }
+
+/// The bytes a key may hold: `A-Z a-z 0-9 - _ . :`.
+static KEY_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        allowed[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':');
+        b += 1;
+    }
+    allowed
+};
 
 /// One key's session and when it was last used.
 #[derive(Debug)]
@@ -128,6 +143,10 @@ struct KeyEntry {
 /// The map is keyed by the tenant *and* the key: two tenants using the same key get two
 /// sessions, and a request only ever reaches a session of its own tenant (checked again on
 /// every hit, [`KeyError::TenantMismatch`]).
+///
+/// Keys come from clients, so the map's hash is seeded at random per map (foldhash's
+/// `RandomState`, as the table's tenant index): a client cannot compute which keys collide
+/// without learning the seed. Keys are also bounded in number, length and alphabet.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -163,7 +182,7 @@ impl KeyedSessions {
         config.validate()?;
         Ok(KeyedSessions {
             config,
-            map: DashMap::with_hasher(RandomState::new()),
+            map: DashMap::with_hasher(RandomState::default()),
             live: AtomicUsize::new(0),
             last_sweep_ns: AtomicU64::new(0),
         })
@@ -201,8 +220,16 @@ impl KeyedSessions {
         now_ns: u64,
     ) -> Result<SessionHandle, SessionError<Infallible>> {
         validate_key(key, self.config.max_key_len)?;
-        let mut buf = [0u8; TENANT_BYTES + MAX_KEY_LEN];
-        let map_key = map_key(&mut buf, tenant, key)?;
+        // Most keys fit the small buffer: a 272-byte one would be zeroed for nothing.
+        let (mut small, mut large);
+        let buf: &mut [u8] = if key.len() <= SMALL_KEY_LEN {
+            small = [0u8; TENANT_BYTES + SMALL_KEY_LEN];
+            &mut small
+        } else {
+            large = [0u8; TENANT_BYTES + MAX_KEY_LEN];
+            &mut large
+        };
+        let map_key = map_key(buf, tenant, key)?;
         if let Some(entry) = self.map.get(map_key) {
             if entry.session.tenant_id() != tenant {
                 return Err(KeyError::TenantMismatch.into());
@@ -338,14 +365,13 @@ fn start<P: SessionPolicy>(
 }
 
 /// `tenant`'s 16 bytes then `key`, in `buf`.
-fn map_key<'b>(
-    buf: &'b mut [u8; TENANT_BYTES + MAX_KEY_LEN],
-    tenant: TenantId,
-    key: &str,
-) -> Result<&'b [u8], KeyError> {
+fn map_key<'b>(buf: &'b mut [u8], tenant: TenantId, key: &str) -> Result<&'b [u8], KeyError> {
     let len = TENANT_BYTES + key.len();
-    if key.len() > MAX_KEY_LEN {
-        return Err(KeyError::TooLong { len: key.len(), max: MAX_KEY_LEN });
+    if key.len() > MAX_KEY_LEN || len > buf.len() {
+        return Err(KeyError::TooLong {
+            len: key.len(),
+            max: buf.len().saturating_sub(TENANT_BYTES).min(MAX_KEY_LEN),
+        });
     }
     buf[..TENANT_BYTES].copy_from_slice(tenant.as_uuid().as_bytes());
     buf[TENANT_BYTES..len].copy_from_slice(key.as_bytes());
@@ -420,6 +446,33 @@ mod tests {
         assert_ne!(map_key(&mut x, a, "k").unwrap(), map_key(&mut y, b, "k").unwrap());
         let long = "k".repeat(MAX_KEY_LEN + 1);
         assert!(matches!(map_key(&mut x, a, &long), Err(KeyError::TooLong { .. })));
+    }
+
+    #[test]
+    fn key_bytes_are_exactly_the_documented_alphabet() {
+        for b in 0..=u8::MAX {
+            let documented = b.is_ascii_alphanumeric() || b"-_.:".contains(&b);
+            assert_eq!(KEY_BYTES[usize::from(b)], documented, "byte {b}");
+            let key = [b'k', b];
+            if let Ok(key) = std::str::from_utf8(&key) {
+                assert_eq!(validate_key(key, 8).is_ok(), documented, "byte {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_and_short_keys_find_their_own_sessions() {
+        let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+        let keys = keyed();
+        let tenant = TenantId::new();
+        let short = "k".repeat(SMALL_KEY_LEN);
+        let long = "k".repeat(SMALL_KEY_LEN + 1);
+        let a = keys.session(&runtime, tenant, &short, None, 1).unwrap();
+        let b = keys.session(&runtime, tenant, &long, None, 1).unwrap();
+        assert!(!a.ptr_eq(&b));
+        assert!(a.ptr_eq(&keys.session(&runtime, tenant, &short, None, 2).unwrap()));
+        assert!(b.ptr_eq(&keys.session(&runtime, tenant, &long, None, 2).unwrap()));
+        assert_eq!(runtime.table().total_sessions(), 2);
     }
 
     #[test]

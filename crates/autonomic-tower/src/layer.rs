@@ -15,6 +15,9 @@ pub(crate) struct Shared<P: SessionPolicy> {
     pub(crate) tenant: TenantFrom,
     pub(crate) pattern: PatternFrom,
     pub(crate) keyed: Option<Arc<KeyedSessions>>,
+    /// Whether per-request sessions tell the adapter they started and ended (its `Started`,
+    /// `Completed`, `Failed`, `Cancelled` events).
+    pub(crate) lifecycle_events: bool,
 }
 
 impl<P: SessionPolicy> Clone for Shared<P> {
@@ -24,6 +27,7 @@ impl<P: SessionPolicy> Clone for Shared<P> {
             tenant: self.tenant.clone(),
             pattern: self.pattern.clone(),
             keyed: self.keyed.clone(),
+            lifecycle_events: self.lifecycle_events,
         }
     }
 }
@@ -98,6 +102,7 @@ impl<P: SessionPolicy> SessionLayer<P, ServerErrorsFail> {
                 tenant: TenantFrom::default(),
                 pattern: PatternFrom::default(),
                 keyed,
+                lifecycle_events: false,
             }),
             classify: ServerErrorsFail,
         }
@@ -120,6 +125,21 @@ impl<P: SessionPolicy, C> SessionLayer<P, C> {
     /// the key's first request.
     pub fn pattern(mut self, pattern: PatternFrom) -> Self {
         self.shared_mut().pattern = pattern;
+        self
+    }
+
+    /// Whether per-request sessions emit the adapter's lifecycle events (`Started`, then
+    /// `Completed`, `Failed` or `Cancelled`; default: no).
+    ///
+    /// Off by default: at request rates they would fill the adapter's bounded event buffer
+    /// within milliseconds and push out the events someone acts on (refusals, admitted
+    /// adaptations, signals), which are emitted either way; and they cost about a sixth of a
+    /// request's overhead. A per-request session is counted all the same: it is in the table,
+    /// so the loop, its windows and the aggregate see it start and end; its resource grant,
+    /// if any, comes back when it ends. Keyed sessions always emit them (they start and end
+    /// rarely).
+    pub fn lifecycle_events(mut self, on: bool) -> Self {
+        self.shared_mut().lifecycle_events = on;
         self
     }
 

@@ -11,7 +11,7 @@ use http::request::Parts;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::future::Guard;
+use crate::future::{End, Guard, Mode, end};
 use crate::layer::Shared;
 use crate::{Classify, ResponseFuture, ServerErrorsFail, SessionError};
 
@@ -81,7 +81,9 @@ impl<P: SessionPolicy> Shared<P> {
                 if let Some(pattern) = self.pattern.pattern(parts) {
                     new = new.with_pattern(pattern);
                 }
-                (runtime.start_session(new)?, true)
+                let session =
+                    if self.lifecycle_events { runtime.start_session(new)? } else { new.start()? };
+                (session, true)
             }
             Some(keyed) => {
                 let key = keyed.key(parts)?;
@@ -101,8 +103,7 @@ impl<P: SessionPolicy> Shared<P> {
             }
             Ok(Analysis::Refused(refusal)) => {
                 if per_request {
-                    // Err: ended from outside already.
-                    let _ = runtime.cancel_session(session);
+                    end(runtime, session, End::Cancel, self.lifecycle_events);
                 }
                 return Err(SessionError::Refused(Box::new(refusal)));
             }
@@ -112,7 +113,11 @@ impl<P: SessionPolicy> Shared<P> {
             }
         }
         parts.extensions.insert::<SessionHandle>(session.clone());
-        Ok(Guard::new(runtime.clone(), session, now_ns, per_request))
+        let mode = match per_request {
+            false => Mode::Keyed,
+            true => Mode::PerRequest { lifecycle_events: self.lifecycle_events },
+        };
+        Ok(Guard::new(runtime.clone(), session, now_ns, mode))
     }
 }
 

@@ -269,3 +269,36 @@ async fn a_refusal_by_the_doctrine_is_a_typed_error_and_the_inner_service_is_not
     let healthy = round_trip(&mut svc, &mut handle, keyed_request(tenant, "wf-2"), 200).await;
     assert_eq!(healthy.snapshot().task_completions, 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn per_request_lifecycle_events_are_opt_in_and_sessions_count_either_way() {
+    use autonomic::SessionEvent;
+    let lifecycle = |events: &[SessionEvent]| {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    SessionEvent::Started { .. }
+                        | SessionEvent::Completed { .. }
+                        | SessionEvent::Failed { .. }
+                )
+            })
+            .count()
+    };
+    for on in [false, true] {
+        let rt = runtime();
+        let (mock, mut handle) = mock::pair();
+        let mut svc = SessionLayer::per_request(rt.clone()).lifecycle_events(on).layer(mock);
+        let ok = round_trip(&mut svc, &mut handle, Request::new(()), 200).await;
+        let failed = round_trip(&mut svc, &mut handle, Request::new(()), 500).await;
+        assert_eq!((ok.state(), failed.state()), (SessionState::Completed, SessionState::Failed));
+        let events = rt.adapter().take_events();
+        assert_eq!(lifecycle(&events), if on { 4 } else { 0 }, "lifecycle_events({on})");
+        let totals = rt.aggregate();
+        assert_eq!((totals.completed_sessions, totals.failed_sessions), (1, 1));
+        rt.run_once();
+        let windows = rt.windows();
+        assert_eq!(windows.global.counts.finished(), 2, "the loop's windows count them");
+    }
+}

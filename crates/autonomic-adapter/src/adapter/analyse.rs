@@ -1,6 +1,6 @@
 //! Analysis: the policy proposes, Global Q admits or refuses ([`SessionAdapter::evaluate`]).
 
-use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, TenantTag};
+use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, TenantId, TenantTag};
 use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
@@ -90,7 +90,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
         Ok(match admission {
             Ok((checks, permit)) => self.admitted(handle.id(), at, proposal, checks, permit),
-            Err(breach) => self.refuse(handle.id(), at, proposal, breach),
+            Err(breach) => self.refuse(handle.id(), handle.tenant_id(), at, proposal, breach),
         })
     }
 
@@ -154,12 +154,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     fn refuse(
         &self,
         session_id: SessionId,
+        tenant: TenantId,
         at: Stamp,
         proposal: Proposal,
         breach: Breach,
     ) -> Analysis {
         let Breach { rule, observed, limit } = breach;
-        self.counters.rejection(rule);
+        self.counters.rejection(rule, proposal.action.kind(), tenant);
         if rule == QRule::MaxConcurrentAdaptations && limit == 0.0 {
             tracing::info!(
                 %rule,
