@@ -109,14 +109,28 @@ struct Shared<P: SessionPolicy> {
     reports: watch::Sender<Option<LoopReport>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LoopState {
     iteration: u64,
     totals: LoopTotals,
-    /// The breakdown pass's reusable state (per tenant and per pattern, for the windows).
+    /// The breakdown pass's reusable state: sums and running gauges per tenant and per
+    /// pattern for the windows ([`Aggregation::sums_only`]: no latency distribution per group).
     aggregation: Aggregation,
     /// Sessions the sweep removed during the pass under way, until the windows take them.
     departures: Departures,
+}
+
+impl LoopState {
+    /// A loop's state before its first iteration; running sessions older than `slow_session`
+    /// count as slow in the windows' gauges.
+    fn new(slow_session: Option<std::time::Duration>) -> Self {
+        LoopState {
+            iteration: 0,
+            totals: LoopTotals::default(),
+            aggregation: Aggregation::sums_only().with_slow_threshold(slow_session),
+            departures: Departures::default(),
+        }
+    }
 }
 
 impl<P: SessionPolicy> AutonomicRuntime<P> {
