@@ -34,11 +34,61 @@ impl Group {
     }
 }
 
+/// One tenant's group, and its sessions' sums split by pattern: a session is added to one
+/// cell only, found by its pattern through a dense array; the tenant's and the patterns' sums
+/// are added up from the cells after the pass.
 #[derive(Debug, Clone)]
 struct TenantGroup {
     tenant: TenantId,
     group: Group,
+    /// Pattern slot (256: none) -> index in `cells`; `NO_CELL` if none in this pass.
+    cell_of: Box<[u16; UNPATTERNED + 1]>,
+    /// This pass's cells: pattern slot and sums.
+    cells: Vec<(u16, Sums)>,
 }
+
+impl TenantGroup {
+    fn new(tenant: TenantId) -> Self {
+        TenantGroup {
+            tenant,
+            group: Group::default(),
+            cell_of: Box::new([NO_CELL; UNPATTERNED + 1]),
+            cells: Vec::new(),
+        }
+    }
+
+    /// The sums of this tenant's sessions with pattern slot `pattern` (at most 256).
+    #[inline]
+    fn cell(&mut self, pattern: usize) -> &mut Sums {
+        let pattern = pattern.min(UNPATTERNED);
+        let c = usize::from(self.cell_of[pattern]);
+        if c < self.cells.len() {
+            return &mut self.cells[c].1;
+        }
+        self.new_cell(pattern)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_cell(&mut self, pattern: usize) -> &mut Sums {
+        // At most 257 cells (one per pattern slot), which fits a `u16` below `NO_CELL`.
+        self.cell_of[pattern] = self.cells.len() as u16;
+        self.cells.push((pattern as u16, Sums::default()));
+        let (_, sums) = self.cells.last_mut().expect("just pushed");
+        sums
+    }
+
+    /// Empties the group and its cells for the next pass (keeping their memory).
+    fn clear(&mut self) {
+        self.group.clear();
+        for (pattern, _) in self.cells.drain(..) {
+            self.cell_of[usize::from(pattern)] = NO_CELL;
+        }
+    }
+}
+
+/// No cell for this pattern yet (above any cell index).
+const NO_CELL: u16 = u16::MAX;
 
 /// One entry of the direct-mapped tenant cache: a tenant id in 8-byte words and its group's
 /// index (24 bytes).
@@ -72,12 +122,13 @@ const UNPATTERNED: usize = 256;
 ///
 /// One [`run`](Self::run) visits every session of a source once, reads each with one
 /// [`snapshot_at`](autonomic_core::SessionHandle::snapshot_at) (all at the same instant, so
-/// the clock is read once per pass, by the caller), and adds it to its tenant's group and to
-/// its pattern's group: each an index into a dense array, the tenant's found through a small
-/// direct-mapped cache of tenant ids (one multiply and one compare for most sessions, no
-/// hashing through the map). The
-/// overall sums are the merge of the tenant groups; the overall latency distribution is
-/// counted directly. The breakdowns stay readable until the next pass.
+/// the clock is read once per pass, by the caller), and adds it to one cell: its tenant's
+/// sums for its pattern. The tenant's group is found through a small direct-mapped cache of
+/// tenant ids (one multiply and one compare for most sessions, no hashing through the map),
+/// the cell through a dense array of the tenant's pattern slots. After the visit, tenant and
+/// pattern sums are added up from the cells, and the overall sums from the tenants; the
+/// overall latency distribution is counted directly. The breakdowns stay readable until the
+/// next pass.
 ///
 /// # Latency distributions per group
 /// [`new`](Self::new) keeps one per tenant and per pattern (for reports and exports, which
@@ -92,9 +143,10 @@ const UNPATTERNED: usize = 256;
 /// as the windows are fed ([`feed_windows`](Self::feed_windows)).
 ///
 /// Memory: 257 pattern groups (256 patterns and "no pattern") of about 2.3 KB each and a
-/// 24 KB tenant cache, allocated once; one group (about 2.3 KB) per tenant seen in the last
-/// pass. Tenants that had no session in a pass are dropped at its end, so groups are bounded
-/// by the live tenants.
+/// 24 KB tenant cache, allocated once; per tenant seen in the last pass, a group (about
+/// 2.9 KB with its pattern slots) and one cell (about 130 bytes) per pattern it had sessions
+/// with. Tenants that had no session in a pass are dropped at its end, so groups are bounded
+/// by the live tenants, and cells by the live (tenant, pattern) pairs.
 ///
 /// ```
 /// use autonomic_aggregate::Aggregation;
@@ -243,22 +295,22 @@ impl Aggregation {
 
     fn fold(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
+        let per_group = self.per_group_histograms;
         let (mut min, mut max) = (u64::MAX, 0u64);
         for r in readings {
             let t = self.tenant_of(r.tenant) as usize;
             let p = usize::from(r.pattern).min(UNPATTERNED);
-            let slow = r.slow(cutoff);
-            let Aggregation { total, tenants, patterns, .. } = self;
-            let (tenant, pattern) = (&mut tenants[t].group, &mut patterns[p]);
-            tenant.sums.add_gauged(r, slow);
-            pattern.sums.add_gauged(r, slow);
+            let Aggregation { total, tenants, patterns, .. } = &mut *self;
+            // `t` came from the tenant index, which only names groups that exist.
+            let tenant = &mut tenants[t];
+            tenant.cell(p).add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
                 let bucket = histogram::index_of(mean);
                 total.histogram.count_in(bucket);
                 min = min.min(mean);
                 max = max.max(mean);
-                if self.per_group_histograms {
-                    for h in [&mut tenant.histogram, &mut pattern.histogram] {
+                if per_group {
+                    for h in [&mut tenant.group.histogram, &mut patterns[p].histogram] {
                         h.count_in(bucket);
                         h.include_extremes(mean, mean);
                     }
@@ -287,10 +339,7 @@ impl Aggregation {
             Some(&i) => i,
             None => {
                 let i = index_u32(self.tenants.len());
-                self.tenants.push(TenantGroup {
-                    tenant: TenantId::from_u128(tenant),
-                    group: Group::default(),
-                });
+                self.tenants.push(TenantGroup::new(TenantId::from_u128(tenant)));
                 self.tenant_index.insert(tenant, i);
                 i
             }
@@ -319,7 +368,7 @@ impl Aggregation {
             .map_or(0, |c| c.saturating_add(1));
         self.total.clear();
         for t in &mut self.tenants {
-            t.group.clear();
+            t.clear();
         }
         for p in self.patterns.iter_mut() {
             p.clear();
@@ -327,11 +376,16 @@ impl Aggregation {
     }
 
     fn finish(&mut self) -> AggregatedMetrics {
-        if self.tenants.iter().any(|t| t.group.is_empty()) {
+        if self.tenants.iter().any(|t| t.cells.is_empty()) {
             self.drop_empty();
         }
-        for t in &self.tenants {
-            self.total.sums.merge(&t.group.sums);
+        let Aggregation { total, tenants, patterns, .. } = self;
+        for t in tenants.iter_mut() {
+            for (pattern, sums) in &t.cells {
+                t.group.sums.merge(sums);
+                patterns[usize::from(*pattern)].sums.merge(sums);
+            }
+            total.sums.merge(&t.group.sums);
         }
         self.in_pass = false;
         let metrics = self.total();
@@ -348,7 +402,7 @@ impl Aggregation {
     /// what is live; re-indexes the rest.
     #[cold]
     fn drop_empty(&mut self) {
-        self.tenants.retain(|t| !t.group.is_empty());
+        self.tenants.retain(|t| !t.cells.is_empty());
         self.tenant_index.clear();
         for (i, t) in self.tenants.iter().enumerate() {
             self.tenant_index.insert(t.tenant.as_uuid().as_u128(), index_u32(i));
