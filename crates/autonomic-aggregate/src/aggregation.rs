@@ -144,7 +144,7 @@ const UNPATTERNED: usize = 256;
 ///
 /// Memory: 257 pattern groups (256 patterns and "no pattern") of about 2.3 KB each and a
 /// 24 KB tenant cache, allocated once; per tenant seen in the last pass, a group (about
-/// 2.9 KB with its pattern slots) and one cell (about 130 bytes) per pattern it had sessions
+/// 2.9 KB with its pattern slots) and one cell (160 bytes) per pattern it had sessions
 /// with. Tenants that had no session in a pass are dropped at its end, so groups are bounded
 /// by the live tenants, and cells by the live (tenant, pattern) pairs.
 ///
@@ -175,7 +175,7 @@ pub struct Aggregation {
     /// Tenant id (as `u128`) -> index in `tenants`.
     tenant_index: HashMap<u128, u32, FoldHashState>,
     /// Direct-mapped cache in front of `tenant_index`.
-    cache: Box<[CacheEntry]>,
+    cache: Box<[CacheEntry; CACHE_SIZE]>,
     /// The cache's multiplier: odd, drawn per instance.
     cache_multiplier: u64,
     /// 256 pattern groups, then the unpatterned group.
@@ -223,7 +223,7 @@ impl Aggregation {
             total: Group::default(),
             tenants: Vec::new(),
             tenant_index: HashMap::with_hasher(hashing),
-            cache: vec![EMPTY_ENTRY; CACHE_SIZE].into_boxed_slice(),
+            cache: Box::new([EMPTY_ENTRY; CACHE_SIZE]),
             cache_multiplier,
             patterns: vec![Group::default(); UNPATTERNED + 1].into_boxed_slice(),
             per_group_histograms: true,

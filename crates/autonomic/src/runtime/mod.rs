@@ -30,9 +30,11 @@ use task::LoopTask;
 /// # The loop
 /// Each iteration ([`run_once`](Self::run_once), or the periodic loop started by
 /// [`start`](Self::start)):
-/// 1. **Monitor / Analyze**: one allocation-free totals pass of the aggregator over every
-///    session of the table (as [`TableSource::all`] does): state buckets, rates, latency
-///    percentiles.
+/// 1. **Monitor / Analyze**: one pass of the aggregator over every session of the table, each
+///    read once: state buckets, rates, latency percentiles, and per tenant and per pattern the
+///    sums and running gauges the rolling windows are fed from
+///    ([`Aggregation::sums_only`]: no latency distribution per group, no allocation once every
+///    tenant has its group).
 /// 2. **Knowledge**: publishes that aggregate; the doctrine gate reads its failure rate and
 ///    SLO compliance from the next analysis on, so what sessions do changes what the adapter
 ///    admits.
