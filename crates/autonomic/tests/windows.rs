@@ -8,19 +8,26 @@ use autonomic::{AutonomicRuntime, ClockHandle, ManualClock, RuntimeConfig};
 use autonomic_aggregate::WindowConfig;
 use autonomic_core::{CaseId, Evidence, TenantId, WindowedKnowledge};
 
-/// Tenants A and B each start one session a second that ends a second later; A fails half
-/// of its sessions from second 30 to second 59. One loop iteration a second. Returns the
-/// windowed knowledge published after each iteration.
-fn incident(retention: Duration) -> (Vec<WindowedKnowledge>, TenantId, TenantId) {
+/// A runtime with `config` on a manual clock starting at 0.
+fn on_manual_clock(config: RuntimeConfig) -> (Arc<ManualClock>, AutonomicRuntime) {
     let clock = Arc::new(ManualClock::new());
-    let config = RuntimeConfig::default()
-        .with_retention(retention)
-        .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() });
     let runtime = AutonomicRuntime::builder()
         .config(config)
         .clock(ClockHandle::custom(clock.clone()))
         .build()
         .unwrap();
+    (clock, runtime)
+}
+
+/// Tenants A and B each start one session a second that ends a second later; A fails half
+/// of its sessions from second 30 to second 59. One loop iteration a second. Returns the
+/// windowed knowledge published after each iteration.
+fn incident(retention: Duration) -> (Vec<WindowedKnowledge>, TenantId, TenantId) {
+    let (clock, runtime) = on_manual_clock(
+        RuntimeConfig::default()
+            .with_retention(retention)
+            .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() }),
+    );
     let (a, b) = (TenantId::new(), TenantId::new());
     let mut running = Vec::new();
     let mut published = Vec::new();
@@ -108,14 +115,10 @@ fn a_session_removed_between_passes_keeps_its_last_tasks() {
 
 #[test]
 fn tenants_and_patterns_have_their_own_oldest_age_and_slow_sessions() {
-    let clock = Arc::new(ManualClock::new());
-    let config = RuntimeConfig::default()
-        .with_windows(WindowConfig { slow_session_ms: 10_000, ..WindowConfig::default() });
-    let runtime = AutonomicRuntime::builder()
-        .config(config)
-        .clock(ClockHandle::custom(clock.clone()))
-        .build()
-        .unwrap();
+    let (clock, runtime) = on_manual_clock(
+        RuntimeConfig::default()
+            .with_windows(WindowConfig { slow_session_ms: 10_000, ..WindowConfig::default() }),
+    );
     let (a, b) = (TenantId::new(), TenantId::new());
     clock.advance(Duration::from_secs(1));
     let old = runtime.table().create_session(CaseId::new(), a).with_pattern(3).start().unwrap();
