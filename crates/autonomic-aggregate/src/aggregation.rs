@@ -392,6 +392,7 @@ impl Aggregation {
         tracing::trace!(
             sessions = metrics.total_sessions,
             tenants = self.tenants.len(),
+            cells = self.tenants.iter().map(|t| t.cells.len()).sum::<usize>(),
             taken_at_ns = self.taken_at_ns,
             "aggregation pass"
         );
