@@ -143,8 +143,8 @@ impl LatencyHistogram {
     /// Counts `value_us` in its bucket `index` (from [`index_of`]) without updating the extremes:
     /// the caller promises to pass extremes covering the value to
     /// [`include_extremes`](Self::include_extremes) before the histogram is read, cleared or
-    /// merged. (The aggregation keeps extremes per cell and shares one index computation
-    /// between the tenant's and the pattern's histogram.)
+    /// merged. (The aggregation keeps the overall histogram's extremes per batch and shares
+    /// one index computation between the overall, the tenant's and the pattern's histogram.)
     #[inline]
     pub(crate) fn count_in(&mut self, index: usize, value_us: u64) {
         let slot = &mut self.counts[index.min(OVERFLOW)];

@@ -1,6 +1,8 @@
 //! [`AggregatedMetrics`]: the roll-up of a group of sessions, and the sums it is computed from.
 
-use autonomic_core::{Coverage, GlobalKnowledge, MetricsSnapshot, SessionState};
+use autonomic_core::{
+    Coverage, GlobalKnowledge, MetricsSnapshot, SessionState, WindowCounts, WindowGauges,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::histogram;
@@ -217,10 +219,12 @@ const _: () = assert!(READINGS_PER_FOLD < 1 << STATE_BITS && STATES as u32 * STA
 const STATES: usize = SessionState::ALL.len();
 
 /// What a pass keeps of one session between reading it and folding it: the counters of its
-/// snapshot, its state, tenant and pattern, in one 64-byte record.
-#[derive(Debug, Clone, Copy, Default)]
+/// snapshot, its state, tenant and pattern, and since when it runs, in one 80-byte record.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Reading {
     pub(crate) tenant: u128,
+    /// When a running session started (ns); `u64::MAX` for a session not running.
+    pub(crate) running_since: u64,
     pub(crate) tasks: u64,
     pub(crate) latency_us: u64,
     pub(crate) retries: u64,
@@ -232,11 +236,34 @@ pub(crate) struct Reading {
     pub(crate) pattern: u16,
 }
 
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            tenant: 0,
+            running_since: u64::MAX,
+            tasks: 0,
+            latency_us: 0,
+            retries: 0,
+            violations: 0,
+            adaptations: 0,
+            state: 0,
+            pattern: 0,
+        }
+    }
+}
+
 impl Reading {
     #[inline]
     pub(crate) fn new(s: &MetricsSnapshot, tenant: u128, pattern: u16) -> Self {
         Reading {
             tenant,
+            // A running session has a start time; were it missing, it would count as
+            // started when read (age 0).
+            running_since: if s.state.is_active() {
+                s.started_at_ns.unwrap_or(s.taken_at_ns)
+            } else {
+                u64::MAX
+            },
             tasks: s.task_completions,
             latency_us: s.total_latency_us,
             retries: s.retry_count,
@@ -247,6 +274,12 @@ impl Reading {
         }
     }
 
+    /// Whether this session runs and started before `cutoff_ns` (exclusive): 1 or 0.
+    #[inline]
+    pub(crate) fn slow(&self, cutoff_ns: u64) -> u64 {
+        u64::from(self.running_since < cutoff_ns)
+    }
+
     /// Mean task latency in whole microseconds; `None` without a task.
     #[inline]
     pub(crate) fn mean_latency_us(&self) -> Option<u64> {
@@ -254,12 +287,13 @@ impl Reading {
     }
 }
 
-/// Exact sums over a group of sessions: per-state counts and widened counter sums.
+/// Exact sums over a group of sessions: per-state counts and widened counter sums, and the
+/// running sessions' gauges (the earliest start, how many are slow).
 ///
 /// A state count cannot overflow (one increment per session visited, fewer than 2^64); a
 /// counter sum is widened to `u128`, which cannot overflow either (see
 /// [`AggregatedMetrics`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Sums {
     states: [u64; STATES],
     tasks: u128,
@@ -267,9 +301,36 @@ pub(crate) struct Sums {
     retries: u128,
     violations: u128,
     adaptations: u128,
+    /// The earliest start of a running session (ns); `u64::MAX` if none runs.
+    running_since: u64,
+    /// Running sessions past the slow threshold of the pass.
+    slow: u64,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            states: [0; STATES],
+            tasks: 0,
+            latency_us: 0,
+            retries: 0,
+            violations: 0,
+            adaptations: 0,
+            running_since: u64::MAX,
+            slow: 0,
+        }
+    }
 }
 
 impl Sums {
+    /// Adds one session, with its running gauges (`slow` is [`Reading::slow`]).
+    #[inline]
+    pub(crate) fn add_gauged(&mut self, r: &Reading, slow: u64) {
+        self.add(r);
+        self.running_since = self.running_since.min(r.running_since);
+        self.slow += slow;
+    }
+
     #[inline]
     pub(crate) fn add(&mut self, r: &Reading) {
         // `SessionState` is `repr(u8)` with discriminants `0..STATES`; `min` keeps the index
@@ -324,6 +385,41 @@ impl Sums {
         self.retries = self.retries.saturating_add(o.retries);
         self.violations = self.violations.saturating_add(o.violations);
         self.adaptations = self.adaptations.saturating_add(o.adaptations);
+        self.running_since = self.running_since.min(o.running_since);
+        self.slow = self.slow.saturating_add(o.slow);
+    }
+
+    /// The running gauges at `now_ns`: sessions running, the oldest one's age, the slow ones
+    /// (as counted by [`add_gauged`](Self::add_gauged)).
+    pub(crate) fn gauges(&self, now_ns: u64) -> WindowGauges {
+        WindowGauges {
+            running: self
+                .state(SessionState::Active)
+                .saturating_add(self.state(SessionState::Adapted)),
+            slow_running: self.slow,
+            oldest_running_ns: if self.running_since == u64::MAX {
+                0
+            } else {
+                now_ns.saturating_sub(self.running_since)
+            },
+        }
+    }
+
+    /// The cumulative counters a window is fed from: `started` counts every session no longer
+    /// `Created`, the three end states their buckets, the rest the summed counters
+    /// (saturating), as [`Cumulative::of`](crate::Cumulative::of) counts an aggregate.
+    pub(crate) fn counts(&self) -> WindowCounts {
+        WindowCounts {
+            started: self.sessions().saturating_sub(self.state(SessionState::Created)),
+            completed: self.state(SessionState::Completed),
+            failed: self.state(SessionState::Failed),
+            cancelled: self.state(SessionState::Cancelled),
+            tasks: saturate(self.tasks),
+            latency_us: saturate(self.latency_us),
+            violations: saturate(self.violations),
+            retries: saturate(self.retries),
+            adaptations: saturate(self.adaptations),
+        }
     }
 
     pub(crate) fn sessions(&self) -> u64 {
@@ -386,6 +482,7 @@ mod tests {
     fn snap(state: SessionState, tasks: u64, latency: u64) -> Reading {
         Reading {
             tenant: 0,
+            running_since: u64::MAX,
             tasks,
             latency_us: latency,
             retries: u64::MAX,

@@ -535,3 +535,30 @@ fn a_pass_interrupted_by_a_panicking_source_leaves_no_trace() {
     assert_eq!(agg.aggregate_source(&sessions), expected);
     assert_eq!(agg.breakdown(&sessions).total, expected);
 }
+
+/// A sums-only pass (the runtime loop's) counts every group exactly as a full pass does; only
+/// the groups' latency distributions are left out (the overall one is kept).
+#[test]
+fn a_sums_only_pass_has_every_sum_of_a_full_pass_and_no_distribution_per_group() {
+    let tenants: Vec<TenantId> = (0..5).map(|_| TenantId::new()).collect();
+    let sessions = population(3_000, &tenants, 0x5eed_0011);
+    let (mut full, mut lean) = (Aggregation::new(), Aggregation::sums_only());
+    // Twice: the second pass reuses the groups and cells of the first.
+    for _ in 0..2 {
+        assert_eq!(lean.run(&sessions, 1_000), full.run(&sessions, 1_000));
+    }
+    let strip = |m: AggregatedMetrics| AggregatedMetrics { latency: Default::default(), ..m };
+    assert_eq!(full.tenants().len(), tenants.len());
+    for (tenant, m) in full.tenants() {
+        let lean_m = lean.tenant(tenant).expect("the same tenants");
+        assert_eq!(strip(lean_m), strip(m));
+        assert!(m.latency.p50_us > 0);
+        assert_eq!(lean_m.latency, Default::default(), "no distribution per tenant");
+    }
+    let patterns: Vec<_> = full.patterns().collect();
+    assert_eq!(patterns.len(), lean.patterns().count());
+    for (pattern, m) in patterns {
+        assert_eq!(strip(lean.pattern(pattern).expect("the same patterns")), strip(m));
+    }
+    assert_eq!(strip(lean.unpatterned()), strip(full.unpatterned()));
+}

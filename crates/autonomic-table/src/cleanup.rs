@@ -5,7 +5,9 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use autonomic_core::{Lifecycle, SessionHandle, SessionId, SessionReading, TenantId, TenantTag};
+use autonomic_core::{
+    Lifecycle, MetricsSnapshot, SessionHandle, SessionId, SessionReading, TenantId, TenantTag,
+};
 
 use crate::SessionTable;
 use crate::map::TenantHasher;
@@ -114,9 +116,65 @@ impl SessionTable {
         &self,
         retention: Duration,
         mut visit: impl FnMut(&Handle),
-        mut removed: impl FnMut(&SessionReading),
+        removed: impl FnMut(&SessionReading),
     ) -> SweepReport {
         let now = self.clock().now_nanos();
+        self.sweep_deciding(
+            now,
+            |h| {
+                visit(h);
+                ended_long_enough_ago(h, now, retention)
+            },
+            removed,
+        )
+    }
+
+    /// As [`sweep`](Self::sweep), handing `visit` a [`SessionReading`] of each session taken
+    /// at `now_ns` (on the table's clock) instead of its handle: each session is read once,
+    /// and the same reading decides whether it leaves ([`ended_long_enough_ago_at`]), so a
+    /// pass that needs values (the runtime's loop) does not read a finished session twice.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_core::{CaseId, SessionState, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let done = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// let _running = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    /// done.complete()?;
+    /// let now = table.clock().now_nanos();
+    /// let (mut states, mut gone) = (Vec::new(), 0);
+    /// let report = table.sweep_readings(now, Duration::ZERO, |r| states.push(r.snapshot.state), |_| gone += 1);
+    /// assert_eq!((report.visited, report.removed, gone), (2, 1, 1));
+    /// assert!(states.contains(&SessionState::Completed) && states.contains(&SessionState::Active));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sweep_readings(
+        &self,
+        now_ns: u64,
+        retention: Duration,
+        mut visit: impl FnMut(&SessionReading),
+        removed: impl FnMut(&SessionReading),
+    ) -> SweepReport {
+        self.sweep_deciding(
+            now_ns,
+            |h| {
+                let reading = h.reading_at(now_ns);
+                visit(&reading);
+                ended_long_enough_ago_at(&reading.snapshot, now_ns, retention)
+            },
+            removed,
+        )
+    }
+
+    /// The sweep itself: `leaves` visits a session and says whether it ended long enough ago.
+    fn sweep_deciding(
+        &self,
+        now: u64,
+        mut leaves: impl FnMut(&Handle) -> bool,
+        mut removed: impl FnMut(&SessionReading),
+    ) -> SweepReport {
         let mut report = SweepReport::default();
         // The removed sessions' tenant slab positions, by tenant: each tenant's slab is then
         // cleaned in one critical section, highest positions first (so removals shorten the
@@ -132,8 +190,7 @@ impl SessionTable {
             // it. Each removed entry moves from batch to batch (no clone).
             self.all.visit(Order::Down, |h| {
                 report.visited += 1;
-                visit(h);
-                if !ended_long_enough_ago(h, now, retention) {
+                if !leaves(h) {
                     return;
                 }
                 let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
@@ -223,7 +280,17 @@ pub fn ended_long_enough_ago<T: TenantTag, S: Lifecycle>(
     retention: Duration,
 ) -> bool {
     session.is_terminal()
-        && session.snapshot_at(now_ns).ended_for(now_ns).is_some_and(|age| age >= retention)
+        && ended_long_enough_ago_at(&session.snapshot_at(now_ns), now_ns, retention)
+}
+
+/// [`ended_long_enough_ago`] for a session already read: whether the session `snapshot` was
+/// taken of is terminal and ended at least `retention` before `now_ns`.
+pub fn ended_long_enough_ago_at(
+    snapshot: &MetricsSnapshot,
+    now_ns: u64,
+    retention: Duration,
+) -> bool {
+    snapshot.is_terminal() && snapshot.ended_for(now_ns).is_some_and(|age| age >= retention)
 }
 
 /// What one [`sweep`](SessionTable::sweep) did.

@@ -94,7 +94,7 @@ mod view;
 pub mod visit;
 
 pub use autonomic_core::StaticTenant;
-pub use cleanup::{SweepReport, ended_long_enough_ago};
+pub use cleanup::{SweepReport, ended_long_enough_ago, ended_long_enough_ago_at};
 pub use error::TableError;
 pub use new_session::NewSession;
 pub use stats::TableStats;

@@ -8,19 +8,26 @@ use autonomic::{AutonomicRuntime, ClockHandle, ManualClock, RuntimeConfig};
 use autonomic_aggregate::WindowConfig;
 use autonomic_core::{CaseId, Evidence, TenantId, WindowedKnowledge};
 
-/// Tenants A and B each start one session a second that ends a second later; A fails half
-/// of its sessions from second 30 to second 59. One loop iteration a second. Returns the
-/// windowed knowledge published after each iteration.
-fn incident(retention: Duration) -> (Vec<WindowedKnowledge>, TenantId, TenantId) {
+/// A runtime with `config` on a manual clock starting at 0.
+fn on_manual_clock(config: RuntimeConfig) -> (Arc<ManualClock>, AutonomicRuntime) {
     let clock = Arc::new(ManualClock::new());
-    let config = RuntimeConfig::default()
-        .with_retention(retention)
-        .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() });
     let runtime = AutonomicRuntime::builder()
         .config(config)
         .clock(ClockHandle::custom(clock.clone()))
         .build()
         .unwrap();
+    (clock, runtime)
+}
+
+/// Tenants A and B each start one session a second that ends a second later; A fails half
+/// of its sessions from second 30 to second 59. One loop iteration a second. Returns the
+/// windowed knowledge published after each iteration.
+fn incident(retention: Duration) -> (Vec<WindowedKnowledge>, TenantId, TenantId) {
+    let (clock, runtime) = on_manual_clock(
+        RuntimeConfig::default()
+            .with_retention(retention)
+            .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() }),
+    );
     let (a, b) = (TenantId::new(), TenantId::new());
     let mut running = Vec::new();
     let mut published = Vec::new();
@@ -104,4 +111,37 @@ fn a_session_removed_between_passes_keeps_its_last_tasks() {
     let window = runtime.knowledge().current().windows.clone().unwrap();
     assert_eq!((window.global.counts.tasks, window.global.counts.completed), (3, 1));
     assert_eq!(window.global.counts.started, 1);
+}
+
+#[test]
+fn tenants_and_patterns_have_their_own_oldest_age_and_slow_sessions() {
+    let (clock, runtime) = on_manual_clock(
+        RuntimeConfig::default()
+            .with_windows(WindowConfig { slow_session_ms: 10_000, ..WindowConfig::default() }),
+    );
+    let (a, b) = (TenantId::new(), TenantId::new());
+    clock.advance(Duration::from_secs(1));
+    let old = runtime.table().create_session(CaseId::new(), a).with_pattern(3).start().unwrap();
+    clock.advance(Duration::from_secs(20));
+    let young = runtime.table().create_session(CaseId::new(), b).with_pattern(4).start().unwrap();
+    clock.advance(Duration::from_secs(1));
+    runtime.run_once();
+    let w = runtime.knowledge().current().windows.clone().expect("the loop publishes windows");
+    let secs = |ns: u64| ns / 1_000_000_000;
+    let gauges = |f: Option<&autonomic_core::WindowFigures>| {
+        let g = f.expect("a window of its own").gauges;
+        (g.running, g.slow_running, secs(g.oldest_running_ns))
+    };
+    assert_eq!(gauges(Some(&w.global)), (2, 1, 21));
+    assert_eq!(gauges(w.tenant(a)), (1, 1, 21), "A's session runs for 21 s: slow");
+    assert_eq!(gauges(w.tenant(b)), (1, 0, 1), "B's runs for 1 s");
+    assert_eq!(gauges(w.pattern(3)), (1, 1, 21));
+    assert_eq!(gauges(w.pattern(4)), (1, 0, 1));
+    old.complete().unwrap();
+    clock.advance(Duration::from_secs(1));
+    runtime.run_once();
+    let w = runtime.knowledge().current().windows.clone().unwrap();
+    assert_eq!(gauges(w.tenant(a)), (0, 0, 0), "nothing of A runs any more");
+    assert_eq!(gauges(w.tenant(b)), (1, 0, 2));
+    drop(young);
 }

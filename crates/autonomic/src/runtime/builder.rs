@@ -93,8 +93,8 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
             aggregator: SessionAggregator::with_clock(knowledge.clone(), self.clock),
             knowledge,
             windows: Mutex::new(Windows::new(self.config.windows)),
+            state: Mutex::new(LoopState::new(self.config.windows.slow_session())),
             config: self.config,
-            state: Mutex::new(LoopState::default()),
             reports,
         };
         Ok(AutonomicRuntime { shared: Arc::new(shared), task: Mutex::new(None) })

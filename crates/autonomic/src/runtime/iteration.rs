@@ -5,8 +5,6 @@ use std::sync::PoisonError;
 use std::time::Instant;
 
 use autonomic_adapter::SessionPolicy;
-use autonomic_aggregate::{AggregatedMetrics, Cumulative};
-use autonomic_core::WindowGauges;
 
 use super::Shared;
 use super::pass::LoopPass;
@@ -33,26 +31,20 @@ impl<P: SessionPolicy> Shared<P> {
         let span = tracing::debug_span!("autonomic_loop", iteration);
         let _entered = span.enter();
 
-        // Monitor / Analyze, and the cleanup of Execute: one sweep of the table, with
-        // breakdowns by tenant and pattern for the windows. Every session is aggregated;
+        // Monitor / Analyze, and the cleanup of Execute: one sweep of the table, with sums and
+        // running gauges by tenant and pattern for the windows. Every session is aggregated;
         // those past the retention then leave.
         let now = self.aggregator.clock().now_nanos();
         let state = &mut *state;
         let departures = RefCell::new(std::mem::take(&mut state.departures));
-        let pass = LoopPass::new(self, now, &departures);
+        let pass = LoopPass::new(self, &departures);
         let metrics = state.aggregation.run(&pass, now);
         // The windows: this pass's events, then the departures of the sessions it removed
         // (it counted them, so they leave after it).
         let windowed = {
             let mut windows = self.windows();
             let mut update = windows.pass(now);
-            update.global(Cumulative::of(&metrics), pass.gauges());
-            for (tenant, m) in state.aggregation.tenants() {
-                update.tenant(tenant, Cumulative::of(&m), gauges_of(&m));
-            }
-            for (pattern, m) in state.aggregation.patterns() {
-                update.pattern(pattern, Cumulative::of(&m), gauges_of(&m));
-            }
+            state.aggregation.feed_windows(&mut update);
             update.finish();
             windows.depart_all(&mut departures.borrow_mut());
             windows.knowledge(now)
@@ -99,10 +91,4 @@ impl<P: SessionPolicy> Shared<P> {
         );
         report
     }
-}
-
-/// The gauges a breakdown gives of one tenant or pattern: how many of its sessions run (the
-/// oldest one's age and the slow ones are kept for the runtime as a whole).
-fn gauges_of(metrics: &AggregatedMetrics) -> WindowGauges {
-    WindowGauges { running: metrics.active_sessions, ..WindowGauges::default() }
 }

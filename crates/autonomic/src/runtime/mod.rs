@@ -30,9 +30,11 @@ use task::LoopTask;
 /// # The loop
 /// Each iteration ([`run_once`](Self::run_once), or the periodic loop started by
 /// [`start`](Self::start)):
-/// 1. **Monitor / Analyze**: one allocation-free totals pass of the aggregator over every
-///    session of the table (as [`TableSource::all`] does): state buckets, rates, latency
-///    percentiles.
+/// 1. **Monitor / Analyze**: one pass of the aggregator over every session of the table, each
+///    read once: state buckets, rates, latency percentiles, and per tenant and per pattern the
+///    sums and running gauges the rolling windows are fed from
+///    ([`Aggregation::sums_only`]: no latency distribution per group, no allocation once every
+///    tenant has its group).
 /// 2. **Knowledge**: publishes that aggregate; the doctrine gate reads its failure rate and
 ///    SLO compliance from the next analysis on, so what sessions do changes what the adapter
 ///    admits.
@@ -109,14 +111,28 @@ struct Shared<P: SessionPolicy> {
     reports: watch::Sender<Option<LoopReport>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LoopState {
     iteration: u64,
     totals: LoopTotals,
-    /// The breakdown pass's reusable state (per tenant and per pattern, for the windows).
+    /// The breakdown pass's reusable state: sums and running gauges per tenant and per
+    /// pattern for the windows ([`Aggregation::sums_only`]: no latency distribution per group).
     aggregation: Aggregation,
     /// Sessions the sweep removed during the pass under way, until the windows take them.
     departures: Departures,
+}
+
+impl LoopState {
+    /// A loop's state before its first iteration; running sessions older than `slow_session`
+    /// count as slow in the windows' gauges.
+    fn new(slow_session: Option<std::time::Duration>) -> Self {
+        LoopState {
+            iteration: 0,
+            totals: LoopTotals::default(),
+            aggregation: Aggregation::sums_only().with_slow_threshold(slow_session),
+            departures: Departures::default(),
+        }
+    }
 }
 
 impl<P: SessionPolicy> AutonomicRuntime<P> {
