@@ -517,13 +517,14 @@ impl Aggregation {
     }
 }
 
-/// Hashing for the tenant map and its cache: foldhash, as the table's tenant index uses for
-/// the same tenant ids.
+/// Hashing for the tenant map: foldhash's quality hasher, with a per-map random seed that
+/// keeps tenant ids chosen by an outsider from being steered into one bucket.
 ///
-/// The default SipHash costs about as much per session as the rest of the pass; foldhash's
-/// fast hasher costs a folded multiply per word. Its per-map random seed keeps tenant ids
-/// chosen by an outsider from being steered into one bucket.
-type FoldHashState = foldhash::fast::RandomState;
+/// The map is only read when the pass's tenant cache misses, so the quality variant's final
+/// avalanche costs little. The fast variant was tried: for some seeds it gave consecutive
+/// small ids fewer than half the distinct low bits hashbrown indexes by (about 4% of seeds,
+/// caught by `tenant_hasher_spreads_small_and_random_ids`).
+type FoldHashState = foldhash::quality::RandomState;
 
 /// `i` as a `u32` index. The aggregator's vectors are bounded by the live tenants, far below
 /// 2^32; saturating keeps it panic-free regardless.
