@@ -97,11 +97,17 @@ impl MemoryLeaseStore {
         let others: Vec<Other> = leases
             .iter()
             .filter(|(id, _)| *id != request.instance)
-            .map(|(_, r)| Other { demand: r.demand, charge: r.charge })
+            .map(|(_, r)| Other { epoch: r.epoch.get(), demand: r.demand, charge: r.charge })
             .collect();
         let demand = request.demand.min(MAX_DEMAND);
-        let (granted, charge) =
-            share::grant(spec, &others, demand, mine.map(|r| r.charge), request.holding);
+        let (granted, charge) = share::grant(
+            spec,
+            &others,
+            epoch.get(),
+            demand,
+            mine.map(|r| r.charge),
+            request.holding,
+        );
         let expires = now + spec.lease_period();
         leases.insert(request.instance.clone(), Record { epoch, expires, demand, charge });
         Ok(LeaseReply::Granted(Lease {

@@ -7,31 +7,25 @@ use crate::{Allotment, FleetSpec};
 /// A live instance other than the one asking.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Other {
+    pub epoch: u64,
     pub demand: u64,
     pub charge: Allotment,
 }
 
-/// The grant and the charge for an instance reporting `demand` and `holding`, charged
-/// `previous` so far (`None`: it holds no live lease).
+/// The grant and the charge for the instance holding (or being given) lease `epoch`,
+/// reporting `demand` and `holding`, charged `previous` so far (`None`: it holds no live
+/// lease).
 pub(crate) fn grant(
     spec: &FleetSpec,
     others: &[Other],
+    epoch: u64,
     demand: u64,
     previous: Option<Allotment>,
     holding: Allotment,
 ) -> (Allotment, Allotment) {
     let floor = spec.floor();
     let pool = spec.pool();
-    let total_demand: u64 = others.iter().map(|o| o.demand).sum::<u64>() + demand;
-    let live = others.len() as u64 + 1;
-    let share = |pool: u64| -> u64 {
-        if total_demand == 0 {
-            pool / live
-        } else {
-            // Exact: pool <= 10^6 and demand <= 10^9 per instance.
-            (u128::from(pool) * u128::from(demand) / u128::from(total_demand)) as u64
-        }
-    };
+    let share = |pool: u64| share(pool, others, epoch, demand);
     let taken = |field: fn(Allotment) -> u64| -> u64 {
         others.iter().map(|o| field(o.charge).saturating_sub(field(floor))).sum()
     };
@@ -51,6 +45,32 @@ pub(crate) fn grant(
         }),
     };
     (granted, granted.max(kept))
+}
+
+/// The largest-remainder share of `pool` for the instance with lease `epoch` and `demand`,
+/// among `others` (evenly, by the same rule, when nobody reports demand).
+fn share(pool: u64, others: &[Other], epoch: u64, demand: u64) -> u64 {
+    let total: u64 = others.iter().map(|o| o.demand).sum::<u64>() + demand;
+    // With no demand anywhere every instance weighs 1.
+    let weight = |d: u64| if total == 0 { 1 } else { d };
+    let total = if total == 0 { others.len() as u64 + 1 } else { total };
+    // Exact: pool <= 10^6 and the total demand <= 1024 * 10^9.
+    let split = |d: u64| {
+        let scaled = u128::from(pool) * u128::from(weight(d));
+        ((scaled / u128::from(total)) as u64, (scaled % u128::from(total)) as u64)
+    };
+    let (mine, my_rest) = split(demand);
+    let mut given = mine;
+    let mut ahead = 0u64;
+    for other in others {
+        let (base, rest) = split(other.demand);
+        given += base;
+        if rest > my_rest || (rest == my_rest && other.epoch < epoch) {
+            ahead += 1;
+        }
+    }
+    let left_over = pool.saturating_sub(given);
+    mine + u64::from(ahead < left_over)
 }
 
 #[cfg(test)]
@@ -74,33 +94,77 @@ mod tests {
     fn shares_follow_demand_within_what_is_free() {
         let spec = spec();
         // Alone, no demand: the floor and the whole pool (9).
-        assert_eq!(grant(&spec, &[], 0, None, Allotment::ZERO).0.slots, 10);
+        assert_eq!(grant(&spec, &[], 1, 0, None, Allotment::ZERO).0.slots, 10);
         // The other holds 10 (9 above its floor): only the floor is free.
-        let busy = Other { demand: 5, charge: Allotment::new(10, 0.0) };
-        assert_eq!(grant(&spec, &[busy], 5, None, Allotment::ZERO).0.slots, 1);
-        // The other shrank to its share: half the pool is free again.
-        let shrunk = Other { demand: 5, charge: Allotment::new(5, 0.0) };
-        assert_eq!(grant(&spec, &[shrunk], 5, None, Allotment::ZERO).0.slots, 5);
-        // 3:1 demand with both charged at the floor.
-        let low = Other { demand: 1, charge: Allotment::new(1, 0.0) };
-        assert_eq!(grant(&spec, &[low], 3, None, Allotment::ZERO).0.slots, 1 + 6);
+        let busy = Other { epoch: 1, demand: 5, charge: Allotment::new(10, 0.0) };
+        assert_eq!(grant(&spec, &[busy], 2, 5, None, Allotment::ZERO).0.slots, 1);
+        // The other shrank to its share: half the pool is free again; the odd slot of the
+        // pool of 9 goes to the older lease (epoch 1), not to this one.
+        let shrunk = Other { epoch: 1, demand: 5, charge: Allotment::new(5, 0.0) };
+        assert_eq!(grant(&spec, &[shrunk], 2, 5, None, Allotment::ZERO).0.slots, 1 + 4);
+        // 3:1 demand with both charged at the floor: 6.75 and 2.25 of 9 give 7 and 2.
+        let low = Other { epoch: 1, demand: 1, charge: Allotment::new(1, 0.0) };
+        assert_eq!(grant(&spec, &[low], 2, 3, None, Allotment::ZERO).0.slots, 1 + 7);
     }
 
     #[test]
     fn a_shrinking_instance_stays_charged_for_what_it_holds() {
         let spec = spec();
-        let other = Other { demand: 9, charge: Allotment::new(1, 0.0) };
+        let other = Other { epoch: 2, demand: 9, charge: Allotment::new(1, 0.0) };
         let (granted, charge) =
-            grant(&spec, &[other], 1, Some(Allotment::new(10, 0.0)), Allotment::new(10, 0.0));
-        assert_eq!(granted.slots, 1);
+            grant(&spec, &[other], 1, 1, Some(Allotment::new(10, 0.0)), Allotment::new(10, 0.0));
+        // 0.9 of the pool by 1:9, the largest remainder: 1 slot above the floor.
+        assert_eq!(granted.slots, 2);
         assert_eq!(charge.slots, 10);
         // Holding more than it was charged before is never believed.
         let (_, charge) =
-            grant(&spec, &[other], 1, Some(Allotment::new(4, 0.0)), Allotment::new(10, 0.0));
+            grant(&spec, &[other], 1, 1, Some(Allotment::new(4, 0.0)), Allotment::new(10, 0.0));
         assert_eq!(charge.slots, 4);
         // A new lease is charged for what it still holds, as far as it is free (here 9 - 3).
-        let busy = Other { demand: 9, charge: Allotment::new(4, 0.0) };
-        let (granted, charge) = grant(&spec, &[busy], 0, None, Allotment::new(9, 0.0));
+        let busy = Other { epoch: 1, demand: 9, charge: Allotment::new(4, 0.0) };
+        let (granted, charge) = grant(&spec, &[busy], 2, 0, None, Allotment::new(9, 0.0));
         assert_eq!((granted.slots, charge.slots), (1, 7));
+    }
+
+    #[test]
+    fn largest_remainders_hand_out_the_whole_pool_and_never_more() {
+        let spec = spec();
+        // Demands 10, 5, 2 of a pool of 9: 5.29, 2.65, 1.06. Rounding down gives 5 + 2 + 1
+        // = 8; the slot left over goes to the largest remainder (2.65 -> 3).
+        let shares = |epochs: [u64; 3], demands: [u64; 3]| -> Vec<u64> {
+            (0..3)
+                .map(|i| {
+                    let others: Vec<Other> = (0..3)
+                        .filter(|&j| j != i)
+                        .map(|j| Other {
+                            epoch: epochs[j],
+                            demand: demands[j],
+                            charge: spec.floor(),
+                        })
+                        .collect();
+                    share(spec.pool().slots, &others, epochs[i], demands[i])
+                })
+                .collect()
+        };
+        assert_eq!(shares([1, 2, 3], [10, 5, 2]), [5, 3, 1]);
+        // Equal remainders (no demand: 3 each of 9; demand 1, 1, 1 of a pool of 10 below).
+        assert_eq!(shares([1, 2, 3], [0, 0, 0]), [3, 3, 3]);
+        for (epochs, demands) in [
+            ([1, 2, 3], [1, 1, 1]),
+            ([3, 1, 2], [1, 1, 1]),
+            ([1, 2, 3], [7, 0, 0]),
+            ([9, 4, 6], [1_000_000_000, 3, 999_999_999]),
+            ([1, 2, 3], [1, 2, 4]),
+        ] {
+            let got = shares(epochs, demands);
+            assert_eq!(got.iter().sum::<u64>(), 9, "{epochs:?} {demands:?}: {got:?}");
+        }
+        // Ties go to the older lease.
+        let others = [
+            Other { epoch: 5, demand: 1, charge: spec.floor() },
+            Other { epoch: 6, demand: 1, charge: spec.floor() },
+        ];
+        assert_eq!(share(10, &others, 4, 1), 4);
+        assert_eq!(share(10, &others, 7, 1), 3);
     }
 }

@@ -21,6 +21,7 @@ end
 local all = redis.call('HGETALL', KEYS[1])
 local mine = nil
 local n_others, d_others, taken_s, taken_u = 0, 0, 0, 0
+local others = {}
 for i = 1, #all, 2 do
   local e, x, d, cs, cu = string.match(all[i + 1], '^(%d+),(%d+),(%d+),(%d+),(%d+)$')
   if not e then
@@ -34,6 +35,7 @@ for i = 1, #all, 2 do
   else
     n_others = n_others + 1
     d_others = d_others + d
+    others[n_others] = {e, d}
     taken_s = taken_s + math.max(cs - floor_s, 0)
     taken_u = taken_u + math.max(cu - floor_u, 0)
   end
@@ -53,14 +55,32 @@ end
 
 local pool_s = cap_s - floor_s * max_n
 local pool_u = cap_u - floor_u * max_n
+-- Largest remainder: each live instance gets floor(pool * demand / total); the units that
+-- rounding leaves go one each to the largest remainders, ties to the smaller epoch. (Exact
+-- in doubles: pool <= 10^6, demand <= 10^9, total <= 1024 * 10^9.)
 local total = d_others + demand
-local live = n_others + 1
-local share_s, share_u
-if total == 0 then
-  share_s, share_u = math.floor(pool_s / live), math.floor(pool_u / live)
-else
-  share_s, share_u = math.floor(pool_s * demand / total), math.floor(pool_u * demand / total)
+local function weight(d)
+  if total == 0 then return 1 end
+  return d
 end
+local total_w = total
+if total == 0 then total_w = n_others + 1 end
+local function share(pool)
+  local scaled = pool * weight(demand)
+  local mine, my_rest = math.floor(scaled / total_w), scaled % total_w
+  local given, ahead = mine, 0
+  for i = 1, n_others do
+    local s = pool * weight(others[i][2])
+    local rest = s % total_w
+    given = given + math.floor(s / total_w)
+    if rest > my_rest or (rest == my_rest and others[i][1] < epoch) then
+      ahead = ahead + 1
+    end
+  end
+  if ahead < pool - given then return mine + 1 end
+  return mine
+end
+local share_s, share_u = share(pool_s), share(pool_u)
 local granted_s = floor_s + math.min(share_s, math.max(pool_s - taken_s, 0))
 local granted_u = floor_u + math.min(share_u, math.max(pool_u - taken_u, 0))
 local charge_s, charge_u = granted_s, granted_u
@@ -76,4 +96,4 @@ end
 redis.call('HSET', KEYS[1], me, string.format('%d,%d,%d,%d,%d',
   epoch, now + lease_ms, demand, charge_s, charge_u))
 redis.call('PEXPIRE', KEYS[1], lease_ms * 2)
-return {1, epoch, granted_s, granted_u, lease_ms, live}
+return {1, epoch, granted_s, granted_u, lease_ms, n_others + 1}
