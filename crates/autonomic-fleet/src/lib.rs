@@ -108,9 +108,14 @@
 
 mod allotment;
 mod error;
+mod fleet_windows;
+mod knowledge;
 mod lease;
 mod member;
 mod memory;
+mod memory_knowledge;
+mod redis_connection;
+mod redis_knowledge;
 mod redis_store;
 mod share;
 mod spec;
@@ -118,9 +123,13 @@ mod store;
 
 pub use allotment::{Allotment, RESOURCE_UNITS_PER_CAPACITY};
 pub use error::{FleetConfigError, FleetError, StoreError};
+pub use fleet_windows::FleetWindows;
+pub use knowledge::{FleetTotals, KnowledgeStore, MAX_COUNT};
 pub use lease::{Epoch, Lease, LeaseReply, LeaseRequest, MAX_DEMAND};
 pub use member::{FleetMember, FleetStatus, FloorReason, MemberConfig, Standing};
 pub use memory::MemoryLeaseStore;
+pub use memory_knowledge::MemoryKnowledgeStore;
+pub use redis_knowledge::RedisKnowledgeStore;
 pub use redis_store::RedisLeaseStore;
 pub use spec::{FleetSpec, InstanceId};
 pub use store::LeaseStore;
