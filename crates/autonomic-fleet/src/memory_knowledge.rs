@@ -8,6 +8,7 @@ use autonomic_aggregate::WindowTotals;
 use tokio::time::Instant;
 
 use crate::knowledge::{OLDEST, WIRE_LEN, from_wire, to_wire};
+use crate::memory::live_records;
 use crate::{FleetSpec, FleetTotals, InstanceId, KnowledgeStore, StoreError};
 
 /// Window totals kept in this process, on tokio's clock: for tests, and for several
@@ -45,8 +46,9 @@ struct Record {
 }
 
 impl MemoryKnowledgeStore {
-    /// Most fleets one store keeps (a fleet with no live record is dropped).
-    pub const MAX_FLEETS: usize = 1024;
+    /// Most fleets one store keeps (a fleet with no live record is dropped): as many as a
+    /// [`MemoryLeaseStore`](crate::MemoryLeaseStore).
+    pub const MAX_FLEETS: usize = crate::MemoryLeaseStore::MAX_FLEETS;
 
     /// An empty store.
     pub fn new() -> Self {
@@ -62,17 +64,7 @@ impl MemoryKnowledgeStore {
     ) -> Result<FleetTotals, StoreError> {
         let now = Instant::now();
         let mut fleets = self.fleets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !fleets.contains_key(spec.name()) && fleets.len() >= Self::MAX_FLEETS {
-            fleets.retain(|_, records| records.values().any(|r| r.expires > now));
-            if fleets.len() >= Self::MAX_FLEETS {
-                return Err(StoreError::Server(format!(
-                    "the in-memory store holds {} fleets already",
-                    Self::MAX_FLEETS
-                )));
-            }
-        }
-        let records = fleets.entry(spec.name().to_owned()).or_default();
-        records.retain(|_, r| r.expires > now);
+        let records = live_records(&mut fleets, spec, now, |r| r.expires)?;
         let mut sum = [0u64; WIRE_LEN];
         let mut instances = 0;
         for (id, record) in records.iter() {

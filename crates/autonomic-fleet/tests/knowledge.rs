@@ -77,7 +77,7 @@ async fn both_knowledge_stores_follow_the_rule_and_agree() {
 }
 
 #[tokio::test]
-async fn redis_knowledge_fails_closed_on_corrupt_records() {
+async fn redis_knowledge_refuses_corrupt_records() {
     let server = RedisServer::start();
     let store = RedisKnowledgeStore::open(&server.url(), PATIENCE).unwrap();
     let spec =
