@@ -562,6 +562,8 @@ const INSTRUCTION_OPS: &[&str] = &[
     "snapshot_at",
     "handle_new",
     "loop_per_session",
+    "admit_local",
+    "admit_leased",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

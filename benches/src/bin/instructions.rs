@@ -5,13 +5,16 @@
 //! `valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/instructions record_task 1000000`
 //!
 //! `loop_per_session` is one session's share of a loop iteration of the runtime (a table of
-//! 10,000 sessions, iterated N / 10,000 times).
+//! 10,000 sessions, iterated N / 10,000 times). `admit_local` and `admit_leased` are one
+//! analyse + admit + execute on a plain adapter and on one whose capacity a running fleet
+//! member leases (lease period one hour, so that the member's background requests, 3 per
+//! lease period whatever the admission rate, stay out of the per-operation count).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use autonomic_benches::populated;
+use autonomic_benches::{fleet, populated};
 use autonomic_core::{CaseId, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
@@ -41,6 +44,24 @@ fn main() {
                 black_box(runtime.run_once());
             });
         }
+        "admit_local" => {
+            let local = autonomic_adapter::SessionAdapter::new(std::sync::Arc::new(
+                autonomic_core::KnowledgeBase::new(),
+            ));
+            let v = fleet::violating();
+            (0..n).for_each(|_| fleet::analyse_admit_execute(&local, &v));
+        }
+        "admit_leased" => {
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .expect("a tokio runtime");
+            let (leased, member) = fleet::leased(&tokio, Duration::from_secs(3600));
+            let v = fleet::violating();
+            (0..n).for_each(|_| fleet::analyse_admit_execute(&leased, &v));
+            tokio.block_on(member.shutdown());
+        }
         "handle_new" => (0..n).for_each(|_| {
             black_box(SessionHandle::new(
                 black_box(CaseId::from_u128(1)),
@@ -50,7 +71,7 @@ fn main() {
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
-                 handle_new | loop_per_session"
+                 handle_new | loop_per_session | admit_local | admit_leased"
             );
             std::process::exit(2);
         }
