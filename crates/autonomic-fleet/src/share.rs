@@ -1,6 +1,16 @@
 //! The share rule of [`LeaseStore`](crate::LeaseStore) (point 4 and 5), for the stores that
 //! run in this process. `redis_store/lease.lua` states the same rule in Lua; the conformance tests
 //! run the same scenarios against both.
+//!
+//! Shares are a largest-remainder apportionment of the pool: each live instance gets
+//! `floor(pool * demand / total)`, and the units left over by that rounding go one each to
+//! the instances ranked first by: already charged above that rounded-down share (it holds a
+//! left-over unit: it keeps it), then the largest remainder (`pool * demand mod total`), then
+//! the smaller epoch (the older lease). So the shares add up to the whole pool, never more,
+//! and every instance computes the same apportionment from the same records. Ranking the
+//! holder first keeps a left-over unit where it is while demands move a little between
+//! renewals: otherwise two instances with close remainders, each renewing with its own fresh
+//! demand, could each see the other first and leave the unit unallotted.
 
 use crate::{Allotment, FleetSpec};
 
@@ -25,15 +35,21 @@ pub(crate) fn grant(
 ) -> (Allotment, Allotment) {
     let floor = spec.floor();
     let pool = spec.pool();
-    let share = |pool: u64| share(pool, others, epoch, demand);
+    let me = Claim { epoch, demand, charge: previous };
     let taken = |field: fn(Allotment) -> u64| -> u64 {
         others.iter().map(|o| field(o.charge).saturating_sub(field(floor))).sum()
     };
     let free_slots = pool.slots.saturating_sub(taken(|a| a.slots));
     let free_units = pool.resource_units.saturating_sub(taken(|a| a.resource_units));
     let granted = Allotment {
-        slots: floor.slots + share(pool.slots).min(free_slots),
-        resource_units: floor.resource_units + share(pool.resource_units).min(free_units),
+        slots: floor.slots
+            + share(pool.slots, others, &me, |a| a.slots - floor.slots.min(a.slots))
+                .min(free_slots),
+        resource_units: floor.resource_units
+            + share(pool.resource_units, others, &me, |a| {
+                a.resource_units - floor.resource_units.min(a.resource_units)
+            })
+            .min(free_units),
     };
     let kept = match previous {
         Some(previous) => holding.min(previous),
@@ -47,9 +63,19 @@ pub(crate) fn grant(
     (granted, granted.max(kept))
 }
 
-/// The largest-remainder share of `pool` for the instance with lease `epoch` and `demand`,
-/// among `others` (evenly, by the same rule, when nobody reports demand).
-fn share(pool: u64, others: &[Other], epoch: u64, demand: u64) -> u64 {
+/// The instance asking: its lease, its demand, and what it was charged so far (`None` for a
+/// new lease).
+struct Claim {
+    epoch: u64,
+    demand: u64,
+    charge: Option<Allotment>,
+}
+
+/// The largest-remainder share of one field's `pool` for `me` among `others` (evenly, by the
+/// same rule, when nobody reports demand); `above` is what a charge holds of that field above
+/// the floor.
+fn share(pool: u64, others: &[Other], me: &Claim, above: impl Fn(Allotment) -> u64) -> u64 {
+    let Claim { epoch, demand, charge } = *me;
     let total: u64 = others.iter().map(|o| o.demand).sum::<u64>() + demand;
     // With no demand anywhere every instance weighs 1.
     let weight = |d: u64| if total == 0 { 1 } else { d };
@@ -60,12 +86,15 @@ fn share(pool: u64, others: &[Other], epoch: u64, demand: u64) -> u64 {
         ((scaled / u128::from(total)) as u64, (scaled % u128::from(total)) as u64)
     };
     let (mine, my_rest) = split(demand);
+    // Rank for a left-over unit: holding one already, then the remainder.
+    let my_rank = (charge.is_some_and(|c| above(c) > mine), my_rest);
     let mut given = mine;
     let mut ahead = 0u64;
     for other in others {
         let (base, rest) = split(other.demand);
         given += base;
-        if rest > my_rest || (rest == my_rest && other.epoch < epoch) {
+        let rank = (above(other.charge) > base, rest);
+        if rank > my_rank || (rank == my_rank && other.epoch < epoch) {
             ahead += 1;
         }
     }
@@ -142,7 +171,8 @@ mod tests {
                             charge: spec.floor(),
                         })
                         .collect();
-                    share(spec.pool().slots, &others, epochs[i], demands[i])
+                    let me = Claim { epoch: epochs[i], demand: demands[i], charge: None };
+                    share(spec.pool().slots, &others, &me, |a| a.slots - 1)
                 })
                 .collect()
         };
@@ -164,7 +194,14 @@ mod tests {
             Other { epoch: 5, demand: 1, charge: spec.floor() },
             Other { epoch: 6, demand: 1, charge: spec.floor() },
         ];
-        assert_eq!(share(10, &others, 4, 1), 4);
-        assert_eq!(share(10, &others, 7, 1), 3);
+        let claim = |epoch| Claim { epoch, demand: 1, charge: None };
+        assert_eq!(share(10, &others, &claim(4), |a| a.slots - 1), 4);
+        assert_eq!(share(10, &others, &claim(7), |a| a.slots - 1), 3);
+        // Whoever holds a left-over unit keeps it, whatever the remainders: the others here
+        // are charged at their floors, this one above its rounded-down share (3).
+        let holder = Claim { epoch: 9, demand: 1, charge: Some(Allotment::new(1 + 4, 0.0)) };
+        assert_eq!(share(10, &others, &holder, |a| a.slots - 1), 4);
+        let third = [others[0], Other { epoch: 9, demand: 1, charge: Allotment::new(5, 0.0) }];
+        assert_eq!(share(10, &third, &claim(4), |a| a.slots - 1), 3);
     }
 }

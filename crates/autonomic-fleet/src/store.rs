@@ -19,9 +19,10 @@ use crate::{Epoch, FleetSpec, InstanceId, LeaseReply, LeaseRequest, StoreError};
 /// 4. The grant is the floor plus the instance's share of the [pool](FleetSpec::pool): in
 ///    proportion to its demand among the live instances (evenly if nobody reports demand),
 ///    apportioned by largest remainder (each share rounded down, the units left over one
-///    each to the largest remainders, ties to the older lease: the shares add up to the
-///    whole pool, never more), and never more than the pool less what the others are
-///    charged above their floors.
+///    each to those already charged above their rounded-down share, then to the largest
+///    remainders, then to the older lease: the shares add up to the whole pool, never more,
+///    and a left-over unit stays where it is while demands move a little), and never more
+///    than the pool less what the others are charged above their floors.
 ///    So the charges never add up to more than the cap, and the floors of absent instances
 ///    stay reserved.
 /// 5. The instance is charged the larger of its grant and `holding` (at most what it was

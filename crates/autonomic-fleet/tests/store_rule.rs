@@ -111,6 +111,10 @@ async fn inheritance<S: LeaseStore>(store: &S) -> Vec<Allotment> {
 /// last grant) until their slices settle; then the slices add up to the whole cap (rounding
 /// every share down would leave a slot unused: 6 + 3 + 2 = 11 of 12), and at no step do the
 /// latest grants add up to more than the cap. Returns the grants in order.
+///
+/// Then b's and c's demands move a little at every renewal, so that which of them has the
+/// larger remainder flips between their renewals: the whole cap stays allotted (a left-over
+/// unit stays with the instance that holds it).
 async fn apportionment<S: LeaseStore>(store: &S) -> Vec<Allotment> {
     let spec = spec("apportionment", 5_000);
     let names = [id("a"), id("b"), id("c")];
@@ -134,10 +138,31 @@ async fn apportionment<S: LeaseStore>(store: &S) -> Vec<Allotment> {
         }
     }
     let slots: Vec<u64> = held.iter().map(|l| l.granted.slots).collect();
-    assert_eq!(slots, [1 + 5, 1 + 3, 1 + 1], "9 of the pool by 10:5:2, the odd slot to b");
+    // 9 of the pool by 10:5:2 is 5.29 + 2.65 + 1.06: 5 + 2 + 1 rounded down, and the odd
+    // slot to a, which holds it (it started with the whole pool and shrank to its share),
+    // though b's remainder is larger.
+    assert_eq!(slots, [1 + 6, 1 + 2, 1 + 1]);
     assert_eq!(held.iter().map(|l| l.granted.slots).sum::<u64>(), 12, "the whole cap");
     let units: u64 = held.iter().map(|l| l.granted.resource_units).sum();
     assert_eq!(units, 900_000, "the whole cap: {held:?}");
+    // Demands 1000 : 600 +- 10 : 600 -+ 10 of a pool of 9: 4.09, 2.45 +- 0.04, 2.45 -+ 0.04,
+    // rounded down 4 + 2 + 2, so b and c contest the left-over unit, and which of them has
+    // the larger remainder flips at every renewal. Once the slices have settled to the new
+    // demands (two rounds), the whole cap stays allotted: whoever holds the unit keeps it.
+    for round in 0..8u64 {
+        let wobble = [1000, 600 + 10 * (round % 2), 610 - 10 * (round % 2)];
+        for i in 0..3 {
+            let renewed = granted(
+                ask(store, &spec, &names[i], Some(held[i].epoch), wobble[i], held[i].granted).await,
+            );
+            held[i] = renewed;
+            trace.push(renewed.granted);
+            let slots: u64 = held.iter().map(|l| l.granted.slots).sum();
+            assert!(slots <= 12, "over the cap: {held:?}");
+        }
+        let slots: u64 = held.iter().map(|l| l.granted.slots).sum();
+        assert!(round < 2 || slots == 12, "round {round}: a slot unallotted: {held:?}");
+    }
     trace
 }
 
