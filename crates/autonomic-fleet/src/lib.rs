@@ -24,8 +24,10 @@
 //! * **Slices follow use.** Each request reports the instance's demand (admissions plus
 //!   refusals for capacity since its last request). The grant is the floor plus a share of the
 //!   [pool](FleetSpec::pool) (the cap less `max_instances` floors) in proportion to demand,
-//!   apportioned by largest remainder so that the shares add up to the whole pool (rounding
-//!   each down would leave slots unused), never more than what the others leave free; a shrinking instance stays charged for what
+//!   apportioned by largest remainder so that the slices settle to the whole pool (rounding
+//!   each down would leave slots unused; a left-over unit stays with whoever holds it, and
+//!   one nobody holds goes to the first to ask while it is free), never more than what the
+//!   others leave free; a shrinking instance stays charged for what
 //!   it still holds until it has let go, so the charges never add up to more than the cap.
 //!   The rule is [`LeaseStore`]'s; both stores follow it and are tested with the same
 //!   scenarios.

@@ -9,8 +9,9 @@
 //! the smaller epoch (the older lease). So the shares add up to the whole pool, never more,
 //! and every instance computes the same apportionment from the same records. Ranking the
 //! holder first keeps a left-over unit where it is while demands move a little between
-//! renewals: otherwise two instances with close remainders, each renewing with its own fresh
-//! demand, could each see the other first and leave the unit unallotted.
+//! renewals; and a left-over unit nobody holds goes to whoever asks first while it is free:
+//! otherwise two instances with close remainders, each renewing with its own fresh demand,
+//! could each see the other first and leave the unit unallotted.
 
 use crate::{Allotment, FleetSpec};
 
@@ -90,16 +91,21 @@ fn share(pool: u64, others: &[Other], me: &Claim, above: impl Fn(Allotment) -> u
     let my_rank = (charge.is_some_and(|c| above(c) > mine), my_rest);
     let mut given = mine;
     let mut ahead = 0u64;
+    let mut holders = u64::from(my_rank.0);
     for other in others {
         let (base, rest) = split(other.demand);
         given += base;
         let rank = (above(other.charge) > base, rest);
+        holders += u64::from(rank.0);
         if rank > my_rank || (rank == my_rank && other.epoch < epoch) {
             ahead += 1;
         }
     }
     let left_over = pool.saturating_sub(given);
-    mine + u64::from(ahead < left_over)
+    // A left-over unit nobody holds also goes to whoever asks while it is free (the grant is
+    // capped by what is free): two instances renewing with moving demands could each rank
+    // the other first and leave it idle. Once taken, its holder keeps it.
+    mine + u64::from(ahead < left_over || holders < left_over)
 }
 
 #[cfg(test)]
@@ -127,10 +133,10 @@ mod tests {
         // The other holds 10 (9 above its floor): only the floor is free.
         let busy = Other { epoch: 1, demand: 5, charge: Allotment::new(10, 0.0) };
         assert_eq!(grant(&spec, &[busy], 2, 5, None, Allotment::ZERO).0.slots, 1);
-        // The other shrank to its share: half the pool is free again; the odd slot of the
-        // pool of 9 goes to the older lease (epoch 1), not to this one.
+        // The other shrank to its share: half the pool is free again, and the odd slot of the
+        // pool of 9, which nobody holds, goes to whoever asks while it is free.
         let shrunk = Other { epoch: 1, demand: 5, charge: Allotment::new(5, 0.0) };
-        assert_eq!(grant(&spec, &[shrunk], 2, 5, None, Allotment::ZERO).0.slots, 1 + 4);
+        assert_eq!(grant(&spec, &[shrunk], 2, 5, None, Allotment::ZERO).0.slots, 1 + 5);
         // 3:1 demand with both charged at the floor: 6.75 and 2.25 of 9 give 7 and 2.
         let low = Other { epoch: 1, demand: 1, charge: Allotment::new(1, 0.0) };
         assert_eq!(grant(&spec, &[low], 2, 3, None, Allotment::ZERO).0.slots, 1 + 7);
@@ -155,53 +161,61 @@ mod tests {
         assert_eq!((granted.slots, charge.slots), (1, 7));
     }
 
+    /// Three instances acquired at their floors renew in turn, each holding its last grant,
+    /// for four rounds; the charges never add up to more than the cap. Returns the last
+    /// grants' slots.
+    fn settle(spec: &FleetSpec, epochs: [u64; 3], demands: [u64; 3]) -> [u64; 3] {
+        let mut charges = [spec.floor(); 3];
+        let mut grants = [spec.floor(); 3];
+        for _round in 0..4 {
+            for i in 0..3 {
+                let others: Vec<Other> = (0..3)
+                    .filter(|&j| j != i)
+                    .map(|j| Other { epoch: epochs[j], demand: demands[j], charge: charges[j] })
+                    .collect();
+                let (granted, charge) =
+                    grant(spec, &others, epochs[i], demands[i], Some(charges[i]), grants[i]);
+                (grants[i], charges[i]) = (granted, charge);
+                let charged: u64 = charges.iter().map(|c| c.slots).sum();
+                assert!(charged <= spec.cap().slots, "{epochs:?} {demands:?}: {charges:?}");
+            }
+        }
+        grants.map(|g| g.slots)
+    }
+
     #[test]
     fn largest_remainders_hand_out_the_whole_pool_and_never_more() {
         let spec = spec();
         // Demands 10, 5, 2 of a pool of 9: 5.29, 2.65, 1.06. Rounding down gives 5 + 2 + 1
-        // = 8; the slot left over goes to the largest remainder (2.65 -> 3).
-        let shares = |epochs: [u64; 3], demands: [u64; 3]| -> Vec<u64> {
-            (0..3)
-                .map(|i| {
-                    let others: Vec<Other> = (0..3)
-                        .filter(|&j| j != i)
-                        .map(|j| Other {
-                            epoch: epochs[j],
-                            demand: demands[j],
-                            charge: spec.floor(),
-                        })
-                        .collect();
-                    let me = Claim { epoch: epochs[i], demand: demands[i], charge: None };
-                    share(spec.pool().slots, &others, &me, |a| a.slots - 1)
-                })
-                .collect()
-        };
-        assert_eq!(shares([1, 2, 3], [10, 5, 2]), [5, 3, 1]);
-        // Equal remainders (no demand: 3 each of 9; demand 1, 1, 1 of a pool of 10 below).
-        assert_eq!(shares([1, 2, 3], [0, 0, 0]), [3, 3, 3]);
+        // = 8 (grants of 6 + 3 + 2 = 11 of 12); the slot left over is taken by the first to
+        // renew while nobody holds it (a), which keeps it.
+        assert_eq!(settle(&spec, [1, 2, 3], [10, 5, 2]), [1 + 6, 1 + 2, 1 + 1]);
         for (epochs, demands) in [
+            ([1, 2, 3], [0, 0, 0]),
             ([1, 2, 3], [1, 1, 1]),
             ([3, 1, 2], [1, 1, 1]),
             ([1, 2, 3], [7, 0, 0]),
             ([9, 4, 6], [1_000_000_000, 3, 999_999_999]),
             ([1, 2, 3], [1, 2, 4]),
         ] {
-            let got = shares(epochs, demands);
-            assert_eq!(got.iter().sum::<u64>(), 9, "{epochs:?} {demands:?}: {got:?}");
+            let got = settle(&spec, epochs, demands);
+            assert_eq!(got.iter().sum::<u64>(), 12, "{epochs:?} {demands:?}: {got:?}");
         }
-        // Ties go to the older lease.
-        let others = [
-            Other { epoch: 5, demand: 1, charge: spec.floor() },
-            Other { epoch: 6, demand: 1, charge: spec.floor() },
-        ];
-        let claim = |epoch| Claim { epoch, demand: 1, charge: None };
-        assert_eq!(share(10, &others, &claim(4), |a| a.slots - 1), 4);
-        assert_eq!(share(10, &others, &claim(7), |a| a.slots - 1), 3);
-        // Whoever holds a left-over unit keeps it, whatever the remainders: the others here
-        // are charged at their floors, this one above its rounded-down share (3).
-        let holder = Claim { epoch: 9, demand: 1, charge: Some(Allotment::new(1 + 4, 0.0)) };
-        assert_eq!(share(10, &others, &holder, |a| a.slots - 1), 4);
-        let third = [others[0], Other { epoch: 9, demand: 1, charge: Allotment::new(5, 0.0) }];
-        assert_eq!(share(10, &third, &claim(4), |a| a.slots - 1), 3);
+    }
+
+    #[test]
+    fn a_left_over_unit_stays_with_its_holder_and_an_unheld_one_is_taken() {
+        // Pool 10 by 1:1:1: 3 each and one unit left over.
+        let at_floor = |epoch| Other { epoch, demand: 1, charge: Allotment::new(1, 0.0) };
+        let holding = |epoch| Other { epoch, demand: 1, charge: Allotment::new(1 + 4, 0.0) };
+        let claim = |epoch, charge| Claim { epoch, demand: 1, charge };
+        let slots = |a: Allotment| a.slots - 1;
+        // Nobody holds it: it is claimed (the grant is capped by what is free).
+        assert_eq!(share(10, &[at_floor(5), at_floor(6)], &claim(7, None), slots), 4);
+        // Another holds it: the remainders do not take it away, whatever the epochs.
+        assert_eq!(share(10, &[at_floor(5), holding(6)], &claim(4, None), slots), 3);
+        // This one holds it: it keeps it.
+        let mine = Some(Allotment::new(1 + 4, 0.0));
+        assert_eq!(share(10, &[at_floor(5), at_floor(6)], &claim(7, mine), slots), 4);
     }
 }

@@ -145,12 +145,13 @@ async fn apportionment<S: LeaseStore>(store: &S) -> Vec<Allotment> {
     assert_eq!(held.iter().map(|l| l.granted.slots).sum::<u64>(), 12, "the whole cap");
     let units: u64 = held.iter().map(|l| l.granted.resource_units).sum();
     assert_eq!(units, 900_000, "the whole cap: {held:?}");
-    // Demands 1000 : 600 +- 10 : 600 -+ 10 of a pool of 9: 4.09, 2.45 +- 0.04, 2.45 -+ 0.04,
-    // rounded down 4 + 2 + 2, so b and c contest the left-over unit, and which of them has
-    // the larger remainder flips at every renewal. Once the slices have settled to the new
-    // demands (two rounds), the whole cap stays allotted: whoever holds the unit keeps it.
+    // Demands 1000 : 640 - 10r : 635 - 10r in round r, of a pool of 9: about 4.0, 2.5, 2.5,
+    // rounded down 4 + 2 + 2, and one unit left over. b renews with a fresh demand below c's
+    // last, and c with one below b's: ranked by remainders alone, each would see the other
+    // first and the unit would go to nobody. Once the slices have settled to the new demands
+    // (two rounds), the whole cap stays allotted: whoever holds the unit keeps it.
     for round in 0..8u64 {
-        let wobble = [1000, 600 + 10 * (round % 2), 610 - 10 * (round % 2)];
+        let wobble = [1000, 640 - 10 * round, 635 - 10 * round];
         for i in 0..3 {
             let renewed = granted(
                 ask(store, &spec, &names[i], Some(held[i].epoch), wobble[i], held[i].granted).await,

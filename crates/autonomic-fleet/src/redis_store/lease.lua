@@ -72,19 +72,21 @@ local function share(pool, floor, field)
   local mine_base, my_rest = math.floor(scaled / total_w), scaled % total_w
   local my_holds = 0
   if mine ~= nil and mine[field - 1] - floor > mine_base then my_holds = 1 end
-  local given, ahead = mine_base, 0
+  local given, ahead, holders = mine_base, 0, my_holds
   for i = 1, n_others do
     local s = pool * weight(others[i][2])
     local base, rest = math.floor(s / total_w), s % total_w
     given = given + base
     local holds = 0
     if others[i][field] - floor > base then holds = 1 end
+    holders = holders + holds
     if holds > my_holds or (holds == my_holds and (rest > my_rest
         or (rest == my_rest and others[i][1] < epoch))) then
       ahead = ahead + 1
     end
   end
-  if ahead < pool - given then return mine_base + 1 end
+  -- A left-over unit nobody holds also goes to whoever asks while it is free.
+  if ahead < pool - given or holders < pool - given then return mine_base + 1 end
   return mine_base
 end
 local share_s, share_u = share(pool_s, floor_s, 3), share(pool_u, floor_u, 4)
