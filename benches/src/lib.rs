@@ -102,3 +102,63 @@ pub fn populated(n: usize) -> AutonomicRuntime {
     }
     runtime
 }
+
+pub mod fleet {
+    //! The fleet's admission figure, shared by `fleet_bench` and the instruction driver: the
+    //! same analyse + admit + execute on a plain adapter and on one whose capacity is a slice
+    //! leased by a running `FleetMember` that also shares the fleet's window totals.
+
+    use std::hint::black_box;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use autonomic_adapter::{Analysis, SessionAdapter};
+    use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+    use autonomic_fleet::{
+        Allotment, FleetMember, FleetSpec, FleetWindows, InstanceId, MemberConfig,
+        MemoryKnowledgeStore, MemoryLeaseStore,
+    };
+
+    /// 15% violations over 100 tasks: the default policy proposes `DegradePerformance`.
+    pub fn violating() -> SessionHandle {
+        let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap();
+        (0..100).for_each(|_| h.record_task_execution_us(5_000));
+        (0..15).for_each(|_| h.record_violation());
+        h
+    }
+
+    /// Analyse, admit and execute one adaptation of `h` on `adapter`.
+    pub fn analyse_admit_execute(adapter: &SessionAdapter, h: &SessionHandle) {
+        let Ok(Analysis::Admitted(decision)) = adapter.evaluate(black_box(h)) else {
+            unreachable!("admitted within the slice")
+        };
+        adapter.execute(&decision, h).unwrap();
+    }
+
+    /// An adapter on a leased slice: a member on `runtime` (in-memory stores: the admission
+    /// path never calls a store) renewing every `lease / 3` and exchanging window totals on
+    /// the same schedule, started and granted before this returns.
+    pub fn leased(
+        runtime: &tokio::runtime::Runtime,
+        lease: Duration,
+    ) -> (Arc<SessionAdapter>, FleetMember) {
+        let spec =
+            FleetSpec::new("bench", Allotment::new(12, 0.9), Allotment::new(1, 0.05), 3, lease)
+                .unwrap();
+        let adapter = Arc::new(SessionAdapter::new(Arc::new(KnowledgeBase::new())));
+        let member = runtime.block_on(async {
+            let config = MemberConfig::new(spec, InstanceId::new("bench").unwrap());
+            let member = FleetMember::start_with_knowledge(
+                adapter.clone(),
+                MemoryLeaseStore::new(),
+                MemoryKnowledgeStore::new(),
+                Arc::new(FleetWindows::new()),
+                config,
+            )
+            .unwrap();
+            member.watch().wait_for(|s| s.granted.is_some()).await.unwrap();
+            member
+        });
+        (adapter, member)
+    }
+}

@@ -566,6 +566,8 @@ const INSTRUCTION_OPS: &[&str] = &[
     "tower_per_request",
     "tower_keyed",
     "keyed_lookup",
+    "admit_local",
+    "admit_leased",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

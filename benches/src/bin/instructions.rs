@@ -12,13 +12,16 @@
 //! over it, and through `SessionLayer::keyed` (one existing key) over it; the table is swept
 //! (`run_once`, zero retention) every 4096 requests in every one of them, so removing a
 //! request's session is counted too. `keyed_lookup`: `KeyedSessions::session` for an existing
-//! key among 10,000.
+//! key among 10,000. `admit_local` and `admit_leased` are one
+//! analyse + admit + execute on a plain adapter and on one whose capacity a running fleet
+//! member leases (lease period one hour, so that the member's background requests, 3 per
+//! lease period whatever the admission rate, stay out of the per-operation count).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use autonomic_benches::{populated, tower_requests as req};
+use autonomic_benches::{fleet, populated, tower_requests as req};
 use autonomic_core::{CaseId, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
@@ -47,6 +50,24 @@ fn main() {
             (0..(n / LOOP_SESSIONS).max(1)).for_each(|_| {
                 black_box(runtime.run_once());
             });
+        }
+        "admit_local" => {
+            let local = autonomic_adapter::SessionAdapter::new(std::sync::Arc::new(
+                autonomic_core::KnowledgeBase::new(),
+            ));
+            let v = fleet::violating();
+            (0..n).for_each(|_| fleet::analyse_admit_execute(&local, &v));
+        }
+        "admit_leased" => {
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .expect("a tokio runtime");
+            let (leased, member) = fleet::leased(&tokio, Duration::from_secs(3600));
+            let v = fleet::violating();
+            (0..n).for_each(|_| fleet::analyse_admit_execute(&leased, &v));
+            tokio.block_on(member.shutdown());
         }
         "handle_new" => (0..n).for_each(|_| {
             black_box(SessionHandle::new(
@@ -80,7 +101,7 @@ fn main() {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
                  handle_new | loop_per_session | tower_bare | tower_per_request | tower_keyed | \
-                 keyed_lookup"
+                 keyed_lookup | admit_local | admit_leased"
             );
             std::process::exit(2);
         }

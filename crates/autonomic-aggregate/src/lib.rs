@@ -96,4 +96,6 @@ pub use breakdown::{Breakdown, PatternMetrics, TenantMetrics};
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;
-pub use window::{Cumulative, Departures, WindowConfig, WindowPass, Windows};
+pub use window::{
+    Cumulative, Departures, WindowConfig, WindowPass, WindowPeers, WindowTotals, Windows,
+};

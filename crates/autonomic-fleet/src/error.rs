@@ -23,24 +23,25 @@ impl FleetConfigError {
     }
 }
 
-/// A lease store operation failed; the lease held (if any) stays in force until it expires.
+/// A lease or knowledge store operation failed; the lease held (if any) stays in force until
+/// it expires, and so does the last fleet sum of window totals.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StoreError {
     /// The store could not be reached or did not answer (connection refused, reset, I/O).
-    #[error("lease store unreachable: {0}")]
+    #[error("fleet store unreachable: {0}")]
     Unreachable(String),
     /// The store did not answer within the request timeout.
-    #[error("lease store did not answer within {0} ms")]
+    #[error("fleet store did not answer within {0} ms")]
     Timeout(u64),
     /// The store answered with an error of its own.
-    #[error("lease store refused the request: {0}")]
+    #[error("fleet store refused the request: {0}")]
     Server(String),
     /// The store's reply is not what the protocol allows (wrong shape, out-of-range value).
-    #[error("invalid reply from the lease store: {0}")]
+    #[error("invalid reply from the fleet store: {0}")]
     BadReply(String),
     /// The store's fleet records are corrupt (written by something else); no lease is given
     /// until they are removed.
-    #[error("corrupt fleet records in the lease store: {0}")]
+    #[error("corrupt fleet records in the store: {0}")]
     Corrupt(String),
 }
 

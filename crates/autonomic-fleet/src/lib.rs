@@ -1,5 +1,6 @@
 //! One Global Q across a fleet of processes: each instance leases a slice of the fleet's
-//! adaptation slots and resources, and admits from it locally.
+//! adaptation slots and resources, and admits from it locally; and its doctrine judges the
+//! fleet's rolling windows, each instance's published with an expiry and summed.
 //!
 //! # The model
 //! A fleet (twenty replicas behind a load balancer) shares one budget, a [`FleetSpec`]: a
@@ -23,7 +24,10 @@
 //! * **Slices follow use.** Each request reports the instance's demand (admissions plus
 //!   refusals for capacity since its last request). The grant is the floor plus a share of the
 //!   [pool](FleetSpec::pool) (the cap less `max_instances` floors) in proportion to demand,
-//!   never more than what the others leave free; a shrinking instance stays charged for what
+//!   apportioned by largest remainder so that the slices settle to the whole pool (rounding
+//!   each down would leave slots unused; a left-over unit stays with whoever holds it, and
+//!   one nobody holds goes to the first to ask while it is free), never more than what the
+//!   others leave free; a shrinking instance stays charged for what
 //!   it still holds until it has let go, so the charges never add up to more than the cap.
 //!   The rule is [`LeaseStore`]'s; both stores follow it and are tested with the same
 //!   scenarios.
@@ -34,8 +38,9 @@
 //! * **Admission is untouched.** The fleet only sets the two capacity fields of the adapter's
 //!   Global Q (through its public `update_global_q`; the other fields are kept). Admission,
 //!   permits and refusals are the adapter's, with the same cost as without a fleet. Requests
-//!   to the store happen on the member's schedule: `3/lease` per second per instance, however
-//!   many admissions there are.
+//!   to the store happen on the member's schedule: `3/lease` per second per instance (twice
+//!   that with fleet-wide knowledge: one exchange of window totals beside each lease
+//!   request), however many admissions there are.
 //!
 //! # Failure modes
 //! | what happens | what an instance does | the fleet's bound | test |
@@ -47,7 +52,12 @@
 //! | failover with lost writes (a replica promoted without the last writes, or a restart without persistence) | renewals come back `Expired`; the member falls to its floor and acquires anew, with an epoch larger than any before (epochs are at least the server's time in ms) | **over-admission bounded by one lease period**: the new server hands out the pool again while the old slices are still in force locally, so for at most one lease period the fleet may admit up to its cap plus the slices held before the loss (at most twice the cap) | `failure_modes::failover_with_lost_writes_reacquires_with_larger_epochs` |
 //! | lease expired, or taken over (another acquisition under the same instance name) | renewals and releases carrying the old epoch are refused and change nothing; the member falls to its floor and acquires anew; decisions already admitted finish (permits are never revoked) | the cap | `failure_modes::a_stale_epoch_is_refused_and_the_member_acquires_anew`, `store_rule` (`fencing`, `expiry`) |
 //! | corrupt fleet records in Redis (written by something else) | the script refuses every lease ([`StoreError::Corrupt`]); instances fall to their floors until an operator deletes the key | the cap | `store_rule::redis_store_fails_closed_on_corrupt_records` |
-//! | hostile or malformed reply | refused as [`StoreError::BadReply`] (shape, every number checked against the spec, at most 1 KB echoed), counted as a failed request | the cap | `redis_store` unit tests |
+//! | hostile or malformed reply | refused as [`StoreError::BadReply`] (shape, every number checked against the spec, at most 1 KB echoed), counted as a failed request; a large reply is still parsed by the `redis` crate first (see [Replies from Redis](#replies-from-redis)) | the cap | `redis_store` and `redis_knowledge` unit tests |
+//! | knowledge: Redis down, unreachable or hung | the exchange fails (within `request_timeout`); the last fleet sum stays in force until its expiry (one lease period from when it was asked for, less `clock_margin`), then the doctrine judges the instance's own windows alone; the sum comes back with Redis | the knowledge rules judge at least the instance's own evidence (with its own minimum volume) | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out` (Redis stopped, then restarted) |
+//! | knowledge: an instance dies or stops | its record expires one lease period after its last publication; the others stop counting it | - | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out`, `knowledge::both_knowledge_stores_follow_the_rule_and_agree` |
+//! | knowledge: more than `max_instances` instances publish | the extra ones are not stored (their events are missing from the others' sums) but read the sum | - | `knowledge::both_knowledge_stores_follow_the_rule_and_agree` |
+//! | knowledge: corrupt records in Redis | the exchange fails ([`StoreError::Corrupt`]); as Redis down | as Redis down | `knowledge::redis_knowledge_refuses_corrupt_records` |
+//! | knowledge: the member stops | the runtime judges its own windows at once | - | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out` |
 //! | more than `max_instances` instances | the extra ones are refused (`Full`) and run at their floors, which are not reserved | the cap plus one floor per extra instance | `store_rule` (`fencing`) |
 //! | shutdown | the floor is set at once; the lease is released once what is in use fits in the floor, else left to expire | the cap | `member::shutdown_sets_the_floor_and_gives_the_slice_back`, `member::shutdown_keeps_the_lease_while_work_beyond_the_floor_is_in_flight` |
 //!
@@ -64,13 +74,47 @@
 //! adaptation beyond the bounds above. Give floors of at least one slot until the adapter
 //! accepts "adaptation off".
 //!
-//! # Fleet-wide knowledge (not yet)
-//! The knowledge rules of Global Q (SLO compliance, failure rate) still read each instance's
-//! own `KnowledgeBase`. Publishing each instance's window counts to a key of its own with an
-//! expiry and reading the fleet's sum belongs beside the lease store: a second trait next to
-//! [`LeaseStore`] (a `KnowledgeStore` publishing and summing counts on the same Redis
-//! connection) driven by the same member task, whose renewal loop is where the publication
-//! would go. It waits for the rolling windows of the aggregate layer.
+//! # Fleet-wide knowledge
+//! The knowledge rules of Global Q (SLO compliance, failure rate) judge the runtime's global
+//! rolling window. In a fleet, each instance's window holds only its own slice of the
+//! traffic; with fleet-wide knowledge it holds the fleet's:
+//!
+//! ```text
+//!  runtime loop, each iteration:  own totals --> FleetWindows --> others' sum (last fetched)
+//!       global figures = figures(own totals + others' sum)  --publish--> KnowledgeBase --> gate
+//!  FleetMember, every renew_every (beside the lease request, concurrently):
+//!       own totals --KnowledgeStore::exchange--> record `instance`, expiring one lease period later
+//!                  <-- sum of the other live records (Redis: summed by the script, 23 integers)
+//! ```
+//!
+//! * **How the sum reaches the doctrine.** The runtime (`autonomic::RuntimeBuilder::window_peers`)
+//!   hands [`FleetWindows`] its own global [`WindowTotals`](autonomic_aggregate::WindowTotals)
+//!   each iteration and adds the others' sum before it computes the figures it publishes
+//!   (`Windows::knowledge_with_peers`, with its own minimum volumes). The loop's publication
+//!   *is* the fleet's knowledge, so nothing overwrites it, and the instance's own events count
+//!   as fresh as without a fleet; the others' are at most one renewal period plus one loop
+//!   interval old. Tenants and patterns stay each instance's own; only the global window is
+//!   summed. The runtime's `windows()` accessor stays its own.
+//! * **A dead instance ages out.** Each record expires one lease period after its last
+//!   publication, on the store's clock; a stopped member's record is left to expire (its
+//!   events happened), and stops counting within one lease period.
+//! * **Bounded.** At most `max_instances` records per fleet (a newcomer beyond is not stored,
+//!   but still reads the sum); each record is 21 numbers, each clamped to [`MAX_COUNT`]
+//!   (`2^43`) so that the script's sums are exact in Lua's doubles; the reply is a fixed 23
+//!   integers, validated ([`RedisKnowledgeStore`]).
+//! * **No network call on the admission path, nor on the loop's**: the loop reads what the
+//!   member last fetched, under a mutex held for a copy.
+//!
+//! # Replies from Redis
+//! Every script's reply has a fixed size by construction: `lease.lua` six integers on every
+//! path, `release.lua` one integer, `knowledge.lua` 23 integers (sums computed on the server,
+//! never a list of records, never `KEYS` or `SCAN`). Each is checked before use (length,
+//! types, status, every number against the spec or the bound the instances can publish) and
+//! refused as [`StoreError::BadReply`] echoing at most 1 KB. **What remains:** the `redis`
+//! crate parses a whole reply before the crate sees it, and sets no size limit of its own, so
+//! a hostile server (or anything between it and the client, without TLS) can make the client
+//! parse, and hold until it is refused, a reply as large as it likes; the request timeout
+//! bounds the wait, not the memory. Run Redis where only the fleet can reach it (ACLs, TLS).
 //!
 //! # Tracing
 //! The member's task runs in a `fleet_member` span (`fleet`, `instance`): acquisitions,
@@ -107,9 +151,14 @@
 
 mod allotment;
 mod error;
+mod fleet_windows;
+mod knowledge;
 mod lease;
 mod member;
 mod memory;
+mod memory_knowledge;
+mod redis_connection;
+mod redis_knowledge;
 mod redis_store;
 mod share;
 mod spec;
@@ -117,9 +166,13 @@ mod store;
 
 pub use allotment::{Allotment, RESOURCE_UNITS_PER_CAPACITY};
 pub use error::{FleetConfigError, FleetError, StoreError};
+pub use fleet_windows::FleetWindows;
+pub use knowledge::{FleetTotals, KnowledgeStore, MAX_COUNT};
 pub use lease::{Epoch, Lease, LeaseReply, LeaseRequest, MAX_DEMAND};
 pub use member::{FleetMember, FleetStatus, FloorReason, MemberConfig, Standing};
 pub use memory::MemoryLeaseStore;
+pub use memory_knowledge::MemoryKnowledgeStore;
+pub use redis_knowledge::RedisKnowledgeStore;
 pub use redis_store::RedisLeaseStore;
 pub use spec::{FleetSpec, InstanceId};
 pub use store::LeaseStore;

@@ -13,8 +13,9 @@ use tracing::Instrument;
 
 use crate::allotment::{units_down, units_up};
 use crate::{
-    Allotment, Epoch, FleetConfigError, FleetError, FleetSpec, InstanceId, LeaseReply,
-    LeaseRequest, LeaseStore, StoreError,
+    Allotment, Epoch, FleetConfigError, FleetError, FleetSpec, FleetTotals, FleetWindows,
+    InstanceId, KnowledgeStore, LeaseReply, LeaseRequest, LeaseStore, MemoryKnowledgeStore,
+    StoreError,
 };
 
 /// How one instance takes part in a fleet: its name, the fleet's spec and its timings.
@@ -136,6 +137,15 @@ pub struct FleetStatus {
     pub failures: u64,
     /// The last failure.
     pub last_error: Option<StoreError>,
+    /// Exchanges of window totals with the knowledge store that succeeded (0 without
+    /// fleet-wide knowledge).
+    pub knowledge_exchanges: u64,
+    /// Exchanges of window totals that failed.
+    pub knowledge_failures: u64,
+    /// The last exchange's failure, if it failed (the last sum is kept until its expiry).
+    pub knowledge_error: Option<StoreError>,
+    /// Other instances counted in the last fleet sum received.
+    pub peers: u32,
 }
 
 /// One instance of a fleet: leases a slice of the fleet's budget and keeps its adapter's
@@ -192,6 +202,45 @@ impl FleetMember {
         P: SessionPolicy,
         S: LeaseStore,
     {
+        Self::spawn::<P, S, MemoryKnowledgeStore>(adapter, store, None, config)
+    }
+
+    /// [`start`](Self::start), and fleet-wide knowledge: on the same schedule as its
+    /// renewals (and concurrently with them), the member publishes the runtime's window
+    /// totals that `windows` last received to `knowledge` (expiring one lease period later)
+    /// and hands the other instances' sum back to `windows`, which the runtime's loop adds
+    /// to its global figures (give the runtime the same `windows` with
+    /// `RuntimeBuilder::window_peers`).
+    ///
+    /// If an exchange fails, the last sum is kept until its expiry (one lease period from
+    /// when it was asked for, less `clock_margin`), then the runtime judges its own windows
+    /// alone; when the member stops, at once.
+    pub fn start_with_knowledge<P, S, K>(
+        adapter: Arc<SessionAdapter<P>>,
+        store: S,
+        knowledge: K,
+        windows: Arc<FleetWindows>,
+        config: MemberConfig,
+    ) -> Result<Self, FleetError>
+    where
+        P: SessionPolicy,
+        S: LeaseStore,
+        K: KnowledgeStore,
+    {
+        Self::spawn(adapter, store, Some((knowledge, windows)), config)
+    }
+
+    fn spawn<P, S, K>(
+        adapter: Arc<SessionAdapter<P>>,
+        store: S,
+        knowledge: Option<(K, Arc<FleetWindows>)>,
+        config: MemberConfig,
+    ) -> Result<Self, FleetError>
+    where
+        P: SessionPolicy,
+        S: LeaseStore,
+        K: KnowledgeStore,
+    {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let in_force = apply(&adapter, config.spec.floor());
@@ -204,6 +253,10 @@ impl FleetMember {
             grants: 0,
             failures: 0,
             last_error: None,
+            knowledge_exchanges: 0,
+            knowledge_failures: 0,
+            knowledge_error: None,
+            peers: 0,
         };
         let (status_tx, status) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(false);
@@ -212,7 +265,7 @@ impl FleetMember {
             fleet = config.spec.name(),
             instance = %config.instance
         );
-        let renewer = Renewer { adapter, store, config, status: status_tx };
+        let renewer = Renewer { adapter, store, knowledge, config, status: status_tx };
         let task = runtime.spawn(renewer.run(stop_rx).instrument(span));
         Ok(FleetMember { status, stop, task: Some(task) })
     }
@@ -255,14 +308,16 @@ struct Held {
     deadline: Instant,
 }
 
-struct Renewer<P: SessionPolicy, S> {
+struct Renewer<P: SessionPolicy, S, K> {
     adapter: Arc<SessionAdapter<P>>,
     store: S,
+    /// Fleet-wide knowledge, if the member shares it.
+    knowledge: Option<(K, Arc<FleetWindows>)>,
     config: MemberConfig,
     status: watch::Sender<FleetStatus>,
 }
 
-impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
+impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let spec = &self.config.spec;
         let mut held: Option<Held> = None;
@@ -292,9 +347,11 @@ impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
                 holding,
             };
             let sent = Instant::now();
-            let answer = timeout(self.config.request_timeout, self.store.lease(&request));
-            tokio::pin!(answer);
-            let answer = loop {
+            let sent_wall = std::time::Instant::now();
+            let lease = timeout(self.config.request_timeout, self.store.lease(&request));
+            let both = async { tokio::join!(lease, self.exchange()) };
+            tokio::pin!(both);
+            let (answer, exchanged) = loop {
                 let deadline = held.map(|h| h.deadline);
                 tokio::select! {
                     biased;
@@ -303,9 +360,12 @@ impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
                         held = None;
                         self.fall(FloorReason::Expired);
                     }
-                    answer = &mut answer => break answer,
+                    answers = &mut both => break answers,
                 }
             };
+            if let Some(exchanged) = exchanged {
+                self.settle_knowledge(exchanged, sent_wall);
+            }
             self.status.send_modify(|s| s.requests += 1);
             let now = Instant::now();
             let timed_out = StoreError::Timeout(self.config.request_timeout.as_millis() as u64);
@@ -376,6 +436,57 @@ impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
         self.stop(held).await;
     }
 
+    /// Publishes the runtime's window totals and fetches the others' sum, if the member
+    /// shares knowledge: `None` if it does not.
+    async fn exchange(&self) -> Option<Result<FleetTotals, StoreError>> {
+        let (store, windows) = self.knowledge.as_ref()?;
+        let local = windows.local();
+        let spec = &self.config.spec;
+        let exchange = store.exchange(spec, &self.config.instance, &local, spec.lease_period());
+        let timed_out = StoreError::Timeout(self.config.request_timeout.as_millis() as u64);
+        Some(timeout(self.config.request_timeout, exchange).await.unwrap_or(Err(timed_out)))
+    }
+
+    /// Hands a fleet sum asked for at `sent` to the runtime's windows, or records the
+    /// failure (the last sum stays in force until its expiry).
+    fn settle_knowledge(
+        &self,
+        exchanged: Result<FleetTotals, StoreError>,
+        sent: std::time::Instant,
+    ) {
+        let Some((_, windows)) = &self.knowledge else { return };
+        match exchanged {
+            Ok(totals) => {
+                let lasts =
+                    self.config.spec.lease_period().saturating_sub(self.config.clock_margin);
+                windows.set_peers(totals, sent + lasts);
+                if !totals.published {
+                    tracing::warn!(
+                        max_instances = self.config.spec.max_instances(),
+                        "window totals not published: the fleet's other instances fill it"
+                    );
+                }
+                tracing::debug!(peers = totals.instances, "fleet window totals exchanged");
+                self.status.send_modify(|s| {
+                    s.knowledge_exchanges += 1;
+                    s.knowledge_error = None;
+                    s.peers = totals.instances;
+                });
+            }
+            Err(e) => {
+                if self.status.borrow().knowledge_error.is_none() {
+                    tracing::warn!(error = %e, "window totals exchange failed; keeping the last fleet sum until it expires");
+                } else {
+                    tracing::debug!(error = %e, "window totals exchange failed again");
+                }
+                self.status.send_modify(|s| {
+                    s.knowledge_failures += 1;
+                    s.knowledge_error = Some(e);
+                });
+            }
+        }
+    }
+
     /// Runs at the floor from now on.
     fn fall(&self, reason: FloorReason) {
         let in_force = apply(&self.adapter, self.config.spec.floor());
@@ -393,6 +504,11 @@ impl<P: SessionPolicy, S: LeaseStore> Renewer<P, S> {
 
     async fn stop(&self, held: Option<Held>) {
         self.fall(FloorReason::Stopped);
+        if let Some((_, windows)) = &self.knowledge {
+            // The others' sum is no longer kept fresh: the runtime judges its own windows.
+            // This instance's record stays in the store until it expires: its events happened.
+            windows.clear();
+        }
         let Some(held) = held else { return };
         let floor = self.config.spec.floor();
         // Release only once what is in use fits in the floor: until then the store must keep

@@ -67,17 +67,7 @@ impl MemoryLeaseStore {
         let now = Instant::now();
         let mut fleets = self.fleets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Fleets { last_epoch, by_name } = &mut *fleets;
-        if !by_name.contains_key(spec.name()) && by_name.len() >= Self::MAX_FLEETS {
-            by_name.retain(|_, leases| leases.values().any(|r| r.expires > now));
-            if by_name.len() >= Self::MAX_FLEETS {
-                return Err(StoreError::Server(format!(
-                    "the in-memory store holds {} fleets already",
-                    Self::MAX_FLEETS
-                )));
-            }
-        }
-        let leases = by_name.entry(spec.name().to_owned()).or_default();
-        leases.retain(|_, r| r.expires > now);
+        let leases = live_records(by_name, spec, now, |r| r.expires)?;
         let mine = leases.get(request.instance).copied();
         match (request.epoch, mine) {
             (Some(_), None) => return Ok(LeaseReply::Expired),
@@ -97,11 +87,17 @@ impl MemoryLeaseStore {
         let others: Vec<Other> = leases
             .iter()
             .filter(|(id, _)| *id != request.instance)
-            .map(|(_, r)| Other { demand: r.demand, charge: r.charge })
+            .map(|(_, r)| Other { epoch: r.epoch.get(), demand: r.demand, charge: r.charge })
             .collect();
         let demand = request.demand.min(MAX_DEMAND);
-        let (granted, charge) =
-            share::grant(spec, &others, demand, mine.map(|r| r.charge), request.holding);
+        let (granted, charge) = share::grant(
+            spec,
+            &others,
+            epoch.get(),
+            demand,
+            mine.map(|r| r.charge),
+            request.holding,
+        );
         let expires = now + spec.lease_period();
         leases.insert(request.instance.clone(), Record { epoch, expires, demand, charge });
         Ok(LeaseReply::Granted(Lease {
@@ -111,6 +107,29 @@ impl MemoryLeaseStore {
             live_instances: leases.len() as u32,
         }))
     }
+}
+
+/// The records of `spec`'s fleet, those past their expiry dropped; a fleet new to a store
+/// that holds [`MAX_FLEETS`](MemoryLeaseStore::MAX_FLEETS) fleets (with live records) already
+/// is refused. The in-memory stores' one bound on what they keep.
+pub(crate) fn live_records<'a, R>(
+    by_name: &'a mut HashMap<String, HashMap<InstanceId, R>>,
+    spec: &FleetSpec,
+    now: Instant,
+    expires: impl Fn(&R) -> Instant,
+) -> Result<&'a mut HashMap<InstanceId, R>, StoreError> {
+    let max = MemoryLeaseStore::MAX_FLEETS;
+    if !by_name.contains_key(spec.name()) && by_name.len() >= max {
+        by_name.retain(|_, records| records.values().any(|r| expires(r) > now));
+        if by_name.len() >= max {
+            return Err(StoreError::Server(format!(
+                "the in-memory store holds {max} fleets already"
+            )));
+        }
+    }
+    let records = by_name.entry(spec.name().to_owned()).or_default();
+    records.retain(|_, r| expires(r) > now);
+    Ok(records)
 }
 
 impl LeaseStore for MemoryLeaseStore {

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script, Value};
+use redis::{Script, Value};
 
 use crate::error::bounded;
+use crate::redis_connection::Connection;
 use crate::{
     Allotment, Epoch, FleetSpec, InstanceId, Lease, LeaseReply, LeaseRequest, LeaseStore,
     MAX_DEMAND, StoreError,
@@ -41,15 +41,16 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct RedisLeaseStore {
-    connection: ConnectionManager,
-    timeout: Duration,
+    connection: Connection,
     lease_script: std::sync::Arc<Script>,
     release_script: std::sync::Arc<Script>,
 }
 
 impl fmt::Debug for RedisLeaseStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisLeaseStore").field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("RedisLeaseStore")
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,18 +62,8 @@ impl RedisLeaseStore {
     /// included) gives up after `timeout`. Does not connect yet. Must be called inside a
     /// tokio runtime.
     pub fn open(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unreachable(describe(&e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Unreachable(describe(&e)))?;
         Ok(RedisLeaseStore {
-            connection,
-            timeout,
+            connection: Connection::open(url, timeout)?,
             lease_script: std::sync::Arc::new(Script::new(include_str!("redis_store/lease.lua"))),
             release_script: std::sync::Arc::new(Script::new(include_str!(
                 "redis_store/release.lua"
@@ -80,13 +71,10 @@ impl RedisLeaseStore {
         })
     }
 
-    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(classify(&e, self.timeout)),
-            Err(_) => Err(StoreError::Timeout(millis(self.timeout))),
-        }
+    /// A knowledge store on the same connection (see
+    /// [`RedisKnowledgeStore`](crate::RedisKnowledgeStore)).
+    pub fn knowledge_store(&self) -> crate::RedisKnowledgeStore {
+        crate::RedisKnowledgeStore::on(self.connection.clone())
     }
 }
 
@@ -114,7 +102,7 @@ impl LeaseStore for RedisLeaseStore {
             .arg(spec.floor().resource_units)
             .arg(spec.max_instances())
             .arg(spec.lease_ms());
-        let value = self.run(invocation).await?;
+        let value = self.connection.run(invocation).await?;
         let reply = parse_lease_reply(spec, request.epoch, &value);
         if let Err(e) = &reply {
             tracing::warn!(fleet = spec.name(), instance = %request.instance, error = %e, "lease reply refused");
@@ -131,7 +119,7 @@ impl LeaseStore for RedisLeaseStore {
         let (leases, _) = keys(spec);
         let mut invocation = self.release_script.prepare_invoke();
         invocation.key(leases).arg(instance.as_str()).arg(epoch.get());
-        match self.run(invocation).await? {
+        match self.connection.run(invocation).await? {
             Value::Int(1) => Ok(true),
             Value::Int(0) => Ok(false),
             other => Err(StoreError::BadReply(bounded(format!("release: {other:?}")))),
@@ -194,24 +182,6 @@ fn parse_lease_reply(
         ttl: Duration::from_millis(ttl_ms),
         live_instances: live,
     }))
-}
-
-fn classify(e: &RedisError, timeout: Duration) -> StoreError {
-    if e.is_timeout() {
-        StoreError::Timeout(millis(timeout))
-    } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
-        StoreError::Unreachable(describe(e))
-    } else {
-        StoreError::Server(describe(e))
-    }
-}
-
-fn describe(e: &RedisError) -> String {
-    bounded(e.to_string())
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -18,7 +18,12 @@ use crate::{Epoch, FleetSpec, InstanceId, LeaseReply, LeaseRequest, StoreError};
 ///    [`LeaseReply::Full`] if `max_instances` other instances hold leases.
 /// 4. The grant is the floor plus the instance's share of the [pool](FleetSpec::pool): in
 ///    proportion to its demand among the live instances (evenly if nobody reports demand),
-///    and never more than the pool less what the others are charged above their floors.
+///    apportioned by largest remainder (each share rounded down, the units left over one
+///    each to those already charged above their rounded-down share, then to the largest
+///    remainders, then to the older lease; a left-over unit nobody holds goes to whoever
+///    asks first while it is free, and stays there), and never more than the pool less what
+///    the others are charged above their floors. So once the slices have settled, they add
+///    up to the whole cap, and never to more.
 ///    So the charges never add up to more than the cap, and the floors of absent instances
 ///    stay reserved.
 /// 5. The instance is charged the larger of its grant and `holding` (at most what it was

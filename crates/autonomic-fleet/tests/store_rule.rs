@@ -89,11 +89,12 @@ async fn inheritance<S: LeaseStore>(store: &S) -> Vec<Allotment> {
     let la = granted(ask(store, &spec, &a, None, 1, Allotment::ZERO).await);
     let lb = granted(ask(store, &spec, &b, None, 1, Allotment::ZERO).await);
     trace.extend([la.granted, lb.granted]);
-    // a shrinks to its half (4 above the floor), b grows to it.
+    // a shrinks to its half (4.5 above the floor: 5, the odd slot to the older lease), b
+    // grows to its 4.
     let la2 = granted(ask(store, &spec, &a, Some(la.epoch), 1, Allotment::new(5, 0.0)).await);
     let lb2 = granted(ask(store, &spec, &b, Some(lb.epoch), 1, lb.granted).await);
     trace.extend([la2.granted, lb2.granted]);
-    assert_eq!((la2.granted.slots, lb2.granted.slots), (5, 5));
+    assert_eq!((la2.granted.slots, lb2.granted.slots), (6, 5));
     // b goes; c comes, still holding 4 slots (say, b restarted under another name).
     assert!(store.release(&spec, &b, lb.epoch).await.unwrap());
     let lc = granted(ask(store, &spec, &c, None, 0, Allotment::new(4, 0.0)).await);
@@ -103,6 +104,66 @@ async fn inheritance<S: LeaseStore>(store: &S) -> Vec<Allotment> {
     let la3 = granted(ask(store, &spec, &a, Some(la.epoch), 1, la2.granted).await);
     trace.push(la3.granted);
     assert_eq!(la3.granted.slots, 1 + 9 - 3);
+    trace
+}
+
+/// Largest remainder: three instances with demands 10, 5 and 2 renew (each holding only its
+/// last grant) until their slices settle; then the slices add up to the whole cap (rounding
+/// every share down would leave a slot unused: 6 + 3 + 2 = 11 of 12), and at no step do the
+/// latest grants add up to more than the cap. Returns the grants in order.
+///
+/// Then b's and c's demands move a little at every renewal, so that which of them has the
+/// larger remainder flips between their renewals: the whole cap stays allotted (a left-over
+/// unit stays with the instance that holds it).
+async fn apportionment<S: LeaseStore>(store: &S) -> Vec<Allotment> {
+    let spec = spec("apportionment", 5_000);
+    let names = [id("a"), id("b"), id("c")];
+    let demands = [10, 5, 2];
+    let mut trace = Vec::new();
+    let mut held = Vec::new();
+    for (name, demand) in names.iter().zip(demands) {
+        held.push(granted(ask(store, &spec, name, None, demand, Allotment::ZERO).await));
+    }
+    for _round in 0..4 {
+        for i in 0..3 {
+            let renewed = granted(
+                ask(store, &spec, &names[i], Some(held[i].epoch), demands[i], held[i].granted)
+                    .await,
+            );
+            held[i] = renewed;
+            trace.push(renewed.granted);
+            let slots: u64 = held.iter().map(|l| l.granted.slots).sum();
+            let units: u64 = held.iter().map(|l| l.granted.resource_units).sum();
+            assert!(slots <= 12 && units <= 900_000, "over the cap: {held:?}");
+        }
+    }
+    let slots: Vec<u64> = held.iter().map(|l| l.granted.slots).collect();
+    // 9 of the pool by 10:5:2 is 5.29 + 2.65 + 1.06: 5 + 2 + 1 rounded down, and the odd
+    // slot to a, which holds it (it started with the whole pool and shrank to its share),
+    // though b's remainder is larger.
+    assert_eq!(slots, [1 + 6, 1 + 2, 1 + 1]);
+    assert_eq!(held.iter().map(|l| l.granted.slots).sum::<u64>(), 12, "the whole cap");
+    let units: u64 = held.iter().map(|l| l.granted.resource_units).sum();
+    assert_eq!(units, 900_000, "the whole cap: {held:?}");
+    // Demands 1000 : 640 - 10r : 635 - 10r in round r, of a pool of 9: about 4.0, 2.5, 2.5,
+    // rounded down 4 + 2 + 2, and one unit left over. b renews with a fresh demand below c's
+    // last, and c with one below b's: ranked by remainders alone, each would see the other
+    // first and the unit would go to nobody. Once the slices have settled to the new demands
+    // (two rounds), the whole cap stays allotted: whoever holds the unit keeps it.
+    for round in 0..8u64 {
+        let wobble = [1000, 640 - 10 * round, 635 - 10 * round];
+        for i in 0..3 {
+            let renewed = granted(
+                ask(store, &spec, &names[i], Some(held[i].epoch), wobble[i], held[i].granted).await,
+            );
+            held[i] = renewed;
+            trace.push(renewed.granted);
+            let slots: u64 = held.iter().map(|l| l.granted.slots).sum();
+            assert!(slots <= 12, "over the cap: {held:?}");
+        }
+        let slots: u64 = held.iter().map(|l| l.granted.slots).sum();
+        assert!(round < 2 || slots == 12, "round {round}: a slot unallotted: {held:?}");
+    }
     trace
 }
 
@@ -154,6 +215,7 @@ async fn memory_store_follows_the_rule() {
     inheritance(&store).await;
     fencing(&store).await;
     expiry(&store).await;
+    apportionment(&store).await;
 }
 
 #[tokio::test]
@@ -167,6 +229,9 @@ async fn redis_store_follows_the_rule_and_agrees_with_memory() {
     assert_eq!(on_redis, in_memory);
     let on_redis = inheritance(&store).await;
     let in_memory = inheritance(&MemoryLeaseStore::new()).await;
+    assert_eq!(on_redis, in_memory);
+    let on_redis = apportionment(&store).await;
+    let in_memory = apportionment(&MemoryLeaseStore::new()).await;
     assert_eq!(on_redis, in_memory);
 }
 

@@ -129,5 +129,5 @@ pub use autonomic_adapter::{
 pub use autonomic_aggregate::{
     AggregatedMetrics, Aggregation, Breakdown, Cumulative, Departures, LatencyHistogram,
     LatencySummary, PatternMetrics, SessionAggregator, SessionSource, TenantMetrics, WindowConfig,
-    Windows, histogram, source,
+    WindowPeers, WindowTotals, Windows, histogram, source,
 };

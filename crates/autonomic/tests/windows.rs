@@ -145,3 +145,56 @@ fn tenants_and_patterns_have_their_own_oldest_age_and_slow_sessions() {
     assert_eq!(gauges(w.tenant(b)), (1, 0, 2));
     drop(young);
 }
+
+/// Peers that report a fixed sum and keep what the runtime hands them.
+#[derive(Default)]
+struct FixedPeers {
+    others: std::sync::Mutex<autonomic::WindowTotals>,
+    handed: std::sync::Mutex<Vec<autonomic::WindowTotals>>,
+}
+
+impl autonomic::WindowPeers for FixedPeers {
+    fn exchange(&self, local: &autonomic::WindowTotals) -> autonomic::WindowTotals {
+        self.handed.lock().unwrap().push(*local);
+        *self.others.lock().unwrap()
+    }
+}
+
+#[test]
+fn window_peers_join_the_global_figures_and_see_only_the_local_totals() {
+    let clock = Arc::new(ManualClock::new());
+    let peers = Arc::new(FixedPeers::default());
+    let config = RuntimeConfig::default()
+        .with_windows(WindowConfig { min_finished_sessions: 10, ..WindowConfig::default() });
+    let runtime = AutonomicRuntime::builder()
+        .config(config)
+        .clock(ClockHandle::custom(clock.clone()))
+        .window_peers(peers.clone())
+        .build()
+        .unwrap();
+    let tenant = TenantId::new();
+    for _ in 0..5 {
+        let h = runtime.table().create_session(CaseId::new(), tenant).start().unwrap();
+        h.complete().unwrap();
+    }
+    runtime.run_once();
+    let global = |r: &AutonomicRuntime| r.knowledge().current().windows.clone().unwrap().global;
+    // Alone: 5 finished sessions, under the minimum volume of 10.
+    assert!(matches!(global(&runtime).failure_rate, Evidence::NotEnough { have: 5, .. }));
+    // The peers report 15 failed sessions and 2 running: the fleet's rate is 15 / 20.
+    peers.others.lock().unwrap().counts.failed = 15;
+    peers.others.lock().unwrap().gauges.running = 2;
+    clock.advance(Duration::from_secs(1));
+    runtime.run_once();
+    let fleet = global(&runtime);
+    assert_eq!(fleet.failure_rate, Evidence::Judged(0.75));
+    assert_eq!(fleet.gauges.running, 2);
+    // The peers are handed this runtime's own totals, never the fleet's sum; the runtime's
+    // own windows and tenants stay local.
+    let handed = peers.handed.lock().unwrap().clone();
+    assert_eq!(handed.len(), 2);
+    assert!(handed.iter().all(|t| t.counts.completed == 5 && t.counts.failed == 0), "{handed:?}");
+    assert_eq!(runtime.windows().global.counts.failed, 0);
+    let own = runtime.knowledge().current().windows.clone().unwrap();
+    assert_eq!(own.tenant(tenant).unwrap().counts.failed, 0);
+}

@@ -2,6 +2,7 @@
 
 mod config;
 mod counts;
+mod peers;
 mod ring;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use autonomic_core::{
 
 pub use config::WindowConfig;
 pub use counts::Cumulative;
+pub use peers::{WindowPeers, WindowTotals};
 use ring::BucketRing;
 
 /// Patterns are `u8`s.
@@ -288,15 +290,34 @@ impl Windows {
         self.last_pass_ns
     }
 
-    fn figures(&self, scope: &Scope, now_ns: u64) -> WindowFigures {
+    fn totals_of(&self, scope: &Scope, now_ns: u64) -> WindowTotals {
         let now = self.bucket_of(now_ns);
+        WindowTotals {
+            counts: scope.ring.sum(now, self.buckets() as u64),
+            short: scope.ring.sum(now, u64::from(self.config.short_buckets)),
+            gauges: scope.gauges,
+        }
+    }
+
+    /// The figures of `totals`, judged with this window's minimum volumes.
+    fn figures_of(&self, totals: &WindowTotals) -> WindowFigures {
         WindowFigures::new(
-            scope.ring.sum(now, self.buckets() as u64),
-            scope.ring.sum(now, u64::from(self.config.short_buckets)),
-            scope.gauges,
+            totals.counts,
+            totals.short,
+            totals.gauges,
             self.config.min_finished_sessions,
             self.config.min_tasks,
         )
+    }
+
+    fn figures(&self, scope: &Scope, now_ns: u64) -> WindowFigures {
+        self.figures_of(&self.totals_of(scope, now_ns))
+    }
+
+    /// The whole runtime's window at `now_ns` as a value: what a process publishes for its
+    /// fleet (see [`WindowPeers`]).
+    pub fn totals(&self, now_ns: u64) -> WindowTotals {
+        self.totals_of(&self.global, now_ns)
     }
 
     /// The whole runtime's figures over the window ending at `now_ns`.
@@ -345,6 +366,30 @@ impl Windows {
     /// Every figure at `now_ns`, as the knowledge carries them (tenants and patterns sorted).
     /// Allocates two vectors, of at most `max_tenants` and `max_patterns` entries.
     pub fn knowledge(&self, now_ns: u64) -> WindowedKnowledge {
+        self.knowledge_with_peers(now_ns, &WindowTotals::default())
+    }
+
+    /// [`knowledge`](Self::knowledge) with the global figures computed from this runtime's
+    /// totals plus `peers` (the other processes of a fleet, from [`WindowPeers`]), with
+    /// this window's minimum volumes. Tenants and patterns stay this runtime's own.
+    ///
+    /// ```
+    /// use autonomic_aggregate::{Cumulative, WindowConfig, WindowTotals, Windows};
+    /// use autonomic_core::{Evidence, WindowCounts, WindowGauges};
+    ///
+    /// let mut windows = Windows::new(WindowConfig { min_finished_sessions: 10, ..Default::default() });
+    /// let mut pass = windows.pass(1_000_000_000);
+    /// pass.global(Cumulative(WindowCounts { completed: 5, ..Default::default() }), WindowGauges::default());
+    /// pass.finish();
+    /// let now = 1_000_000_000;
+    /// assert!(matches!(windows.knowledge(now).global.failure_rate, Evidence::NotEnough { .. }));
+    /// let peers = WindowTotals { counts: WindowCounts { failed: 5, ..Default::default() }, ..Default::default() };
+    /// let fleet = windows.knowledge_with_peers(now, &peers);
+    /// assert_eq!(fleet.global.failure_rate, Evidence::Judged(0.5));
+    /// ```
+    pub fn knowledge_with_peers(&self, now_ns: u64, peers: &WindowTotals) -> WindowedKnowledge {
+        let mut global = self.totals(now_ns);
+        global.add(peers);
         let mut tenants: Vec<_> = self.tenants(now_ns).collect();
         tenants.sort_unstable_by_key(|(t, _)| *t);
         let mut patterns: Vec<_> = self.patterns(now_ns).collect();
@@ -353,7 +398,7 @@ impl Windows {
         WindowedKnowledge {
             length_ms: self.config.length_ms,
             short_ms: width_ms.saturating_mul(u64::from(self.config.short_buckets)),
-            global: self.global(now_ns),
+            global: self.figures_of(&global),
             tenants,
             other_tenants: self.other_tenants(now_ns),
             patterns,

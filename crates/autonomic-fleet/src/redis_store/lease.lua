@@ -21,6 +21,7 @@ end
 local all = redis.call('HGETALL', KEYS[1])
 local mine = nil
 local n_others, d_others, taken_s, taken_u = 0, 0, 0, 0
+local others = {}
 for i = 1, #all, 2 do
   local e, x, d, cs, cu = string.match(all[i + 1], '^(%d+),(%d+),(%d+),(%d+),(%d+)$')
   if not e then
@@ -34,6 +35,7 @@ for i = 1, #all, 2 do
   else
     n_others = n_others + 1
     d_others = d_others + d
+    others[n_others] = {e, d, cs, cu}
     taken_s = taken_s + math.max(cs - floor_s, 0)
     taken_u = taken_u + math.max(cu - floor_u, 0)
   end
@@ -53,14 +55,41 @@ end
 
 local pool_s = cap_s - floor_s * max_n
 local pool_u = cap_u - floor_u * max_n
+-- Largest remainder: each live instance gets floor(pool * demand / total); the units that
+-- rounding leaves go one each to those ranked first by: charged above that share already
+-- (it keeps its unit), then the largest remainder, then the smaller epoch. (Exact in doubles:
+-- pool <= 10^6, demand <= 10^9, total <= 1024 * 10^9.)
 local total = d_others + demand
-local live = n_others + 1
-local share_s, share_u
-if total == 0 then
-  share_s, share_u = math.floor(pool_s / live), math.floor(pool_u / live)
-else
-  share_s, share_u = math.floor(pool_s * demand / total), math.floor(pool_u * demand / total)
+local function weight(d)
+  if total == 0 then return 1 end
+  return d
 end
+local total_w = total
+if total == 0 then total_w = n_others + 1 end
+-- field: 3 for slots, 4 for units (in others' records; 2 and 3 in mine)
+local function share(pool, floor, field)
+  local scaled = pool * weight(demand)
+  local mine_base, my_rest = math.floor(scaled / total_w), scaled % total_w
+  local my_holds = 0
+  if mine ~= nil and mine[field - 1] - floor > mine_base then my_holds = 1 end
+  local given, ahead, holders = mine_base, 0, my_holds
+  for i = 1, n_others do
+    local s = pool * weight(others[i][2])
+    local base, rest = math.floor(s / total_w), s % total_w
+    given = given + base
+    local holds = 0
+    if others[i][field] - floor > base then holds = 1 end
+    holders = holders + holds
+    if holds > my_holds or (holds == my_holds and (rest > my_rest
+        or (rest == my_rest and others[i][1] < epoch))) then
+      ahead = ahead + 1
+    end
+  end
+  -- A left-over unit nobody holds also goes to whoever asks while it is free.
+  if ahead < pool - given or holders < pool - given then return mine_base + 1 end
+  return mine_base
+end
+local share_s, share_u = share(pool_s, floor_s, 3), share(pool_u, floor_u, 4)
 local granted_s = floor_s + math.min(share_s, math.max(pool_s - taken_s, 0))
 local granted_u = floor_u + math.min(share_u, math.max(pool_u - taken_u, 0))
 local charge_s, charge_u = granted_s, granted_u
@@ -76,4 +105,4 @@ end
 redis.call('HSET', KEYS[1], me, string.format('%d,%d,%d,%d,%d',
   epoch, now + lease_ms, demand, charge_s, charge_u))
 redis.call('PEXPIRE', KEYS[1], lease_ms * 2)
-return {1, epoch, granted_s, granted_u, lease_ms, live}
+return {1, epoch, granted_s, granted_u, lease_ms, n_others + 1}

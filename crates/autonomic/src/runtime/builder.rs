@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use autonomic_adapter::{SessionAdapter, SessionPolicy, ThresholdPolicy};
-use autonomic_aggregate::SessionAggregator;
+use autonomic_aggregate::{SessionAggregator, WindowPeers};
 use autonomic_core::{ClockHandle, ConfigError, KnowledgeBase};
 use autonomic_table::SessionTable;
 use tokio::sync::watch;
@@ -34,6 +34,7 @@ pub struct RuntimeBuilder<P = ThresholdPolicy> {
     config: RuntimeConfig,
     clock: ClockHandle,
     knowledge: Option<Arc<KnowledgeBase>>,
+    peers: Option<Arc<dyn WindowPeers>>,
     policy: P,
 }
 
@@ -43,6 +44,7 @@ impl Default for RuntimeBuilder<ThresholdPolicy> {
             config: RuntimeConfig::default(),
             clock: ClockHandle::monotonic(),
             knowledge: None,
+            peers: None,
             policy: ThresholdPolicy,
         }
     }
@@ -70,9 +72,25 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
         self
     }
 
+    /// Counts the windows of other processes (a fleet's) in the global figures the loop
+    /// publishes, so the doctrine judges the fleet's failure rate and SLO compliance: each
+    /// iteration hands `peers` this runtime's global [`WindowTotals`](autonomic_aggregate::WindowTotals)
+    /// and adds the sum it returns ([`Windows::knowledge_with_peers`]). Tenants and patterns
+    /// stay this runtime's own.
+    pub fn window_peers(mut self, peers: Arc<dyn WindowPeers>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
     /// Uses `policy` instead of the default [`ThresholdPolicy`].
     pub fn policy<Q: SessionPolicy>(self, policy: Q) -> RuntimeBuilder<Q> {
-        RuntimeBuilder { config: self.config, clock: self.clock, knowledge: self.knowledge, policy }
+        RuntimeBuilder {
+            config: self.config,
+            clock: self.clock,
+            knowledge: self.knowledge,
+            peers: self.peers,
+            policy,
+        }
     }
 
     /// Validates the configuration and builds the runtime, without starting its loop (drive
@@ -89,11 +107,12 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
         let (reports, _) = watch::channel(None);
         let shared = Shared {
             table: SessionTable::with_clock(self.clock.clone()),
-            adapter,
+            adapter: Arc::new(adapter),
             aggregator: SessionAggregator::with_clock(knowledge.clone(), self.clock),
             knowledge,
             windows: Mutex::new(Windows::new(self.config.windows)),
             state: Mutex::new(LoopState::new(self.config.windows.slow_session())),
+            peers: self.peers,
             config: self.config,
             reports,
         };
@@ -114,6 +133,7 @@ impl<P: fmt::Debug> fmt::Debug for RuntimeBuilder<P> {
             .field("config", &self.config)
             .field("clock", &self.clock)
             .field("knowledge", &self.knowledge.is_some())
+            .field("window_peers", &self.peers.is_some())
             .field("policy", &self.policy)
             .finish()
     }

@@ -47,7 +47,13 @@ impl<P: SessionPolicy> Shared<P> {
             state.aggregation.feed_windows(&mut update);
             update.finish();
             windows.depart_all(&mut departures.borrow_mut());
-            windows.knowledge(now)
+            match &self.peers {
+                // A fleet's other processes: their last known totals join the global figures.
+                Some(peers) => {
+                    windows.knowledge_with_peers(now, &peers.exchange(&windows.totals(now)))
+                }
+                None => windows.knowledge(now),
+            }
         };
         state.departures = std::mem::take(&mut *departures.borrow_mut());
         // Knowledge: what the doctrine gate reads from now on.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use autonomic_adapter::{SessionAdapter, SessionPolicy, ThresholdPolicy};
 use autonomic_aggregate::{
-    AggregatedMetrics, Aggregation, Breakdown, Departures, SessionAggregator, Windows,
+    AggregatedMetrics, Aggregation, Breakdown, Departures, SessionAggregator, WindowPeers, Windows,
 };
 use autonomic_core::{ClockHandle, KnowledgeBase, WindowCounts, WindowedKnowledge};
 use autonomic_table::SessionTable;
@@ -99,7 +99,7 @@ pub struct AutonomicRuntime<P: SessionPolicy = ThresholdPolicy> {
 /// Everything the loop task shares with the runtime.
 struct Shared<P: SessionPolicy> {
     table: SessionTable,
-    adapter: SessionAdapter<P>,
+    adapter: Arc<SessionAdapter<P>>,
     aggregator: SessionAggregator,
     knowledge: Arc<KnowledgeBase>,
     config: RuntimeConfig,
@@ -108,6 +108,8 @@ struct Shared<P: SessionPolicy> {
     /// The rolling windows. Locked briefly: by an iteration to update them once its pass is
     /// done, and by `remove_session` to record a departure; never across a pass.
     windows: Mutex<Windows>,
+    /// The other processes of a fleet, whose windows the global figures include.
+    peers: Option<Arc<dyn WindowPeers>>,
     reports: watch::Sender<Option<LoopReport>>,
 }
 
@@ -148,6 +150,12 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         &self.shared.adapter
     }
 
+    /// The adapter, shared: for a component that runs beside the runtime and steers the
+    /// adapter on its own schedule (a fleet member setting its capacity).
+    pub fn shared_adapter(&self) -> Arc<SessionAdapter<P>> {
+        self.shared.adapter.clone()
+    }
+
     /// The aggregator.
     pub fn aggregator(&self) -> &SessionAggregator {
         &self.shared.aggregator
@@ -158,8 +166,10 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         &self.shared.knowledge
     }
 
-    /// What the rolling windows show now (what the last iteration published, brought to
-    /// this instant: buckets that have aged out since are gone).
+    /// What this runtime's own rolling windows show now (what the last iteration saw,
+    /// brought to this instant: buckets that have aged out since are gone). With
+    /// [window peers](RuntimeBuilder::window_peers) the knowledge's global figures also count
+    /// the peers; these do not.
     pub fn windows(&self) -> WindowedKnowledge {
         let now = self.shared.aggregator.clock().now_nanos();
         self.shared.windows().knowledge(now)
