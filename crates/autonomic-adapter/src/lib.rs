@@ -116,10 +116,13 @@ pub mod config;
 mod decision;
 mod error;
 mod event;
+mod feed;
 mod gate;
+mod introspection;
 mod knowledge_rules;
 mod policy;
 mod sessions;
+mod shadow;
 mod stats;
 mod sync;
 
@@ -139,6 +142,17 @@ pub use policy::{FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, Thres
 pub use adapter::{SessionAdapter, SessionAdapterBuilder};
 pub use gate::Permit;
 pub use knowledge_rules::{ActionKinds, KnowledgeChecks, KnowledgeRules, RuleCheck};
+
+// Shadow doctrine, introspection and the change feed.
+pub use feed::{DoctrineChange, DoctrineRevision};
+pub use introspection::{
+    CapacityView, DoctrineView, GrantsView, Health, HealthFigures, SessionGrant, TenantHealth,
+    TenantHealthView, ViewOptions,
+};
+pub use shadow::{
+    Disagreement, RuleCount, ShadowConfig, ShadowPromotion, ShadowReport, TenantVerdicts, Verdict,
+    VerdictCounts,
+};
 
 // Results.
 pub use error::AdapterError;
