@@ -142,6 +142,32 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         &self.shared.knowledge
     }
 
+    /// The doctrine's state now (the adapter's [`DoctrineView`](autonomic_adapter::DoctrineView):
+    /// Q in force, shadow, capacity held, tenant health from the windows, grants by session).
+    pub fn doctrine_view(&self) -> autonomic_adapter::DoctrineView {
+        self.shared.adapter.doctrine_view()
+    }
+
+    /// The doctrine's change feed: moves on each change of Q or of the shadow and on each
+    /// knowledge generation the loop publishes (a `watch`: the latest value only, a slow
+    /// reader misses intermediate ones).
+    ///
+    /// ```
+    /// use autonomic::{AutonomicRuntime, DoctrineChange, RuntimeConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = AutonomicRuntime::new(RuntimeConfig::default())?;
+    /// let mut feed = runtime.doctrine_feed();
+    /// runtime.run_once(); // publishes knowledge generation 1
+    /// feed.changed().await?;
+    /// let seen = *feed.borrow_and_update();
+    /// assert_eq!((seen.cause, seen.knowledge_generation), (DoctrineChange::Knowledge, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn doctrine_feed(&self) -> watch::Receiver<autonomic_adapter::DoctrineRevision> {
+        self.shared.adapter.doctrine_feed()
+    }
+
     /// What the rolling windows show now (what the last iteration published, brought to
     /// this instant: buckets that have aged out since are gone).
     pub fn windows(&self) -> WindowedKnowledge {
