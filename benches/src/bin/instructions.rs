@@ -11,8 +11,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
 use autonomic_benches::populated;
-use autonomic_core::{CaseId, SessionHandle, TenantId};
+use autonomic_core::{CaseId, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
 const LOOP_SESSIONS: u64 = 10_000;
@@ -47,10 +50,26 @@ fn main() {
                 TenantId::default_tenant(),
             ));
         }),
+        // The adapter's action path (degrade: analyse, admit, execute), without and with a
+        // shadow doctrine (agreeing with the live Q): the difference is the shadow's cost.
+        "admit_execute" | "admit_execute_shadow" => {
+            let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+            if op == "admit_execute_shadow" {
+                adapter.set_shadow(ShadowConfig::of(GlobalQ::default())).expect("valid");
+            }
+            (0..100).for_each(|_| h.record_task_execution_us(5_000));
+            (0..15).for_each(|_| h.record_violation());
+            (0..n).for_each(|_| {
+                let Ok(Analysis::Admitted(decision)) = adapter.evaluate(black_box(&h)) else {
+                    unreachable!("a violating session is admitted")
+                };
+                adapter.execute(&decision, &h).expect("execute");
+            });
+        }
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
-                 handle_new | loop_per_session"
+                 handle_new | loop_per_session | admit_execute | admit_execute_shadow"
             );
             std::process::exit(2);
         }
