@@ -170,6 +170,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Whether it admitted.
+    #[inline]
     pub fn is_admitted(&self) -> bool {
         matches!(self, Verdict::Admitted)
     }
@@ -183,6 +184,7 @@ impl Verdict {
     }
 
     /// Cell of a [`CountRow`]: 0 for admitted, `1 + rule index` for a refusal.
+    #[inline]
     fn cell(&self) -> usize {
         self.rule().map_or(0, |rule| 1 + rule.index())
     }
@@ -389,6 +391,8 @@ impl Ring {
 #[derive(Debug)]
 pub(crate) struct Shadow {
     config: ShadowConfig,
+    /// The candidate's `max_total_resources` in ledger units.
+    capacity_units: u64,
     rows: Box<[CachePadded<TenantRow>]>,
     other: CachePadded<CountRow>,
     live_admitted_shadow_refused: AtomicU64,
@@ -410,6 +414,7 @@ impl Shadow {
     /// A shadow of a validated configuration.
     pub(crate) fn new(config: ShadowConfig) -> Self {
         Shadow {
+            capacity_units: crate::gate::capacity_units(config.global_q.max_total_resources),
             rows: (0..config.top_tenants).map(|_| CachePadded::default()).collect(),
             other: CachePadded::default(),
             live_admitted_shadow_refused: AtomicU64::new(0),
@@ -423,6 +428,12 @@ impl Shadow {
     #[inline]
     pub(crate) fn q(&self) -> &GlobalQ {
         &self.config.global_q
+    }
+
+    /// The candidate's `max_total_resources` in the gate's units.
+    #[inline]
+    pub(crate) fn capacity_units(&self) -> u64 {
+        self.capacity_units
     }
 
     /// Counts the candidate's verdict for the proposal's tenant and, if the two doctrines
@@ -441,9 +452,12 @@ impl Shadow {
     fn row(&self, tenant: TenantId) -> &CountRow {
         let raw = tenant.as_uuid().as_u128();
         let len = self.rows.len();
-        let start = (mix64((raw as u64) ^ ((raw >> 64) as u64)) as usize) % len;
-        for i in 0..len {
-            let row = &self.rows[(start + i) % len];
+        let hash = mix64((raw as u64) ^ ((raw >> 64) as u64));
+        // The hash scaled to `0..len` by a multiply (no division on this path).
+        let mut at = ((u128::from(hash) * len as u128) >> 64) as usize;
+        for _ in 0..len {
+            let row = &self.rows[at];
+            at = if at + 1 == len { 0 } else { at + 1 };
             let owner = match row.tenant.get() {
                 Some(owner) => *owner,
                 // A race for a free row: one tenant wins it, the others probe on.

@@ -95,7 +95,9 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let kind = proposal.action.kind();
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = self.shadow.load();
-        let candidate = shadow.as_deref().map(|s| self.would_admit(s.q(), &proposal.action));
+        let candidate = shadow
+            .as_deref()
+            .map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
             .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
@@ -118,16 +120,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
 
     /// What `q` would decide for `action` now, without effect: the same rules in the same
     /// order as [`admit`](Self::admit), the capacity rules judged read-only against the gate's
-    /// counters ([`Gate::would_admit`]). The shadow doctrine's judge.
-    fn would_admit(&self, q: &GlobalQ, action: &SessionAction) -> Verdict {
+    /// counters ([`Gate::would_admit`]). `capacity` is `q.max_total_resources` in units
+    /// (worked out once, when the shadow is set). The shadow doctrine's judge.
+    fn would_admit(&self, q: &GlobalQ, capacity: u64, action: &SessionAction) -> Verdict {
         let capacity = |_| {
             let units = requested_units(action);
             self.gate
-                .would_admit(
-                    q.max_concurrent_adaptations,
-                    gate::capacity_units(q.max_total_resources),
-                    units,
-                )
+                .would_admit(q.max_concurrent_adaptations, capacity, units)
                 .map_err(|refusal| capacity_breach(refusal, q))
         };
         adaptation_on(&self.gate, q)
