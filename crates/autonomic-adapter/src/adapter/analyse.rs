@@ -245,6 +245,7 @@ struct Stamp {
 /// The adaptation-off switch: a Global Q with `max_concurrent_adaptations = 0` refuses every
 /// proposal by that rule before any other is read (so a failing knowledge rule is not
 /// reported as the reason). [`GlobalQ::adaptation_off`] owns the rule.
+#[inline]
 fn adaptation_on(gate: &Gate, q: &GlobalQ) -> Result<(), Breach> {
     if q.adaptation_off() {
         return Err(Breach {
@@ -299,6 +300,7 @@ fn capacity_rules(
 }
 
 /// The resource units `action` asks the gate for.
+#[inline]
 fn requested_units(action: &SessionAction) -> u64 {
     match *action {
         // Validated before the rules, so the conversion succeeds.
