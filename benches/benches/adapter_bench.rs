@@ -1,5 +1,6 @@
 //! Adapter benchmarks: analysing a healthy session, the full action path (analyse, admit,
-//! execute), refusals, and two threads analysing different sessions.
+//! execute), with and without a shadow doctrine, refusals, and two threads analysing
+//! different sessions.
 //!
 //! Every group measures its bare-primitive floor in the same run: an `ArcSwap::load` (what
 //! reading a hot-swappable value costs) and a relaxed `fetch_add` (one uncontended atomic
@@ -16,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use autonomic_adapter::{Analysis, SessionAdapter};
+use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
 use autonomic_core::{CaseId, GlobalKnowledge, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
@@ -34,6 +35,13 @@ fn poll_ready<F: Future>(future: F) -> F::Output {
 
 fn adapter() -> SessionAdapter {
     SessionAdapter::new(Arc::new(KnowledgeBase::new()))
+}
+
+/// The default adapter with a shadow doctrine of `candidate`.
+fn adapter_with_shadow(candidate: GlobalQ) -> SessionAdapter {
+    let adapter = adapter();
+    adapter.set_shadow(ShadowConfig::of(candidate)).unwrap();
+    adapter
 }
 
 fn session() -> SessionHandle {
@@ -82,6 +90,10 @@ fn analyze_healthy(c: &mut Criterion) {
     group.bench_function("evaluate_sync", |b| {
         b.iter(|| matches!(adapter.evaluate(black_box(&h)), Ok(Analysis::NoAction)))
     });
+    let shadowed = adapter_with_shadow(GlobalQ::default());
+    group.bench_function("evaluate_sync_shadow_set", |b| {
+        b.iter(|| matches!(shadowed.evaluate(black_box(&h)), Ok(Analysis::NoAction)))
+    });
     group.bench_function("analyze_session_async", |b| {
         b.iter(|| poll_ready(adapter.analyze_session(black_box(&h))).unwrap().is_none())
     });
@@ -120,6 +132,29 @@ fn action_path(c: &mut Criterion) {
                 unreachable!()
             };
             adapter.execute(&decision, &r).unwrap();
+        })
+    });
+
+    // The same path with a shadow doctrine set: its added cost is this row minus
+    // `degrade/analyze_admit_execute_sync`. The candidate agrees with the live Q (the steady
+    // state); `shadow_disagrees` keeps every decision in the disagreement sample.
+    let shadowed = adapter_with_shadow(GlobalQ::default());
+    group.bench_function("shadow/analyze_admit_execute_sync", |b| {
+        b.iter(|| {
+            let Ok(Analysis::Admitted(decision)) = shadowed.evaluate(black_box(&h)) else {
+                unreachable!()
+            };
+            shadowed.execute(&decision, &h).unwrap();
+        })
+    });
+    let disagreeing =
+        adapter_with_shadow(GlobalQ { max_concurrent_adaptations: 0, ..GlobalQ::default() });
+    group.bench_function("shadow_disagrees/analyze_admit_execute_sync", |b| {
+        b.iter(|| {
+            let Ok(Analysis::Admitted(decision)) = disagreeing.evaluate(black_box(&h)) else {
+                unreachable!()
+            };
+            disagreeing.execute(&decision, &h).unwrap();
         })
     });
 

@@ -254,6 +254,24 @@ const ROWS: &[Row] = &[
         "<=300 ns",
     ),
     row(
+        "Analyze + admit + execute, shadow Q set (floor: no shadow)",
+        "adapter/action_path/shadow/analyze_admit_execute_sync",
+        Some("adapter/action_path/degrade/analyze_admit_execute_sync"),
+        "<=20 ns over floor",
+    ),
+    row(
+        "Analyze + admit + execute, shadow disagrees (floor: no shadow)",
+        "adapter/action_path/shadow_disagrees/analyze_admit_execute_sync",
+        Some("adapter/action_path/degrade/analyze_admit_execute_sync"),
+        "report",
+    ),
+    row(
+        "Analyze a healthy session, shadow Q set (floor: no shadow)",
+        "adapter/analyze_healthy/evaluate_sync_shadow_set",
+        Some("adapter/analyze_healthy/evaluate_sync"),
+        "report",
+    ),
+    row(
         "Analyze + refusal by Global Q",
         "adapter/action_path/degrade/analyze_refused",
         Some("adapter/action_path/floor/fetch_add_relaxed"),
@@ -568,6 +586,8 @@ const INSTRUCTION_OPS: &[&str] = &[
     "keyed_lookup",
     "admit_local",
     "admit_leased",
+    "admit_execute",
+    "admit_execute_shadow",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

@@ -21,8 +21,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
 use autonomic_benches::{fleet, populated, tower_requests as req};
-use autonomic_core::{CaseId, SessionHandle, TenantId};
+use autonomic_core::{CaseId, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
 const LOOP_SESSIONS: u64 = 10_000;
@@ -97,11 +100,27 @@ fn main() {
                 black_box(keyed.session(&runtime, tenant, black_box(key), None, 2).expect("key"));
             });
         }
+        // The adapter's action path (degrade: analyse, admit, execute), without and with a
+        // shadow doctrine (agreeing with the live Q): the difference is the shadow's cost.
+        "admit_execute" | "admit_execute_shadow" => {
+            let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+            if op == "admit_execute_shadow" {
+                adapter.set_shadow(ShadowConfig::of(GlobalQ::default())).expect("valid");
+            }
+            (0..100).for_each(|_| h.record_task_execution_us(5_000));
+            (0..15).for_each(|_| h.record_violation());
+            (0..n).for_each(|_| {
+                let Ok(Analysis::Admitted(decision)) = adapter.evaluate(black_box(&h)) else {
+                    unreachable!("a violating session is admitted")
+                };
+                adapter.execute(&decision, &h).expect("execute");
+            });
+        }
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
                  handle_new | loop_per_session | tower_bare | tower_per_request | tower_keyed | \
-                 keyed_lookup | admit_local | admit_leased"
+                 keyed_lookup | admit_local | admit_leased | admit_execute | admit_execute_shadow"
             );
             std::process::exit(2);
         }

@@ -5,10 +5,12 @@
 //! * [`analyse`]: the policy's proposal and the Global Q rules ([`SessionAdapter::evaluate`]);
 //! * [`execute`]: applying an admitted decision ([`SessionAdapter::execute`]);
 //! * [`session_end`]: session notifications and releases;
+//! * [`doctrine`]: the shadow doctrine, the change feed and the introspection view;
 //! * here: the adapter itself, the doctrine in force, history, events and statistics.
 
 mod analyse;
 mod builder;
+mod doctrine;
 mod execute;
 mod session_end;
 
@@ -21,8 +23,10 @@ use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, SessionId};
 pub use builder::SessionAdapterBuilder;
 
 use crate::event::EventBuffer;
+use crate::feed::Feed;
 use crate::gate::{self, Gate};
 use crate::sessions::SessionStore;
+use crate::shadow::ShadowSlot;
 use crate::stats::Counters;
 use crate::sync;
 use crate::{
@@ -75,6 +79,10 @@ pub struct SessionAdapter<P: SessionPolicy = ThresholdPolicy> {
     config: SessionAdapterConfig,
     knowledge: Arc<KnowledgeBase>,
     q: ArcSwap<GlobalQ>,
+    /// The shadow doctrine, if one is set (judged beside `q`, without effect).
+    shadow: ShadowSlot,
+    /// The change feed (Q, shadow, knowledge generations).
+    feed: Feed,
     gate: sync::Arc<Gate>,
     sessions: SessionStore,
     events: EventBuffer,
@@ -91,7 +99,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
 
     /// Validates `q` and swaps it in without blocking readers; returns the Q it replaced.
     ///
-    /// Admissions after the swap use the new bounds. Permits already held are not revoked:
+    /// The change feed moves ([`doctrine_feed`](Self::doctrine_feed)). Admissions after the
+    /// swap use the new bounds. Permits already held are not revoked:
     /// if the new `max_concurrent_adaptations` is below the slots in use, admissions are
     /// refused until enough of them are returned (likewise for resources).
     ///
@@ -112,6 +121,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         q.validate()?;
         let previous = self.q.swap(Arc::new(q));
         tracing::info!(?q, previous = ?*previous, "global Q updated");
+        self.feed.changed(crate::DoctrineChange::GlobalQ);
         Ok(previous)
     }
 

@@ -147,7 +147,8 @@ impl SessionAdapterConfig {
     }
 }
 
-fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigError> {
+/// `value` is in `1..=max`.
+pub(crate) fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigError> {
     if value == 0 {
         Err(ConfigError::invalid(field, value, "must be greater than zero"))
     } else if value > max {

@@ -109,6 +109,30 @@ impl Gate {
         }
     }
 
+    /// What [`admit`](Self::admit) would say with these bounds, judged read-only against the
+    /// counters as they are now: a slot is free if fewer than `max_slots` are in use, the
+    /// units fit if they fit a permit and the ledger plus them stays within `capacity`.
+    /// Nothing is taken. Under concurrency it is a reading, not a reservation: an admission
+    /// racing with it may make the answer stale the moment it is given.
+    pub(crate) fn would_admit(
+        &self,
+        max_slots: u64,
+        capacity: u64,
+        units: u64,
+    ) -> Result<(), GateRefusal> {
+        self.slots
+            .would_acquire(max_slots)
+            .map_err(|in_use| GateRefusal::Slots { in_use, bound: max_slots })?;
+        self.units_fit_a_permit(units, capacity)?;
+        if units == 0 {
+            return Ok(());
+        }
+        self.ledger
+            .would_reserve(units, capacity)
+            .map(drop)
+            .map_err(|granted| GateRefusal::Resources { granted, requested: units, capacity })
+    }
+
     /// Rule 1: fewer than `max_slots` adaptations are in flight (takes one).
     fn take_slot(&self, max_slots: u64) -> Result<(), GateRefusal> {
         self.slots
@@ -166,6 +190,22 @@ mod tests {
         drop(first);
         assert!(Gate::admit(&gate, 1, 1_000, 0).is_ok());
         assert_eq!(gate.slots_in_use(), 0);
+    }
+
+    /// The read-only judgement agrees with admission, and takes nothing.
+    #[test]
+    fn would_admit_agrees_with_admit_and_takes_nothing() {
+        let gate = Arc::new(Gate::new());
+        let held = Gate::admit(&gate, 2, 1_000, 900).unwrap();
+        assert_eq!(gate.would_admit(2, 1_000, 100), Ok(()));
+        assert_eq!(
+            gate.would_admit(2, 1_000, 101),
+            Err(GateRefusal::Resources { granted: 900, requested: 101, capacity: 1_000 })
+        );
+        assert_eq!(gate.would_admit(1, 1_000, 0), Err(GateRefusal::Slots { in_use: 1, bound: 1 }));
+        assert!(gate.would_admit(4, u64::MAX, u64::MAX).is_err());
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (1, 900));
+        drop(held);
     }
 
     /// Units that would spill into the permit's flag bits are refused, whatever capacity the

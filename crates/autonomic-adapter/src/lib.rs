@@ -62,6 +62,55 @@
 //!   fixed-size lock-free queue whose overflow drops the oldest event and is counted. Bad
 //!   configuration is refused with the field's name and value; nothing panics on bad input.
 //!
+//! # The shadow doctrine
+//! [`SessionAdapter::set_shadow`] sets a candidate Q ([`ShadowConfig`], from JSON or TOML)
+//! that is judged beside the live one on every proposal that reaches the rules, without
+//! effect, until it is cleared ([`clear_shadow`](SessionAdapter::clear_shadow)) or promoted
+//! ([`promote_shadow`](SessionAdapter::promote_shadow): one `arc-swap` makes it the Q in force;
+//! the shadow ends and its final report is returned, its counts do not carry on).
+//! [`shadow_report`](SessionAdapter::shadow_report) gives what it has seen
+//! ([`ShadowReport`]): would-be admissions and refusals by rule, in all and per tenant (the
+//! first `top_tenants` tenants, the rest together), and the last `disagreement_sample`
+//! proposals the two doctrines decided differently ([`Disagreement`]). It guarantees:
+//! * **no effect**: the shadow takes no slot and no resource, emits no event, and the live
+//!   decision is the same whether a shadow is set or not;
+//! * **same rules, same order, same configuration**: only the Q differs; the knowledge rules
+//!   read the same knowledge;
+//! * **capacity read-only**: the candidate "would have admitted" a proposal when its
+//!   `max_concurrent_adaptations` is above the live gate's slots in use and the live gate's
+//!   granted resources plus the request fit its `max_total_resources`, both read just before
+//!   the live gate judges that proposal. The shadow keeps no capacity of its own: it answers
+//!   "with what is held now, would the candidate admit this?". Those reads are not atomic with
+//!   the live compare-and-swap, so under concurrency an answer can be off by the admissions
+//!   racing with it; in one thread it is exact;
+//! * **bounded**: the counters and the sample are allocated when the shadow is set;
+//! * **cheap**: a healthy `evaluate` (no proposal) does not touch it; an admission pays one
+//!   `arc-swap` load, the read-only rules and one relaxed add (`docs/performance.md`).
+//!
+//! The proof: `tests/shadow.rs` (a tighter candidate reports the refusals it would have made,
+//! the live Q admits them, promotion makes them real; capacity judged read-only; a healthy
+//! evaluate leaves it untouched) and the unit tests of `shadow.rs` (bounds).
+//!
+//! # Introspection and the change feed
+//! [`SessionAdapter::doctrine_view`] returns a [`DoctrineView`] (serde): the Q in force, the
+//! shadow's report, what the gate holds ([`CapacityView`]; slots are not broken down by action
+//! kind, which would cost the action path two more atomic operations, and resources are only
+//! ever held by `RequestResources`), statistics, tenant health from the windows of the
+//! knowledge the gate reads ([`TenantHealthView`], bounded by the windows' own cap on
+//! tenants) and grants by session (the first [`ViewOptions::max_grants`], with a `truncated`
+//! flag).
+//!
+//! [`SessionAdapter::doctrine_feed`] returns a `tokio::sync::watch` receiver of
+//! [`DoctrineRevision`]s. It moves on each change of Q ([`update_global_q`](SessionAdapter::update_global_q),
+//! [`promote_shadow`](SessionAdapter::promote_shadow)), of the shadow
+//! ([`set_shadow`](SessionAdapter::set_shadow), [`clear_shadow`](SessionAdapter::clear_shadow))
+//! and on each knowledge generation the adapter is told of
+//! ([`knowledge_published`](SessionAdapter::knowledge_published): the runtime's loop calls it
+//! after each publication; core's knowledge base has no callbacks). A watch keeps **the
+//! latest value only**: a slow reader misses intermediate revisions (the counters in the value
+//! say how many of each kind went by) and never holds the adapter back. Tests:
+//! `tests/introspection.rs`.
+//!
 //! # How long things are held
 //! | action | adaptation slot | resources |
 //! |---|---|---|
@@ -116,10 +165,13 @@ pub mod config;
 mod decision;
 mod error;
 mod event;
+mod feed;
 mod gate;
+mod introspection;
 mod knowledge_rules;
 mod policy;
 mod sessions;
+mod shadow;
 mod stats;
 mod sync;
 
@@ -139,6 +191,17 @@ pub use policy::{FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, Thres
 pub use adapter::{SessionAdapter, SessionAdapterBuilder};
 pub use gate::Permit;
 pub use knowledge_rules::{ActionKinds, KnowledgeChecks, KnowledgeRules, RuleCheck};
+
+// Shadow doctrine, introspection and the change feed.
+pub use feed::{DoctrineChange, DoctrineRevision};
+pub use introspection::{
+    CapacityView, DoctrineView, GrantsView, Health, HealthFigures, SessionGrant, TenantHealth,
+    TenantHealthView, ViewOptions,
+};
+pub use shadow::{
+    Disagreement, RuleCount, ShadowConfig, ShadowPromotion, ShadowReport, TenantVerdicts, Verdict,
+    VerdictCounts,
+};
 
 // Results.
 pub use error::AdapterError;

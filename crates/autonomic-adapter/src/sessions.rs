@@ -180,17 +180,27 @@ impl SessionStore {
 
     /// The sessions holding a grant, with their units (each shard locked in turn).
     pub(crate) fn granted(&self) -> Vec<(SessionId, u64)> {
+        self.granted_first(usize::MAX).0
+    }
+
+    /// The first `limit` sessions holding a grant, with their units, and how many hold one
+    /// in all (each shard locked in turn; nothing past `limit` is collected).
+    pub(crate) fn granted_first(&self, limit: usize) -> (Vec<(SessionId, u64)>, usize) {
         let mut out = Vec::new();
+        let mut holding = 0;
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            out.extend(
-                shard
-                    .iter()
-                    .map(|(id, entry)| (*id, entry.granted_units()))
-                    .filter(|&(_, units)| units > 0),
-            );
+            for (id, entry) in shard.iter() {
+                let units = entry.granted_units();
+                if units > 0 {
+                    holding += 1;
+                    if out.len() < limit {
+                        out.push((*id, units));
+                    }
+                }
+            }
         }
-        out
+        (out, holding)
     }
 
     /// Sessions tracked.

@@ -120,9 +120,11 @@ pub use autonomic_table::{NewSession, SessionTable, TableError, TableStats, Tena
 // Adapter.
 pub use autonomic_adapter::{
     ActionError, ActionKind, ActionKinds, AdapterError, AdapterStats, AdmittedDecision, Analysis,
-    FnPolicy, KnowledgeChecks, KnowledgeRules, Metric, Permit, PolicyContext, Proposal, QRule,
-    Refusal, Rejections, RuleCheck, SessionAction, SessionAdapter, SessionAdapterBuilder,
-    SessionAdapterConfig, SessionDecision, SessionEvent, SessionPolicy, Signal, ThresholdPolicy,
+    DoctrineChange, DoctrineRevision, DoctrineView, FnPolicy, KnowledgeChecks, KnowledgeRules,
+    Metric, Permit, PolicyContext, Proposal, QRule, Refusal, Rejections, RuleCheck, SessionAction,
+    SessionAdapter, SessionAdapterBuilder, SessionAdapterConfig, SessionDecision, SessionEvent,
+    SessionPolicy, ShadowConfig, ShadowPromotion, ShadowReport, Signal, ThresholdPolicy, Verdict,
+    ViewOptions,
 };
 
 // Aggregate.

@@ -10,6 +10,8 @@ use crate::Tenant;
 /// adapter is, refusals by rule, and per tenant and pattern (the top ones, the rest as
 /// `other`) sessions by state, tasks, violations, failure ratio and health.
 ///
+/// `view` is the adapter's typed [`DoctrineView`](autonomic::DoctrineView), whole.
+///
 /// `observation` is the collector's last (the aggregate of the last loop iteration); the
 /// knowledge, adapter statistics and Global Q are read now.
 pub fn view(
@@ -97,5 +99,7 @@ pub fn view(
         "tenants": tenants_view,
         "patterns": patterns_view,
         "loop": loop_view,
+        // The adapter's typed view (Q, shadow, capacity, tenant health, grants by session).
+        "view": runtime.doctrine_view(),
     })
 }

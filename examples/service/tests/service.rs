@@ -99,6 +99,8 @@ async fn metrics_count_the_requests_sent() {
     let acme_row = tenants.iter().find(|t| t["name"] == "acme").unwrap();
     assert_eq!(acme_row["sessions"]["completed"], 30);
     assert_eq!(doctrine["knowledge"]["generation"], 1);
+    let view: autonomic::DoctrineView = serde_json::from_value(doctrine["view"].clone()).unwrap();
+    assert_eq!(view.revision.knowledge_generation, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,16 +7,24 @@ use super::SessionAdapter;
 use crate::decision::AdmittedDecision;
 use crate::event;
 use crate::gate::{self, Gate, GateRefusal, Permit};
+use crate::shadow::{Judged, Verdict};
 use crate::{
     ActionKind, AdapterError, Analysis, KnowledgeChecks, PolicyContext, Proposal, QRule, Refusal,
     RuleCheck, SessionAction, SessionDecision, SessionEvent, SessionPolicy,
 };
 
 /// A Global Q rule a proposal broke, with the value seen and the limit.
-struct Breach {
+pub(super) struct Breach {
     rule: QRule,
     observed: f64,
     limit: f64,
+}
+
+impl Breach {
+    /// The refusal, as a shadow's [`Verdict`].
+    fn verdict(&self) -> Verdict {
+        Verdict::Refused { rule: self.rule, observed: self.observed, limit: self.limit }
+    }
 }
 
 impl<P: SessionPolicy> SessionAdapter<P> {
@@ -85,13 +93,46 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         }
         let q = self.q.load();
         let kind = proposal.action.kind();
+        // The shadow is judged before the live gate takes anything (see `crate::shadow`).
+        let shadow = self.shadow.load();
+        let candidate = shadow
+            .as_deref()
+            .map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
             .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
+        if let (Some(shadow), Some(candidate)) = (shadow.as_deref(), candidate) {
+            let live = admission.as_ref().map_or_else(Breach::verdict, |_| Verdict::Admitted);
+            shadow.observe(Judged {
+                session_id: handle.id(),
+                tenant: handle.tenant_id(),
+                timestamp_ms: at.wall_ms,
+                action: &proposal.action,
+                live,
+                shadow: candidate,
+            });
+        }
         Ok(match admission {
             Ok((checks, permit)) => self.admitted(handle.id(), at, proposal, checks, permit),
             Err(breach) => self.refuse(handle.id(), handle.tenant_id(), at, proposal, breach),
         })
+    }
+
+    /// What `q` would decide for `action` now, without effect: the same rules in the same
+    /// order as [`admit`](Self::admit), the capacity rules judged read-only against the gate's
+    /// counters ([`Gate::would_admit`]). `capacity` is `q.max_total_resources` in units
+    /// (worked out once, when the shadow is set). The shadow doctrine's judge.
+    fn would_admit(&self, q: &GlobalQ, capacity: u64, action: &SessionAction) -> Verdict {
+        let capacity = |_| {
+            let units = requested_units(action);
+            self.gate
+                .would_admit(q.max_concurrent_adaptations, capacity, units)
+                .map_err(|refusal| capacity_breach(refusal, q))
+        };
+        adaptation_on(&self.gate, q)
+            .and_then(|()| self.knowledge_rules(q, action.kind()))
+            .and_then(capacity)
+            .map_or_else(|breach| breach.verdict(), |()| Verdict::Admitted)
     }
 
     /// `min_slo_compliance` and `max_failure_rate`, for the kinds of action each judges
@@ -205,6 +246,7 @@ struct Stamp {
 /// The adaptation-off switch: a Global Q with `max_concurrent_adaptations = 0` refuses every
 /// proposal by that rule before any other is read (so a failing knowledge rule is not
 /// reported as the reason). [`GlobalQ::adaptation_off`] owns the rule.
+#[inline]
 fn adaptation_on(gate: &Gate, q: &GlobalQ) -> Result<(), Breach> {
     if q.adaptation_off() {
         return Err(Breach {
@@ -218,7 +260,7 @@ fn adaptation_on(gate: &Gate, q: &GlobalQ) -> Result<(), Breach> {
 
 /// Rule `min_slo_compliance`: the SLO compliance is at least the minimum (judged only
 /// with enough evidence).
-fn min_slo_compliance(q: &GlobalQ, compliance: Evidence) -> Result<RuleCheck, Breach> {
+pub(super) fn min_slo_compliance(q: &GlobalQ, compliance: Evidence) -> Result<RuleCheck, Breach> {
     match compliance {
         Evidence::Judged(observed) if observed < q.min_slo_compliance => {
             Err(Breach { rule: QRule::MinSloCompliance, observed, limit: q.min_slo_compliance })
@@ -229,7 +271,7 @@ fn min_slo_compliance(q: &GlobalQ, compliance: Evidence) -> Result<RuleCheck, Br
 
 /// Rule `max_failure_rate`: the failure rate is at most the maximum (judged only with enough
 /// evidence).
-fn max_failure_rate(q: &GlobalQ, failure_rate: Evidence) -> Result<RuleCheck, Breach> {
+pub(super) fn max_failure_rate(q: &GlobalQ, failure_rate: Evidence) -> Result<RuleCheck, Breach> {
     match failure_rate {
         Evidence::Judged(observed) if observed > q.max_failure_rate => {
             Err(Breach { rule: QRule::MaxFailureRate, observed, limit: q.max_failure_rate })
@@ -253,24 +295,33 @@ fn capacity_rules(
     q: &GlobalQ,
     action: &SessionAction,
 ) -> Result<Permit, Breach> {
-    let units = match *action {
+    let capacity = gate::capacity_units(q.max_total_resources);
+    Gate::admit(gate, q.max_concurrent_adaptations, capacity, requested_units(action))
+        .map_err(|refusal| capacity_breach(refusal, q))
+}
+
+/// The resource units `action` asks the gate for.
+#[inline]
+fn requested_units(action: &SessionAction) -> u64 {
+    match *action {
         // Validated before the rules, so the conversion succeeds.
         SessionAction::RequestResources { amount } => gate::units_for_request(amount).unwrap_or(0),
         _ => 0,
-    };
-    let capacity = gate::capacity_units(q.max_total_resources);
-    Gate::admit(gate, q.max_concurrent_adaptations, capacity, units).map_err(
-        |refusal| match refusal {
-            GateRefusal::Slots { in_use, bound } => Breach {
-                rule: QRule::MaxConcurrentAdaptations,
-                observed: in_use as f64,
-                limit: bound as f64,
-            },
-            GateRefusal::Resources { granted, requested, .. } => Breach {
-                rule: QRule::MaxTotalResources,
-                observed: gate::units_to_amount(granted.saturating_add(requested)),
-                limit: q.max_total_resources,
-            },
+    }
+}
+
+/// The capacity rule a gate refusal breaks, with what it saw.
+fn capacity_breach(refusal: GateRefusal, q: &GlobalQ) -> Breach {
+    match refusal {
+        GateRefusal::Slots { in_use, bound } => Breach {
+            rule: QRule::MaxConcurrentAdaptations,
+            observed: in_use as f64,
+            limit: bound as f64,
         },
-    )
+        GateRefusal::Resources { granted, requested, .. } => Breach {
+            rule: QRule::MaxTotalResources,
+            observed: gate::units_to_amount(granted.saturating_add(requested)),
+            limit: q.max_total_resources,
+        },
+    }
 }

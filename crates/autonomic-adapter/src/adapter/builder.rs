@@ -7,8 +7,10 @@ use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
 
 use super::SessionAdapter;
 use crate::event::EventBuffer;
+use crate::feed::Feed;
 use crate::gate::Gate;
 use crate::sessions::SessionStore;
+use crate::shadow::ShadowSlot;
 use crate::stats::Counters;
 use crate::sync;
 use crate::{SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
@@ -105,12 +107,15 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         q: GlobalQ,
         policy: P,
     ) -> Self {
+        let feed = Feed::new(knowledge.with_current(|k| k.generation));
         SessionAdapter {
             sessions: SessionStore::new(config.history_per_session, config.max_tracked_sessions),
             events: EventBuffer::new(config.event_capacity),
             policy,
             knowledge,
             q: ArcSwap::from_pointee(q),
+            shadow: ShadowSlot::empty(),
+            feed,
             gate: sync::Arc::new(Gate::new()),
             counters: Counters::default(),
             config,

@@ -29,6 +29,12 @@ pub(crate) fn units_to_amount(units: u64) -> f64 {
     units as f64 / UNITS_PER_CAPACITY as f64
 }
 
+/// The ledger's rule: `granted + units`, if it stays within `capacity`.
+#[inline]
+fn within(granted: u64, units: u64, capacity: u64) -> Option<u64> {
+    granted.checked_add(units).filter(|&sum| sum <= capacity)
+}
+
 /// The sum of granted resource units; never above the capacity it is asked to respect.
 ///
 /// Units go back only through a [`Permit`](super::Permit) or a
@@ -51,9 +57,8 @@ impl ResourceLedger {
         // Relaxed: only a first guess for the compare-and-swap below, which re-checks it.
         let mut current = self.granted.load(Ordering::Relaxed);
         loop {
-            let next = match current.checked_add(units) {
-                Some(next) if next <= capacity => next,
-                _ => return Err(current),
+            let Some(next) = within(current, units, capacity) else {
+                return Err(current);
             };
             // Acquire on success / Relaxed on failure: as in `SlotCounter::try_acquire`.
             match self.granted.compare_exchange_weak(
@@ -66,6 +71,14 @@ impl ResourceLedger {
                 Err(seen) => current = seen,
             }
         }
+    }
+
+    /// Whether [`try_reserve`](Self::try_reserve) would add `units` now: `Ok(sum seen)` or
+    /// `Err(sum seen)`. Takes nothing.
+    #[inline]
+    pub(crate) fn would_reserve(&self, units: u64, capacity: u64) -> Result<u64, u64> {
+        let current = self.granted();
+        within(current, units, capacity).map(|_| current).ok_or(current)
     }
 
     /// Gives `units` back; `false` (and nothing changes) if fewer than `units` are granted.

@@ -26,6 +26,7 @@ impl SlotCounter {
             if current >= bound {
                 return Err(current);
             }
+            // (`would_acquire` reads the same rule without taking.)
             // Acquire on success: pairs with the Release in `release`, so the previous
             // holder's work happens-before ours. Relaxed on failure: we only retry with the
             // value seen (the bound is re-checked against it).
@@ -39,6 +40,14 @@ impl SlotCounter {
                 Err(seen) => current = seen,
             }
         }
+    }
+
+    /// Whether [`try_acquire`](Self::try_acquire) would find a slot now: `Ok(count seen)` or
+    /// `Err(count seen)`. Takes nothing.
+    #[inline]
+    pub(crate) fn would_acquire(&self, bound: u64) -> Result<u64, u64> {
+        let current = self.in_use();
+        if current >= bound { Err(current) } else { Ok(current) }
     }
 
     /// Gives one slot back; `false` (and nothing changes) if none was in use.

@@ -166,6 +166,32 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         &self.shared.knowledge
     }
 
+    /// The doctrine's state now (the adapter's [`DoctrineView`](autonomic_adapter::DoctrineView):
+    /// Q in force, shadow, capacity held, tenant health from the windows, grants by session).
+    pub fn doctrine_view(&self) -> autonomic_adapter::DoctrineView {
+        self.shared.adapter.doctrine_view()
+    }
+
+    /// The doctrine's change feed: moves on each change of Q or of the shadow and on each
+    /// knowledge generation the loop publishes (a `watch`: the latest value only, a slow
+    /// reader misses intermediate ones).
+    ///
+    /// ```
+    /// use autonomic::{AutonomicRuntime, DoctrineChange, RuntimeConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = AutonomicRuntime::new(RuntimeConfig::default())?;
+    /// let mut feed = runtime.doctrine_feed();
+    /// runtime.run_once(); // publishes knowledge generation 1
+    /// feed.changed().await?;
+    /// let seen = *feed.borrow_and_update();
+    /// assert_eq!((seen.cause, seen.knowledge_generation), (DoctrineChange::Knowledge, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn doctrine_feed(&self) -> watch::Receiver<autonomic_adapter::DoctrineRevision> {
+        self.shared.adapter.doctrine_feed()
+    }
+
     /// What this runtime's own rolling windows show now (what the last iteration saw,
     /// brought to this instant: buckets that have aged out since are gone). With
     /// [window peers](RuntimeBuilder::window_peers) the knowledge's global figures also count
