@@ -112,6 +112,8 @@
 
 mod action;
 mod adapter;
+pub mod breaker;
+pub mod concurrency;
 pub mod config;
 mod decision;
 mod error;

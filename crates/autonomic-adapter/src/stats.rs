@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use autonomic_core::SessionId;
 
 use crate::QRule;
+use crate::breaker::BreakerStats;
 use crate::policy::mix64;
 
 /// Refusals by Global Q, by rule.
@@ -21,6 +22,9 @@ pub struct Rejections {
     pub max_concurrent_adaptations: u64,
     /// By `max_total_resources`.
     pub max_total_resources: u64,
+    /// By `cohort_breaker`.
+    #[serde(default)]
+    pub cohort_breaker: u64,
 }
 
 impl Rejections {
@@ -31,6 +35,7 @@ impl Rejections {
             QRule::MaxFailureRate => self.max_failure_rate,
             QRule::MaxConcurrentAdaptations => self.max_concurrent_adaptations,
             QRule::MaxTotalResources => self.max_total_resources,
+            QRule::CohortBreaker => self.cohort_breaker,
         }
     }
 
@@ -73,6 +78,13 @@ pub struct AdapterStats {
     pub granted_resources: f64,
     /// `max_concurrent_adaptations` of the Global Q in force.
     pub max_concurrent_adaptations: u64,
+    /// The adaptive concurrency limit in force, when it is on (the capacity rule admits
+    /// against the lower of it and `max_concurrent_adaptations`).
+    #[serde(default)]
+    pub concurrency_limit: Option<u64>,
+    /// What the cohort breakers have done (all zero when they are off).
+    #[serde(default)]
+    pub breakers: BreakerStats,
 }
 
 /// Cells of a [`ShardedCounter`] (a power of two).
@@ -105,7 +117,7 @@ pub(crate) struct Counters {
     decisions: ShardedCounter,
     executed: ShardedCounter,
     untracked: AtomicU64,
-    rejections: [AtomicU64; 4],
+    rejections: [AtomicU64; QRule::ALL.len()],
 }
 
 impl Counters {
@@ -142,6 +154,7 @@ impl Counters {
                 max_failure_rate: r(QRule::MaxFailureRate),
                 max_concurrent_adaptations: r(QRule::MaxConcurrentAdaptations),
                 max_total_resources: r(QRule::MaxTotalResources),
+                cohort_breaker: r(QRule::CohortBreaker),
             },
         )
     }

@@ -87,7 +87,20 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let kind = proposal.action.kind();
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
+            .and_then(|checks| {
+                Ok((
+                    checks,
+                    capacity_rules(&self.gate, &self.concurrency.bound(&q), &proposal.action)?,
+                ))
+            })
+            .and_then(|admitted| {
+                let cohort = self.cohort_breaker(handle, kind, now);
+                cohort.map(|()| admitted).map_err(|(observed, limit)| Breach {
+                    rule: QRule::CohortBreaker,
+                    observed,
+                    limit,
+                })
+            });
         Ok(match admission {
             Ok((checks, permit)) => self.admitted(handle.id(), at, proposal, checks, permit),
             Err(breach) => self.refuse(handle.id(), at, proposal, breach),

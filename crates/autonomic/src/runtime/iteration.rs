@@ -60,6 +60,8 @@ impl<P: SessionPolicy> Shared<P> {
         state.departures = std::mem::take(&mut *departures.borrow_mut());
         // Knowledge: what the doctrine gate reads from now on.
         let published = self.aggregator.publish_windowed(&metrics, windowed);
+        // The doctrine follows it: cohort breakers, adaptive concurrency (when configured).
+        self.adapter.observe_knowledge(self.aggregator.clock());
         let sessions_cleaned = pass.cleaned.get();
         let grants_released = pass.grants_released.get();
         let resources_released = pass.resources_released.get();
