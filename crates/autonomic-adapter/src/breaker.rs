@@ -19,17 +19,20 @@
 //! * **Judged from the windows.** Once per knowledge generation
 //!   ([`SessionAdapter::observe_knowledge`](crate::SessionAdapter::observe_knowledge), which
 //!   the runtime's loop calls after it publishes), each pattern and tenant the windows hold
-//!   is judged on its *short* window (what is happening now): failed sessions over finished
-//!   ones, from `min_finished_sessions` on ([`Evidence`](autonomic_core::Evidence); not
-//!   enough evidence never opens a breaker). The `other` scopes are not cohorts.
+//!   is judged: its whole window fails at or over `failure_threshold` and its short window
+//!   does not show it recovered, or its short window alone fails that much. Each rate counts
+//!   only from `min_finished_sessions` finished sessions on
+//!   ([`Evidence`](autonomic_core::Evidence)): not enough evidence never opens a breaker. The
+//!   `other` scopes are not cohorts. The rule has one owner, `breaker/diagnosis.rs`.
 //! * **Probes are sessions.** Half-open, the first `probes` sessions of the cohort whose
 //!   consuming proposal passes every other rule become probes (admitted; their later
 //!   proposals too); the others are refused. A probe's outcome is learned when it ends
 //!   (through [`SessionHandle::on_end`](autonomic_core::SessionHandle::on_end), however it
 //!   ends): completed counts towards closing, failed re-opens, cancelled frees its place. A
 //!   probe still running after `probe_timeout_ms` counts as failed.
-//! * **After closing**, the cohort's windows are not judged for `open_for_ms`, so the short
-//!   window that opened it is not read again as news.
+//! * **After closing**, a window that still holds events from before the close is not read
+//!   (the short window for one short window's length, the whole window for one window's
+//!   length): the failures that opened the breaker are not news.
 //! * **Bounded.** State is kept only for cohorts the windows hold (they are capped), and only
 //!   while their breaker is not closed or has just closed; a cohort that leaves the windows is
 //!   forgotten (closed). Probes: at most `probes` per cohort, each holding a handle to its
@@ -43,10 +46,13 @@
 //!   counts them; [`SessionAdapter::breakers`](crate::SessionAdapter::breakers) lists the
 //!   breakers.
 //!
-//! Proof: `tests/cohort_breaker.rs` (the cohort scenario, probes, evidence, shedding kinds).
+//! Proof: `tests/cohort_breaker.rs` (the cohort scenario, probes, evidence, shedding kinds,
+//! tenants), the diagnosis's unit tests, and the runtime's `tests/cohort_breaker.rs` (the
+//! loop on real windows, in virtual time).
 
 mod cohort;
 mod config;
+mod diagnosis;
 mod table;
 
 pub use cohort::{BreakerState, BreakerStats, BreakerView, Cohort};

@@ -58,6 +58,8 @@ impl World {
         self.kb.publish(GlobalKnowledge {
             published_at_ns: self.clock.now_nanos(),
             windows: Some(WindowedKnowledge {
+                length_ms: 60_000,
+                short_ms: 5_000,
                 patterns: patterns.iter().map(|&(p, n, f)| (p, figures(n, f))).collect(),
                 tenants: vec![(self.tenant, figures(finished, failed))],
                 ..WindowedKnowledge::default()

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 use autonomic_core::{
-    ClockHandle, Evidence, GlobalKnowledge, Lifecycle, SessionHandle, SessionId, SessionState,
-    TenantTag, WindowFigures,
+    ClockHandle, GlobalKnowledge, Lifecycle, SessionHandle, SessionId, SessionState, TenantTag,
+    WindowFigures,
 };
 
+use super::diagnosis::{Lengths, sick};
 use super::{BreakerConfig, BreakerState, BreakerStats, BreakerView, Cohort};
 use crate::event::{self, EventBuffer};
 use crate::{ActionKind, ActionKinds, SessionEvent};
@@ -50,15 +51,24 @@ struct Entry {
     failure_rate: f64,
     opened_at_ns: u64,
     times_opened: u64,
-    /// After a close, the windows are not judged again before this (until the short window
-    /// holds only what happened after the probes succeeded).
-    quiet_until_ns: u64,
+    /// When its probes last closed it (see [`sick`]).
+    closed_at_ns: Option<u64>,
+}
+
+impl Entry {
+    /// Closed by its probes less than a window ago: kept, so the windows from before the
+    /// close are not read again.
+    fn recently_closed(&self, now_ns: u64, window_ns: u64) -> bool {
+        self.closed_at_ns.is_some_and(|at| now_ns.saturating_sub(at) < window_ns)
+    }
 }
 
 #[derive(Default)]
 struct Table {
     cohorts: BTreeMap<Cohort, Entry>,
     generation: u64,
+    /// The windows' lengths in the last knowledge judged.
+    lengths: Lengths,
 }
 
 #[derive(Debug, Default)]
@@ -234,6 +244,10 @@ impl Breakers {
             if knowledge.generation > table.generation {
                 table.generation = knowledge.generation;
                 if let Some(windows) = &knowledge.windows {
+                    table.lengths = Lengths {
+                        window_ns: windows.length_ms.saturating_mul(1_000_000),
+                        short_ns: windows.short_ms.saturating_mul(1_000_000),
+                    };
                     let patterns = windows.patterns.iter().map(|(p, f)| (Cohort::Pattern(*p), f));
                     let tenants = windows.tenants.iter().map(|(t, f)| (Cohort::Tenant(*t), f));
                     let scopes: Vec<(Cohort, &WindowFigures)> = patterns
@@ -252,7 +266,7 @@ impl Breakers {
                         kept
                     });
                     for (cohort, figures) in scopes {
-                        self.judge(&mut table.cohorts, cohort, figures, now_ns, &mut changes);
+                        self.judge(table, cohort, figures, now_ns, &mut changes);
                     }
                 }
             }
@@ -273,9 +287,10 @@ impl Breakers {
                     self.probe_failed(*cohort, entry, now_ns, &mut changes);
                 }
             }
-            table
-                .cohorts
-                .retain(|_, e| !matches!(e.state, State::Closed) || now_ns < e.quiet_until_ns);
+            let window_ns = table.lengths.window_ns;
+            table.cohorts.retain(|_, e| {
+                !matches!(e.state, State::Closed) || e.recently_closed(now_ns, window_ns)
+            });
             self.publish(table);
         }
         for change in &changes {
@@ -291,32 +306,27 @@ impl Breakers {
     /// evidence.
     fn judge(
         &self,
-        cohorts: &mut BTreeMap<Cohort, Entry>,
+        table: &mut Table,
         cohort: Cohort,
         figures: &WindowFigures,
         now_ns: u64,
         changes: &mut Vec<Change>,
     ) {
-        let short = &figures.short;
-        let Evidence::Judged(rate) =
-            Evidence::of(short.failed, short.finished(), self.config.min_finished_sessions)
-        else {
-            return;
-        };
-        if rate < self.config.failure_threshold {
+        let entry = table.cohorts.get(&cohort);
+        if entry.is_some_and(|e| !matches!(e.state, State::Closed)) {
             return;
         }
-        let entry = cohorts.entry(cohort).or_insert(Entry {
+        let since_close = entry.and_then(|e| e.closed_at_ns).map(|at| now_ns.saturating_sub(at));
+        let Some(rate) = sick(&self.config, figures, since_close, table.lengths) else { return };
+        let entry = table.cohorts.entry(cohort).or_insert(Entry {
             state: State::Closed,
             failure_rate: rate,
             opened_at_ns: 0,
             times_opened: 0,
-            quiet_until_ns: 0,
+            closed_at_ns: None,
         });
-        if matches!(entry.state, State::Closed) && now_ns >= entry.quiet_until_ns {
-            entry.failure_rate = rate;
-            self.open(cohort, entry, now_ns, changes);
-        }
+        entry.failure_rate = rate;
+        self.open(cohort, entry, now_ns, changes);
     }
 
     // ---------------------------------------------------------------- transitions -----
@@ -367,7 +377,6 @@ impl Breakers {
         let mut changes = Vec::new();
         {
             let mut table = self.lock();
-            let quiet = self.config.open_for_ns();
             for (cohort, entry) in table.cohorts.iter_mut() {
                 let State::HalfOpen { probes, succeeded } = &mut entry.state else { continue };
                 let Some(i) = probes.iter().position(|p| p.session == session) else { continue };
@@ -377,7 +386,7 @@ impl Breakers {
                         *succeeded += 1;
                         if *succeeded >= self.config.probes {
                             entry.state = State::Closed;
-                            entry.quiet_until_ns = now_ns.saturating_add(quiet);
+                            entry.closed_at_ns = Some(now_ns);
                             tracing::info!(%cohort, "cohort breaker closed: its probes succeeded");
                             changes.push(Change {
                                 cohort: *cohort,
