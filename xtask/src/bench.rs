@@ -562,6 +562,10 @@ const INSTRUCTION_OPS: &[&str] = &[
     "snapshot_at",
     "handle_new",
     "loop_per_session",
+    "admit",
+    "admit_breaker",
+    "admit_breaker_tripped",
+    "refuse_breaker_open",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

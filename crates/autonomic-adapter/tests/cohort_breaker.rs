@@ -69,15 +69,20 @@ impl World {
         self.adapter.observe_knowledge(&self.clock);
     }
 
+    /// A running session of `pattern` (of no pattern for `None`) on the virtual clock.
+    fn started(&self, pattern: Option<u8>) -> SessionHandle<(), Active> {
+        let builder = SessionHandle::builder(CaseId::new(), self.tenant).clock(self.clock.clone());
+        let builder = match pattern {
+            Some(p) => builder.pattern(p),
+            None => builder,
+        };
+        builder.build().start().unwrap()
+    }
+
     /// A running session of `pattern` that has retried past `max_retries`: the policy
     /// proposes `RetryTask`.
     fn retrying(&self, pattern: u8) -> SessionHandle<(), Active> {
-        let handle = SessionHandle::builder(CaseId::new(), self.tenant)
-            .pattern(pattern)
-            .clock(self.clock.clone())
-            .build()
-            .start()
-            .unwrap();
+        let handle = self.started(Some(pattern));
         for _ in 0..4 {
             handle.record_retry();
         }
@@ -131,12 +136,7 @@ fn a_sick_pattern_is_cut_off_alone_and_closes_after_its_probes_succeed() {
     let fine = w.retrying(OTHER);
     assert!(matches!(w.retry(&fine), Analysis::Admitted(_)));
     // A shedding action of P passes: a session of P over its violation rate sheds load.
-    let shedding = SessionHandle::builder(CaseId::new(), w.tenant)
-        .pattern(P)
-        .clock(w.clock.clone())
-        .build()
-        .start()
-        .unwrap();
+    let shedding = w.started(Some(P));
     for _ in 0..10 {
         shedding.record_task_execution_us(1_000);
     }
@@ -227,11 +227,7 @@ fn too_little_evidence_never_opens_and_a_tenant_can_be_a_cohort() {
     let w = world(BreakerConfig { by_pattern: false, ..config() });
     w.publish(&[(P, 50, 30), (OTHER, 50, 30)]);
     assert_eq!(w.state_of(Cohort::Tenant(w.tenant)), Some(BreakerState::Open));
-    let no_pattern = SessionHandle::builder(CaseId::new(), w.tenant)
-        .clock(w.clock.clone())
-        .build()
-        .start()
-        .unwrap();
+    let no_pattern = w.started(None);
     for _ in 0..4 {
         no_pattern.record_retry();
     }

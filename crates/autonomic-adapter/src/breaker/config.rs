@@ -87,18 +87,6 @@ impl BreakerConfig {
         Ok(())
     }
 
-    /// Reads and validates a JSON document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        crate::config::load_json(json)
-    }
-
-    /// Reads and validates a TOML document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
-
     /// Milliseconds as nanoseconds.
     pub(crate) fn open_for_ns(&self) -> u64 {
         self.open_for_ms.saturating_mul(1_000_000)
@@ -117,28 +105,7 @@ fn millis(field: &'static str, value: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The fields as written, before validation.
-struct Unchecked(BreakerConfig);
-
-impl<'de> Deserialize<'de> for Unchecked {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BreakerConfig::deserialize(deserializer).map(Unchecked)
-    }
-}
-
-impl<'de> Deserialize<'de> for BreakerConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let Unchecked(config) = check::from_map(deserializer)?;
-        config.validate().map_err(check::refused)?;
-        Ok(config)
-    }
-}
-
-impl Serialize for BreakerConfig {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        BreakerConfig::serialize(self, serializer)
-    }
-}
+crate::validated::validated_document!(BreakerConfig);
 
 #[cfg(test)]
 mod tests {

@@ -124,42 +124,9 @@ impl ConcurrencyConfig {
         check::nonzero("min_tasks", self.min_tasks)?;
         Ok(())
     }
-
-    /// Reads and validates a JSON document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        crate::config::load_json(json)
-    }
-
-    /// Reads and validates a TOML document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
 }
 
-/// The fields as written, before validation.
-struct Unchecked(ConcurrencyConfig);
-
-impl<'de> Deserialize<'de> for Unchecked {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ConcurrencyConfig::deserialize(deserializer).map(Unchecked)
-    }
-}
-
-impl<'de> Deserialize<'de> for ConcurrencyConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let Unchecked(config) = check::from_map(deserializer)?;
-        config.validate().map_err(check::refused)?;
-        Ok(config)
-    }
-}
-
-impl Serialize for ConcurrencyConfig {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ConcurrencyConfig::serialize(self, serializer)
-    }
-}
+crate::validated::validated_document!(ConcurrencyConfig);
 
 #[cfg(test)]
 mod tests {
