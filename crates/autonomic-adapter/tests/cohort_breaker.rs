@@ -248,3 +248,28 @@ fn too_little_evidence_never_opens_and_a_tenant_can_be_a_cohort() {
     assert!(w.adapter.breakers().is_empty());
     assert!(matches!(w.adapter.evaluate(&no_pattern).unwrap(), Analysis::Admitted(_)));
 }
+
+#[test]
+fn concurrent_proposals_never_take_more_probe_places_than_configured() {
+    let w = world(BreakerConfig { probes: 3, by_tenant: false, ..config() });
+    w.publish(&[(P, 100, 90)]);
+    w.manual.advance(Duration::from_secs(1));
+    let sessions: Vec<_> = (0..64).map(|_| w.retrying(P)).collect();
+    let admitted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for chunk in sessions.chunks(8) {
+            let (w, admitted) = (&w, &admitted);
+            s.spawn(move || {
+                for h in chunk {
+                    if matches!(w.retry(h), Analysis::Admitted(_)) {
+                        admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(admitted.into_inner(), 3);
+    let view = w.adapter.breakers();
+    assert_eq!((view[0].state, view[0].probes_running), (BreakerState::HalfOpen, 3));
+    assert_eq!(w.adapter.snapshot_stats().rejections.cohort_breaker, 61);
+}

@@ -83,16 +83,11 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if let Some(signal) = proposal.signal {
             self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
-        let q = self.q.load();
+        let q = self.concurrency.bound(&self.q.load()); // with the adaptive limit in force
         let kind = proposal.action.kind();
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| {
-                Ok((
-                    checks,
-                    capacity_rules(&self.gate, &self.concurrency.bound(&q), &proposal.action)?,
-                ))
-            })
+            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)))
             .and_then(|admitted| {
                 let cohort = self.cohort_breaker(handle, kind, now);
                 cohort.map(|()| admitted).map_err(|(observed, limit)| Breach {
