@@ -201,7 +201,10 @@ impl Breakers {
                     }
                 }
             }
-            self.publish(&table);
+            if !changes.is_empty() {
+                // Probe places are not in the view: only a transition changes it.
+                self.publish(&table);
+            }
             let verdict = match refusal {
                 Some(failure_rate) => {
                     Err(Tripped { failure_rate, threshold: self.config.failure_threshold })
@@ -404,7 +407,9 @@ impl Breakers {
                     }
                 }
             }
-            self.publish(&table);
+            if !changes.is_empty() {
+                self.publish(&table);
+            }
         }
         for change in &changes {
             if change.state == BreakerState::Closed {
