@@ -588,6 +588,10 @@ const INSTRUCTION_OPS: &[&str] = &[
     "admit_leased",
     "admit_execute",
     "admit_execute_shadow",
+    "admit",
+    "admit_breaker",
+    "admit_breaker_tripped",
+    "refuse_breaker_open",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

@@ -16,6 +16,10 @@
 //! analyse + admit + execute on a plain adapter and on one whose capacity a running fleet
 //! member leases (lease period one hour, so that the member's background requests, 3 per
 //! lease period whatever the admission rate, stay out of the per-operation count).
+//! `admit*`: one analysis of a session that wants a retry, admitted (the decision dropped);
+//! `admit` without cohort breakers, `admit_breaker` with them configured and none tripped,
+//! `admit_breaker_tripped` with another pattern's breaker open (the session's cohorts are
+//! looked up), `refuse_breaker_open` with the session's own pattern's breaker open (refused).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +27,13 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use autonomic_adapter::breaker::BreakerConfig;
 use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
 use autonomic_benches::{fleet, populated, tower_requests as req};
-use autonomic_core::{CaseId, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
+use autonomic_core::{
+    CaseId, ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, SessionHandle, TenantId,
+    WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+};
 
 /// Sessions in the table of `loop_per_session`.
 const LOOP_SESSIONS: u64 = 10_000;
@@ -72,6 +80,10 @@ fn main() {
             (0..n).for_each(|_| fleet::analyse_admit_execute(&leased, &v));
             tokio.block_on(member.shutdown());
         }
+        "admit" => admissions(n, false, false, 2),
+        "admit_breaker" => admissions(n, true, false, 2),
+        "admit_breaker_tripped" => admissions(n, true, true, 2),
+        "refuse_breaker_open" => admissions(n, true, true, 1),
         "handle_new" => (0..n).for_each(|_| {
             black_box(SessionHandle::new(
                 black_box(CaseId::from_u128(1)),
@@ -120,10 +132,52 @@ fn main() {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
                  handle_new | loop_per_session | tower_bare | tower_per_request | tower_keyed | \
-                 keyed_lookup | admit_local | admit_leased | admit_execute | admit_execute_shadow"
+                 keyed_lookup | admit_local | admit_leased | admit_execute | admit_execute_shadow | \
+                 admit | admit_breaker | admit_breaker_tripped | refuse_breaker_open"
             );
             std::process::exit(2);
         }
     }
     black_box(&floor);
+}
+
+/// `n` analyses of a session of `pattern` that wants a retry, with pattern 1's window at 80%
+/// failures published; with the cohort breakers configured (`breaker`) and, if `tripped`,
+/// observed (pattern 1's breaker open).
+fn admissions(n: u64, breaker: bool, tripped: bool, pattern: u8) {
+    let kb = Arc::new(KnowledgeBase::new());
+    let short = WindowCounts { completed: 20, failed: 80, ..WindowCounts::default() };
+    let sick = WindowFigures::new(short, short, WindowGauges::default(), 20, 100);
+    kb.publish(GlobalKnowledge {
+        windows: Some(WindowedKnowledge {
+            length_ms: 60_000,
+            short_ms: 5_000,
+            patterns: vec![(1, sick)],
+            ..WindowedKnowledge::default()
+        }),
+        ..GlobalKnowledge::default()
+    });
+    let mut builder = SessionAdapter::builder(kb);
+    if breaker {
+        builder = builder.breaker(BreakerConfig { by_tenant: false, ..BreakerConfig::default() });
+    }
+    let adapter = builder.build().expect("valid configuration");
+    if tripped {
+        adapter.observe_knowledge(&ClockHandle::monotonic());
+        assert_eq!(adapter.breakers().len(), 1);
+    }
+    let h = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
+        .pattern(pattern)
+        .build()
+        .start()
+        .expect("start");
+    for _ in 0..4 {
+        h.record_retry();
+    }
+    let expect_admitted = pattern != 1 || !tripped;
+    (0..n).for_each(|_| {
+        let analysis = adapter.evaluate(black_box(&h)).expect("a valid proposal");
+        assert_eq!(matches!(analysis, Analysis::Admitted(_)), expect_admitted);
+        black_box(analysis);
+    });
 }

@@ -6,12 +6,15 @@
 //! * [`execute`]: applying an admitted decision ([`SessionAdapter::execute`]);
 //! * [`session_end`]: session notifications and releases;
 //! * [`doctrine`]: the shadow doctrine, the change feed and the introspection view;
+//! * [`feedback`]: what each knowledge generation moves (cohort breakers, the adaptive
+//!   concurrency limit);
 //! * here: the adapter itself, the doctrine in force, history, events and statistics.
 
 mod analyse;
 mod builder;
 mod doctrine;
 mod execute;
+mod feedback;
 mod session_end;
 
 use std::fmt;
@@ -22,6 +25,8 @@ use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, SessionId};
 
 pub use builder::SessionAdapterBuilder;
 
+use crate::breaker::Breakers;
+use crate::concurrency::ConcurrencyLimit;
 use crate::event::EventBuffer;
 use crate::feed::Feed;
 use crate::gate::{self, Gate};
@@ -85,8 +90,10 @@ pub struct SessionAdapter<P: SessionPolicy = ThresholdPolicy> {
     feed: Feed,
     gate: sync::Arc<Gate>,
     sessions: SessionStore,
-    events: EventBuffer,
+    events: Arc<EventBuffer>,
     counters: Counters,
+    breakers: Option<Arc<Breakers>>,
+    concurrency: ConcurrencyLimit,
 }
 
 impl<P: SessionPolicy> SessionAdapter<P> {
@@ -228,6 +235,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             untracked_decisions,
             granted_resources: self.granted_resources(),
             max_concurrent_adaptations: self.q.load().max_concurrent_adaptations,
+            concurrency_limit: self.concurrency.limit(),
+            breakers: self.breakers.as_ref().map(|b| b.stats()).unwrap_or_default(),
         }
     }
 

@@ -137,16 +137,22 @@ pub enum QRule {
     MinSloCompliance,
     /// The global failure rate is above `max_failure_rate`.
     MaxFailureRate,
+    /// The session's cohort (its pattern or its tenant) has an open breaker (or a half-open
+    /// one with every probe place taken): see [`breaker`](crate::breaker).
+    CohortBreaker,
 }
 
 impl QRule {
     /// Every rule, in the order admission checks them (knowledge rules first, then the
-    /// capacity rules, which take something).
-    pub const ALL: [QRule; 4] = [
+    /// capacity rules, which take something, then the cohort breaker, which only refuses a
+    /// proposal every other rule admitted, so that a probe place goes to a proposal that is
+    /// admitted).
+    pub const ALL: [QRule; 5] = [
         QRule::MinSloCompliance,
         QRule::MaxFailureRate,
         QRule::MaxConcurrentAdaptations,
         QRule::MaxTotalResources,
+        QRule::CohortBreaker,
     ];
 
     /// The Global Q field it enforces.
@@ -156,6 +162,7 @@ impl QRule {
             QRule::MaxTotalResources => "max_total_resources",
             QRule::MinSloCompliance => "min_slo_compliance",
             QRule::MaxFailureRate => "max_failure_rate",
+            QRule::CohortBreaker => "cohort_breaker",
         }
     }
 
@@ -182,7 +189,7 @@ pub struct Refusal {
     /// The rule that refused.
     pub rule: QRule,
     /// What the rule saw: slots in use, resources granted plus requested, SLO compliance or
-    /// failure rate.
+    /// failure rate (for the cohort breaker: the cohort's failure rate that opened it).
     pub observed: f64,
     /// The Global Q limit it was held against.
     pub limit: f64,

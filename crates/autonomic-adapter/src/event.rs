@@ -8,6 +8,7 @@ use autonomic_core::{ClockHandle, SessionId, TenantId};
 use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::{BreakerState, Cohort};
 use crate::{QRule, SessionAction};
 
 /// A session metric a threshold applies to.
@@ -43,6 +44,7 @@ impl fmt::Display for Metric {
 /// | `ThresholdExceeded` | an analysis whose policy flagged retries or latency |
 /// | `Rejected` | an analysis whose proposal Global Q refused |
 /// | `Adapted` | [`execute_decision`](crate::SessionAdapter::execute_decision), for every kind but `LogAndContinue` |
+/// | `BreakerChanged` | a cohort breaker's transition: [`observe_knowledge`](crate::SessionAdapter::observe_knowledge) (opening, half-open, a probe's timeout), an analysis (half-open), a probe session's end (closing, re-opening) |
 ///
 /// The runtime facade calls the session notifications; a user driving the adapter alone
 /// calls them where its sessions start and end.
@@ -63,7 +65,7 @@ impl fmt::Display for Metric {
 ///     observed: 1.1,
 ///     limit: 0.9,
 /// };
-/// assert_eq!(event.session_id(), SessionId::from_raw(1));
+/// assert_eq!(event.session_id(), Some(SessionId::from_raw(1)));
 /// assert_eq!(event.timestamp_ms(), 1_767_225_600_000);
 /// let json = serde_json::to_string(&event).unwrap();
 /// assert!(json.contains(r#""event":"rejected""#) && json.contains("max_total_resources"));
@@ -167,12 +169,27 @@ pub enum SessionEvent {
         /// The limit it was held against.
         limit: f64,
     },
+    /// A cohort's breaker changed state (see [`breaker`](crate::breaker)).
+    BreakerChanged {
+        /// The session whose analysis or end made the change, if one did (a change judged
+        /// from the knowledge has none).
+        session_id: Option<SessionId>,
+        /// When, wall-clock ms since the Unix epoch (see the type's documentation).
+        timestamp_ms: u64,
+        /// The cohort.
+        cohort: Cohort,
+        /// Its new state.
+        state: BreakerState,
+        /// The failure rate of the cohort's window that (last) opened it.
+        failure_rate: f64,
+    },
 }
 
 impl SessionEvent {
-    /// The session the event is about.
-    pub fn session_id(&self) -> SessionId {
-        match self {
+    /// The session the event is about (`None` for a breaker change judged from the
+    /// knowledge).
+    pub fn session_id(&self) -> Option<SessionId> {
+        Some(match self {
             SessionEvent::Started { session_id, .. }
             | SessionEvent::Completed { session_id, .. }
             | SessionEvent::Failed { session_id, .. }
@@ -181,7 +198,8 @@ impl SessionEvent {
             | SessionEvent::ViolationDetected { session_id, .. }
             | SessionEvent::ThresholdExceeded { session_id, .. }
             | SessionEvent::Rejected { session_id, .. } => *session_id,
-        }
+            SessionEvent::BreakerChanged { session_id, .. } => return *session_id,
+        })
     }
 
     /// When it happened: wall-clock milliseconds since the Unix epoch.
@@ -194,7 +212,8 @@ impl SessionEvent {
             | SessionEvent::Adapted { timestamp_ms, .. }
             | SessionEvent::ViolationDetected { timestamp_ms, .. }
             | SessionEvent::ThresholdExceeded { timestamp_ms, .. }
-            | SessionEvent::Rejected { timestamp_ms, .. } => *timestamp_ms,
+            | SessionEvent::Rejected { timestamp_ms, .. }
+            | SessionEvent::BreakerChanged { timestamp_ms, .. } => *timestamp_ms,
         }
     }
 }
@@ -281,8 +300,9 @@ mod tests {
             });
         }
         assert_eq!((buffer.len(), buffer.dropped()), (3, 2));
-        let ids: Vec<u64> = buffer.drain().iter().map(|e| e.session_id().as_u64()).collect();
-        assert_eq!(ids, vec![2, 3, 4]);
+        let ids: Vec<Option<u64>> =
+            buffer.drain().iter().map(|e| e.session_id().map(|id| id.as_u64())).collect();
+        assert_eq!(ids, vec![Some(2), Some(3), Some(4)]);
         assert_eq!(buffer.len(), 0);
     }
 }

@@ -57,6 +57,18 @@
 //!   counts stay honest through the statistics and events.
 //! * **Q is hot-swappable.** [`SessionAdapter::update_global_q`] validates and swaps Q
 //!   (`arc-swap`) without blocking readers; [`SessionAdapter::global_q`] reads the Q in force.
+//! * **A sick cohort is cut off as one decision (opt-in).** With
+//!   [`SessionAdapterBuilder::breaker`], when most sessions of one pattern or one tenant fail
+//!   at once (judged from the windows with a minimum volume), the capacity-consuming
+//!   proposals of its sessions are refused by [`QRule::CohortBreaker`] until a bounded number
+//!   of probe sessions complete; shedding actions still pass; other cohorts are untouched.
+//!   See [`breaker`]; proof: `tests/cohort_breaker.rs` here and in the runtime crate.
+//! * **The adaptation limit can follow the load (opt-in).** With
+//!   [`SessionAdapterBuilder::adaptive_concurrency`], an AIMD controller moves the limit in
+//!   force between a floor and a ceiling once per knowledge generation; admission uses the
+//!   lower of it and `max_concurrent_adaptations` (the slot bound above holds for it). It
+//!   never rises on steady timeouts and never falls on one slow window. See [`concurrency`];
+//!   proof: `src/concurrency/controller.rs` (unit tests) and `tests/adaptive_concurrency.rs`.
 //! * **Everything is bounded.** Per-session history is a ring (`history_per_session`), the
 //!   number of sessions tracked is capped (`max_tracked_sessions`), the event buffer is a
 //!   fixed-size lock-free queue whose overflow drops the oldest event and is counted. Bad
@@ -128,7 +140,19 @@
 //! [`on_session_finished`](SessionAdapter::on_session_finished) and, when the table drops a
 //! session, [`forget_session`](SessionAdapter::forget_session) (or [`clear`](SessionAdapter::clear)).
 //! A user driving the adapter alone (the quick reference's Pattern 2) may call them for the
-//! events and to bound the history kept; resources come back without them.
+//! events and to bound the history kept; resources come back without them. After each
+//! knowledge publication the runtime's loop calls
+//! [`observe_knowledge`](SessionAdapter::observe_knowledge) (cohort breakers, adaptive
+//! concurrency); a user publishing knowledge alone calls it too.
+//!
+//! # Atomic protocols
+//! The gate's counters are the crate's only compare-and-swap protocol (loom model in
+//! `src/gate/tests/`). The cohort breakers and the adaptive limit add none: a breaker's
+//! transitions and probe places are counted under one mutex (taken only by proposals of a
+//! half-open cohort, by `observe_knowledge` and by a probe's end), proposals read an
+//! `arc-swap` view of the tripped cohorts behind one Release/Acquire counter, and the limit in
+//! force is one word stored under the controller's lock and read with one load; the gate's
+//! CAS enforces whatever bound it is handed.
 //!
 //! # Tracing
 //! `analyze_session` and `execute_decision` spans (level `debug`) carry `session_id`,
@@ -136,7 +160,9 @@
 //!
 //! # Cost
 //! Analysing a healthy session reads its counters and nothing else: no allocation, no lock,
-//! no clock read, no shared write (see `docs/performance.md`).
+//! no clock read, no shared write (see `docs/performance.md`); it never reaches the cohort
+//! breakers. A proposal checks them with one load when none is tripped, and reads the limit
+//! in force with one more.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -161,6 +187,8 @@
 
 mod action;
 mod adapter;
+pub mod breaker;
+pub mod concurrency;
 pub mod config;
 mod decision;
 mod error;
@@ -174,6 +202,7 @@ mod sessions;
 mod shadow;
 mod stats;
 mod sync;
+mod validated;
 
 // Vocabulary.
 pub use action::{ActionError, ActionKind, SessionAction};

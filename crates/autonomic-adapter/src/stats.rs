@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use autonomic_core::{SessionId, TenantId};
 
+use crate::breaker::BreakerStats;
 use crate::policy::mix64;
 use crate::{ActionKind, QRule};
 
@@ -31,6 +32,9 @@ pub struct Rejections {
     pub max_concurrent_adaptations: u64,
     /// By `max_total_resources`.
     pub max_total_resources: u64,
+    /// By `cohort_breaker`.
+    #[serde(default)]
+    pub cohort_breaker: u64,
 }
 
 impl Rejections {
@@ -41,6 +45,7 @@ impl Rejections {
             QRule::MaxFailureRate => self.max_failure_rate,
             QRule::MaxConcurrentAdaptations => self.max_concurrent_adaptations,
             QRule::MaxTotalResources => self.max_total_resources,
+            QRule::CohortBreaker => self.cohort_breaker,
         }
     }
 
@@ -85,6 +90,13 @@ pub struct AdapterStats {
     pub granted_resources: f64,
     /// `max_concurrent_adaptations` of the Global Q in force.
     pub max_concurrent_adaptations: u64,
+    /// The adaptive concurrency limit in force, when it is on (the capacity rule admits
+    /// against the lower of it and `max_concurrent_adaptations`).
+    #[serde(default)]
+    pub concurrency_limit: Option<u64>,
+    /// What the cohort breakers have done (all zero when they are off).
+    #[serde(default)]
+    pub breakers: BreakerStats,
 }
 
 /// Refusals by Global Q broken down by (rule, kind of action) and by tenant, with a bounded
@@ -279,6 +291,7 @@ impl Counters {
                 max_failure_rate: r(QRule::MaxFailureRate),
                 max_concurrent_adaptations: r(QRule::MaxConcurrentAdaptations),
                 max_total_resources: r(QRule::MaxTotalResources),
+                cohort_breaker: r(QRule::CohortBreaker),
             },
         )
     }

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use autonomic_adapter::SessionAdapterConfig;
+use autonomic_adapter::breaker::BreakerConfig;
+use autonomic_adapter::concurrency::ConcurrencyConfig;
 use autonomic_adapter::config::load_json;
 use autonomic_aggregate::WindowConfig;
 use autonomic_core::GlobalQ;
@@ -20,6 +22,9 @@ use serde::{Deserialize, Serialize};
 ///   ([`SessionAdapterConfig`]);
 /// * `global_q`: the doctrine the adapter starts with ([`GlobalQ`]; hot-swappable later with
 ///   [`SessionAdapter::update_global_q`](crate::SessionAdapter::update_global_q)).
+/// * `breaker`, `adaptive_concurrency`: the cohort breakers
+///   ([`BreakerConfig`]) and the adaptive concurrency limit ([`ConcurrencyConfig`]), each off
+///   unless its section is present.
 ///
 /// Every value is checked by [`validate`](Self::validate) (the runtime's builder calls it),
 /// and whenever a document is loaded. A refused value is a
@@ -72,6 +77,12 @@ pub struct RuntimeConfig {
     pub global_q: GlobalQ,
     /// The rolling windows the loop keeps and publishes (`windows` section in documents).
     pub windows: WindowConfig,
+    /// The cohort breakers, if on (`breaker` section in documents; off by default). The loop
+    /// lets them judge each knowledge generation it publishes.
+    pub breaker: Option<BreakerConfig>,
+    /// The adaptive concurrency limit, if on (`adaptive_concurrency` section in documents;
+    /// off by default). The loop steps it once per knowledge generation it publishes.
+    pub adaptive_concurrency: Option<ConcurrencyConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -82,6 +93,8 @@ impl Default for RuntimeConfig {
             adapter: SessionAdapterConfig::default(),
             global_q: GlobalQ::default(),
             windows: WindowConfig::default(),
+            breaker: None,
+            adaptive_concurrency: None,
         }
     }
 }
@@ -163,6 +176,8 @@ impl RuntimeConfig {
         self.adapter.validate()?;
         self.global_q.validate()?;
         self.windows.validate()?;
+        self.breaker.as_ref().map_or(Ok(()), BreakerConfig::validate)?;
+        self.adaptive_concurrency.as_ref().map_or(Ok(()), ConcurrencyConfig::validate)?;
         Ok(())
     }
 
@@ -195,19 +210,15 @@ impl RuntimeConfig {
         toml::to_string(self).map_err(check::parse_error("toml"))
     }
 
-    fn checked(
-        interval_ms: u64,
-        retention_ms: u64,
-        adapter: SessionAdapterConfig,
-        global_q: GlobalQ,
-        windows: WindowConfig,
-    ) -> Result<Self, ConfigError> {
+    fn checked(doc: Document) -> Result<Self, ConfigError> {
         let config = RuntimeConfig {
-            interval: Duration::from_millis(interval_ms),
-            retention: Duration::from_millis(retention_ms),
-            adapter,
-            global_q,
-            windows,
+            interval: Duration::from_millis(doc.interval_ms),
+            retention: Duration::from_millis(doc.retention_ms),
+            adapter: doc.adapter,
+            global_q: doc.global_q,
+            windows: doc.windows,
+            breaker: doc.breaker,
+            adaptive_concurrency: doc.adaptive_concurrency,
         };
         config.validate()?;
         Ok(config)
@@ -245,6 +256,10 @@ struct Document {
     global_q: GlobalQ,
     #[serde(default)]
     windows: WindowConfig,
+    #[serde(default)]
+    breaker: Option<BreakerConfig>,
+    #[serde(default)]
+    adaptive_concurrency: Option<ConcurrencyConfig>,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -255,6 +270,10 @@ struct DocumentOut<'a> {
     adapter: &'a SessionAdapterConfig,
     global_q: &'a GlobalQ,
     windows: &'a WindowConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: &'a Option<BreakerConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adaptive_concurrency: &'a Option<ConcurrencyConfig>,
 }
 
 impl Serialize for RuntimeConfig {
@@ -265,6 +284,8 @@ impl Serialize for RuntimeConfig {
             adapter: &self.adapter,
             global_q: &self.global_q,
             windows: &self.windows,
+            breaker: &self.breaker,
+            adaptive_concurrency: &self.adaptive_concurrency,
         }
         .serialize(serializer)
     }
@@ -276,14 +297,7 @@ impl<'de> Deserialize<'de> for RuntimeConfig {
     /// [`config::load`](autonomic_core::config::load) hands back typed).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let doc: Document = check::from_map(deserializer)?;
-        RuntimeConfig::checked(
-            doc.interval_ms,
-            doc.retention_ms,
-            doc.adapter,
-            doc.global_q,
-            doc.windows,
-        )
-        .map_err(check::refused)
+        RuntimeConfig::checked(doc).map_err(check::refused)
     }
 }
 
@@ -346,6 +360,11 @@ mod tests {
         assert_eq!(err.field(), Some("max_total_resources"));
         let err = RuntimeConfig::from_toml_str("interval_ms = 7200000").unwrap_err();
         assert_eq!(err.field(), Some("interval_ms"));
+        let err = RuntimeConfig::from_json_str(r#"{"breaker": {"probes": 0}}"#).unwrap_err();
+        assert_eq!(err.field(), Some("probes"));
+        let err = RuntimeConfig::from_toml_str("[adaptive_concurrency]\nfloor = 9\nceiling = 8")
+            .unwrap_err();
+        assert_eq!(err.field(), Some("ceiling"));
     }
 
     #[test]
@@ -360,6 +379,15 @@ mod tests {
             RuntimeConfig::from_toml_str(&config.to_toml_string().unwrap()).unwrap(),
             config
         );
+        let with_feedback = RuntimeConfig {
+            breaker: Some(BreakerConfig { probes: 5, ..Default::default() }),
+            adaptive_concurrency: Some(ConcurrencyConfig::default()),
+            ..config.clone()
+        };
+        let toml = with_feedback.to_toml_string().unwrap();
+        assert_eq!(RuntimeConfig::from_toml_str(&toml).unwrap(), with_feedback);
+        let json = with_feedback.to_json_string();
+        assert_eq!(RuntimeConfig::from_json_str(&json).unwrap(), with_feedback);
         let json = serde_json::to_string(&config).unwrap();
         assert!(json.contains(r#""interval_ms":20"#), "{json}");
         assert_eq!(serde_json::from_str::<RuntimeConfig>(&json).unwrap(), config);

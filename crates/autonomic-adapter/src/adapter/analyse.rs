@@ -91,7 +91,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if let Some(signal) = proposal.signal {
             self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
-        let q = self.q.load();
+        let q = self.concurrency.bound(&self.q.load()); // with the adaptive limit in force
         let kind = proposal.action.kind();
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = self.shadow.load();
@@ -100,7 +100,15 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             .map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
+            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)))
+            .and_then(|admitted| {
+                let cohort = self.cohort_breaker(handle, kind, now);
+                cohort.map(|()| admitted).map_err(|(observed, limit)| Breach {
+                    rule: QRule::CohortBreaker,
+                    observed,
+                    limit,
+                })
+            });
         if let (Some(shadow), Some(candidate)) = (shadow.as_deref(), candidate) {
             let live = admission.as_ref().map_or_else(Breach::verdict, |_| Verdict::Admitted);
             shadow.observe(Judged {

@@ -6,6 +6,9 @@ use arc_swap::ArcSwap;
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
 
 use super::SessionAdapter;
+use super::feedback::FeedbackConfig;
+use crate::breaker::BreakerConfig;
+use crate::concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 use crate::event::EventBuffer;
 use crate::feed::Feed;
 use crate::gate::Gate;
@@ -40,6 +43,7 @@ pub struct SessionAdapterBuilder<P = ThresholdPolicy> {
     config: SessionAdapterConfig,
     q: GlobalQ,
     policy: P,
+    feedback: FeedbackConfig,
 }
 
 impl<P: SessionPolicy> SessionAdapterBuilder<P> {
@@ -55,16 +59,43 @@ impl<P: SessionPolicy> SessionAdapterBuilder<P> {
         self
     }
 
+    /// Turns the cohort breakers on with `config` (validated by [`build`](Self::build)); see
+    /// [`breaker`](crate::breaker).
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.feedback.breaker = Some(config);
+        self
+    }
+
+    /// Turns the adaptive concurrency limit on with `config` (validated by
+    /// [`build`](Self::build)); see [`concurrency`](crate::concurrency).
+    pub fn adaptive_concurrency(mut self, config: ConcurrencyConfig) -> Self {
+        self.feedback.concurrency = Some(config);
+        self
+    }
+
     /// Uses `policy` instead of the current one.
     pub fn policy<Q: SessionPolicy>(self, policy: Q) -> SessionAdapterBuilder<Q> {
-        SessionAdapterBuilder { knowledge: self.knowledge, config: self.config, q: self.q, policy }
+        SessionAdapterBuilder {
+            knowledge: self.knowledge,
+            config: self.config,
+            q: self.q,
+            policy,
+            feedback: self.feedback,
+        }
     }
 
     /// Validates the configuration and Global Q and builds the adapter.
     pub fn build(self) -> Result<SessionAdapter<P>, ConfigError> {
         self.config.validate()?;
         self.q.validate()?;
-        Ok(SessionAdapter::from_parts(self.knowledge, self.config, self.q, self.policy))
+        self.feedback.validate()?;
+        Ok(SessionAdapter::from_parts(
+            self.knowledge,
+            self.config,
+            self.q,
+            self.policy,
+            self.feedback,
+        ))
     }
 }
 
@@ -78,6 +109,7 @@ impl SessionAdapter<ThresholdPolicy> {
             SessionAdapterConfig::default(),
             GlobalQ::default(),
             ThresholdPolicy,
+            FeedbackConfig::default(),
         )
     }
 
@@ -96,6 +128,7 @@ impl SessionAdapter<ThresholdPolicy> {
             config: SessionAdapterConfig::default(),
             q: GlobalQ::default(),
             policy: ThresholdPolicy,
+            feedback: FeedbackConfig::default(),
         }
     }
 }
@@ -106,11 +139,15 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         config: SessionAdapterConfig,
         q: GlobalQ,
         policy: P,
+        feedback: FeedbackConfig,
     ) -> Self {
         let feed = Feed::new(knowledge.with_current(|k| k.generation));
+        let events = Arc::new(EventBuffer::new(config.event_capacity));
         SessionAdapter {
             sessions: SessionStore::new(config.history_per_session, config.max_tracked_sessions),
-            events: EventBuffer::new(config.event_capacity),
+            breakers: feedback.breakers(&events),
+            concurrency: ConcurrencyLimit::new(feedback.concurrency),
+            events,
             policy,
             knowledge,
             q: ArcSwap::from_pointee(q),

@@ -99,11 +99,16 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
     pub fn build(self) -> Result<AutonomicRuntime<P>, ConfigError> {
         self.config.validate()?;
         let knowledge = self.knowledge.unwrap_or_default();
-        let adapter = SessionAdapter::builder(knowledge.clone())
+        let mut adapter = SessionAdapter::builder(knowledge.clone())
             .config(self.config.adapter.clone())
-            .global_q(self.config.global_q)
-            .policy(self.policy)
-            .build()?;
+            .global_q(self.config.global_q);
+        if let Some(breaker) = self.config.breaker {
+            adapter = adapter.breaker(breaker);
+        }
+        if let Some(concurrency) = self.config.adaptive_concurrency {
+            adapter = adapter.adaptive_concurrency(concurrency);
+        }
+        let adapter = adapter.policy(self.policy).build()?;
         let (reports, _) = watch::channel(None);
         let shared = Shared {
             table: SessionTable::with_clock(self.clock.clone()),

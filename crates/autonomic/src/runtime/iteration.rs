@@ -58,7 +58,9 @@ impl<P: SessionPolicy> Shared<P> {
         state.departures = std::mem::take(&mut *departures.borrow_mut());
         // Knowledge: what the doctrine gate reads from now on.
         let published = self.aggregator.publish_windowed(&metrics, windowed);
-        // The doctrine's change feed announces the generation.
+        // The doctrine follows it: cohort breakers, adaptive concurrency (when configured).
+        self.adapter.observe_knowledge(self.aggregator.clock());
+        // Then the doctrine's change feed announces the generation.
         self.adapter.knowledge_published();
         let sessions_cleaned = pass.cleaned.get();
         let grants_released = pass.grants_released.get();

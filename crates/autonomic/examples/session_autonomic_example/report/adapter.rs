@@ -95,5 +95,6 @@ fn limit(q: &GlobalQ, rule: QRule) -> String {
         QRule::MaxFailureRate => format!("> {}", pct(q.max_failure_rate)),
         QRule::MaxConcurrentAdaptations => format!("> {} in flight", q.max_concurrent_adaptations),
         QRule::MaxTotalResources => format!("> {} of capacity", pct(q.max_total_resources)),
+        QRule::CohortBreaker => "an open cohort breaker".to_owned(),
     }
 }

@@ -8,6 +8,7 @@ pub(crate) fn short_rule(rule: QRule) -> &'static str {
         QRule::MaxFailureRate => "failure rate",
         QRule::MaxConcurrentAdaptations => "slots",
         QRule::MaxTotalResources => "resources",
+        QRule::CohortBreaker => "cohort breaker",
     }
 }
 
@@ -41,5 +42,6 @@ pub(crate) fn event_name(event: &SessionEvent) -> &'static str {
         SessionEvent::ViolationDetected { .. } => "violation_detected",
         SessionEvent::ThresholdExceeded { .. } => "threshold_exceeded",
         SessionEvent::Rejected { .. } => "rejected",
+        SessionEvent::BreakerChanged { .. } => "breaker_changed",
     }
 }

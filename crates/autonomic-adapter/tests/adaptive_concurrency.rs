@@ -1,0 +1,117 @@
+//! The adaptive concurrency limit through the adapter's gate (issue 12, part 3): the limit in
+//! force caps admissions below Global Q's `max_concurrent_adaptations`, moves once per
+//! knowledge generation, and a lower Q still wins. (The controller's own behaviour under
+//! steady timeouts, one slow window and sustained overload is unit-tested next to it, in
+//! `src/concurrency/controller.rs`.)
+
+use std::sync::Arc;
+
+use autonomic_adapter::concurrency::ConcurrencyConfig;
+use autonomic_adapter::{AdmittedDecision, Analysis, QRule, SessionAdapter};
+use autonomic_core::{
+    CaseId, ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, ManualClock, SessionHandle,
+    TenantId, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+};
+
+fn knowledge(failed: u64, latency_us: u64) -> GlobalKnowledge {
+    let short = WindowCounts {
+        completed: 100 - failed,
+        failed,
+        tasks: 1_000,
+        latency_us: 1_000 * latency_us,
+        ..WindowCounts::default()
+    };
+    GlobalKnowledge {
+        windows: Some(WindowedKnowledge {
+            global: WindowFigures::new(short, short, WindowGauges::default(), 1, 1),
+            ..WindowedKnowledge::default()
+        }),
+        ..GlobalKnowledge::default()
+    }
+}
+
+/// Admits retries until one is refused; returns the admitted decisions and the refusal's
+/// `(rule, limit)`.
+fn fill(adapter: &SessionAdapter, clock: &ClockHandle) -> (Vec<AdmittedDecision>, QRule, f64) {
+    let mut held = Vec::new();
+    loop {
+        let handle = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
+            .clock(clock.clone())
+            .build()
+            .start()
+            .unwrap();
+        for _ in 0..4 {
+            handle.record_retry();
+        }
+        match adapter.evaluate(&handle).unwrap() {
+            Analysis::Admitted(decision) => held.push(decision),
+            Analysis::Refused(r) => return (held, r.rule, r.limit),
+            Analysis::NoAction => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn the_limit_in_force_caps_admission_and_follows_the_knowledge() {
+    let kb = Arc::new(KnowledgeBase::new());
+    let config =
+        ConcurrencyConfig { floor: 2, ceiling: 20, initial: 5, ..ConcurrencyConfig::default() };
+    let adapter = SessionAdapter::builder(kb.clone())
+        .global_q(GlobalQ {
+            max_concurrent_adaptations: 50,
+            max_failure_rate: 1.0,
+            ..GlobalQ::default()
+        })
+        .adaptive_concurrency(config)
+        .build()
+        .unwrap();
+    let clock = ClockHandle::custom(Arc::new(ManualClock::new()));
+    assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(5));
+    let (held, rule, limit) = fill(&adapter, &clock);
+    assert_eq!((held.len(), rule, limit), (5, QRule::MaxConcurrentAdaptations, 5.0));
+    drop(held);
+
+    // Three healthy generations: 8. Observing the same generation again changes nothing.
+    for _ in 0..3 {
+        kb.publish(knowledge(1, 10_000));
+        adapter.observe_knowledge(&clock);
+    }
+    adapter.observe_knowledge(&clock);
+    assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(8));
+    let (held, _, limit) = fill(&adapter, &clock);
+    assert_eq!((held.len(), limit), (8, 8.0));
+    drop(held);
+
+    // One overloaded generation holds; the second cuts (8 * 0.75 = 6).
+    kb.publish(knowledge(40, 10_000));
+    adapter.observe_knowledge(&clock);
+    assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(8));
+    kb.publish(knowledge(40, 10_000));
+    adapter.observe_knowledge(&clock);
+    assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(6));
+
+    // A Q below the limit wins.
+    adapter
+        .update_global_q(GlobalQ {
+            max_concurrent_adaptations: 3,
+            max_failure_rate: 1.0,
+            ..GlobalQ::default()
+        })
+        .unwrap();
+    let (held, _, limit) = fill(&adapter, &clock);
+    assert_eq!((held.len(), limit), (3, 3.0));
+}
+
+#[test]
+fn off_by_default_and_bad_configuration_is_refused_by_name() {
+    let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    assert_eq!(adapter.snapshot_stats().concurrency_limit, None);
+    let err = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+        .adaptive_concurrency(ConcurrencyConfig {
+            backoff: f64::NAN,
+            ..ConcurrencyConfig::default()
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), Some("backoff"));
+}
