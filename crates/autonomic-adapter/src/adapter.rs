@@ -5,9 +5,11 @@
 //! * [`analyse`]: the policy's proposal and the Global Q rules ([`SessionAdapter::evaluate`]);
 //! * [`execute`]: applying an admitted decision ([`SessionAdapter::execute`]);
 //! * [`session_end`]: session notifications and releases;
+//! * [`budgets`]: tenant shares and the retry budget in force, and tenant holdings;
 //! * here: the adapter itself, the doctrine in force, history, events and statistics.
 
 mod analyse;
+mod budgets;
 mod builder;
 mod execute;
 mod session_end;
@@ -76,6 +78,8 @@ pub struct SessionAdapter<P: SessionPolicy = ThresholdPolicy> {
     knowledge: Arc<KnowledgeBase>,
     q: ArcSwap<GlobalQ>,
     gate: sync::Arc<Gate>,
+    budgets: ArcSwap<budgets::BudgetsInForce>,
+    budget_writer: budgets::BudgetWriter,
     sessions: SessionStore,
     events: EventBuffer,
     counters: Counters,
@@ -110,7 +114,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// ```
     pub fn update_global_q(&self, q: GlobalQ) -> Result<Arc<GlobalQ>, ConfigError> {
         q.validate()?;
-        let previous = self.q.swap(Arc::new(q));
+        let previous = self.swap_q(q);
         tracing::info!(?q, previous = ?*previous, "global Q updated");
         Ok(previous)
     }

@@ -137,16 +137,23 @@ pub enum QRule {
     MinSloCompliance,
     /// The global failure rate is above `max_failure_rate`.
     MaxFailureRate,
+    /// The tenant's class is at its ceiling, or the borrowable pool (the capacity no class
+    /// is guaranteed) is exhausted ([`TenantShares`](crate::TenantShares)).
+    TenantShare,
+    /// Retries in flight would exceed the [`RetryBudget`](crate::RetryBudget).
+    RetryBudget,
 }
 
 impl QRule {
     /// Every rule, in the order admission checks them (knowledge rules first, then the
     /// capacity rules, which take something).
-    pub const ALL: [QRule; 4] = [
+    pub const ALL: [QRule; 6] = [
         QRule::MinSloCompliance,
         QRule::MaxFailureRate,
         QRule::MaxConcurrentAdaptations,
         QRule::MaxTotalResources,
+        QRule::TenantShare,
+        QRule::RetryBudget,
     ];
 
     /// The Global Q field it enforces.
@@ -156,6 +163,8 @@ impl QRule {
             QRule::MaxTotalResources => "max_total_resources",
             QRule::MinSloCompliance => "min_slo_compliance",
             QRule::MaxFailureRate => "max_failure_rate",
+            QRule::TenantShare => "tenant_share",
+            QRule::RetryBudget => "retry_budget",
         }
     }
 

@@ -112,6 +112,7 @@
 
 mod action;
 mod adapter;
+mod budgets;
 pub mod config;
 mod decision;
 mod error;
@@ -122,6 +123,7 @@ mod policy;
 mod sessions;
 mod stats;
 mod sync;
+mod tenant_holding;
 
 // Vocabulary.
 pub use action::{ActionError, ActionKind, SessionAction};
@@ -130,6 +132,7 @@ pub use event::{MAX_ERROR_LEN, Metric, SessionEvent};
 
 // Configuration and doctrine.
 pub use autonomic_core::{ConfigError, GlobalKnowledge, GlobalQ, KnowledgeBase};
+pub use budgets::{Budgets, RetryBudget, Share, TenantShare, TenantShares};
 pub use config::SessionAdapterConfig;
 
 // Policy.
@@ -143,3 +146,4 @@ pub use knowledge_rules::{ActionKinds, KnowledgeChecks, KnowledgeRules, RuleChec
 // Results.
 pub use error::AdapterError;
 pub use stats::{AdapterStats, Rejections};
+pub use tenant_holding::TenantHolding;

@@ -4,19 +4,20 @@ use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, Ten
 use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
+use super::budgets::budget_breach;
 use crate::decision::AdmittedDecision;
 use crate::event;
-use crate::gate::{self, Gate, GateRefusal, Permit};
+use crate::gate::{self, Ask, Gate, GateRefusal, Permit};
 use crate::{
     ActionKind, AdapterError, Analysis, KnowledgeChecks, PolicyContext, Proposal, QRule, Refusal,
     RuleCheck, SessionAction, SessionDecision, SessionEvent, SessionPolicy,
 };
 
 /// A Global Q rule a proposal broke, with the value seen and the limit.
-struct Breach {
-    rule: QRule,
-    observed: f64,
-    limit: f64,
+pub(super) struct Breach {
+    pub(super) rule: QRule,
+    pub(super) observed: f64,
+    pub(super) limit: f64,
 }
 
 impl<P: SessionPolicy> SessionAdapter<P> {
@@ -87,7 +88,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let kind = proposal.action.kind();
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)));
+            .and_then(|checks| Ok((checks, self.capacity_rules(&q, handle, &proposal.action)?)));
         Ok(match admission {
             Ok((checks, permit)) => self.admitted(handle.id(), at, proposal, checks, permit),
             Err(breach) => self.refuse(handle.id(), at, proposal, breach),
@@ -245,31 +246,46 @@ fn checked(evidence: Evidence) -> RuleCheck {
     }
 }
 
-/// Rules `max_concurrent_adaptations` and `max_total_resources`: the gate takes a slot and
-/// the resources requested, or neither.
-fn capacity_rules(
-    gate: &crate::sync::Arc<Gate>,
-    q: &GlobalQ,
-    action: &SessionAction,
-) -> Result<Permit, Breach> {
-    let units = match *action {
-        // Validated before the rules, so the conversion succeeds.
-        SessionAction::RequestResources { amount } => gate::units_for_request(amount).unwrap_or(0),
-        _ => 0,
-    };
-    let capacity = gate::capacity_units(q.max_total_resources);
-    Gate::admit(gate, q.max_concurrent_adaptations, capacity, units).map_err(
-        |refusal| match refusal {
-            GateRefusal::Slots { in_use, bound } => Breach {
-                rule: QRule::MaxConcurrentAdaptations,
-                observed: in_use as f64,
-                limit: bound as f64,
-            },
-            GateRefusal::Resources { granted, requested, .. } => Breach {
-                rule: QRule::MaxTotalResources,
-                observed: gate::units_to_amount(granted.saturating_add(requested)),
-                limit: q.max_total_resources,
-            },
+impl<P: SessionPolicy> SessionAdapter<P> {
+    /// Rules `retry_budget`, `tenant_share`, `max_concurrent_adaptations` and
+    /// `max_total_resources`: the gate takes a retry token (a retry under a retry budget),
+    /// the tenant class's share (tenant shares on), a slot and the resources requested, or
+    /// nothing.
+    fn capacity_rules<T: TenantTag, S: Lifecycle>(
+        &self,
+        q: &GlobalQ,
+        handle: &SessionHandle<T, S>,
+        action: &SessionAction,
+    ) -> Result<Permit, Breach> {
+        let units = match *action {
+            // Validated before the rules, so the conversion succeeds.
+            SessionAction::RequestResources { amount } => {
+                gate::units_for_request(amount).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let capacity = gate::capacity_units(q.max_total_resources);
+        let budgets = self.budgets.load();
+        let (retry_bound, share) = budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
+        let max_slots = q.max_concurrent_adaptations;
+        let ask = Ask { max_slots, capacity, units, retry_bound, share };
+        Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))
+    }
+}
+
+/// The breach a gate refusal is reported as.
+fn capacity_breach(q: &GlobalQ, refusal: GateRefusal) -> Breach {
+    budget_breach(refusal).unwrap_or_else(|| match refusal {
+        GateRefusal::Slots { in_use, bound } => Breach {
+            rule: QRule::MaxConcurrentAdaptations,
+            observed: in_use as f64,
+            limit: bound as f64,
         },
-    )
+        GateRefusal::Resources { granted, requested, .. } => Breach {
+            rule: QRule::MaxTotalResources,
+            observed: gate::units_to_amount(granted.saturating_add(requested)),
+            limit: q.max_total_resources,
+        },
+        _ => unreachable!("budget refusals are mapped above"),
+    })
 }

@@ -6,12 +6,13 @@ use arc_swap::ArcSwap;
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
 
 use super::SessionAdapter;
+use super::budgets::BudgetsInForce;
 use crate::event::EventBuffer;
 use crate::gate::Gate;
 use crate::sessions::SessionStore;
 use crate::stats::Counters;
 use crate::sync;
-use crate::{SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
+use crate::{Budgets, SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
 
 /// Builds a [`SessionAdapter`] with a configuration, a Global Q and a policy.
 ///
@@ -37,6 +38,7 @@ pub struct SessionAdapterBuilder<P = ThresholdPolicy> {
     knowledge: Arc<KnowledgeBase>,
     config: SessionAdapterConfig,
     q: GlobalQ,
+    budgets: Budgets,
     policy: P,
 }
 
@@ -53,16 +55,33 @@ impl<P: SessionPolicy> SessionAdapterBuilder<P> {
         self
     }
 
-    /// Uses `policy` instead of the current one.
-    pub fn policy<Q: SessionPolicy>(self, policy: Q) -> SessionAdapterBuilder<Q> {
-        SessionAdapterBuilder { knowledge: self.knowledge, config: self.config, q: self.q, policy }
+    /// Sets the initial budgets below Global Q: tenant shares and the retry budget
+    /// (validated by [`build`](Self::build)).
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
     }
 
-    /// Validates the configuration and Global Q and builds the adapter.
+    /// Uses `policy` instead of the current one.
+    pub fn policy<Q: SessionPolicy>(self, policy: Q) -> SessionAdapterBuilder<Q> {
+        SessionAdapterBuilder {
+            knowledge: self.knowledge,
+            config: self.config,
+            q: self.q,
+            budgets: self.budgets,
+            policy,
+        }
+    }
+
+    /// Validates the configuration, Global Q and budgets and builds the adapter.
     pub fn build(self) -> Result<SessionAdapter<P>, ConfigError> {
         self.config.validate()?;
         self.q.validate()?;
-        Ok(SessionAdapter::from_parts(self.knowledge, self.config, self.q, self.policy))
+        self.budgets.validate()?;
+        let mut adapter =
+            SessionAdapter::from_parts(self.knowledge, self.config, self.q, self.policy);
+        adapter.budgets = ArcSwap::from_pointee(BudgetsInForce::new(self.budgets, &self.q, None));
+        Ok(adapter)
     }
 }
 
@@ -93,6 +112,7 @@ impl SessionAdapter<ThresholdPolicy> {
             knowledge,
             config: SessionAdapterConfig::default(),
             q: GlobalQ::default(),
+            budgets: Budgets::default(),
             policy: ThresholdPolicy,
         }
     }
@@ -110,6 +130,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             events: EventBuffer::new(config.event_capacity),
             policy,
             knowledge,
+            budgets: ArcSwap::from_pointee(BudgetsInForce::new(Budgets::default(), &q, None)),
+            budget_writer: Default::default(),
             q: ArcSwap::from_pointee(q),
             gate: sync::Arc::new(Gate::new()),
             counters: Counters::default(),

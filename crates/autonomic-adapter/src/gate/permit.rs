@@ -2,17 +2,35 @@
 
 use std::fmt;
 
+use std::sync::Arc as StdArc;
+
 use super::Gate;
-use super::grant::Grant;
+use super::grant::{Grant, GrantShare};
 use super::ledger::units_to_amount;
+use super::shares::ShareIndex;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The permit holds a slot.
 const SLOT: u64 = 1 << 63;
 /// The decision holding the permit has been executed (set once).
 const EXECUTED: u64 = 1 << 62;
-/// Reserved units still held by the permit.
-pub(super) const UNITS: u64 = EXECUTED - 1;
+/// The permit holds a retry token (fixed at admission; returned with the slot).
+pub(super) const RETRY: u64 = 1 << 61;
+/// Reserved units still held by the permit (a grant packs them into 32 bits; any capacity
+/// the ledger has, a million units, fits).
+pub(super) const UNITS: u64 = (1 << 32) - 1;
+
+/// What a permit took from its tenant's class (when tenant shares are on): returned by the
+/// same releases that return the global slot and units.
+#[derive(Debug)]
+pub(crate) struct ShareClaim {
+    pub(super) index: StdArc<ShareIndex>,
+    pub(super) class: usize,
+    /// The slot was borrowed from the pool.
+    pub(super) borrowed_slot: bool,
+    /// Units borrowed from the pool (the rest of the permit's units are guaranteed).
+    pub(super) borrowed_units: u64,
+}
 
 /// What one admitted decision holds from the doctrine gate: one adaptation slot and the
 /// resources it reserved. Dropping it returns whatever it still holds (RAII).
@@ -74,15 +92,30 @@ pub(super) const UNITS: u64 = EXECUTED - 1;
 /// ```
 pub struct Permit {
     gate: Arc<Gate>,
-    /// `SLOT | EXECUTED | units`.
+    /// `SLOT | EXECUTED | RETRY | units`.
     word: AtomicU64,
+    share: Option<ShareClaim>,
 }
 
 impl Permit {
-    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it).
-    pub(super) fn new(gate: &Arc<Gate>, units: u64) -> Self {
+    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it),
+    /// a retry token if `retry`, and what it took from its tenant's class.
+    pub(super) fn new(
+        gate: &Arc<Gate>,
+        units: u64,
+        retry: bool,
+        share: Option<ShareClaim>,
+    ) -> Self {
         debug_assert!(units <= UNITS);
-        Permit { gate: gate.clone(), word: AtomicU64::new(SLOT | (units & UNITS)) }
+        let retry = if retry { RETRY } else { 0 };
+        Permit { gate: gate.clone(), word: AtomicU64::new(SLOT | retry | (units & UNITS)), share }
+    }
+
+    /// Whether the permit holds a retry token (a `RetryTask` decision under a retry budget,
+    /// until its slot is returned).
+    pub fn holds_retry_token(&self) -> bool {
+        // Relaxed: see `holds_slot`.
+        self.word.load(Ordering::Relaxed) & (SLOT | RETRY) == SLOT | RETRY
     }
 
     /// Whether the permit still holds its adaptation slot (it does until its decision has
@@ -130,20 +163,42 @@ impl Permit {
         if self.word.load(Ordering::Relaxed) & SLOT == 0 {
             return false;
         }
-        let had = self.word.fetch_and(!SLOT, Ordering::Relaxed) & SLOT != 0;
-        had && self.gate.slots.release()
+        let word = self.word.fetch_and(!SLOT, Ordering::Relaxed);
+        if word & SLOT == 0 {
+            return false;
+        }
+        if word & RETRY != 0 {
+            self.gate.retries.release();
+        }
+        if let Some(claim) = &self.share {
+            claim.index.release_slot(claim.class, claim.borrowed_slot);
+        }
+        self.gate.slots.release()
     }
 
     /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
     /// is released or dropped; `None` if the permit holds none.
     pub(crate) fn take_grant(&self) -> Option<Grant> {
         let units = self.take_units();
-        (units > 0).then(|| Grant::new(&self.gate, units))
+        (units > 0).then(|| {
+            let share = self
+                .share
+                .as_ref()
+                .map(|claim| GrantShare { index: claim.index.clone(), class: claim.class });
+            let borrowed = self.share.as_ref().map_or(0, |claim| claim.borrowed_units);
+            Grant::new(&self.gate, units, borrowed, share)
+        })
     }
 
-    /// Returns the units to the ledger now; the units returned.
+    /// Returns the units to the ledger (and to the tenant's class) now; the units returned.
     pub(crate) fn release_units(&self) -> u64 {
         let units = self.take_units();
+        if units == 0 {
+            return 0;
+        }
+        if let Some(claim) = &self.share {
+            claim.index.release_units(claim.class, units, claim.borrowed_units);
+        }
         if self.gate.ledger.release(units) { units } else { 0 }
     }
 
@@ -170,6 +225,7 @@ impl fmt::Debug for Permit {
             .field("holds_slot", &self.holds_slot())
             .field("reserved_resources", &self.reserved_resources())
             .field("executed", &self.is_executed())
+            .field("retry_token", &self.holds_retry_token())
             .finish()
     }
 }

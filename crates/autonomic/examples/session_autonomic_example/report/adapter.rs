@@ -95,5 +95,7 @@ fn limit(q: &GlobalQ, rule: QRule) -> String {
         QRule::MaxFailureRate => format!("> {}", pct(q.max_failure_rate)),
         QRule::MaxConcurrentAdaptations => format!("> {} in flight", q.max_concurrent_adaptations),
         QRule::MaxTotalResources => format!("> {} of capacity", pct(q.max_total_resources)),
+        QRule::TenantShare => "past a tenant's ceiling or the borrowable pool".to_owned(),
+        QRule::RetryBudget => "past the retry budget".to_owned(),
     }
 }
