@@ -21,7 +21,9 @@
 //! than is held is refused and traced (`error`), never wrapped. The whole module is private
 //! to the crate: only [`Permit`]'s read-only view is public.
 //!
-//! `gate/tests/loom_gate.rs` model-checks these types (three threads, bounds one and two).
+//! `gate/tests/loom_gate.rs` model-checks these types (three threads, bounds one and two);
+//! `gate/tests/loom_shares.rs` the tenant shares ([`ShareIndex`]: three threads, two tenants,
+//! one within its guarantee) and the retry tokens.
 
 mod grant;
 mod ledger;
@@ -286,4 +288,5 @@ mod tests {
 #[cfg(all(test, autonomic_loom))]
 mod tests {
     mod loom_gate;
+    mod loom_shares;
 }

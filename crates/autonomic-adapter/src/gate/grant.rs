@@ -97,10 +97,12 @@ impl Grant {
         if units == 0 {
             return 0;
         }
+        // The global ledger first, then the tenant class (see `Permit::release_slot`).
+        let released = self.gate.ledger.release(units);
         if let Some(share) = &self.share {
             share.index.release_units(share.class, units, word >> BORROWED_SHIFT & UNITS);
         }
-        if self.gate.ledger.release(units) { units } else { 0 }
+        if released { units } else { 0 }
     }
 }
 

@@ -167,13 +167,18 @@ impl Permit {
         if word & SLOT == 0 {
             return false;
         }
-        if word & RETRY != 0 {
-            self.gate.retries.release();
-        }
+        // The reverse of the order of admission: the global slot first, then the tenant
+        // class's (and the pool's). Released the other way round, the pool could lend the
+        // slot again while it still counts globally, and a class asking within its
+        // guarantee could find the global cap full (the loom model finds that interleaving).
+        let released = self.gate.slots.release();
         if let Some(claim) = &self.share {
             claim.index.release_slot(claim.class, claim.borrowed_slot);
         }
-        self.gate.slots.release()
+        if word & RETRY != 0 {
+            self.gate.retries.release();
+        }
+        released
     }
 
     /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
@@ -196,10 +201,12 @@ impl Permit {
         if units == 0 {
             return 0;
         }
+        // The global ledger first, as in `release_slot`.
+        let released = self.gate.ledger.release(units);
         if let Some(claim) = &self.share {
             claim.index.release_units(claim.class, units, claim.borrowed_units);
         }
-        if self.gate.ledger.release(units) { units } else { 0 }
+        if released { units } else { 0 }
     }
 
     fn take_units(&self) -> u64 {

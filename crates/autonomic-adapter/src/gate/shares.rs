@@ -14,6 +14,11 @@
 //!    its bound (else it gives back step 1 and is refused);
 //! 3. then takes the global slot and units as without shares (the global cap's own CAS).
 //!
+//! Releases go in the reverse order: the global counters first, then the class's and the
+//! pool's. (The other way round, the pool could lend a unit again while it still counts
+//! globally, and a request within its guarantee could find the global cap full: the loom
+//! model `gate/tests/loom_shares.rs` fails on that order.)
+//!
 //! What a permit borrowed is recorded in it and returned to the pool by the same release
 //! that returns the rest (**how borrowed units are reclaimed**: a borrowed slot comes back
 //! when its decision is executed or dropped; borrowed resource units when the grant they
