@@ -11,8 +11,13 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use autonomic_adapter::{
+    Analysis, Budgets, RetryBudget, SessionAdapter, Share, TenantShare, TenantShares,
+};
 use autonomic_benches::populated;
-use autonomic_core::{CaseId, SessionHandle, TenantId};
+use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
 
 /// Sessions in the table of `loop_per_session`.
 const LOOP_SESSIONS: u64 = 10_000;
@@ -47,13 +52,57 @@ fn main() {
                 TenantId::default_tenant(),
             ));
         }),
+        // The adapter: a healthy evaluate, and analyse + admit + execute of a degradation
+        // (and of a retry), without budgets and with tenant shares and a retry budget.
+        "evaluate_healthy" | "evaluate_healthy_budgets" => {
+            let adapter = adapter(op.ends_with("_budgets"));
+            (0..100).for_each(|_| h.record_task_execution_us(5_000));
+            (0..n).for_each(|_| {
+                black_box(matches!(adapter.evaluate(black_box(&h)), Ok(Analysis::NoAction)));
+            });
+        }
+        "admit_execute" | "admit_execute_budgets" | "retry_admit_execute_budgets" => {
+            let adapter = adapter(op.ends_with("_budgets"));
+            (0..100).for_each(|_| h.record_task_execution_us(5_000));
+            if op.starts_with("retry") {
+                (0..4).for_each(|_| h.record_retry());
+            } else {
+                (0..15).for_each(|_| h.record_violation());
+            }
+            (0..n).for_each(|_| {
+                let Ok(Analysis::Admitted(decision)) = adapter.evaluate(black_box(&h)) else {
+                    unreachable!("the session always proposes and the gate has room")
+                };
+                adapter.execute(&decision, &h).expect("executed");
+            });
+        }
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
-                 handle_new | loop_per_session"
+                 handle_new | loop_per_session | evaluate_healthy[_budgets] | \
+                 admit_execute[_budgets] | retry_admit_execute_budgets"
             );
             std::process::exit(2);
         }
     }
     black_box(&floor);
+}
+
+/// The default adapter; with `budgets`, tenant shares (the default tenant listed, guaranteed
+/// 40%, ceiling the whole) and a retry budget (20% of running sessions, at least 3).
+fn adapter(budgets: bool) -> SessionAdapter {
+    let builder = SessionAdapter::builder(Arc::new(KnowledgeBase::new()));
+    if !budgets {
+        return builder.build().expect("defaults are valid");
+    }
+    let listed = Share { guaranteed_slots: 0.4, guaranteed_resources: 0.4, ..Share::default() };
+    let tenant_shares = TenantShares {
+        tenants: vec![TenantShare::new(TenantId::default_tenant(), listed)],
+        default_class: Share::default(),
+    };
+    let retry_budget = Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 });
+    builder
+        .budgets(Budgets { tenant_shares: Some(tenant_shares), retry_budget })
+        .build()
+        .expect("valid budgets")
 }
