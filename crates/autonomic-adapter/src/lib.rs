@@ -91,10 +91,10 @@
 //! * **The global caps hold under any concurrency**, as without shares: the global slot
 //!   counter and resource ledger keep their own compare-and-swap.
 //! * **A class asking within its guarantee is never refused for lack of capacity**: while
-//!   what it holds (counting its own concurrent requests) stays within its guarantee, neither
-//!   its ceiling, nor the pool, nor the global caps refuse it (the knowledge rules and the
-//!   retry budget still apply). Only what nobody is guaranteed (`cap - sum of guarantees`,
-//!   the *pool*) is ever lent.
+//!   what it holds (counting its own requests and releases in progress) stays within its
+//!   guarantee, neither its ceiling, nor the pool, nor the global caps refuse it (the
+//!   knowledge rules and the retry budget still apply). Only what nobody is guaranteed
+//!   (`cap - sum of guarantees`, the *pool*) is ever lent.
 //! * **Borrowing**: past its guarantee, a class borrows from the pool, up to its ceiling;
 //!   refused by [`QRule::TenantShare`] at its ceiling or when the pool is exhausted.
 //! * **How borrowed units are reclaimed**: never by taking them back from a holder. A
