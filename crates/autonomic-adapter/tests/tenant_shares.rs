@@ -224,3 +224,35 @@ fn a_flooding_tenant_never_takes_a_neighbours_guarantee_and_the_cap_holds() {
     assert_eq!(adapter.active_adaptations(), 0);
     assert!(adapter.tenant_holdings().iter().all(|h| h.slots_held == 0));
 }
+
+/// Swapping Q rebuilds the guarantees against the new cap and keeps what is held counted; a
+/// decision admitted before the swap returns its slot to the class it came from.
+#[test]
+fn a_q_swap_keeps_holdings_and_rescales_the_shares() {
+    let adapter = adapter();
+    let b = retrying(B);
+    let held = admitted(adapter.evaluate(&b).unwrap());
+    adapter
+        .update_global_q(GlobalQ {
+            max_concurrent_adaptations: 20,
+            max_total_resources: 1.0,
+            ..GlobalQ::default()
+        })
+        .unwrap();
+    let b_holding = adapter.tenant_holdings().into_iter().find(|h| h.tenant == Some(B)).unwrap();
+    assert_eq!((b_holding.slots_held, b_holding.guaranteed_slots), (1, 4));
+    // B's guarantee is 4 now: three more are admitted within it.
+    let more: Vec<_> = (0..3).map(|_| admitted(adapter.evaluate(&b).unwrap())).collect();
+    drop(held);
+    drop(more);
+    assert_eq!((held_slots(&adapter, B), adapter.active_adaptations()), (0, 0));
+    // The budgets swap the same way, validated.
+    let mut budgets = adapter.budgets();
+    budgets.retry_budget = Some(autonomic_adapter::RetryBudget::default());
+    assert!(adapter.update_budgets(budgets.clone()).unwrap().retry_budget.is_none());
+    assert_eq!(adapter.budgets(), budgets);
+}
+
+fn held_slots(adapter: &SessionAdapter, tenant: TenantId) -> u64 {
+    held(adapter, tenant).0
+}
