@@ -6,6 +6,10 @@
 //! reading a hot-swappable value costs) and a relaxed `fetch_add` (one uncontended atomic
 //! RMW). Tracing is compiled in with no subscriber installed.
 //!
+//! Rows ending in `_budgets` run with tenant shares and a retry budget configured
+//! ([`budgeted_adapter`]): the healthy path must not touch them, the action path pays for
+//! the tenant's class (and, for a retry, the retry token and the knowledge read).
+//!
 //! `cargo bench -p autonomic-benches --bench adapter_bench`
 
 use std::future::Future;
@@ -17,7 +21,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
+use autonomic_adapter::{
+    Analysis, Budgets, RetryBudget, SessionAdapter, ShadowConfig, Share, TenantShare, TenantShares,
+};
 use autonomic_core::{CaseId, GlobalKnowledge, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
@@ -44,22 +50,49 @@ fn adapter_with_shadow(candidate: GlobalQ) -> SessionAdapter {
     adapter
 }
 
-fn session() -> SessionHandle {
-    SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap()
+/// The two listed tenants of [`budgeted_adapter`].
+const TENANTS: [TenantId; 2] = [TenantId::from_u128(1), TenantId::from_u128(2)];
+
+/// The default adapter with tenant shares (two listed tenants guaranteed 40% of the slots
+/// and resources each, ceiling the whole; the default class the rest) and a retry budget
+/// (20% of running sessions, at least 3).
+fn budgeted_adapter() -> SessionAdapter {
+    let listed = Share { guaranteed_slots: 0.4, guaranteed_resources: 0.4, ..Share::default() };
+    let tenant_shares = TenantShares {
+        tenants: TENANTS.iter().map(|&t| TenantShare::new(t, listed)).collect(),
+        default_class: Share::default(),
+    };
+    let budgets = Budgets {
+        tenant_shares: Some(tenant_shares),
+        retry_budget: Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 }),
+    };
+    SessionAdapter::builder(Arc::new(KnowledgeBase::new())).budgets(budgets).build().unwrap()
+}
+
+fn session_of(tenant: TenantId) -> SessionHandle {
+    SessionHandle::new(CaseId::new(), tenant).start().unwrap()
 }
 
 /// 100 tasks of 5 ms, no violation, no retry: the default policy proposes nothing.
-fn healthy() -> SessionHandle {
-    let h = session();
+fn healthy_of(tenant: TenantId) -> SessionHandle {
+    let h = session_of(tenant);
     (0..100).for_each(|_| h.record_task_execution_us(5_000));
     h
 }
 
+fn healthy() -> SessionHandle {
+    healthy_of(TENANTS[0])
+}
+
 /// 15% violations over 100 tasks: the default policy proposes `DegradePerformance`.
-fn violating() -> SessionHandle {
-    let h = healthy();
+fn violating_of(tenant: TenantId) -> SessionHandle {
+    let h = healthy_of(tenant);
     (0..15).for_each(|_| h.record_violation());
     h
+}
+
+fn violating() -> SessionHandle {
+    violating_of(TENANTS[0])
 }
 
 /// Four retries (limit 3): the default policy proposes `RetryTask` (allocates the task id).
@@ -96,6 +129,10 @@ fn analyze_healthy(c: &mut Criterion) {
     });
     group.bench_function("analyze_session_async", |b| {
         b.iter(|| poll_ready(adapter.analyze_session(black_box(&h))).unwrap().is_none())
+    });
+    let budgeted = budgeted_adapter();
+    group.bench_function("evaluate_sync_budgets", |b| {
+        b.iter(|| matches!(budgeted.evaluate(black_box(&h)), Ok(Analysis::NoAction)))
     });
     group.finish();
 }
@@ -158,6 +195,25 @@ fn action_path(c: &mut Criterion) {
         })
     });
 
+    let budgeted = budgeted_adapter();
+    group.bench_function("degrade/analyze_admit_execute_sync_budgets", |b| {
+        b.iter(|| {
+            let Ok(Analysis::Admitted(decision)) = budgeted.evaluate(black_box(&h)) else {
+                unreachable!()
+            };
+            budgeted.execute(&decision, &h).unwrap();
+        })
+    });
+    group.bench_function("retry/analyze_admit_execute_sync_budgets", |b| {
+        b.iter(|| {
+            let Ok(Analysis::Admitted(decision)) = budgeted.evaluate(black_box(&r)) else {
+                unreachable!()
+            };
+            budgeted.execute(&decision, &r).unwrap();
+        })
+    });
+    assert_eq!(budgeted.active_adaptations(), 0);
+
     let kb = Arc::new(KnowledgeBase::new());
     kb.publish(GlobalKnowledge { failure_rate: 0.5, ..Default::default() });
     let refusing = SessionAdapter::new(kb);
@@ -208,6 +264,8 @@ fn scaling(c: &mut Criterion) {
     let adapter = adapter();
     let healthy_sessions = [healthy(), healthy()];
     let violating_sessions = [violating(), violating()];
+    let budgeted = budgeted_adapter();
+    let tenant_sessions = [violating_of(TENANTS[0]), violating_of(TENANTS[1])];
     for threads in [1, 2] {
         group.bench_function(format!("floor/arc_swap_load/{threads}"), |b| {
             b.iter_custom(|iters| {
@@ -235,6 +293,17 @@ fn scaling(c: &mut Criterion) {
                 on_threads(threads, iters, &violating_sessions, |h| {
                     if let Ok(Analysis::Admitted(d)) = adapter.evaluate(black_box(h)) {
                         adapter.execute(&d, h).unwrap();
+                    }
+                })
+            })
+        });
+        // Tenant shares on, each thread admitting for its own tenant (its own class
+        // counters; the global counters and the pool are shared).
+        group.bench_function(format!("tenants_admit_execute/{threads}"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, &tenant_sessions, |h| {
+                    if let Ok(Analysis::Admitted(d)) = budgeted.evaluate(black_box(h)) {
+                        budgeted.execute(&d, h).unwrap();
                     }
                 })
             })

@@ -236,6 +236,12 @@ const ROWS: &[Row] = &[
         "report",
     ),
     row(
+        "Analyze a healthy session, tenant shares + retry budget configured",
+        "adapter/analyze_healthy/evaluate_sync_budgets",
+        Some("adapter/analyze_healthy/evaluate_sync"),
+        "<=10 ns",
+    ),
+    row(
         "Analyze + admit (decision dropped)",
         "adapter/action_path/degrade/analyze_admit_drop",
         Some("adapter/action_path/floor/fetch_add_relaxed"),
@@ -245,6 +251,24 @@ const ROWS: &[Row] = &[
         "Analyze + admit + execute",
         "adapter/action_path/degrade/analyze_admit_execute_sync",
         Some("adapter/action_path/floor/fetch_add_relaxed"),
+        "report",
+    ),
+    row(
+        "Analyze + admit + execute, tenant shares + retry budget on (floor: without)",
+        "adapter/action_path/degrade/analyze_admit_execute_sync_budgets",
+        Some("adapter/action_path/degrade/analyze_admit_execute_sync"),
+        "<=200 ns",
+    ),
+    row(
+        "Analyze + admit + execute a retry, tenant shares + retry budget on (floor: without)",
+        "adapter/action_path/retry/analyze_admit_execute_sync_budgets",
+        Some("adapter/action_path/retry/analyze_admit_execute_sync"),
+        "<=200 ns",
+    ),
+    row(
+        "Admit + execute for two tenants on two threads, per op per thread (floor: one thread)",
+        "adapter/two_threads/tenants_admit_execute/2",
+        Some("adapter/two_threads/tenants_admit_execute/1"),
         "report",
     ),
     row(
@@ -592,6 +616,10 @@ const INSTRUCTION_OPS: &[&str] = &[
     "admit_breaker",
     "admit_breaker_tripped",
     "refuse_breaker_open",
+    "evaluate_healthy",
+    "evaluate_healthy_budgets",
+    "admit_execute_budgets",
+    "retry_admit_execute_budgets",
 ];
 
 /// Instruction counts per operation: each op runs at N and 2N under callgrind; per op =

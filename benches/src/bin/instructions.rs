@@ -28,7 +28,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use autonomic_adapter::breaker::BreakerConfig;
-use autonomic_adapter::{Analysis, SessionAdapter, ShadowConfig};
+use autonomic_adapter::{
+    Analysis, Budgets, RetryBudget, SessionAdapter, ShadowConfig, Share, TenantShare, TenantShares,
+};
 use autonomic_benches::{fleet, populated, tower_requests as req};
 use autonomic_core::{
     CaseId, ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, SessionHandle, TenantId,
@@ -112,28 +114,44 @@ fn main() {
                 black_box(keyed.session(&runtime, tenant, black_box(key), None, 2).expect("key"));
             });
         }
-        // The adapter's action path (degrade: analyse, admit, execute), without and with a
-        // shadow doctrine (agreeing with the live Q): the difference is the shadow's cost.
-        "admit_execute" | "admit_execute_shadow" => {
-            let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+        // The adapter: a healthy evaluate, and analyse + admit + execute of a degradation
+        // (and of a retry), without budgets, with tenant shares and a retry budget, and with a
+        // shadow doctrine agreeing with the live Q (the difference is the shadow's cost).
+        "evaluate_healthy" | "evaluate_healthy_budgets" => {
+            let adapter = adapter(op.ends_with("_budgets"));
+            (0..100).for_each(|_| h.record_task_execution_us(5_000));
+            (0..n).for_each(|_| {
+                black_box(matches!(adapter.evaluate(black_box(&h)), Ok(Analysis::NoAction)));
+            });
+        }
+        "admit_execute"
+        | "admit_execute_budgets"
+        | "retry_admit_execute_budgets"
+        | "admit_execute_shadow" => {
+            let adapter = adapter(op.ends_with("_budgets"));
             if op == "admit_execute_shadow" {
                 adapter.set_shadow(ShadowConfig::of(GlobalQ::default())).expect("valid");
             }
             (0..100).for_each(|_| h.record_task_execution_us(5_000));
-            (0..15).for_each(|_| h.record_violation());
+            if op.starts_with("retry") {
+                (0..4).for_each(|_| h.record_retry());
+            } else {
+                (0..15).for_each(|_| h.record_violation());
+            }
             (0..n).for_each(|_| {
                 let Ok(Analysis::Admitted(decision)) = adapter.evaluate(black_box(&h)) else {
-                    unreachable!("a violating session is admitted")
+                    unreachable!("the session always proposes and the gate has room")
                 };
-                adapter.execute(&decision, &h).expect("execute");
+                adapter.execute(&decision, &h).expect("executed");
             });
         }
         other => {
             eprintln!(
                 "unknown op {other:?}: floor_fetch_add | record_task | record_retry | snapshot_at | \
                  handle_new | loop_per_session | tower_bare | tower_per_request | tower_keyed | \
-                 keyed_lookup | admit_local | admit_leased | admit_execute | admit_execute_shadow | \
-                 admit | admit_breaker | admit_breaker_tripped | refuse_breaker_open"
+                 keyed_lookup | admit_local | admit_leased | evaluate_healthy[_budgets] | \
+                 admit_execute[_budgets|_shadow] | retry_admit_execute_budgets | admit | \
+                 admit_breaker | admit_breaker_tripped | refuse_breaker_open"
             );
             std::process::exit(2);
         }
@@ -180,4 +198,23 @@ fn admissions(n: u64, breaker: bool, tripped: bool, pattern: u8) {
         assert_eq!(matches!(analysis, Analysis::Admitted(_)), expect_admitted);
         black_box(analysis);
     });
+}
+
+/// The default adapter; with `budgets`, tenant shares (the default tenant listed, guaranteed
+/// 40%, ceiling the whole) and a retry budget (20% of running sessions, at least 3).
+fn adapter(budgets: bool) -> SessionAdapter {
+    let builder = SessionAdapter::builder(Arc::new(KnowledgeBase::new()));
+    if !budgets {
+        return builder.build().expect("defaults are valid");
+    }
+    let listed = Share { guaranteed_slots: 0.4, guaranteed_resources: 0.4, ..Share::default() };
+    let tenant_shares = TenantShares {
+        tenants: vec![TenantShare::new(TenantId::default_tenant(), listed)],
+        default_class: Share::default(),
+    };
+    let retry_budget = Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 });
+    builder
+        .budgets(Budgets { tenant_shares: Some(tenant_shares), retry_budget })
+        .build()
+        .expect("valid budgets")
 }

@@ -8,9 +8,11 @@
 //! * [`doctrine`]: the shadow doctrine, the change feed and the introspection view;
 //! * [`feedback`]: what each knowledge generation moves (cohort breakers, the adaptive
 //!   concurrency limit);
+//! * [`budgets`]: tenant shares and the retry budget in force, and tenant holdings;
 //! * here: the adapter itself, the doctrine in force, history, events and statistics.
 
 mod analyse;
+mod budgets;
 mod builder;
 mod doctrine;
 mod execute;
@@ -89,6 +91,8 @@ pub struct SessionAdapter<P: SessionPolicy = ThresholdPolicy> {
     /// The change feed (Q, shadow, knowledge generations).
     feed: Feed,
     gate: sync::Arc<Gate>,
+    budgets: ArcSwap<budgets::BudgetsInForce>,
+    budget_writer: budgets::BudgetWriter,
     sessions: SessionStore,
     events: Arc<EventBuffer>,
     counters: Counters,
@@ -126,7 +130,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// ```
     pub fn update_global_q(&self, q: GlobalQ) -> Result<Arc<GlobalQ>, ConfigError> {
         q.validate()?;
-        let previous = self.q.swap(Arc::new(q));
+        let previous = self.swap_q(q);
         tracing::info!(?q, previous = ?*previous, "global Q updated");
         self.feed.changed(crate::DoctrineChange::GlobalQ);
         Ok(previous)

@@ -137,6 +137,11 @@ pub enum QRule {
     MinSloCompliance,
     /// The global failure rate is above `max_failure_rate`.
     MaxFailureRate,
+    /// The tenant's class is at its ceiling, or the borrowable pool (the capacity no class
+    /// is guaranteed) is exhausted ([`TenantShares`](crate::TenantShares)).
+    TenantShare,
+    /// Retries in flight would exceed the [`RetryBudget`](crate::RetryBudget).
+    RetryBudget,
     /// The session's cohort (its pattern or its tenant) has an open breaker (or a half-open
     /// one with every probe place taken): see [`breaker`](crate::breaker).
     CohortBreaker,
@@ -144,14 +149,16 @@ pub enum QRule {
 
 impl QRule {
     /// Every rule, in the order admission checks them (knowledge rules first, then the
-    /// capacity rules, which take something, then the cohort breaker, which only refuses a
-    /// proposal every other rule admitted, so that a probe place goes to a proposal that is
-    /// admitted).
-    pub const ALL: [QRule; 5] = [
+    /// capacity rules, which take something, then the budgets below Q, then the cohort
+    /// breaker, which only refuses a proposal every other rule admitted, so that a probe place
+    /// goes to a proposal that is admitted).
+    pub const ALL: [QRule; 7] = [
         QRule::MinSloCompliance,
         QRule::MaxFailureRate,
         QRule::MaxConcurrentAdaptations,
         QRule::MaxTotalResources,
+        QRule::TenantShare,
+        QRule::RetryBudget,
         QRule::CohortBreaker,
     ];
 
@@ -162,6 +169,8 @@ impl QRule {
             QRule::MaxTotalResources => "max_total_resources",
             QRule::MinSloCompliance => "min_slo_compliance",
             QRule::MaxFailureRate => "max_failure_rate",
+            QRule::TenantShare => "tenant_share",
+            QRule::RetryBudget => "retry_budget",
             QRule::CohortBreaker => "cohort_breaker",
         }
     }

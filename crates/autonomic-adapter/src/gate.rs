@@ -21,21 +21,43 @@
 //! than is held is refused and traced (`error`), never wrapped. The whole module is private
 //! to the crate: only [`Permit`]'s read-only view is public.
 //!
-//! `gate/tests/loom_gate.rs` model-checks these types (three threads, bounds one and two).
+//! `gate/tests/loom_gate.rs` model-checks these types (three threads, bounds one and two);
+//! `gate/tests/loom_shares.rs` the tenant shares ([`ShareIndex`]: three threads, two tenants,
+//! one within its guarantee) and the retry tokens.
 
 mod grant;
 mod ledger;
 mod permit;
+mod shares;
 mod slots;
+
+use std::sync::Arc as StdArc;
 
 use crossbeam_utils::CachePadded;
 
 pub(crate) use grant::Grant;
 pub(crate) use ledger::{ResourceLedger, capacity_units, units_for_request, units_to_amount};
 pub use permit::Permit;
+use permit::ShareClaim;
+pub(crate) use shares::{ShareIndex, ShareRefusal};
 pub(crate) use slots::SlotCounter;
 
 use crate::sync::Arc;
+
+/// What one admission asks of the gate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ask<'a> {
+    /// Global bound on slots in use.
+    pub(crate) max_slots: u64,
+    /// Global capacity, in units.
+    pub(crate) capacity: u64,
+    /// Units requested.
+    pub(crate) units: u64,
+    /// A retry token is needed, with this many allowed in flight.
+    pub(crate) retry_bound: Option<u64>,
+    /// The tenant shares in force and the class of the asking session's tenant.
+    pub(crate) share: Option<(&'a StdArc<ShareIndex>, usize)>,
+}
 
 /// Why [`Gate::admit`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +68,22 @@ pub(crate) enum GateRefusal {
         in_use: u64,
         /// The bound in force.
         bound: u64,
+    },
+    /// The retry budget was spent: `in_flight` retries held tokens.
+    Retries {
+        /// Retry tokens held when the admission was attempted.
+        in_flight: u64,
+        /// Retries allowed in flight.
+        bound: u64,
+    },
+    /// The tenant's class could not take the slot (its ceiling, or the pool).
+    TenantSlots(ShareRefusal),
+    /// The tenant's class could not take the units (its ceiling, or the pool).
+    TenantUnits {
+        /// Why.
+        refusal: ShareRefusal,
+        /// Units requested.
+        requested: u64,
     },
     /// The request would have taken the ledger past its capacity (or could never fit it).
     Resources {
@@ -65,6 +103,9 @@ pub(crate) enum GateRefusal {
 pub(crate) struct Gate {
     slots: CachePadded<SlotCounter>,
     ledger: CachePadded<ResourceLedger>,
+    /// Retry tokens held (`RetryTask` decisions under a retry budget, admitted and not yet
+    /// executed or dropped).
+    retries: CachePadded<SlotCounter>,
 }
 
 impl Gate {
@@ -73,7 +114,13 @@ impl Gate {
         Gate {
             slots: CachePadded::new(SlotCounter::new()),
             ledger: CachePadded::new(ResourceLedger::new()),
+            retries: CachePadded::new(SlotCounter::new()),
         }
+    }
+
+    /// Retry tokens held.
+    pub(crate) fn retries_in_flight(&self) -> u64 {
+        self.retries.in_use()
     }
 
     /// Adaptation slots in use.
@@ -89,21 +136,38 @@ impl Gate {
     /// Takes one slot (if fewer than `max_slots` are in use) and `units` of resources (if the
     /// ledger stays within `capacity`), atomically with respect to the bounds: either both are
     /// taken and held by the returned [`Permit`], or neither is.
+    #[cfg(test)]
     pub(crate) fn admit(
         gate: &Arc<Gate>,
         max_slots: u64,
         capacity: u64,
         units: u64,
     ) -> Result<Permit, GateRefusal> {
-        gate.take_slot(max_slots)?;
-        let reserved = gate.units_fit_a_permit(units, capacity).and_then(|()| {
-            // Only if the units could be held do we reserve them.
-            gate.reserve_units(units, capacity)
-        });
-        match reserved {
-            Ok(()) => Ok(Permit::new(gate, units)),
+        let ask = Ask { max_slots, capacity, units, retry_bound: None, share: None };
+        Gate::admit_with(gate, ask)
+    }
+
+    /// Takes what `ask` asks for, in order: a retry token (if `retry_bound`), the tenant
+    /// class's slot and units (if `share`; see [`ShareIndex`]), then the global slot and
+    /// units. Either everything is taken and held by the returned [`Permit`], or nothing
+    /// (whatever was taken is given back, in reverse order).
+    pub(crate) fn admit_with(gate: &Arc<Gate>, ask: Ask<'_>) -> Result<Permit, GateRefusal> {
+        gate.units_fit_a_permit(ask.units, ask.capacity)?;
+        if let Some(bound) = ask.retry_bound {
+            gate.retries
+                .try_acquire(bound)
+                .map_err(|in_flight| GateRefusal::Retries { in_flight, bound })?;
+        }
+        let taken = match ask.share {
+            None => gate.take_global(ask).map(|()| None),
+            Some((index, class)) => Self::take_share(gate, ask, index, class).map(Some),
+        };
+        match taken {
+            Ok(share) => Ok(Permit::new(gate, ask.units, ask.retry_bound.is_some(), share)),
             Err(refusal) => {
-                gate.slots.release();
+                if ask.retry_bound.is_some() {
+                    gate.retries.release();
+                }
                 Err(refusal)
             }
         }
@@ -131,6 +195,39 @@ impl Gate {
             .would_reserve(units, capacity)
             .map(drop)
             .map_err(|granted| GateRefusal::Resources { granted, requested: units, capacity })
+    }
+
+    /// The tenant class's slot and units, then the global ones; all or nothing.
+    fn take_share(
+        gate: &Gate,
+        ask: Ask<'_>,
+        index: &StdArc<ShareIndex>,
+        class: usize,
+    ) -> Result<ShareClaim, GateRefusal> {
+        let borrowed_slot = index.take_slot(class).map_err(GateRefusal::TenantSlots)?;
+        let borrowed_units = match index.take_units(class, ask.units) {
+            Ok(borrowed) => borrowed,
+            Err(refusal) => {
+                index.release_slot(class, borrowed_slot);
+                return Err(GateRefusal::TenantUnits { refusal, requested: ask.units });
+            }
+        };
+        if let Err(refusal) = gate.take_global(ask) {
+            index.release_units(class, ask.units, borrowed_units);
+            index.release_slot(class, borrowed_slot);
+            return Err(refusal);
+        }
+        Ok(ShareClaim { index: index.clone(), class, borrowed_slot, borrowed_units })
+    }
+
+    /// Rules 1 and 3: the global slot and units, or neither.
+    fn take_global(&self, ask: Ask<'_>) -> Result<(), GateRefusal> {
+        self.take_slot(ask.max_slots)?;
+        if let Err(refusal) = self.reserve_units(ask.units, ask.capacity) {
+            self.slots.release();
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     /// Rule 1: fewer than `max_slots` adaptations are in flight (takes one).
@@ -231,4 +328,5 @@ mod tests {
 #[cfg(all(test, autonomic_loom))]
 mod tests {
     mod loom_gate;
+    mod loom_shares;
 }

@@ -55,6 +55,13 @@
 //!   [`SessionEvent::Rejected`]. The quick reference's
 //!   [`analyze_session`](SessionAdapter::analyze_session) folds a refusal into `None`, so its
 //!   counts stay honest through the statistics and events.
+//! * **A tenant's guarantee is never lent** (tenant shares on): see [Tenant
+//!   shares](#tenant-shares). Proof: the loom model `src/gate/tests/loom_shares.rs` (three
+//!   threads, two tenants, one within its guarantee) and `tests/tenant_shares.rs` (64 tasks, 4
+//!   tenants, one flooding, with an instrumented maximum of adaptations in flight).
+//! * **Retries in flight stay within the retry budget** (retry budget on): see [Retry
+//!   budget](#retry-budget). Proof: `loom_retry_tokens` in the same model file and
+//!   `tests/retry_budget.rs` (a storm of 100 retries, and 64 concurrent tasks).
 //! * **Q is hot-swappable.** [`SessionAdapter::update_global_q`] validates and swaps Q
 //!   (`arc-swap`) without blocking readers; [`SessionAdapter::global_q`] reads the Q in force.
 //! * **A sick cohort is cut off as one decision (opt-in).** With
@@ -126,13 +133,62 @@
 //! # How long things are held
 //! | action | adaptation slot | resources |
 //! |---|---|---|
-//! | `RetryTask`, `DegradePerformance`, `CancelOptionalTasks`, `TriggerCompensation`, `LogAndContinue` | admission until execution returns, or until the decision is dropped | none |
+//! | `RetryTask` | admission until execution returns, or until the decision is dropped (and its retry token, under a retry budget) | none |
+//! | `DegradePerformance`, `CancelOptionalTasks`, `TriggerCompensation`, `LogAndContinue` | admission until execution returns, or until the decision is dropped | none |
 //! | `RequestResources` | admission until execution returns, or until the decision is dropped | reserved at admission; booked to the session at execution; returned when the session ends (however it ends), or earlier by [`release_session`](SessionAdapter::release_session), [`forget_session`](SessionAdapter::forget_session) or [`clear`](SessionAdapter::clear) (or by dropping the decision unexecuted) |
 //!
 //! No kind holds its slot past execution: the adapter applies every action synchronously,
 //! and what the caller does afterwards (the retry after its backoff, the rollback) is not
 //! counted as in flight. To count it, keep the decision and execute it when that work is
 //! done.
+//!
+//! # Tenant shares
+//! [`Budgets::tenant_shares`] splits Global Q's two caps between tenants, hierarchically:
+//! session → tenant → global. Each listed tenant, and the *default class* that every tenant
+//! not listed belongs to (together: unlisted tenants cost no memory), has a guaranteed share
+//! and a ceiling of `max_concurrent_adaptations` and of `max_total_resources` (fractions,
+//! rounded down to slots and resource units; the guarantees sum to at most the cap).
+//!
+//! * **The global caps hold under any concurrency**, as without shares: the global slot
+//!   counter and resource ledger keep their own compare-and-swap.
+//! * **A class asking within its guarantee is never refused for lack of capacity**: while
+//!   what it holds (counting its own requests and releases in progress) stays within its
+//!   guarantee, neither its ceiling, nor the pool, nor the global caps refuse it (the
+//!   knowledge rules and the retry budget still apply). Only what nobody is guaranteed
+//!   (`cap - sum of guarantees`, the *pool*) is ever lent.
+//! * **Borrowing**: past its guarantee, a class borrows from the pool, up to its ceiling;
+//!   refused by [`QRule::TenantShare`] at its ceiling or when the pool is exhausted.
+//! * **How borrowed units are reclaimed**: never by taking them back from a holder. A
+//!   borrowed slot returns to the pool when its decision is executed or dropped (as every
+//!   slot does); borrowed resources return when the grant they became is released (the
+//!   borrowing session's end, [`release_session`](SessionAdapter::release_session),
+//!   [`forget_session`](SessionAdapter::forget_session), [`clear`](SessionAdapter::clear)), or
+//!   with the decision if it is dropped unexecuted. A permit records which of its units were
+//!   borrowed and returns exactly those to the pool.
+//! * **Protocol**: one compare-and-swap on the class's counter (bounded by its ceiling; the
+//!   value it replaced says how much is within the guarantee), one on the pool for the
+//!   borrowed part only, then the global ones. The class of a tenant is found by a binary
+//!   search in an index built when the shares or Q are swapped (`arc-swap`); the swap keeps
+//!   the counters of the classes it keeps, so what is held stays counted. After a swap that
+//!   lowers a cap or moves guarantees, permits taken under the old terms may hold what the new
+//!   terms guarantee to others until they are returned; the global caps hold throughout.
+//! * [`SessionAdapter::tenant_holdings`] reads what each class holds, with its bounds.
+//!
+//! # Retry budget
+//! [`Budgets::retry_budget`] bounds `RetryTask` decisions in flight to
+//! `max(min_retry_concurrency, floor(budget_percent% of running sessions))` (Envoy's
+//! shape), refused by [`QRule::RetryBudget`] past it, by one compare-and-swap on a token
+//! counter.
+//!
+//! * **In flight**: a retry holds its token from admission until its decision is executed or
+//!   dropped, like its slot. A driver that wants the retried work itself counted executes
+//!   the decision once the retry has run (see [How long things are
+//!   held](#how-long-things-are-held)).
+//! * **Running sessions** come from the knowledge last published (the windows' running
+//!   gauge, or `active_sessions` without windows): as stale as the last aggregation (one loop
+//!   interval in the runtime). A bound computed from older knowledge is never applied to
+//!   tokens already held: a budget that shrinks refuses new retries until enough tokens
+//!   return. Before the first publication (no session seen running) the minimum applies.
 //!
 //! # Who calls what
 //! The runtime facade (`autonomic`) owns the adapter with the session table and calls
@@ -160,9 +216,10 @@
 //!
 //! # Cost
 //! Analysing a healthy session reads its counters and nothing else: no allocation, no lock,
-//! no clock read, no shared write (see `docs/performance.md`); it never reaches the cohort
-//! breakers. A proposal checks them with one load when none is tripped, and reads the limit
-//! in force with one more.
+//! no clock read, no shared write, whatever budgets are configured (they are read only once a
+//! proposal is checked); it never reaches the cohort breakers. A proposal checks them with one
+//! load when none is tripped, and reads the limit in force with one more (see
+//! `docs/performance.md`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -188,6 +245,7 @@
 mod action;
 mod adapter;
 pub mod breaker;
+mod budgets;
 pub mod concurrency;
 pub mod config;
 mod decision;
@@ -202,6 +260,7 @@ mod sessions;
 mod shadow;
 mod stats;
 mod sync;
+mod tenant_holding;
 mod validated;
 
 // Vocabulary.
@@ -211,6 +270,7 @@ pub use event::{MAX_ERROR_LEN, Metric, SessionEvent};
 
 // Configuration and doctrine.
 pub use autonomic_core::{ConfigError, GlobalKnowledge, GlobalQ, KnowledgeBase};
+pub use budgets::{Budgets, RetryBudget, Share, TenantShare, TenantShares};
 pub use config::SessionAdapterConfig;
 
 // Policy.
@@ -235,3 +295,4 @@ pub use shadow::{
 // Results.
 pub use error::AdapterError;
 pub use stats::{AdapterStats, REFUSAL_TENANTS, Refusals, Rejections, TenantRefusals};
+pub use tenant_holding::TenantHolding;

@@ -32,6 +32,12 @@ pub struct Rejections {
     pub max_concurrent_adaptations: u64,
     /// By `max_total_resources`.
     pub max_total_resources: u64,
+    /// By `tenant_share` (a tenant class at its ceiling, or the borrowable pool exhausted).
+    #[serde(default)]
+    pub tenant_share: u64,
+    /// By `retry_budget`.
+    #[serde(default)]
+    pub retry_budget: u64,
     /// By `cohort_breaker`.
     #[serde(default)]
     pub cohort_breaker: u64,
@@ -45,6 +51,8 @@ impl Rejections {
             QRule::MaxFailureRate => self.max_failure_rate,
             QRule::MaxConcurrentAdaptations => self.max_concurrent_adaptations,
             QRule::MaxTotalResources => self.max_total_resources,
+            QRule::TenantShare => self.tenant_share,
+            QRule::RetryBudget => self.retry_budget,
             QRule::CohortBreaker => self.cohort_breaker,
         }
     }
@@ -291,6 +299,8 @@ impl Counters {
                 max_failure_rate: r(QRule::MaxFailureRate),
                 max_concurrent_adaptations: r(QRule::MaxConcurrentAdaptations),
                 max_total_resources: r(QRule::MaxTotalResources),
+                tenant_share: r(QRule::TenantShare),
+                retry_budget: r(QRule::RetryBudget),
                 cohort_breaker: r(QRule::CohortBreaker),
             },
         )

@@ -4,9 +4,10 @@ use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, Ten
 use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
+use super::budgets::budget_breach;
 use crate::decision::AdmittedDecision;
 use crate::event;
-use crate::gate::{self, Gate, GateRefusal, Permit};
+use crate::gate::{self, Ask, Gate, GateRefusal, Permit};
 use crate::shadow::{Judged, Verdict};
 use crate::{
     ActionKind, AdapterError, Analysis, KnowledgeChecks, PolicyContext, Proposal, QRule, Refusal,
@@ -15,9 +16,9 @@ use crate::{
 
 /// A Global Q rule a proposal broke, with the value seen and the limit.
 pub(super) struct Breach {
-    rule: QRule,
-    observed: f64,
-    limit: f64,
+    pub(super) rule: QRule,
+    pub(super) observed: f64,
+    pub(super) limit: f64,
 }
 
 impl Breach {
@@ -100,7 +101,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             .map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| Ok((checks, capacity_rules(&self.gate, &q, &proposal.action)?)))
+            .and_then(|checks| Ok((checks, self.capacity_rules(&q, handle, &proposal.action)?)))
             .and_then(|admitted| {
                 let cohort = self.cohort_breaker(handle, kind, now);
                 cohort.map(|()| admitted).map_err(|(observed, limit)| Breach {
@@ -135,7 +136,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             let units = requested_units(action);
             self.gate
                 .would_admit(q.max_concurrent_adaptations, capacity, units)
-                .map_err(|refusal| capacity_breach(refusal, q))
+                .map_err(|refusal| capacity_breach(q, refusal))
         };
         adaptation_on(&self.gate, q)
             .and_then(|()| self.knowledge_rules(q, action.kind()))
@@ -296,21 +297,30 @@ fn checked(evidence: Evidence) -> RuleCheck {
     }
 }
 
-/// Rules `max_concurrent_adaptations` and `max_total_resources`: the gate takes a slot and
-/// the resources requested, or neither.
-fn capacity_rules(
-    gate: &crate::sync::Arc<Gate>,
-    q: &GlobalQ,
-    action: &SessionAction,
-) -> Result<Permit, Breach> {
-    let capacity = gate::capacity_units(q.max_total_resources);
-    Gate::admit(gate, q.max_concurrent_adaptations, capacity, requested_units(action))
-        .map_err(|refusal| capacity_breach(refusal, q))
+impl<P: SessionPolicy> SessionAdapter<P> {
+    /// Rules `retry_budget`, `tenant_share`, `max_concurrent_adaptations` and
+    /// `max_total_resources`: the gate takes a retry token (a retry under a retry budget),
+    /// the tenant class's share (tenant shares on), a slot and the resources requested, or
+    /// nothing.
+    fn capacity_rules<T: TenantTag, S: Lifecycle>(
+        &self,
+        q: &GlobalQ,
+        handle: &SessionHandle<T, S>,
+        action: &SessionAction,
+    ) -> Result<Permit, Breach> {
+        let units = requested_units(action);
+        let capacity = gate::capacity_units(q.max_total_resources);
+        let budgets = self.budgets.load();
+        let (retry_bound, share) = budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
+        let max_slots = q.max_concurrent_adaptations;
+        let ask = Ask { max_slots, capacity, units, retry_bound, share };
+        Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))
+    }
 }
 
 /// The resource units `action` asks the gate for.
 #[inline]
-fn requested_units(action: &SessionAction) -> u64 {
+pub(super) fn requested_units(action: &SessionAction) -> u64 {
     match *action {
         // Validated before the rules, so the conversion succeeds.
         SessionAction::RequestResources { amount } => gate::units_for_request(amount).unwrap_or(0),
@@ -318,9 +328,9 @@ fn requested_units(action: &SessionAction) -> u64 {
     }
 }
 
-/// The capacity rule a gate refusal breaks, with what it saw.
-fn capacity_breach(refusal: GateRefusal, q: &GlobalQ) -> Breach {
-    match refusal {
+/// The breach a gate refusal is reported as.
+fn capacity_breach(q: &GlobalQ, refusal: GateRefusal) -> Breach {
+    budget_breach(refusal).unwrap_or_else(|| match refusal {
         GateRefusal::Slots { in_use, bound } => Breach {
             rule: QRule::MaxConcurrentAdaptations,
             observed: in_use as f64,
@@ -331,5 +341,6 @@ fn capacity_breach(refusal: GateRefusal, q: &GlobalQ) -> Breach {
             observed: gate::units_to_amount(granted.saturating_add(requested)),
             limit: q.max_total_resources,
         },
-    }
+        _ => unreachable!("budget refusals are mapped above"),
+    })
 }

@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
 
 use super::SessionAdapter;
+use super::budgets::BudgetsInForce;
 use super::feedback::FeedbackConfig;
 use crate::breaker::BreakerConfig;
 use crate::concurrency::{ConcurrencyConfig, ConcurrencyLimit};
@@ -16,7 +17,7 @@ use crate::sessions::SessionStore;
 use crate::shadow::ShadowSlot;
 use crate::stats::Counters;
 use crate::sync;
-use crate::{SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
+use crate::{Budgets, SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
 
 /// Builds a [`SessionAdapter`] with a configuration, a Global Q and a policy.
 ///
@@ -42,6 +43,7 @@ pub struct SessionAdapterBuilder<P = ThresholdPolicy> {
     knowledge: Arc<KnowledgeBase>,
     config: SessionAdapterConfig,
     q: GlobalQ,
+    budgets: Budgets,
     policy: P,
     feedback: FeedbackConfig,
 }
@@ -73,29 +75,40 @@ impl<P: SessionPolicy> SessionAdapterBuilder<P> {
         self
     }
 
+    /// Sets the initial budgets below Global Q: tenant shares and the retry budget
+    /// (validated by [`build`](Self::build)).
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
     /// Uses `policy` instead of the current one.
     pub fn policy<Q: SessionPolicy>(self, policy: Q) -> SessionAdapterBuilder<Q> {
         SessionAdapterBuilder {
             knowledge: self.knowledge,
             config: self.config,
             q: self.q,
+            budgets: self.budgets,
             policy,
             feedback: self.feedback,
         }
     }
 
-    /// Validates the configuration and Global Q and builds the adapter.
+    /// Validates the configuration, Global Q and budgets and builds the adapter.
     pub fn build(self) -> Result<SessionAdapter<P>, ConfigError> {
         self.config.validate()?;
         self.q.validate()?;
         self.feedback.validate()?;
-        Ok(SessionAdapter::from_parts(
+        self.budgets.validate()?;
+        let mut adapter = SessionAdapter::from_parts(
             self.knowledge,
             self.config,
             self.q,
             self.policy,
             self.feedback,
-        ))
+        );
+        adapter.budgets = ArcSwap::from_pointee(BudgetsInForce::new(self.budgets, &self.q, None));
+        Ok(adapter)
     }
 }
 
@@ -127,6 +140,7 @@ impl SessionAdapter<ThresholdPolicy> {
             knowledge,
             config: SessionAdapterConfig::default(),
             q: GlobalQ::default(),
+            budgets: Budgets::default(),
             policy: ThresholdPolicy,
             feedback: FeedbackConfig::default(),
         }
@@ -150,6 +164,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             events,
             policy,
             knowledge,
+            budgets: ArcSwap::from_pointee(BudgetsInForce::new(Budgets::default(), &q, None)),
+            budget_writer: Default::default(),
             q: ArcSwap::from_pointee(q),
             shadow: ShadowSlot::empty(),
             feed,

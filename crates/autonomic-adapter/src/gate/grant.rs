@@ -1,12 +1,31 @@
 //! [`Grant`]: resource units booked to a session, returned to the ledger exactly once.
 
 use std::fmt;
+use std::sync::Arc as StdArc;
 
 use super::Gate;
+use super::shares::ShareIndex;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The grant has been released: it holds nothing and takes nothing more.
 const RELEASED: u64 = 1 << 63;
+/// The units held (low 32 bits; the ledger's capacity, a million, fits).
+const UNITS: u64 = (1 << 32) - 1;
+/// Of those, the units borrowed from the tenant pool (bits 32..63).
+const BORROWED_SHIFT: u32 = 32;
+
+/// The tenant class a grant's units were taken from (tenant shares on).
+#[derive(Debug)]
+pub(crate) struct GrantShare {
+    pub(super) index: StdArc<ShareIndex>,
+    pub(super) class: usize,
+}
+
+impl GrantShare {
+    fn same_class(&self, other: &GrantShare) -> bool {
+        StdArc::ptr_eq(&self.index, &other.index) && self.class == other.class
+    }
+}
 
 /// Resource units granted to one session, moved out of an executed decision's
 /// [`Permit`](super::Permit). The adapter shares it between its session store and the
@@ -14,33 +33,51 @@ const RELEASED: u64 = 1 << 63;
 /// units to the ledger, the other finds nothing left. Dropping it releases it (RAII).
 pub(crate) struct Grant {
     gate: Arc<Gate>,
-    /// `RELEASED | units`.
+    /// `RELEASED | borrowed << 32 | units`: one word, so a release returns both parts of
+    /// what it finds, and an absorption adds both, atomically.
     word: AtomicU64,
+    share: Option<GrantShare>,
 }
 
 impl Grant {
-    /// A grant of `units` already reserved in `gate`'s ledger.
-    pub(super) fn new(gate: &Arc<Gate>, units: u64) -> Self {
-        Grant { gate: gate.clone(), word: AtomicU64::new(units & !RELEASED) }
+    /// A grant of `units` already reserved in `gate`'s ledger (and, with `share`, in its
+    /// tenant class, `borrowed` of them from the pool).
+    pub(super) fn new(
+        gate: &Arc<Gate>,
+        units: u64,
+        borrowed: u64,
+        share: Option<GrantShare>,
+    ) -> Self {
+        debug_assert!(units <= UNITS && borrowed <= units);
+        let word = (units & UNITS) | ((borrowed & UNITS) << BORROWED_SHIFT);
+        Grant { gate: gate.clone(), word: AtomicU64::new(word), share }
     }
 
     /// Units held now (zero once released).
     pub(crate) fn units(&self) -> u64 {
         // Relaxed: a statistic; `release` and `absorb` decide with RMWs.
-        self.word.load(Ordering::Relaxed) & !RELEASED
+        self.word.load(Ordering::Relaxed) & UNITS
     }
 
     /// Moves `other`'s units into this grant (one grant per session, however many it was
     /// given), unless this one was released already: then `other` comes back unchanged.
     pub(crate) fn absorb(&self, other: Grant) -> Result<(), Grant> {
-        if !Arc::ptr_eq(&self.gate, &other.gate) {
+        let same_class = match (&self.share, &other.share) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_class(b),
+            _ => false,
+        };
+        if !Arc::ptr_eq(&self.gate, &other.gate) || !same_class {
             return Err(other);
         }
-        let units = other.units();
+        // Relaxed: `other` is owned here, shared with no one.
+        let theirs = other.word.load(Ordering::Relaxed) & !RELEASED;
         // Relaxed (both): an RMW on one word decides against a concurrent `release`; the
         // units stay in the ledger throughout, so no other memory is published here.
         let added = self.word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
-            (w & RELEASED == 0).then(|| w + units).filter(|n| n & RELEASED == 0)
+            let units = (w & UNITS).checked_add(theirs & UNITS).filter(|&u| u <= UNITS)?;
+            let borrowed = (w >> BORROWED_SHIFT & UNITS) + (theirs >> BORROWED_SHIFT & UNITS);
+            (w & RELEASED == 0 && borrowed <= units).then_some(units | borrowed << BORROWED_SHIFT)
         });
         if added.is_err() {
             return Err(other);
@@ -55,8 +92,17 @@ impl Grant {
     pub(crate) fn release(&self) -> u64 {
         // Relaxed: the RMW gives the units to exactly one caller; the ledger's own Release
         // orders the holder's work before the next reservation.
-        let units = self.word.swap(RELEASED, Ordering::Relaxed) & !RELEASED;
-        if self.gate.ledger.release(units) { units } else { 0 }
+        let word = self.word.swap(RELEASED, Ordering::Relaxed);
+        let units = word & UNITS;
+        if units == 0 {
+            return 0;
+        }
+        // The global ledger first, then the tenant class (see `Permit::release_slot`).
+        let released = self.gate.ledger.release(units);
+        if let Some(share) = &self.share {
+            share.index.release_units(share.class, units, word >> BORROWED_SHIFT & UNITS);
+        }
+        if released { units } else { 0 }
     }
 }
 

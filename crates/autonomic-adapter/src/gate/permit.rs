@@ -2,17 +2,45 @@
 
 use std::fmt;
 
+use std::sync::Arc as StdArc;
+
 use super::Gate;
-use super::grant::Grant;
+use super::grant::{Grant, GrantShare};
 use super::ledger::units_to_amount;
+use super::shares::ShareIndex;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The permit holds a slot.
 const SLOT: u64 = 1 << 63;
 /// The decision holding the permit has been executed (set once).
 const EXECUTED: u64 = 1 << 62;
-/// Reserved units still held by the permit.
-pub(super) const UNITS: u64 = EXECUTED - 1;
+/// The permit holds a retry token (fixed at admission; returned with the slot).
+pub(super) const RETRY: u64 = 1 << 61;
+/// The slot was borrowed from the tenant pool (fixed at admission).
+const BORROWED_SLOT: u64 = 1 << 60;
+/// Reserved units still held by the permit (20 bits: any capacity the ledger has, a million
+/// units, fits).
+pub(super) const UNITS: u64 = (1 << 20) - 1;
+/// Of the units, those borrowed from the tenant pool (fixed at admission).
+const BORROWED_SHIFT: u32 = 20;
+/// The tenant class (fixed at admission; 13 bits hold every class an index can have).
+const CLASS_SHIFT: u32 = 40;
+const CLASS: u64 = (1 << 13) - 1;
+// Every class of an index (the listed tenants and the default class) fits.
+const _: () = assert!((crate::TenantShares::MAX_LISTED_TENANTS as u64) < CLASS);
+
+/// What a permit took from its tenant's class (when tenant shares are on; packed into the
+/// permit): returned by the
+/// same releases that return the global slot and units.
+#[derive(Debug)]
+pub(crate) struct ShareClaim {
+    pub(super) index: StdArc<ShareIndex>,
+    pub(super) class: usize,
+    /// The slot was borrowed from the pool.
+    pub(super) borrowed_slot: bool,
+    /// Units borrowed from the pool (the rest of the permit's units are guaranteed).
+    pub(super) borrowed_units: u64,
+}
 
 /// What one admitted decision holds from the doctrine gate: one adaptation slot and the
 /// resources it reserved. Dropping it returns whatever it still holds (RAII).
@@ -74,15 +102,45 @@ pub(super) const UNITS: u64 = EXECUTED - 1;
 /// ```
 pub struct Permit {
     gate: Arc<Gate>,
-    /// `SLOT | EXECUTED | units`.
+    /// `SLOT | EXECUTED | RETRY | BORROWED_SLOT | class << 40 | borrowed << 20 | units`:
+    /// the flags and the parts fixed at admission packed with the units, so the permit (and
+    /// every decision) stays small.
     word: AtomicU64,
+    /// The share index the permit's class is in (tenant shares on).
+    share: Option<StdArc<ShareIndex>>,
 }
 
 impl Permit {
-    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it).
-    pub(super) fn new(gate: &Arc<Gate>, units: u64) -> Self {
+    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it),
+    /// a retry token if `retry`, and what it took from its tenant's class.
+    pub(super) fn new(
+        gate: &Arc<Gate>,
+        units: u64,
+        retry: bool,
+        share: Option<ShareClaim>,
+    ) -> Self {
         debug_assert!(units <= UNITS);
-        Permit { gate: gate.clone(), word: AtomicU64::new(SLOT | (units & UNITS)) }
+        let mut word = SLOT | (units & UNITS);
+        if retry {
+            word |= RETRY;
+        }
+        let share = share.map(|claim| {
+            debug_assert!(claim.class as u64 <= CLASS && claim.borrowed_units <= units);
+            word |= ((claim.class as u64 & CLASS) << CLASS_SHIFT)
+                | ((claim.borrowed_units & UNITS) << BORROWED_SHIFT);
+            if claim.borrowed_slot {
+                word |= BORROWED_SLOT;
+            }
+            claim.index
+        });
+        Permit { gate: gate.clone(), word: AtomicU64::new(word), share }
+    }
+
+    /// Whether the permit holds a retry token (a `RetryTask` decision under a retry budget,
+    /// until its slot is returned).
+    pub fn holds_retry_token(&self) -> bool {
+        // Relaxed: see `holds_slot`.
+        self.word.load(Ordering::Relaxed) & (SLOT | RETRY) == SLOT | RETRY
     }
 
     /// Whether the permit still holds its adaptation slot (it does until its decision has
@@ -130,31 +188,75 @@ impl Permit {
         if self.word.load(Ordering::Relaxed) & SLOT == 0 {
             return false;
         }
-        let had = self.word.fetch_and(!SLOT, Ordering::Relaxed) & SLOT != 0;
-        had && self.gate.slots.release()
+        let word = self.word.fetch_and(!SLOT, Ordering::Relaxed);
+        if word & SLOT == 0 {
+            return false;
+        }
+        // The reverse of the order of admission: the global slot first, then the tenant
+        // class's (and the pool's). Released the other way round, the pool could lend the
+        // slot again while it still counts globally, and a class asking within its
+        // guarantee could find the global cap full (the loom model finds that interleaving).
+        let released = self.gate.slots.release();
+        if let Some(index) = &self.share {
+            index.release_slot(class_of(word), word & BORROWED_SLOT != 0);
+        }
+        if word & RETRY != 0 {
+            self.gate.retries.release();
+        }
+        released
     }
 
     /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
     /// is released or dropped; `None` if the permit holds none.
     pub(crate) fn take_grant(&self) -> Option<Grant> {
-        let units = self.take_units();
-        (units > 0).then(|| Grant::new(&self.gate, units))
+        let word = self.take_units();
+        let units = word & UNITS;
+        (units > 0).then(|| {
+            let share = self
+                .share
+                .as_ref()
+                .map(|index| GrantShare { index: index.clone(), class: class_of(word) });
+            let borrowed = if share.is_some() { borrowed_of(word) } else { 0 };
+            Grant::new(&self.gate, units, borrowed, share)
+        })
     }
 
-    /// Returns the units to the ledger now; the units returned.
+    /// Returns the units to the ledger (and to the tenant's class) now; the units returned.
     pub(crate) fn release_units(&self) -> u64 {
-        let units = self.take_units();
-        if self.gate.ledger.release(units) { units } else { 0 }
+        let word = self.take_units();
+        let units = word & UNITS;
+        if units == 0 {
+            return 0;
+        }
+        // The global ledger first, as in `release_slot`.
+        let released = self.gate.ledger.release(units);
+        if let Some(index) = &self.share {
+            index.release_units(class_of(word), units, borrowed_of(word));
+        }
+        if released { units } else { 0 }
     }
 
+    /// Takes the units out of the word; the word as it was (its units are the caller's, the
+    /// parts fixed at admission come with them).
     fn take_units(&self) -> u64 {
         // Relaxed (both): as in `release_slot`; units are never added back once taken, and
         // exactly one caller receives them.
-        if self.word.load(Ordering::Relaxed) & UNITS == 0 {
-            return 0;
+        let word = self.word.load(Ordering::Relaxed);
+        if word & UNITS == 0 {
+            return word;
         }
-        self.word.fetch_and(!UNITS, Ordering::Relaxed) & UNITS
+        self.word.fetch_and(!UNITS, Ordering::Relaxed)
     }
+}
+
+/// The tenant class packed in a permit's word.
+fn class_of(word: u64) -> usize {
+    ((word >> CLASS_SHIFT) & CLASS) as usize
+}
+
+/// The borrowed units packed in a permit's word.
+fn borrowed_of(word: u64) -> u64 {
+    (word >> BORROWED_SHIFT) & UNITS
 }
 
 impl Drop for Permit {
@@ -170,6 +272,7 @@ impl fmt::Debug for Permit {
             .field("holds_slot", &self.holds_slot())
             .field("reserved_resources", &self.reserved_resources())
             .field("executed", &self.is_executed())
+            .field("retry_token", &self.holds_retry_token())
             .finish()
     }
 }

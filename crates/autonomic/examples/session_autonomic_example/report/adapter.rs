@@ -95,6 +95,8 @@ fn limit(q: &GlobalQ, rule: QRule) -> String {
         QRule::MaxFailureRate => format!("> {}", pct(q.max_failure_rate)),
         QRule::MaxConcurrentAdaptations => format!("> {} in flight", q.max_concurrent_adaptations),
         QRule::MaxTotalResources => format!("> {} of capacity", pct(q.max_total_resources)),
+        QRule::TenantShare => "past a tenant's ceiling or the borrowable pool".to_owned(),
+        QRule::RetryBudget => "past the retry budget".to_owned(),
         QRule::CohortBreaker => "an open cohort breaker".to_owned(),
     }
 }

@@ -8,6 +8,8 @@ pub(crate) fn short_rule(rule: QRule) -> &'static str {
         QRule::MaxFailureRate => "failure rate",
         QRule::MaxConcurrentAdaptations => "slots",
         QRule::MaxTotalResources => "resources",
+        QRule::TenantShare => "tenant share",
+        QRule::RetryBudget => "retry budget",
         QRule::CohortBreaker => "cohort breaker",
     }
 }

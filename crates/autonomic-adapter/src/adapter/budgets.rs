@@ -1,0 +1,187 @@
+//! The budgets below Global Q in the adapter: tenant shares and the retry budget in force
+//! (swapped with `arc-swap`), what admission asks of the gate for them, and introspection.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, TenantId};
+
+use super::SessionAdapter;
+use super::analyse::Breach;
+use crate::gate::{self, GateRefusal, ShareIndex, ShareRefusal};
+use crate::{ActionKind, Budgets, QRule, SessionPolicy, TenantHolding};
+
+/// The budgets in force and the share index built from them against the Q in force.
+#[derive(Debug)]
+pub(crate) struct BudgetsInForce {
+    pub(crate) budgets: Budgets,
+    shares: Option<Arc<ShareIndex>>,
+}
+
+impl BudgetsInForce {
+    /// `budgets` (validated) against `q`, reusing the class counters of `previous`.
+    pub(crate) fn new(budgets: Budgets, q: &GlobalQ, previous: Option<&BudgetsInForce>) -> Self {
+        let shares = budgets.tenant_shares.as_ref().map(|shares| {
+            let previous = previous.and_then(|p| p.shares.as_deref());
+            let capacity = gate::capacity_units(q.max_total_resources);
+            Arc::new(ShareIndex::new(shares, q.max_concurrent_adaptations, capacity, previous))
+        });
+        BudgetsInForce { budgets, shares }
+    }
+
+    /// What an admission of `kind` for `tenant` asks beyond the global caps: a retry token
+    /// (with the retries allowed in flight) and the tenant's class.
+    #[inline]
+    pub(crate) fn ask(
+        &self,
+        knowledge: &KnowledgeBase,
+        tenant: TenantId,
+        kind: ActionKind,
+    ) -> (Option<u64>, Option<(&Arc<ShareIndex>, usize)>) {
+        let retry_bound = match (&self.budgets.retry_budget, kind) {
+            (Some(budget), ActionKind::RetryTask) => Some(budget.allowed(running(knowledge))),
+            _ => None,
+        };
+        let share = self.shares.as_ref().map(|index| (index, index.class_of(tenant)));
+        (retry_bound, share)
+    }
+}
+
+/// Sessions running, as the knowledge last published says: its windows' running gauge when it
+/// has windows, else the sessions it saw running. As stale as the last publication (one loop
+/// interval in the runtime).
+fn running(knowledge: &KnowledgeBase) -> u64 {
+    knowledge
+        .with_current(|k| k.windows.as_ref().map_or(k.active_sessions, |w| w.global.gauges.running))
+}
+
+/// The breach a budget refusal of the gate is reported as (`None`: not a budget's).
+pub(super) fn budget_breach(refusal: GateRefusal) -> Option<Breach> {
+    let amount = gate::units_to_amount;
+    let (observed, limit) = match refusal {
+        GateRefusal::Retries { in_flight, bound } => {
+            return Some(Breach {
+                rule: QRule::RetryBudget,
+                observed: in_flight as f64,
+                limit: bound as f64,
+            });
+        }
+        GateRefusal::TenantSlots(ShareRefusal::Ceiling { held, ceiling }) => {
+            (held as f64, ceiling as f64)
+        }
+        GateRefusal::TenantSlots(ShareRefusal::Pool { borrowed, pool }) => {
+            (borrowed as f64, pool as f64)
+        }
+        GateRefusal::TenantUnits {
+            refusal: ShareRefusal::Ceiling { held, ceiling },
+            requested,
+        } => (amount(held.saturating_add(requested)), amount(ceiling)),
+        GateRefusal::TenantUnits { refusal: ShareRefusal::Pool { borrowed, pool }, .. } => {
+            (amount(borrowed), amount(pool))
+        }
+        GateRefusal::Slots { .. } | GateRefusal::Resources { .. } => return None,
+    };
+    Some(Breach { rule: QRule::TenantShare, observed, limit })
+}
+
+/// Serialises the writers of Q and of the budgets, so that the index in force is always built
+/// from the Q and budgets in force (readers take no lock).
+pub(crate) type BudgetWriter = Mutex<()>;
+
+impl<P: SessionPolicy> SessionAdapter<P> {
+    /// The budgets in force (tenant shares and retry budget).
+    pub fn budgets(&self) -> Budgets {
+        self.budgets.load().budgets.clone()
+    }
+
+    /// Validates `budgets` and swaps them in without blocking readers; returns the budgets
+    /// they replaced.
+    ///
+    /// Permits already held are not revoked and stay counted in their tenant's class (a
+    /// class the new budgets keep keeps its counters); see the [crate
+    /// documentation](crate#tenant-shares) for how the guarantees behave across a swap.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use autonomic_adapter::{Budgets, RetryBudget, SessionAdapter};
+    /// use autonomic_core::KnowledgeBase;
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    /// let retry_budget = Some(RetryBudget { budget_percent: 10.0, min_retry_concurrency: 2 });
+    /// adapter.update_budgets(Budgets { retry_budget, ..Budgets::default() })?;
+    /// assert_eq!(adapter.budgets().retry_budget, retry_budget);
+    /// let bad = RetryBudget { budget_percent: f64::NAN, min_retry_concurrency: 2 };
+    /// let err = adapter.update_budgets(Budgets { retry_budget: Some(bad), ..Budgets::default() });
+    /// assert_eq!(err.unwrap_err().field(), Some("retry_budget.budget_percent"));
+    /// # Ok::<(), autonomic_core::ConfigError>(())
+    /// ```
+    pub fn update_budgets(&self, budgets: Budgets) -> Result<Budgets, ConfigError> {
+        budgets.validate()?;
+        let _writer = self.budget_writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let q = self.q.load();
+        let previous = self.budgets.load_full();
+        let next = BudgetsInForce::new(budgets, &q, Some(&previous));
+        tracing::info!(budgets = ?next.budgets, "budgets updated");
+        self.budgets.store(Arc::new(next));
+        Ok(previous.budgets.clone())
+    }
+
+    /// Swaps Q in and rebuilds the share index against its caps (writers serialised).
+    pub(super) fn swap_q(&self, q: GlobalQ) -> Arc<GlobalQ> {
+        let _writer = self.budget_writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = self.q.swap(Arc::new(q));
+        let budgets = self.budgets.load_full();
+        if budgets.shares.is_some() {
+            let next = BudgetsInForce::new(budgets.budgets.clone(), &q, Some(&budgets));
+            self.budgets.store(Arc::new(next));
+        }
+        previous
+    }
+
+    /// What each tenant class holds now, with its guarantee and ceiling: the listed tenants
+    /// (sorted), then the default class (`tenant: None`). Empty when tenant shares are off.
+    /// One read of each class's counters: exact for each, possibly a few updates apart.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use autonomic_adapter::{Analysis, Budgets, Share, SessionAdapter, TenantShare, TenantShares};
+    /// use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
+    ///
+    /// let acme = TenantId::new();
+    /// let half = Share { guaranteed_slots: 0.5, ..Share::default() };
+    /// let shares = TenantShares { tenants: vec![TenantShare::new(acme, half)], ..Default::default() };
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new())); // 10 slots
+    /// adapter.update_budgets(Budgets { tenant_shares: Some(shares), ..Budgets::default() })?;
+    /// let session = SessionHandle::new(CaseId::new(), acme).start()?;
+    /// for _ in 0..4 { session.record_retry(); }
+    /// let Analysis::Admitted(decision) = adapter.evaluate(&session)? else { unreachable!() };
+    /// let holdings = adapter.tenant_holdings();
+    /// assert_eq!((holdings[0].tenant, holdings[0].slots_held), (Some(acme), 1));
+    /// assert_eq!((holdings[0].guaranteed_slots, holdings[0].ceiling_slots), (5, 10));
+    /// assert_eq!((holdings[1].tenant, holdings[1].slots_held), (None, 0));
+    /// # drop(decision);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tenant_holdings(&self) -> Vec<TenantHolding> {
+        let budgets = self.budgets.load();
+        let Some(index) = &budgets.shares else { return Vec::new() };
+        let amount = gate::units_to_amount;
+        index
+            .classes()
+            .iter()
+            .map(|class| TenantHolding {
+                tenant: class.tenant,
+                slots_held: class.counters.slots_held(),
+                guaranteed_slots: class.slots.guaranteed,
+                ceiling_slots: class.slots.ceiling,
+                resources_held: amount(class.counters.units_held()),
+                guaranteed_resources: amount(class.units.guaranteed),
+                ceiling_resources: amount(class.units.ceiling),
+            })
+            .collect()
+    }
+
+    /// `RetryTask` decisions holding a retry token now (admitted under a retry budget, not
+    /// yet executed or dropped).
+    pub fn retries_in_flight(&self) -> u64 {
+        self.gate.retries_in_flight()
+    }
+}
