@@ -112,6 +112,19 @@ pub struct DoctrineView {
     pub tenant_health: TenantHealthView,
     /// Sessions holding a resource grant (bounded).
     pub grants: GrantsView,
+    /// The budgets below Q in force: tenant shares and the retry budget.
+    #[serde(default)]
+    pub budgets: crate::Budgets,
+    /// What each tenant class holds against its guarantee and ceiling (empty without tenant
+    /// shares; bounded by the classes listed, see [`TenantShares`](crate::TenantShares)).
+    #[serde(default)]
+    pub tenant_holdings: Vec<crate::TenantHolding>,
+    /// Retries holding a token of the retry budget now.
+    #[serde(default)]
+    pub retries_in_flight: u64,
+    /// The cohort breakers that are not closed (bounded by the scopes the windows hold).
+    #[serde(default)]
+    pub breakers: Vec<crate::breaker::BreakerView>,
 }
 
 /// What the gate holds, against the caps of the Q in force.

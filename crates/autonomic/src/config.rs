@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use autonomic_adapter::Budgets;
 use autonomic_adapter::SessionAdapterConfig;
 use autonomic_adapter::breaker::BreakerConfig;
 use autonomic_adapter::concurrency::ConcurrencyConfig;
@@ -25,6 +26,9 @@ use serde::{Deserialize, Serialize};
 /// * `breaker`, `adaptive_concurrency`: the cohort breakers
 ///   ([`BreakerConfig`]) and the adaptive concurrency limit ([`ConcurrencyConfig`]), each off
 ///   unless its section is present.
+/// * `budgets`: the budgets below Q, tenant shares and the retry budget
+///   ([`Budgets`](autonomic_adapter::Budgets); none by default; hot-swappable later with
+///   [`SessionAdapter::update_budgets`](crate::SessionAdapter::update_budgets)).
 ///
 /// Every value is checked by [`validate`](Self::validate) (the runtime's builder calls it),
 /// and whenever a document is loaded. A refused value is a
@@ -83,6 +87,9 @@ pub struct RuntimeConfig {
     /// The adaptive concurrency limit, if on (`adaptive_concurrency` section in documents;
     /// off by default). The loop steps it once per knowledge generation it publishes.
     pub adaptive_concurrency: Option<ConcurrencyConfig>,
+    /// The budgets below Q the adapter starts with: tenant shares and the retry budget
+    /// (`budgets` section in documents; none by default).
+    pub budgets: Budgets,
 }
 
 impl Default for RuntimeConfig {
@@ -95,6 +102,7 @@ impl Default for RuntimeConfig {
             windows: WindowConfig::default(),
             breaker: None,
             adaptive_concurrency: None,
+            budgets: Budgets::default(),
         }
     }
 }
@@ -178,6 +186,7 @@ impl RuntimeConfig {
         self.windows.validate()?;
         self.breaker.as_ref().map_or(Ok(()), BreakerConfig::validate)?;
         self.adaptive_concurrency.as_ref().map_or(Ok(()), ConcurrencyConfig::validate)?;
+        self.budgets.validate()?;
         Ok(())
     }
 
@@ -219,6 +228,7 @@ impl RuntimeConfig {
             windows: doc.windows,
             breaker: doc.breaker,
             adaptive_concurrency: doc.adaptive_concurrency,
+            budgets: doc.budgets,
         };
         config.validate()?;
         Ok(config)
@@ -232,6 +242,11 @@ fn millis(d: Duration) -> String {
     } else {
         format!("{}", d.as_secs_f64() * 1e3)
     }
+}
+
+/// Whether a document leaves the `budgets` section out: nothing configured.
+fn no_budgets(budgets: &&Budgets) -> bool {
+    **budgets == Budgets::default()
 }
 
 fn default_interval_ms() -> u64 {
@@ -260,6 +275,8 @@ struct Document {
     breaker: Option<BreakerConfig>,
     #[serde(default)]
     adaptive_concurrency: Option<ConcurrencyConfig>,
+    #[serde(default)]
+    budgets: Budgets,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -274,6 +291,8 @@ struct DocumentOut<'a> {
     breaker: &'a Option<BreakerConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     adaptive_concurrency: &'a Option<ConcurrencyConfig>,
+    #[serde(skip_serializing_if = "no_budgets")]
+    budgets: &'a Budgets,
 }
 
 impl Serialize for RuntimeConfig {
@@ -286,6 +305,7 @@ impl Serialize for RuntimeConfig {
             windows: &self.windows,
             breaker: &self.breaker,
             adaptive_concurrency: &self.adaptive_concurrency,
+            budgets: &self.budgets,
         }
         .serialize(serializer)
     }
@@ -365,6 +385,29 @@ mod tests {
         let err = RuntimeConfig::from_toml_str("[adaptive_concurrency]\nfloor = 9\nceiling = 8")
             .unwrap_err();
         assert_eq!(err.field(), Some("ceiling"));
+    }
+
+    #[test]
+    fn budgets_load_into_the_runtime_and_refuse_by_field() {
+        let config = RuntimeConfig::from_toml_str(
+            "[budgets.retry_budget]\nbudget_percent = 20.0\nmin_retry_concurrency = 3",
+        )
+        .unwrap();
+        let retry = config.budgets.retry_budget.expect("the section is read");
+        assert_eq!((retry.budget_percent, retry.min_retry_concurrency), (20.0, 3));
+        assert_eq!(
+            RuntimeConfig::from_toml_str(&config.to_toml_string().unwrap()).unwrap(),
+            config
+        );
+        let runtime = crate::AutonomicRuntime::new(config).unwrap();
+        assert_eq!(runtime.adapter().budgets().retry_budget, Some(retry));
+        let err = RuntimeConfig::from_json_str(
+            r#"{"budgets": {"retry_budget": {"budget_percent": -1}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("retry_budget.budget_percent"));
+        // Nothing configured: the section is left out of documents.
+        assert!(!RuntimeConfig::default().to_json_string().contains("budgets"));
     }
 
     #[test]

@@ -126,6 +126,10 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 sessions,
                 sessions_holding,
             },
+            budgets: self.budgets(),
+            tenant_holdings: self.tenant_holdings(),
+            retries_in_flight: self.retries_in_flight(),
+            breakers: self.breakers(),
         }
     }
 

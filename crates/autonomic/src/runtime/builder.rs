@@ -101,7 +101,8 @@ impl<P: SessionPolicy> RuntimeBuilder<P> {
         let knowledge = self.knowledge.unwrap_or_default();
         let mut adapter = SessionAdapter::builder(knowledge.clone())
             .config(self.config.adapter.clone())
-            .global_q(self.config.global_q);
+            .global_q(self.config.global_q)
+            .budgets(self.config.budgets.clone());
         if let Some(breaker) = self.config.breaker {
             adapter = adapter.breaker(breaker);
         }
