@@ -158,7 +158,7 @@ impl Recorder {
         if !self.passes.is_multiple_of(self.stride) {
             return;
         }
-        let mut refusals = [0; 4];
+        let mut refusals = [0; QRule::ALL.len()];
         for (i, rule) in QRule::ALL.iter().enumerate() {
             refusals[i] = report.adapter.rejections.get(*rule);
         }

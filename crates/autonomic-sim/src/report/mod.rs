@@ -65,7 +65,7 @@ pub struct Sample {
     /// `max_total_resources` in force.
     pub resources_cap: f64,
     /// Refusals by rule since the start, in the order of [`QRule::ALL`].
-    pub refusals: [u64; 4],
+    pub refusals: [u64; QRule::ALL.len()],
     /// `max_failure_rate` in force.
     pub failure_rate_cap: f64,
     /// `min_slo_compliance` in force.
@@ -107,7 +107,7 @@ pub struct Totals {
     /// Decisions admitted and executed, by action, in the order of [`ActionKind::ALL`].
     pub decisions: [u64; 6],
     /// Refusals by rule, in the order of [`QRule::ALL`].
-    pub refusals: [u64; 4],
+    pub refusals: [u64; QRule::ALL.len()],
     /// Most adaptations in flight at once.
     pub peak_in_flight: u64,
     /// Most resources granted at once (fraction of capacity).
