@@ -16,8 +16,9 @@ pub enum Invariant {
     /// (`recovery`). For slow sessions, the window counts from the end of the last slow
     /// session of the fault.
     Recovery,
-    /// No tenant is starved below its guaranteed share (`tenant_shares`). Skipped: the
-    /// runtime has no tenant shares yet.
+    /// No tenant is starved below its guaranteed share (`tenant_shares`): no proposal of a
+    /// listed tenant is refused by a capacity rule (slots, resources, its share) while its
+    /// class holds less than its guarantee. Skipped when the scenario has no tenant shares.
     TenantShares,
 }
 

@@ -126,3 +126,41 @@ fn every_scenario_of_the_library_loads() {
     }
     assert!(loaded >= 6, "{loaded} scenarios");
 }
+
+/// Tenant "c" is guaranteed half the slots and resources while "a" and "b" share the rest:
+/// with a share in the scenario the invariant is judged (not skipped), the others are refused
+/// for capacity, and "c" never is while within its guarantee.
+#[test]
+fn tenant_shares_are_judged_when_a_tenant_has_a_share_and_hold() {
+    let c = r#"
+[[tenants]]
+name = "c"
+rate_per_s = 5
+patterns = ["p"]
+share = { guaranteed_slots = 0.5, guaranteed_resources = 0.5 }
+"#;
+    let scenario = scenario(0.01, c);
+    let shares = scenario.runtime().budgets.tenant_shares.as_ref().expect("c's share is read");
+    assert_eq!(shares.tenants.len(), 1);
+    let report = simulate(&scenario).unwrap();
+    assert!(report.totals.refusals_by(autonomic::QRule::MaxConcurrentAdaptations) > 0);
+    match verdict(&report, Invariant::TenantShares) {
+        Verdict::Held(why) => assert!(!why.starts_with("0 capacity refusals"), "{why}"),
+        other => panic!("tenant_shares: {other:?}"),
+    }
+}
+
+#[test]
+fn shares_in_two_places_and_invalid_shares_are_refused_by_field() {
+    let both = "[runtime.budgets.tenant_shares]\n[[tenants]]\nname = \"c\"\nrate_per_s = 1\npatterns = [\"p\"]\nshare = { guaranteed_slots = 0.5 }\n";
+    let text = |extra: &str| {
+        format!(
+            "name = \"x\"\nseed = 1\nduration_s = 10\n[[patterns]]\nname = \"p\"\ntasks = [1, 2]\nlatency = {{ kind = \"fixed\", ms = 1 }}\nslo_ms = 10\n{extra}"
+        )
+    };
+    let err = Scenario::from_toml_str(&text(both)).unwrap_err();
+    assert!(err.to_string().starts_with("tenants[0].share"), "{err}");
+    let over = "[[tenants]]\nname = \"c\"\nrate_per_s = 1\npatterns = [\"p\"]\nshare = { guaranteed_slots = 0.8, ceiling_slots = 0.5 }\n";
+    let err = Scenario::from_toml_str(&text(over)).unwrap_err();
+    assert!(err.to_string().contains("ceiling_slots"), "{err}");
+}

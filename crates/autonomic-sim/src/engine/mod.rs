@@ -373,8 +373,10 @@ impl<'s> Engine<'s> {
                 self.recorder.admitted(usize::from(live.tenant), self.runtime.adapter());
                 Some(decision)
             }
-            Ok(Analysis::Refused(_)) => {
-                self.recorder.tenant_totals[usize::from(live.tenant)].refused += 1;
+            Ok(Analysis::Refused(refusal)) => {
+                let tenant = usize::from(live.tenant);
+                let id = (tenant, self.scenario.tenants()[tenant].id);
+                self.recorder.refused(id, &refusal, self.runtime.adapter(), self.clock.now_nanos());
                 None
             }
             Ok(Analysis::NoAction) => None,
@@ -422,8 +424,10 @@ impl<'s> Engine<'s> {
                                 self.recorder.executed(decision.action.kind());
                             }
                         }
-                        Ok(Analysis::Refused(_)) => {
-                            self.recorder.tenant_totals[tenant].refused += 1
+                        Ok(Analysis::Refused(refusal)) => {
+                            let id = (tenant, self.scenario.tenants()[tenant].id);
+                            let now = self.clock.now_nanos();
+                            self.recorder.refused(id, &refusal, self.runtime.adapter(), now);
                         }
                         Ok(Analysis::NoAction) => {}
                         Err(_) => self.recorder.totals.unexpected += 1,

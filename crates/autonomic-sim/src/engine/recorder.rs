@@ -1,6 +1,8 @@
 //! [`Recorder`]: what the simulation writes down as it runs, and the report made of it.
 
-use autonomic::{ActionKind, GlobalQ, LoopReport, QRule, SessionAdapter, WindowedKnowledge};
+use autonomic::{
+    ActionKind, GlobalQ, LoopReport, QRule, Refusal, SessionAdapter, TenantId, WindowedKnowledge,
+};
 
 use crate::faults::FaultKind;
 use crate::invariants::{Invariant, InvariantCheck, Verdict};
@@ -31,6 +33,10 @@ pub(super) struct Recorder {
     /// Slow sessions still running, and when the last one ended.
     slow_live: u64,
     slow_last_end_ns: u64,
+    /// The first capacity refusal of a tenant still within its guarantee, if any; capacity
+    /// refusals judged against the tenants' holdings.
+    share_breach: Option<String>,
+    capacity_refusals: u64,
 }
 
 impl Recorder {
@@ -51,6 +57,57 @@ impl Recorder {
             blocking: Vec::new(),
             slow_live: 0,
             slow_last_end_ns: 0,
+            share_breach: None,
+            capacity_refusals: 0,
+        }
+    }
+
+    /// A refusal of `tenant`'s proposal: counted for the tenant, and, when a capacity rule
+    /// refused it (slots, resources or the tenant's share), judged against what the tenant's
+    /// class holds. The simulator is single-threaded, so the holdings read here are the ones
+    /// the gate judged: a refusal while the class holds fewer slots than it is guaranteed (or,
+    /// for resources, while the request fits what remains of its guaranteed resources) is a
+    /// tenant starved below its guarantee.
+    pub(super) fn refused<P: autonomic::SessionPolicy>(
+        &mut self,
+        (index, tenant): (usize, TenantId),
+        refusal: &Refusal,
+        adapter: &SessionAdapter<P>,
+        now_ns: u64,
+    ) {
+        self.tenant_totals[index].refused += 1;
+        if !matches!(
+            refusal.rule,
+            QRule::MaxConcurrentAdaptations | QRule::MaxTotalResources | QRule::TenantShare
+        ) {
+            return;
+        }
+        self.capacity_refusals += 1;
+        if self.share_breach.is_some() {
+            return;
+        }
+        let Some(class) = adapter.tenant_holdings().into_iter().find(|h| h.tenant == Some(tenant))
+        else {
+            return; // not listed: the default class has no guarantee of its own to starve
+        };
+        let amount = match refusal.action {
+            autonomic::SessionAction::RequestResources { amount } => amount,
+            _ => 0.0,
+        };
+        let slots_within = class.slots_held < class.guaranteed_slots;
+        let units_within =
+            class.resources_held + amount <= class.guaranteed_resources + RESOURCE_SLACK;
+        if slots_within && units_within {
+            self.share_breach = Some(format!(
+                "at {:.1} s a proposal ({}) was refused by {} while its tenant held {} of {} guaranteed slots and {:.3} of {:.3} guaranteed resources",
+                now_ns as f64 / 1e9,
+                refusal.action,
+                refusal.rule,
+                class.slots_held,
+                class.guaranteed_slots,
+                class.resources_held,
+                class.guaranteed_resources,
+            ));
         }
     }
 
@@ -230,9 +287,14 @@ impl Recorder {
                 )),
             },
             Invariant::Recovery => self.check_recovery(scenario),
-            Invariant::TenantShares => {
-                Verdict::Skipped("the runtime has no tenant shares yet (doctrine v2)")
-            }
+            Invariant::TenantShares => match (&self.share_breach, &scenario.runtime().budgets.tenant_shares) {
+                (Some(breach), _) => Verdict::Broken(breach.clone()),
+                (None, None) => Verdict::Skipped("no tenant shares configured"),
+                (None, Some(_)) => Verdict::Held(format!(
+                    "{} capacity refusals, none of a tenant within its guarantee",
+                    self.capacity_refusals
+                )),
+            },
         };
         InvariantCheck { invariant, verdict }
     }
@@ -364,4 +426,61 @@ fn timeline(scenario: &Scenario) -> Vec<String> {
     }
     lines.sort_by_key(|(at, _)| *at);
     lines.into_iter().map(|(_, line)| line).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use autonomic::adapter::{Budgets, Share, TenantShare, TenantShares};
+    use autonomic::{GlobalQ, KnowledgeBase, Refusal, SessionAction, SessionAdapter, SessionId};
+
+    use super::*;
+
+    /// The check breaks when it should: a capacity refusal of a tenant that holds nothing of
+    /// its guaranteed slot is a starvation; the same refusal of the default class, or by a
+    /// knowledge rule, is not.
+    #[test]
+    fn a_capacity_refusal_within_a_guarantee_breaks_the_invariant() {
+        let scenario = crate::Scenario::from_toml_str(
+            "name = \"x\"\nseed = 1\nduration_s = 10\n[[patterns]]\nname = \"p\"\ntasks = [1, 2]\nlatency = { kind = \"fixed\", ms = 1 }\nslo_ms = 10\n[[tenants]]\nname = \"c\"\nrate_per_s = 1\npatterns = [\"p\"]\nshare = { guaranteed_slots = 0.5 }\n",
+        )
+        .unwrap();
+        let c = scenario.tenants()[0].id;
+        let budgets = Budgets {
+            tenant_shares: Some(TenantShares {
+                tenants: vec![TenantShare::new(
+                    c,
+                    Share { guaranteed_slots: 0.5, ..Share::default() },
+                )],
+                ..TenantShares::default()
+            }),
+            retry_budget: None,
+        };
+        let adapter = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+            .global_q(GlobalQ { max_concurrent_adaptations: 2, ..GlobalQ::default() })
+            .budgets(budgets)
+            .build()
+            .unwrap();
+        let refusal = |rule| Refusal {
+            session_id: SessionId::new(),
+            action: SessionAction::CancelOptionalTasks,
+            reason: Cow::Borrowed("test"),
+            rule,
+            observed: 2.0,
+            limit: 2.0,
+        };
+        let mut recorder = Recorder::new(&scenario);
+        let other = TenantId::from_u128(99); // not listed: the default class
+        recorder.refused((0, other), &refusal(QRule::MaxConcurrentAdaptations), &adapter, 0);
+        recorder.refused((0, c), &refusal(QRule::MaxFailureRate), &adapter, 0);
+        assert!(recorder.share_breach.is_none());
+        assert_eq!(recorder.capacity_refusals, 1);
+        recorder.refused((0, c), &refusal(QRule::MaxConcurrentAdaptations), &adapter, 1_000_000_000);
+        let breach = recorder.share_breach.clone().expect("c held 0 of its 1 guaranteed slot");
+        assert!(breach.contains("held 0 of 1 guaranteed slots"), "{breach}");
+        let check = recorder.check(Invariant::TenantShares, &scenario);
+        assert!(matches!(check.verdict, Verdict::Broken(_)));
+    }
 }

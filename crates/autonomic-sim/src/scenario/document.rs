@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use autonomic::core::config;
+use autonomic::adapter::{Share, TenantShare, TenantShares};
 use autonomic::{RuntimeConfig, TenantId};
 use serde::Deserialize;
 
@@ -67,6 +68,9 @@ struct TenantDoc {
     patterns: Vec<String>,
     #[serde(default = "one")]
     latency_scale: f64,
+    /// The tenant's guaranteed share and ceiling of the doctrine's capacity (tenant shares).
+    #[serde(default)]
+    share: Option<Share>,
 }
 
 fn one() -> f64 {
@@ -209,7 +213,9 @@ impl Document {
             return Err(ScenarioError::Empty { field: "tenants" });
         }
         let patterns = check_patterns(self.patterns)?;
+        let shares: Vec<Option<Share>> = self.tenants.iter().map(|t| t.share).collect();
         let tenants = check_tenants(self.tenants, &patterns)?;
+        let runtime = with_shares(self.runtime.unwrap_or_default(), &tenants, &shares)?;
         let faults = check_faults(self.faults, &tenants, &patterns, duration)?;
         let changes = check_changes(self.changes, &tenants, duration)?;
         let invariants = match self.invariants {
@@ -238,7 +244,7 @@ impl Document {
             seed: self.seed,
             duration,
             short,
-            runtime: self.runtime.unwrap_or_default(),
+            runtime,
             patterns,
             tenants,
             faults,
@@ -248,6 +254,35 @@ impl Document {
         check_volume(&scenario)?;
         Ok(scenario)
     }
+}
+
+/// The tenants' `share` sections as the runtime's tenant shares (every tenant without one is
+/// in the default class), validated by the adapter's own rule; a scenario sets its shares
+/// either there or in `runtime.budgets.tenant_shares`, not both.
+fn with_shares(
+    mut runtime: RuntimeConfig,
+    tenants: &[TenantSpec],
+    shares: &[Option<Share>],
+) -> Result<RuntimeConfig, ScenarioError> {
+    let listed: Vec<TenantShare> = tenants
+        .iter()
+        .zip(shares)
+        .filter_map(|(t, share)| share.map(|share| TenantShare::new(t.id, share)))
+        .collect();
+    if listed.is_empty() {
+        return Ok(runtime);
+    }
+    if runtime.budgets.tenant_shares.is_some() {
+        let i = shares.iter().position(Option::is_some).unwrap_or(0);
+        return Err(ScenarioError::invalid(
+            format!("tenants[{i}].share"),
+            "a share",
+            "runtime.budgets.tenant_shares is set too: give shares in one place",
+        ));
+    }
+    runtime.budgets.tenant_shares = Some(TenantShares { tenants: listed, ..TenantShares::default() });
+    runtime.budgets.validate()?;
+    Ok(runtime)
 }
 
 fn check_patterns(docs: Vec<PatternDoc>) -> Result<Vec<PatternSpec>, ScenarioError> {
