@@ -143,7 +143,8 @@ share = { guaranteed_slots = 0.5, guaranteed_resources = 0.5 }
     let shares = scenario.runtime().budgets.tenant_shares.as_ref().expect("c's share is read");
     assert_eq!(shares.tenants.len(), 1);
     let report = simulate(&scenario).unwrap();
-    assert!(report.totals.refusals_by(autonomic::QRule::MaxConcurrentAdaptations) > 0);
+    // "a" and "b" have no guarantee: the pool (the slot nobody is guaranteed) refuses them.
+    assert!(report.totals.refusals_by(autonomic::QRule::TenantShare) > 0);
     match verdict(&report, Invariant::TenantShares) {
         Verdict::Held(why) => assert!(!why.starts_with("0 capacity refusals"), "{why}"),
         other => panic!("tenant_shares: {other:?}"),

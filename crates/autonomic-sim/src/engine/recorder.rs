@@ -287,14 +287,16 @@ impl Recorder {
                 )),
             },
             Invariant::Recovery => self.check_recovery(scenario),
-            Invariant::TenantShares => match (&self.share_breach, &scenario.runtime().budgets.tenant_shares) {
-                (Some(breach), _) => Verdict::Broken(breach.clone()),
-                (None, None) => Verdict::Skipped("no tenant shares configured"),
-                (None, Some(_)) => Verdict::Held(format!(
-                    "{} capacity refusals, none of a tenant within its guarantee",
-                    self.capacity_refusals
-                )),
-            },
+            Invariant::TenantShares => {
+                match (&self.share_breach, &scenario.runtime().budgets.tenant_shares) {
+                    (Some(breach), _) => Verdict::Broken(breach.clone()),
+                    (None, None) => Verdict::Skipped("no tenant shares configured"),
+                    (None, Some(_)) => Verdict::Held(format!(
+                        "{} capacity refusals, none of a tenant within its guarantee",
+                        self.capacity_refusals
+                    )),
+                }
+            }
         };
         InvariantCheck { invariant, verdict }
     }
@@ -477,7 +479,12 @@ mod tests {
         recorder.refused((0, c), &refusal(QRule::MaxFailureRate), &adapter, 0);
         assert!(recorder.share_breach.is_none());
         assert_eq!(recorder.capacity_refusals, 1);
-        recorder.refused((0, c), &refusal(QRule::MaxConcurrentAdaptations), &adapter, 1_000_000_000);
+        recorder.refused(
+            (0, c),
+            &refusal(QRule::MaxConcurrentAdaptations),
+            &adapter,
+            1_000_000_000,
+        );
         let breach = recorder.share_breach.clone().expect("c held 0 of its 1 guaranteed slot");
         assert!(breach.contains("held 0 of 1 guaranteed slots"), "{breach}");
         let check = recorder.check(Invariant::TenantShares, &scenario);

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use autonomic::core::config;
 use autonomic::adapter::{Share, TenantShare, TenantShares};
+use autonomic::core::config;
 use autonomic::{RuntimeConfig, TenantId};
 use serde::Deserialize;
 
@@ -280,7 +280,8 @@ fn with_shares(
             "runtime.budgets.tenant_shares is set too: give shares in one place",
         ));
     }
-    runtime.budgets.tenant_shares = Some(TenantShares { tenants: listed, ..TenantShares::default() });
+    runtime.budgets.tenant_shares =
+        Some(TenantShares { tenants: listed, ..TenantShares::default() });
     runtime.budgets.validate()?;
     Ok(runtime)
 }
