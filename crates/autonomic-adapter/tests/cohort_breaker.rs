@@ -262,6 +262,7 @@ fn concurrent_proposals_never_take_more_probe_places_than_configured() {
             s.spawn(move || {
                 for h in chunk {
                     if matches!(w.retry(h), Analysis::Admitted(_)) {
+                        // Relaxed: a count read after the scope joins every thread.
                         admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }

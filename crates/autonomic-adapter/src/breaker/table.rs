@@ -131,6 +131,8 @@ impl Breakers {
         kind: ActionKind,
         now_ns: u64,
     ) -> Result<(), Tripped> {
+        // Acquire: pairs with the Release store in `publish`, so a non-zero count comes
+        // with the view that made it (see the field).
         if !ActionKinds::CONSUMING.contains(kind) || self.tripped.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
