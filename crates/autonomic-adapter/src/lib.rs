@@ -274,7 +274,9 @@ pub use budgets::{Budgets, RetryBudget, Share, TenantShare, TenantShares};
 pub use config::SessionAdapterConfig;
 
 // Policy.
-pub use policy::{FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, ThresholdPolicy};
+pub use policy::{
+    CohortWindows, FnPolicy, PolicyContext, Proposal, SessionPolicy, Signal, ThresholdPolicy,
+};
 
 // The adapter and its gate.
 pub use adapter::{SessionAdapter, SessionAdapterBuilder};

@@ -8,7 +8,10 @@
 
 use std::borrow::Cow;
 
-use autonomic_core::{ClockHandle, MetricsSnapshot, SessionId, SessionState, TenantId};
+use autonomic_core::{
+    ClockHandle, GlobalKnowledge, KnowledgeBase, MetricsSnapshot, SessionId, SessionState,
+    TenantId, WindowFigures,
+};
 
 use crate::{AdapterError, Metric, SessionAction, SessionAdapterConfig, SessionEvent};
 
@@ -81,6 +84,52 @@ where
 }
 
 /// What a policy knows about the session besides its metrics, and the adapter's thresholds.
+///
+/// **The session's cohort.** A policy may read the windowed figures of the session's
+/// workflow pattern and tenant ([`WindowFigures`]) from the knowledge the aggregator
+/// published last: [`cohort`](Self::cohort), [`pattern_window`](Self::pattern_window),
+/// [`tenant_window`](Self::tenant_window). They are read *lazily*: the context carries only a
+/// reference to the adapter's [`KnowledgeBase`], and each call loads the current knowledge
+/// (one lock-free `arc-swap` load) and looks the cohort up (a binary search in the sorted
+/// windows). A policy that does not ask, or asks only on the way to a proposal, costs the
+/// healthy analysis nothing.
+///
+/// A policy that prefers shedding over a retry while its pattern's window fails:
+///
+/// ```
+/// use std::sync::Arc;
+/// use autonomic_adapter::{PolicyContext, Proposal, SessionAction, SessionAdapter, SessionPolicy};
+/// use autonomic_core::{
+///     CaseId, Evidence, GlobalKnowledge, KnowledgeBase, MetricsSnapshot, SessionHandle, TenantId,
+///     WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+/// };
+///
+/// struct ShedWhenTheCohortFails;
+/// impl SessionPolicy for ShedWhenTheCohortFails {
+///     fn propose(&self, s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Option<Proposal> {
+///         if s.retry_count <= ctx.config.max_retries {
+///             return None; // the healthy path reads no knowledge
+///         }
+///         if ctx.cohort().worst_failure_rate().is_some_and(|rate| rate >= 0.5) {
+///             return Some(Proposal::new(SessionAction::CancelOptionalTasks, "cohort failing"));
+///         }
+///         Some(Proposal::new(SessionAction::RetryTask { task_id: "t".into(), backoff_ms: 100 }, "retry"))
+///     }
+/// }
+///
+/// let knowledge = Arc::new(KnowledgeBase::new());
+/// let failing = WindowCounts { completed: 20, failed: 80, ..Default::default() };
+/// let sick = WindowFigures::new(failing, failing, WindowGauges::default(), 20, 1);
+/// let windows = WindowedKnowledge { patterns: vec![(7, sick)], ..Default::default() };
+/// knowledge.publish(GlobalKnowledge { windows: Some(windows), ..Default::default() });
+///
+/// let adapter = SessionAdapter::builder(knowledge).policy(ShedWhenTheCohortFails).build()?;
+/// let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).with_pattern(7).start()?;
+/// for _ in 0..=adapter.config().max_retries { handle.record_retry(); }
+/// let decision = adapter.evaluate(&handle)?.into_decision().expect("admitted");
+/// assert_eq!(decision.action, SessionAction::CancelOptionalTasks);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyContext<'a> {
     /// The session.
@@ -92,10 +141,14 @@ pub struct PolicyContext<'a> {
     /// The adapter's configuration (thresholds).
     pub config: &'a SessionAdapterConfig,
     clock: &'a ClockHandle,
+    /// Where the cohort's windows are read from, on call (`None`: no knowledge to read).
+    knowledge: Option<&'a KnowledgeBase>,
 }
 
 impl<'a> PolicyContext<'a> {
-    /// A context (for calling a policy directly, for example in its tests).
+    /// A context (for calling a policy directly, for example in its tests). It reads no
+    /// knowledge until [`with_knowledge`](Self::with_knowledge) gives it some: its cohort is
+    /// then [empty](CohortWindows::default).
     #[inline]
     pub fn new(
         session_id: SessionId,
@@ -104,12 +157,89 @@ impl<'a> PolicyContext<'a> {
         config: &'a SessionAdapterConfig,
         clock: &'a ClockHandle,
     ) -> Self {
-        PolicyContext { session_id, tenant_id, pattern, config, clock }
+        PolicyContext { session_id, tenant_id, pattern, config, clock, knowledge: None }
+    }
+
+    /// The same context reading its cohort from `knowledge` (the adapter passes its own).
+    /// Nothing is loaded here: the cohort is read when asked for.
+    #[inline]
+    pub fn with_knowledge(self, knowledge: &'a KnowledgeBase) -> Self {
+        PolicyContext { knowledge: Some(knowledge), ..self }
     }
 
     /// Now, in nanoseconds on the session's clock (reads the clock).
     pub fn now_nanos(&self) -> u64 {
         self.clock.now_nanos()
+    }
+
+    /// The session's cohort: its pattern's and its tenant's windows, read together from the
+    /// [current](KnowledgeBase::current) knowledge (one lock-free load, two binary searches).
+    pub fn cohort(&self) -> CohortWindows {
+        self.read(|k| CohortWindows::of(k, self.pattern, self.tenant_id)).unwrap_or_default()
+    }
+
+    /// The session's pattern's window, if the session has a pattern and the knowledge holds
+    /// a window of its own for it (one lock-free load, one binary search).
+    pub fn pattern_window(&self) -> Option<WindowFigures> {
+        let pattern = self.pattern?;
+        self.read(|k| k.windows.as_ref()?.pattern(pattern).copied()).flatten()
+    }
+
+    /// The session's tenant's window, if the knowledge holds a window of its own for it (one
+    /// lock-free load, one binary search).
+    pub fn tenant_window(&self) -> Option<WindowFigures> {
+        self.read(|k| k.windows.as_ref()?.tenant(self.tenant_id).copied()).flatten()
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&GlobalKnowledge) -> R) -> Option<R> {
+        self.knowledge.map(|kb| kb.with_current(f))
+    }
+}
+
+/// A session's cohort as the published knowledge shows it: its pattern's and its tenant's
+/// [`WindowFigures`] ([`PolicyContext::cohort`]).
+///
+/// A figure is `None` when the knowledge holds no window of the cohort's own: no windows
+/// published yet, a session without a pattern, or a cohort beyond the windows' caps (those
+/// are summed in `other_patterns` / `other_tenants`, which are not one cohort).
+///
+/// ```
+/// use autonomic_adapter::CohortWindows;
+/// use autonomic_core::{WindowCounts, WindowFigures, WindowGauges};
+/// let counts = WindowCounts { completed: 30, failed: 70, ..Default::default() };
+/// let failing = WindowFigures::new(counts, counts, WindowGauges::default(), 20, 1);
+/// let cohort = CohortWindows { pattern: Some(failing), ..Default::default() };
+/// assert_eq!(cohort.worst_failure_rate(), Some(0.7));
+/// assert_eq!(CohortWindows::default().worst_failure_rate(), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CohortWindows {
+    /// The generation of the knowledge read (0: none published yet).
+    pub generation: u64,
+    /// The session's pattern's window.
+    pub pattern: Option<WindowFigures>,
+    /// The session's tenant's window.
+    pub tenant: Option<WindowFigures>,
+}
+
+impl CohortWindows {
+    fn of(k: &GlobalKnowledge, pattern: Option<u8>, tenant: TenantId) -> Self {
+        let windows = k.windows.as_ref();
+        CohortWindows {
+            generation: k.generation,
+            pattern: pattern.and_then(|p| windows?.pattern(p).copied()),
+            tenant: windows.and_then(|w| w.tenant(tenant).copied()),
+        }
+    }
+
+    /// The higher of the pattern's and the tenant's failure rates, among those judged (with
+    /// enough evidence, see [`Evidence`](autonomic_core::Evidence)); `None` when neither is.
+    pub fn worst_failure_rate(&self) -> Option<f64> {
+        [self.pattern, self.tenant]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.failure_rate.rate())
+            .reduce(f64::max)
     }
 }
 

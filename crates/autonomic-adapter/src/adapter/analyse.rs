@@ -57,7 +57,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             handle.pattern(),
             &self.config,
             handle.context().clock(),
-        );
+        )
+        .with_knowledge(&self.knowledge);
         match self.policy.propose(&snapshot, &ctx) {
             None => Ok(Analysis::NoAction),
             Some(proposal) => self.admit(handle, proposal, &span),
