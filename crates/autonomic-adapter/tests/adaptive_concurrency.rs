@@ -5,6 +5,7 @@
 //! `src/concurrency/controller.rs`.)
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use autonomic_adapter::concurrency::ConcurrencyConfig;
 use autonomic_adapter::{AdmittedDecision, Analysis, QRule, SessionAdapter};
@@ -71,10 +72,13 @@ fn the_limit_in_force_caps_admission_and_follows_the_knowledge() {
     assert_eq!((held.len(), rule, limit), (5, QRule::MaxConcurrentAdaptations, 5.0));
     drop(held);
 
-    // Three healthy generations: 8. Observing the same generation again changes nothing.
+    // Three healthy generations whose demand fills the limit: 8. Observing the same
+    // generation again changes nothing.
     for _ in 0..3 {
+        let (held, _, _) = fill(&adapter, &clock);
         kb.publish(knowledge(1, 10_000));
         adapter.observe_knowledge(&clock);
+        drop(held);
     }
     adapter.observe_knowledge(&clock);
     assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(8));
@@ -100,6 +104,73 @@ fn the_limit_in_force_caps_admission_and_follows_the_knowledge() {
         .unwrap();
     let (held, _, limit) = fill(&adapter, &clock);
     assert_eq!((held.len(), limit), (3, 3.0));
+}
+
+/// A running session past its retries: the default policy proposes a retry.
+fn retrying(clock: &ClockHandle) -> SessionHandle {
+    let handle = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
+        .clock(clock.clone())
+        .build()
+        .start()
+        .unwrap();
+    for _ in 0..4 {
+        handle.record_retry();
+    }
+    handle
+}
+
+#[test]
+fn an_idle_system_holds_its_limit_and_a_saturated_healthy_one_raises_it() {
+    let kb = Arc::new(KnowledgeBase::new());
+    let config =
+        ConcurrencyConfig { floor: 2, ceiling: 20, initial: 5, ..ConcurrencyConfig::default() };
+    let adapter = SessionAdapter::builder(kb.clone())
+        .global_q(GlobalQ {
+            max_concurrent_adaptations: 50,
+            max_failure_rate: 1.0,
+            ..GlobalQ::default()
+        })
+        .adaptive_concurrency(config)
+        .build()
+        .unwrap();
+    let manual = Arc::new(ManualClock::new());
+    let clock = ClockHandle::custom(manual.clone());
+    let generation = || {
+        manual.advance(Duration::from_secs(1));
+        kb.publish(knowledge(1, 10_000));
+        adapter.observe_knowledge(&clock);
+        adapter.snapshot_stats().concurrency_limit
+    };
+
+    // Idle: healthy windows, no proposal. Twenty generations later the limit has not moved.
+    for _ in 0..20 {
+        assert_eq!(generation(), Some(5));
+    }
+    // Light use: three proposals at a time (peak demand 3 of 5, under 80%): held.
+    for _ in 0..5 {
+        let held: Vec<_> = (0..3)
+            .map(|_| adapter.evaluate(&retrying(&clock)).unwrap().into_decision().unwrap())
+            .collect();
+        assert_eq!(generation(), Some(5));
+        drop(held);
+    }
+    // Five at a time, the whole limit: it rises. The next generation, the permits still
+    // held but no new proposal: no demand, held.
+    let held: Vec<_> = (0..5)
+        .map(|_| adapter.evaluate(&retrying(&clock)).unwrap().into_decision().unwrap())
+        .collect();
+    assert_eq!(generation(), Some(6), "the generation they were admitted in used the limit");
+    assert_eq!(generation(), Some(6), "no proposal since: no demand");
+    drop(held);
+    // Saturated: each generation's proposals fill the limit and one is refused at it.
+    for expected in 7..=20 {
+        let (held, rule, _) = fill(&adapter, &clock);
+        assert_eq!(rule, QRule::MaxConcurrentAdaptations);
+        assert_eq!(generation(), Some(expected));
+        drop(held);
+    }
+    let (held, _, limit) = fill(&adapter, &clock);
+    assert_eq!((held.len(), limit), (20, 20.0), "the ceiling");
 }
 
 #[test]

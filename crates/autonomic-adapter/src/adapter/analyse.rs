@@ -93,7 +93,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if let Some(signal) = proposal.signal {
             self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
-        let q = self.concurrency.bound(&self.q.load()); // with the adaptive limit in force
+        let q = self.concurrency.bound(&self.q.load(), &self.gate); // the adaptive limit in force
         let kind = proposal.action.kind();
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = self.shadow.load();

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 /// * `max_failure_rate = 0.1`: twice Global Q's default `max_failure_rate`.
 /// * `min_finished_sessions = 20`, `min_tasks = 100`: the windows' own default minimum
 ///   volumes; below them the limit holds.
+/// * `demand_fraction = 0.8`: the limit rises only in a generation whose peak demand for a
+///   slot reached 80% of it (an unused limit does not climb).
 ///
 /// ```
 /// use autonomic_adapter::concurrency::ConcurrencyConfig;
@@ -58,6 +60,10 @@ pub struct ConcurrencyConfig {
     pub min_finished_sessions: u64,
     /// Tasks the short window must hold to judge the latency (`>= 1`; default 100).
     pub min_tasks: u64,
+    /// The limit rises only in a generation whose peak demand for a slot (slots in use plus
+    /// the one asked for, as proposals arrive) reached this fraction of it (`0.0 < x <= 1.0`;
+    /// default 0.8).
+    pub demand_fraction: f64,
 }
 
 impl Default for ConcurrencyConfig {
@@ -73,6 +79,7 @@ impl Default for ConcurrencyConfig {
             max_failure_rate: 0.1,
             min_finished_sessions: 20,
             min_tasks: 100,
+            demand_fraction: 0.8,
         }
     }
 }
@@ -122,6 +129,8 @@ impl ConcurrencyConfig {
         check::fraction("max_failure_rate", self.max_failure_rate)?;
         check::nonzero("min_finished_sessions", self.min_finished_sessions)?;
         check::nonzero("min_tasks", self.min_tasks)?;
+        check::positive("demand_fraction", self.demand_fraction)?;
+        check::fraction("demand_fraction", self.demand_fraction)?;
         Ok(())
     }
 }
@@ -159,13 +168,17 @@ mod tests {
             (r#"{"max_failure_rate": 1.2}"#, "max_failure_rate"),
             (r#"{"min_finished_sessions": 0}"#, "min_finished_sessions"),
             (r#"{"min_tasks": 0}"#, "min_tasks"),
+            (r#"{"demand_fraction": 0}"#, "demand_fraction"),
+            (r#"{"demand_fraction": 1.5}"#, "demand_fraction"),
         ] {
             let err = ConcurrencyConfig::from_json_str(doc).unwrap_err();
             assert_eq!(err.field(), Some(field), "{doc}: {err}");
         }
-        for (doc, field) in
-            [("backoff = nan", "backoff"), ("max_failure_rate = inf", "max_failure_rate")]
-        {
+        for (doc, field) in [
+            ("backoff = nan", "backoff"),
+            ("max_failure_rate = inf", "max_failure_rate"),
+            ("demand_fraction = nan", "demand_fraction"),
+        ] {
             assert_eq!(ConcurrencyConfig::from_toml_str(doc).unwrap_err().field(), Some(field));
         }
         assert!(matches!(

@@ -36,14 +36,24 @@ impl Controller {
     }
 
     /// Steps once for a knowledge generation it has not seen (older or repeated ones change
-    /// nothing); returns the limit.
-    pub(crate) fn observe(&mut self, knowledge: &GlobalKnowledge) -> u64 {
+    /// nothing, and do not take the peak); returns the limit. `take_peak` gives the peak
+    /// demand for a slot since the last step, and resets it.
+    pub(crate) fn observe(
+        &mut self,
+        knowledge: &GlobalKnowledge,
+        take_peak: impl FnOnce() -> u64,
+    ) -> u64 {
         if knowledge.generation <= self.generation {
             return self.limit;
         }
         self.generation = knowledge.generation;
         let load = knowledge.windows.as_ref().map_or(Load::Unjudged, |w| self.judge(&w.global));
-        self.step(load)
+        self.step(load, take_peak())
+    }
+
+    /// Whether a peak demand of `peak` used the limit: reached `demand_fraction` of it.
+    fn used(&self, peak: u64) -> bool {
+        peak as f64 >= self.limit as f64 * self.config.demand_fraction
     }
 
     /// Reads the load from a scope's short window.
@@ -68,15 +78,19 @@ impl Controller {
         }
     }
 
-    /// One AIMD step: up by `increase` when healthy (to the ceiling); down by `backoff` from
-    /// the `patience`-th overloaded generation in a row on (to the floor); else hold.
-    pub(crate) fn step(&mut self, load: Load) -> u64 {
+    /// One AIMD step: up by `increase` when healthy and the generation's `peak` demand used
+    /// the limit (to the ceiling); down by `backoff` from the `patience`-th overloaded
+    /// generation in a row on (to the floor); else hold.
+    pub(crate) fn step(&mut self, load: Load, peak: u64) -> u64 {
+        let used = self.used(peak);
         let c = &self.config;
         let before = self.limit;
         match load {
             Load::Healthy => {
                 self.overloaded_in_a_row = 0;
-                self.limit = self.limit.saturating_add(c.increase).min(c.ceiling);
+                if used {
+                    self.limit = self.limit.saturating_add(c.increase).min(c.ceiling);
+                }
             }
             Load::Overloaded => {
                 self.overloaded_in_a_row = self.overloaded_in_a_row.saturating_add(1);
@@ -93,7 +107,14 @@ impl Controller {
                 from = before,
                 to = self.limit,
                 ?load,
+                peak_demand = peak,
                 "adaptive concurrency limit moved"
+            );
+        } else if load == Load::Healthy && !used {
+            tracing::debug!(
+                limit = self.limit,
+                peak_demand = peak,
+                "adaptive concurrency limit held: healthy, but demand did not reach it"
             );
         } else {
             tracing::debug!(limit = self.limit, ?load, "adaptive concurrency limit held");
@@ -140,6 +161,12 @@ mod tests {
         }
     }
 
+    /// Steps with every slot of the limit in use during the generation (the limit used).
+    fn busy(c: &mut Controller, k: &GlobalKnowledge) -> u64 {
+        let peak = c.limit();
+        c.observe(k, || peak)
+    }
+
     fn healthy(n: u64) -> GlobalKnowledge {
         generation(n, 50, 1, 0, 500, 20_000)
     }
@@ -147,10 +174,10 @@ mod tests {
     #[test]
     fn increases_under_healthy_load_up_to_the_ceiling_only() {
         let mut c = Controller::new(config());
-        assert_eq!(c.observe(&healthy(1)), 11);
-        assert_eq!(c.observe(&healthy(1)), 11, "one step per generation");
+        assert_eq!(busy(&mut c, &healthy(1)), 11);
+        assert_eq!(busy(&mut c, &healthy(1)), 11, "one step per generation");
         for n in 2..100 {
-            c.observe(&healthy(n));
+            busy(&mut c, &healthy(n));
         }
         assert_eq!(c.limit(), 40);
     }
@@ -169,14 +196,14 @@ mod tests {
             } else {
                 generation(n, 30, 0, 15, 300, 20_000)
             };
-            max = max.max(c.observe(&k));
+            max = max.max(busy(&mut c, &k));
         }
         assert_eq!(max, 10, "never above where it started");
         assert_eq!(c.limit(), 2, "sustained timeouts bring it down to the floor");
         // Timeouts that leave no finished session and no task: nothing judged, it holds.
         let mut c = Controller::new(config());
         for n in 1..=50 {
-            c.observe(&generation(n, 0, 0, 0, 0, 0));
+            busy(&mut c, &generation(n, 0, 0, 0, 0, 0));
         }
         assert_eq!(c.limit(), 10);
     }
@@ -185,23 +212,23 @@ mod tests {
     fn one_slow_window_does_not_move_it_and_sustained_overload_does() {
         let mut c = Controller::new(config());
         for n in 1..=10 {
-            c.observe(&healthy(n));
+            busy(&mut c, &healthy(n));
         }
         assert_eq!(c.limit(), 20);
         // One slow window between healthy ones: held, not cut.
-        assert_eq!(c.observe(&generation(11, 50, 1, 0, 500, 900_000)), 20);
-        assert_eq!(c.observe(&healthy(12)), 21);
+        assert_eq!(busy(&mut c, &generation(11, 50, 1, 0, 500, 900_000)), 20);
+        assert_eq!(busy(&mut c, &healthy(12)), 21);
         // Slow, healthy, slow: never two in a row, never cut.
         for n in 13..=30 {
             let k = if n % 2 == 1 { generation(n, 50, 1, 0, 500, 900_000) } else { healthy(n) };
-            c.observe(&k);
+            busy(&mut c, &k);
         }
         assert!(c.limit() >= 21, "{}", c.limit());
         let before = c.limit();
         // Sustained overload: cut from the second generation on, to the floor.
         let mut seen = Vec::new();
         for n in 31..=60 {
-            seen.push(c.observe(&generation(n, 50, 1, 0, 500, 900_000)));
+            seen.push(busy(&mut c, &generation(n, 50, 1, 0, 500, 900_000)));
         }
         assert_eq!(seen[0], before, "the first overloaded generation holds");
         assert!(seen[1] < before && seen[2] < seen[1], "{seen:?}");
@@ -213,10 +240,49 @@ mod tests {
     fn without_windows_or_evidence_it_holds() {
         let mut c = Controller::new(config());
         let bare = GlobalKnowledge { generation: 1, ..GlobalKnowledge::default() };
-        assert_eq!(c.observe(&bare), 10);
+        assert_eq!(busy(&mut c, &bare), 10);
         // Finished sessions but too few tasks to judge latency: no increase.
-        assert_eq!(c.observe(&generation(2, 50, 0, 0, 10, 1_000)), 10);
+        assert_eq!(busy(&mut c, &generation(2, 50, 0, 0, 10, 1_000)), 10);
         // Tasks but too few finished sessions: no increase either.
-        assert_eq!(c.observe(&generation(3, 5, 0, 0, 500, 1_000)), 10);
+        assert_eq!(busy(&mut c, &generation(3, 5, 0, 0, 500, 1_000)), 10);
+    }
+
+    #[test]
+    fn an_unused_limit_does_not_rise() {
+        // Healthy windows, nobody asking for a slot: the limit holds (it would otherwise
+        // climb to the ceiling and admit the next burst all at once).
+        let mut c = Controller::new(config());
+        for n in 1..=100 {
+            assert_eq!(c.observe(&healthy(n), || 0), 10);
+        }
+        // Light use (7 of 10 slots at the peak, under 80%): still held.
+        assert_eq!(c.observe(&healthy(101), || 7), 10);
+        // 8 of 10 used: it rises; so does a demand past the limit (refused at it).
+        assert_eq!(c.observe(&healthy(102), || 8), 11);
+        assert_eq!(c.observe(&healthy(103), || 12), 12);
+        // A saturated healthy system climbs, one step per generation, to the ceiling.
+        for n in 104..200 {
+            let before = c.limit();
+            assert_eq!(busy(&mut c, &healthy(n)), (before + 1).min(40));
+        }
+        assert_eq!(c.limit(), 40);
+    }
+
+    #[test]
+    fn idle_generations_still_cut_under_sustained_overload() {
+        // Demand guards the rise only: an overloaded runtime comes down whatever the demand.
+        let mut c = Controller::new(config());
+        for n in 1..=10 {
+            c.observe(&generation(n, 50, 20, 0, 500, 20_000), || 0);
+        }
+        assert_eq!(c.limit(), 2);
+    }
+
+    #[test]
+    fn a_repeated_generation_leaves_the_peak_for_the_next() {
+        let mut c = Controller::new(config());
+        assert_eq!(busy(&mut c, &healthy(1)), 11);
+        let limit = c.observe(&healthy(1), || unreachable!("a repeated generation takes no peak"));
+        assert_eq!(limit, 11);
     }
 }
