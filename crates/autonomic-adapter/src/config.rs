@@ -1,4 +1,6 @@
-//! [`SessionAdapterConfig`] and its loaders (JSON and TOML).
+//! [`SessionAdapterConfig`], and [`load_json`]: the JSON front end of every configuration
+//! document of the crate (each reads through the crate's one document loader, the
+//! `validated_document!` macro).
 //!
 //! Every value is validated when an adapter is built with it and whenever it is deserialized,
 //! from any format; a refused value comes back as core's [`ConfigError::InvalidField`] naming
@@ -28,7 +30,8 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(err.to_string(), "max_violation_rate = 1.5: must be between 0.0 and 1.0");
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct SessionAdapterConfig {
     /// More retries than this on one session triggers `RetryTask` with backoff (default 3).
     pub max_retries: u64,
@@ -123,18 +126,6 @@ impl SessionAdapterConfig {
         Ok(())
     }
 
-    /// Reads and validates a JSON document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        load_json(json)
-    }
-
-    /// Reads and validates a TOML document; missing fields take their defaults, unknown and
-    /// repeated fields are refused.
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
-
     /// The configuration as pretty JSON.
     pub fn to_json_string(&self) -> String {
         // Serializing plain numbers and booleans cannot fail.
@@ -146,6 +137,8 @@ impl SessionAdapterConfig {
         toml::to_string(self).map_err(check::parse_error("toml"))
     }
 }
+
+crate::validated::validated_document!(SessionAdapterConfig);
 
 /// `value` is in `1..=max`.
 pub(crate) fn within(field: &'static str, value: usize, max: usize) -> Result<(), ConfigError> {
@@ -258,76 +251,6 @@ fn short(name: &str) -> String {
         cut -= 1;
     }
     if cut < name.len() { format!("{}...", &name[..cut]) } else { name.to_owned() }
-}
-
-/// The unvalidated shape `SessionAdapterConfig` is read from.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ConfigFields {
-    max_retries: u64,
-    max_violation_rate: f64,
-    max_latency_us: u64,
-    enable_auto_degrade: bool,
-    verify_global_q: bool,
-    min_samples: u64,
-    retry_base_backoff_ms: u64,
-    retry_max_backoff_ms: u64,
-    resource_step: f64,
-    history_per_session: usize,
-    max_tracked_sessions: usize,
-    event_capacity: usize,
-    knowledge_rules: KnowledgeRules,
-}
-
-impl Default for ConfigFields {
-    fn default() -> Self {
-        let c = SessionAdapterConfig::default();
-        ConfigFields {
-            max_retries: c.max_retries,
-            max_violation_rate: c.max_violation_rate,
-            max_latency_us: c.max_latency_us,
-            enable_auto_degrade: c.enable_auto_degrade,
-            verify_global_q: c.verify_global_q,
-            min_samples: c.min_samples,
-            retry_base_backoff_ms: c.retry_base_backoff_ms,
-            retry_max_backoff_ms: c.retry_max_backoff_ms,
-            resource_step: c.resource_step,
-            history_per_session: c.history_per_session,
-            max_tracked_sessions: c.max_tracked_sessions,
-            event_capacity: c.event_capacity,
-            knowledge_rules: c.knowledge_rules,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionAdapterConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        SessionAdapterConfig::try_from(check::from_map::<ConfigFields, _>(deserializer)?)
-            .map_err(check::refused)
-    }
-}
-
-impl TryFrom<ConfigFields> for SessionAdapterConfig {
-    type Error = ConfigError;
-    fn try_from(f: ConfigFields) -> Result<Self, ConfigError> {
-        let config = SessionAdapterConfig {
-            max_retries: f.max_retries,
-            max_violation_rate: f.max_violation_rate,
-            max_latency_us: f.max_latency_us,
-            enable_auto_degrade: f.enable_auto_degrade,
-            verify_global_q: f.verify_global_q,
-            min_samples: f.min_samples,
-            retry_base_backoff_ms: f.retry_base_backoff_ms,
-            retry_max_backoff_ms: f.retry_max_backoff_ms,
-            resource_step: f.resource_step,
-            history_per_session: f.history_per_session,
-            max_tracked_sessions: f.max_tracked_sessions,
-            event_capacity: f.event_capacity,
-            knowledge_rules: f.knowledge_rules,
-        };
-        config.validate()?;
-        Ok(config)
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! Each new piece of doctrine state is one more field of [`DoctrineView`], filled in
 //! [`SessionAdapter::doctrine_view`](crate::SessionAdapter::doctrine_view).
 
-use autonomic_core::config::{self as check, ConfigError};
+use autonomic_core::config::ConfigError;
 use autonomic_core::{Evidence, GlobalQ, SessionId, TenantId, WindowFigures};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,8 @@ use crate::{AdapterStats, DoctrineRevision, ShadowReport};
 /// assert_eq!(err.field(), Some("max_grants"));
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct ViewOptions {
     /// Sessions listed in [`GrantsView::sessions`] at most (`1..=65536`; default 100).
     pub max_grants: usize,
@@ -45,41 +46,9 @@ impl ViewOptions {
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::config::within("max_grants", self.max_grants, Self::MAX_GRANTS)
     }
-
-    /// Reads and validates a JSON document (missing fields take their defaults; unknown and
-    /// repeated ones are refused).
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        crate::config::load_json(json)
-    }
-
-    /// Reads and validates a TOML document (missing fields take their defaults; unknown and
-    /// repeated ones are refused).
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
 }
 
-/// The unvalidated shape `ViewOptions` is read from.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ViewOptionsFields {
-    max_grants: usize,
-}
-
-impl Default for ViewOptionsFields {
-    fn default() -> Self {
-        ViewOptionsFields { max_grants: ViewOptions::default().max_grants }
-    }
-}
-
-impl<'de> Deserialize<'de> for ViewOptions {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = check::from_map::<ViewOptionsFields, _>(deserializer)?;
-        let options = ViewOptions { max_grants: f.max_grants };
-        options.validate().map_err(check::refused)?;
-        Ok(options)
-    }
-}
+crate::validated::validated_document!(ViewOptions);
 
 /// The doctrine's state, for people and dashboards.
 ///

@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
-use autonomic_core::config::{self as check, ConfigError};
+use autonomic_core::config::ConfigError;
 use autonomic_core::{GlobalQ, SessionId, TenantId};
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,8 @@ use crate::{QRule, SessionAction};
 /// assert_eq!(err.field(), Some("disagreement_sample"));
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct ShadowConfig {
     /// The candidate doctrine.
     pub global_q: GlobalQ,
@@ -96,52 +97,9 @@ impl ShadowConfig {
             Self::MAX_DISAGREEMENT_SAMPLE,
         )
     }
-
-    /// Reads and validates a JSON document (missing fields take their defaults; unknown and
-    /// repeated ones are refused).
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        crate::config::load_json(json)
-    }
-
-    /// Reads and validates a TOML document (missing fields take their defaults; unknown and
-    /// repeated ones are refused).
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
 }
 
-/// The unvalidated shape `ShadowConfig` is read from.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ShadowConfigFields {
-    global_q: GlobalQ,
-    top_tenants: usize,
-    disagreement_sample: usize,
-}
-
-impl Default for ShadowConfigFields {
-    fn default() -> Self {
-        let c = ShadowConfig::default();
-        ShadowConfigFields {
-            global_q: c.global_q,
-            top_tenants: c.top_tenants,
-            disagreement_sample: c.disagreement_sample,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ShadowConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = check::from_map::<ShadowConfigFields, _>(deserializer)?;
-        let config = ShadowConfig {
-            global_q: f.global_q,
-            top_tenants: f.top_tenants,
-            disagreement_sample: f.disagreement_sample,
-        };
-        config.validate().map_err(check::refused)?;
-        Ok(config)
-    }
-}
+crate::validated::validated_document!(ShadowConfig);
 
 /// What one doctrine decided for one proposal.
 ///

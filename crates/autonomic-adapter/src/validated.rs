@@ -1,6 +1,17 @@
 //! [`validated_document!`]: the document side of a configuration section whose fields all
 //! have defaults and are checked by its `validate`: JSON and TOML loaders, and serde impls
 //! that validate as they read.
+//!
+//! The one owner of how the crate's configuration documents are read:
+//! [`SessionAdapterConfig`](crate::SessionAdapterConfig),
+//! [`ShadowConfig`](crate::ShadowConfig), [`ViewOptions`](crate::ViewOptions),
+//! [`BreakerConfig`](crate::breaker::BreakerConfig) and
+//! [`ConcurrencyConfig`](crate::concurrency::ConcurrencyConfig) each state their fields and
+//! their `validate`, and invoke it; none parses on its own. JSON errors go through
+//! [`load_json`](crate::config::load_json) (the refused field's path named), TOML errors
+//! through core's [`config::load`](autonomic_core::config::load); both bound what they echo
+//! ([`MAX_PARSE_MESSAGE`](autonomic_core::config::MAX_PARSE_MESSAGE)). Proof:
+//! `tests/config_documents.rs`, over every type above.
 
 /// For a `$section` that derives `Serialize, Deserialize` with
 /// `#[serde(remote = "Self", deny_unknown_fields, default)]` and has
