@@ -36,15 +36,7 @@ fn knowledge(failed: u64, latency_us: u64) -> GlobalKnowledge {
 fn fill(adapter: &SessionAdapter, clock: &ClockHandle) -> (Vec<AdmittedDecision>, QRule, f64) {
     let mut held = Vec::new();
     loop {
-        let handle = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
-            .clock(clock.clone())
-            .build()
-            .start()
-            .unwrap();
-        for _ in 0..4 {
-            handle.record_retry();
-        }
-        match adapter.evaluate(&handle).unwrap() {
+        match adapter.evaluate(&retrying(clock)).unwrap() {
             Analysis::Admitted(decision) => held.push(decision),
             Analysis::Refused(r) => return (held, r.rule, r.limit),
             Analysis::NoAction => unreachable!(),
@@ -54,18 +46,7 @@ fn fill(adapter: &SessionAdapter, clock: &ClockHandle) -> (Vec<AdmittedDecision>
 
 #[test]
 fn the_limit_in_force_caps_admission_and_follows_the_knowledge() {
-    let kb = Arc::new(KnowledgeBase::new());
-    let config =
-        ConcurrencyConfig { floor: 2, ceiling: 20, initial: 5, ..ConcurrencyConfig::default() };
-    let adapter = SessionAdapter::builder(kb.clone())
-        .global_q(GlobalQ {
-            max_concurrent_adaptations: 50,
-            max_failure_rate: 1.0,
-            ..GlobalQ::default()
-        })
-        .adaptive_concurrency(config)
-        .build()
-        .unwrap();
+    let (kb, adapter) = limited(5);
     let clock = ClockHandle::custom(Arc::new(ManualClock::new()));
     assert_eq!(adapter.snapshot_stats().concurrency_limit, Some(5));
     let (held, rule, limit) = fill(&adapter, &clock);
@@ -106,6 +87,24 @@ fn the_limit_in_force_caps_admission_and_follows_the_knowledge() {
     assert_eq!((held.len(), limit), (3, 3.0));
 }
 
+/// An adapter whose limit starts at `initial` (floor 2, ceiling 20) under a Q of 50 slots
+/// that tolerates any failure rate, and the knowledge base it reads.
+fn limited(initial: u64) -> (Arc<KnowledgeBase>, SessionAdapter) {
+    let kb = Arc::new(KnowledgeBase::new());
+    let config =
+        ConcurrencyConfig { floor: 2, ceiling: 20, initial, ..ConcurrencyConfig::default() };
+    let adapter = SessionAdapter::builder(kb.clone())
+        .global_q(GlobalQ {
+            max_concurrent_adaptations: 50,
+            max_failure_rate: 1.0,
+            ..GlobalQ::default()
+        })
+        .adaptive_concurrency(config)
+        .build()
+        .unwrap();
+    (kb, adapter)
+}
+
 /// A running session past its retries: the default policy proposes a retry.
 fn retrying(clock: &ClockHandle) -> SessionHandle {
     let handle = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
@@ -121,18 +120,7 @@ fn retrying(clock: &ClockHandle) -> SessionHandle {
 
 #[test]
 fn an_idle_system_holds_its_limit_and_a_saturated_healthy_one_raises_it() {
-    let kb = Arc::new(KnowledgeBase::new());
-    let config =
-        ConcurrencyConfig { floor: 2, ceiling: 20, initial: 5, ..ConcurrencyConfig::default() };
-    let adapter = SessionAdapter::builder(kb.clone())
-        .global_q(GlobalQ {
-            max_concurrent_adaptations: 50,
-            max_failure_rate: 1.0,
-            ..GlobalQ::default()
-        })
-        .adaptive_concurrency(config)
-        .build()
-        .unwrap();
+    let (kb, adapter) = limited(5);
     let manual = Arc::new(ManualClock::new());
     let clock = ClockHandle::custom(manual.clone());
     let generation = || {

@@ -49,6 +49,15 @@ fn recording() -> (impl SessionPolicy, Arc<Mutex<Vec<CohortWindows>>>) {
     (policy, seen)
 }
 
+/// An adapter with the recording policy, its knowledge base, and what the policy saw.
+fn recording_adapter()
+-> (Arc<KnowledgeBase>, SessionAdapter<impl SessionPolicy>, Arc<Mutex<Vec<CohortWindows>>>) {
+    let kb = Arc::new(KnowledgeBase::new());
+    let (policy, seen) = recording();
+    let adapter = SessionAdapter::builder(kb.clone()).policy(policy).build().unwrap();
+    (kb, adapter, seen)
+}
+
 fn started(tenant: TenantId, pattern: Option<u8>) -> SessionHandle<(), Active> {
     let builder = SessionHandle::builder(CaseId::new(), tenant);
     match pattern {
@@ -62,9 +71,7 @@ fn started(tenant: TenantId, pattern: Option<u8>) -> SessionHandle<(), Active> {
 
 #[test]
 fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
-    let kb = Arc::new(KnowledgeBase::new());
-    let (policy, seen) = recording();
-    let adapter = SessionAdapter::builder(kb.clone()).policy(policy).build().unwrap();
+    let (kb, adapter, seen) = recording_adapter();
     let tenant = TenantId::new();
     let other_tenant = TenantId::new();
     publish(
@@ -90,9 +97,7 @@ fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
 
 #[test]
 fn the_cohort_is_read_when_asked_so_the_next_publication_is_seen() {
-    let kb = Arc::new(KnowledgeBase::new());
-    let (policy, seen) = recording();
-    let adapter = SessionAdapter::builder(kb.clone()).policy(policy).build().unwrap();
+    let (kb, adapter, seen) = recording_adapter();
     let tenant = TenantId::new();
     let session = started(tenant, Some(P));
 
@@ -128,9 +133,7 @@ fn the_cohort_is_read_when_asked_so_the_next_publication_is_seen() {
 
 #[test]
 fn a_cohort_beyond_the_windows_caps_has_no_window_of_its_own() {
-    let kb = Arc::new(KnowledgeBase::new());
-    let (policy, seen) = recording();
-    let adapter = SessionAdapter::builder(kb.clone()).policy(policy).build().unwrap();
+    let (kb, adapter, seen) = recording_adapter();
     kb.publish(GlobalKnowledge {
         windows: Some(WindowedKnowledge {
             patterns: vec![(1, figures(100, 0))],
