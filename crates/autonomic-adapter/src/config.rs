@@ -75,6 +75,12 @@ pub struct SessionAdapterConfig {
     /// capacity, `RetryTask` and `RequestResources`; see [`KnowledgeRules`]). In documents, the
     /// `knowledge_rules` table.
     pub knowledge_rules: KnowledgeRules,
+    /// When set, the default policy sheds instead of retrying while the session's cohort
+    /// fails: a session past `max_retries` whose pattern's or tenant's window fails at or
+    /// above this rate (judged, from the windows' minimum volume) is proposed
+    /// `DegradePerformance` rather than `RetryTask` (see
+    /// [`ThresholdPolicy`](crate::ThresholdPolicy)). `0.0 < x <= 1.0`; default none (off).
+    pub shed_retries_at_cohort_failure_rate: Option<f64>,
 }
 
 impl Default for SessionAdapterConfig {
@@ -93,6 +99,7 @@ impl Default for SessionAdapterConfig {
             max_tracked_sessions: 65_536,
             event_capacity: 4096,
             knowledge_rules: KnowledgeRules::default(),
+            shed_retries_at_cohort_failure_rate: None,
         }
     }
 }
@@ -123,6 +130,10 @@ impl SessionAdapterConfig {
         within("history_per_session", self.history_per_session, Self::MAX_HISTORY_PER_SESSION)?;
         within("max_tracked_sessions", self.max_tracked_sessions, Self::MAX_TRACKED_SESSIONS)?;
         within("event_capacity", self.event_capacity, Self::MAX_EVENT_CAPACITY)?;
+        if let Some(rate) = self.shed_retries_at_cohort_failure_rate {
+            check::positive("shed_retries_at_cohort_failure_rate", rate)?;
+            check::fraction("shed_retries_at_cohort_failure_rate", rate)?;
+        }
         Ok(())
     }
 
@@ -310,6 +321,16 @@ mod tests {
                 "event_capacity",
                 "1048577",
             ),
+            (
+                SessionAdapterConfig { shed_retries_at_cohort_failure_rate: Some(0.0), ..d() },
+                "shed_retries_at_cohort_failure_rate",
+                "0",
+            ),
+            (
+                SessionAdapterConfig { shed_retries_at_cohort_failure_rate: Some(1.5), ..d() },
+                "shed_retries_at_cohort_failure_rate",
+                "1.5",
+            ),
         ];
         for (config, field, value) in cases {
             match config.validate().unwrap_err() {
@@ -330,6 +351,16 @@ mod tests {
         };
         assert_eq!(SessionAdapterConfig::from_json_str(&c.to_json_string()).unwrap(), c);
         assert_eq!(SessionAdapterConfig::from_toml_str(&c.to_toml_string().unwrap()).unwrap(), c);
+        let shedding =
+            SessionAdapterConfig { shed_retries_at_cohort_failure_rate: Some(0.5), ..c.clone() };
+        assert_eq!(
+            SessionAdapterConfig::from_toml_str(&shedding.to_toml_string().unwrap()).unwrap(),
+            shedding
+        );
+        assert_eq!(
+            SessionAdapterConfig::from_json_str(&shedding.to_json_string()).unwrap(),
+            shedding
+        );
         // Also through plain serde.
         let via_serde: SessionAdapterConfig = serde_json::from_str(&c.to_json_string()).unwrap();
         assert_eq!(via_serde, c);

@@ -344,6 +344,7 @@ impl Proposal {
 /// |---|---|
 /// | session `Failed` | `TriggerCompensation { scope: <session id> }` |
 /// | not running (`Created`, `Completed`, `Cancelled`) | nothing |
+/// | `retries > max_retries`, the session's cohort failing (opt-in, below) | `DegradePerformance { factor: 1 - cohort failure rate }` (clamped to `0.5..=0.9`) |
 /// | `retries > max_retries` | `RetryTask { task_id: "current", backoff_ms }`, exponential with jitter (below) |
 /// | violation rate `> max_violation_rate`, `tasks >= min_samples`, auto-degrade on, rate `<= 2 * max` | `DegradePerformance { factor: max / rate }` (clamped to `0.5..=0.9`) |
 /// | same, rate `> 2 * max` | `CancelOptionalTasks` |
@@ -356,8 +357,16 @@ impl Proposal {
 /// from a hash of the session id and the retry count. Sessions that fail together spread
 /// out, yet a given session's backoff is reproducible, and no random-number state is shared.
 ///
+/// **Shedding instead of retrying into a failing cohort** (opt-in:
+/// [`shed_retries_at_cohort_failure_rate`](SessionAdapterConfig::shed_retries_at_cohort_failure_rate)).
+/// When most sessions of a pattern or tenant fail, the fault is usually their shared
+/// dependency, and a retry adds load to it. With the threshold set, a session past its
+/// retries whose cohort's window ([`PolicyContext::cohort`]) fails at or above it, judged, is
+/// proposed a degradation (a shedding action, which the cohort breaker lets through) instead.
+/// The cohort is read only on that path: a healthy session never reads the knowledge.
+///
 /// The healthy path (nothing proposed) reads only the snapshot: no allocation, no division,
-/// no clock.
+/// no clock, no knowledge.
 ///
 /// ```
 /// use autonomic_adapter::{PolicyContext, SessionAction, SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
@@ -498,19 +507,36 @@ fn propose_for_threshold(
     )
 }
 
+/// A retry, or, when `shed_retries_at_cohort_failure_rate` is set and the session's cohort
+/// fails at or above it, a degradation (the cohort is read here, off the healthy path).
 #[cold]
 #[inline(never)]
 fn retry(s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Proposal {
+    let signal = Signal::Threshold {
+        metric: Metric::Retries,
+        observed: s.retry_count as f64,
+        limit: ctx.config.max_retries as f64,
+    };
+    let failing = ctx
+        .config
+        .shed_retries_at_cohort_failure_rate
+        .and_then(|threshold| ctx.cohort().worst_failure_rate().filter(|&r| r >= threshold));
+    if let Some(rate) = failing {
+        let factor = (1.0 - rate).clamp(0.5, 0.9);
+        tracing::debug!(cohort_failure_rate = rate, "cohort failing: shedding instead of a retry");
+        return Proposal::new(
+            SessionAction::DegradePerformance { factor },
+            "retries over max_retries while the session's cohort fails: shed, do not retry",
+        )
+        .with_impact(1.0 - factor)
+        .with_signal(signal);
+    }
     let backoff_ms = ThresholdPolicy::backoff_ms(ctx.session_id, s.retry_count, ctx.config);
     Proposal::new(
         SessionAction::RetryTask { task_id: Cow::Borrowed("current"), backoff_ms },
         "retries over max_retries",
     )
-    .with_signal(Signal::Threshold {
-        metric: Metric::Retries,
-        observed: s.retry_count as f64,
-        limit: ctx.config.max_retries as f64,
-    })
+    .with_signal(signal)
 }
 
 #[cold]

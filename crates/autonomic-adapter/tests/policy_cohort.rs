@@ -4,9 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use autonomic_adapter::breaker::BreakerConfig;
 use autonomic_adapter::{
-    CohortWindows, FnPolicy, PolicyContext, Proposal, SessionAction, SessionAdapter,
-    SessionAdapterConfig, SessionPolicy,
+    Analysis, CohortWindows, FnPolicy, PolicyContext, Proposal, QRule, SessionAction,
+    SessionAdapter, SessionAdapterConfig, SessionPolicy,
 };
 use autonomic_core::marker::Active;
 use autonomic_core::{
@@ -169,4 +170,73 @@ fn windows_under_the_minimum_volume_judge_no_failure_rate() {
     let few = figures(10, 10); // 10 finished, 20 needed
     let cohort = CohortWindows { pattern: Some(few), tenant: Some(figures(40, 4)), generation: 1 };
     assert_eq!(cohort.worst_failure_rate(), Some(0.1), "the unjudged pattern is left out");
+}
+
+/// A session of pattern `P` past its retries, on `clock`.
+fn retrying(tenant: TenantId, clock: &ClockHandle) -> SessionHandle<(), Active> {
+    let handle = SessionHandle::builder(CaseId::new(), tenant)
+        .pattern(P)
+        .clock(clock.clone())
+        .build()
+        .start()
+        .unwrap();
+    for _ in 0..4 {
+        handle.record_retry();
+    }
+    handle
+}
+
+#[test]
+fn the_default_policy_sheds_instead_of_retrying_into_a_failing_cohort_when_asked() {
+    let shedding = SessionAdapterConfig {
+        shed_retries_at_cohort_failure_rate: Some(0.5),
+        ..SessionAdapterConfig::default()
+    };
+    let clock = ClockHandle::monotonic();
+    let tenant = TenantId::new();
+    let action = |config: &SessionAdapterConfig, pattern: WindowFigures| {
+        let kb = Arc::new(KnowledgeBase::new());
+        publish(&kb, vec![(P, pattern)], vec![(tenant, figures(100, 0))]);
+        let adapter = SessionAdapter::builder(kb).config(config.clone()).build().unwrap();
+        adapter.evaluate(&retrying(tenant, &clock)).unwrap().into_decision().unwrap().action.clone()
+    };
+    let is_retry = |a: &SessionAction| matches!(a, SessionAction::RetryTask { .. });
+
+    // Off by default: a retry, however the cohort fares.
+    assert!(is_retry(&action(&SessionAdapterConfig::default(), figures(100, 80))));
+    // On: the cohort fails 80% (judged): a degradation instead, by 1 - 0.8, clamped to 0.5.
+    assert_eq!(
+        action(&shedding, figures(100, 80)),
+        SessionAction::DegradePerformance { factor: 0.5 }
+    );
+    // On, the cohort under the threshold or without enough evidence: a retry.
+    assert!(is_retry(&action(&shedding, figures(100, 40))));
+    assert!(is_retry(&action(&shedding, figures(10, 10))));
+}
+
+#[test]
+fn shedding_passes_the_cohort_breaker_a_retry_does_not() {
+    let tenant = TenantId::new();
+    let clock = ClockHandle::monotonic();
+    let run = |config: SessionAdapterConfig| {
+        let kb = Arc::new(KnowledgeBase::new());
+        let adapter = SessionAdapter::builder(kb.clone())
+            .config(config)
+            .breaker(BreakerConfig::default())
+            .build()
+            .unwrap();
+        publish(&kb, vec![(P, figures(100, 80))], vec![]);
+        adapter.observe_knowledge(&clock);
+        adapter.evaluate(&retrying(tenant, &clock)).unwrap()
+    };
+    match run(SessionAdapterConfig::default()) {
+        Analysis::Refused(r) => assert_eq!(r.rule, QRule::CohortBreaker),
+        other => panic!("{other:?}"),
+    }
+    let shedding = SessionAdapterConfig {
+        shed_retries_at_cohort_failure_rate: Some(0.5),
+        ..SessionAdapterConfig::default()
+    };
+    let decision = run(shedding).into_decision().expect("a shedding action is admitted");
+    assert!(matches!(decision.action, SessionAction::DegradePerformance { .. }));
 }
