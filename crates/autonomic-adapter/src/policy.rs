@@ -175,7 +175,7 @@ impl<'a> PolicyContext<'a> {
     /// The session's cohort: its pattern's and its tenant's windows, read together from the
     /// [current](KnowledgeBase::current) knowledge (one lock-free load, two binary searches).
     pub fn cohort(&self) -> CohortWindows {
-        self.read(|k| CohortWindows::of(k, self.pattern, self.tenant_id)).unwrap_or_default()
+        CohortWindows::read(self.knowledge, self.pattern, self.tenant_id)
     }
 
     /// The session's pattern's window, if the session has a pattern and the knowledge holds
@@ -223,13 +223,18 @@ pub struct CohortWindows {
 }
 
 impl CohortWindows {
-    fn of(k: &GlobalKnowledge, pattern: Option<u8>, tenant: TenantId) -> Self {
-        let windows = k.windows.as_ref();
-        CohortWindows {
-            generation: k.generation,
-            pattern: pattern.and_then(|p| windows?.pattern(p).copied()),
-            tenant: windows.and_then(|w| w.tenant(tenant).copied()),
-        }
+    /// The cohort of a session of `pattern` and `tenant` in the current knowledge of
+    /// `knowledge` (empty without one).
+    fn read(knowledge: Option<&KnowledgeBase>, pattern: Option<u8>, tenant: TenantId) -> Self {
+        let Some(knowledge) = knowledge else { return CohortWindows::default() };
+        knowledge.with_current(|k| {
+            let windows = k.windows.as_ref();
+            CohortWindows {
+                generation: k.generation,
+                pattern: pattern.and_then(|p| windows?.pattern(p).copied()),
+                tenant: windows.and_then(|w| w.tenant(tenant).copied()),
+            }
+        })
     }
 
     /// The higher of the pattern's and the tenant's failure rates, among those judged (with
@@ -399,18 +404,22 @@ impl ThresholdPolicy {
 }
 
 impl SessionPolicy for ThresholdPolicy {
+    // The cold helpers take only the context's fields they read, copied (`RetryContext`):
+    // inlined into `evaluate`, the context's address then never escapes, so the healthy
+    // path does not write it to the stack (passed by reference or by value, it is built in
+    // memory before the first branch).
     #[inline]
     fn propose(&self, s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Option<Proposal> {
         match s.state {
             SessionState::Active | SessionState::Adapted => {}
-            SessionState::Failed => return Some(compensate(ctx)),
+            SessionState::Failed => return Some(compensate(ctx.session_id)),
             SessionState::Created | SessionState::Completed | SessionState::Cancelled => {
                 return None;
             }
         }
         let c = ctx.config;
         if s.retry_count > c.max_retries {
-            return Some(retry(s, ctx));
+            return Some(retry(s, RetryContext::of(ctx)));
         }
         let tasks = s.task_completions;
         // violations / tasks > max, without a division on the healthy path.
@@ -422,7 +431,7 @@ impl SessionPolicy for ThresholdPolicy {
         if !(violations_high || latency_high) {
             return None;
         }
-        propose_for_threshold(s, ctx, violations_high)
+        propose_for_threshold(s, c, violations_high)
     }
 }
 
@@ -434,10 +443,9 @@ impl SessionPolicy for ThresholdPolicy {
 #[inline(never)]
 fn propose_for_threshold(
     s: &MetricsSnapshot,
-    ctx: &PolicyContext<'_>,
+    c: &SessionAdapterConfig,
     violations_high: bool,
 ) -> Option<Proposal> {
-    let c = ctx.config;
     let tasks = s.task_completions;
     if tasks < c.min_samples {
         let message = if violations_high {
@@ -511,16 +519,16 @@ fn propose_for_threshold(
 /// fails at or above it, a degradation (the cohort is read here, off the healthy path).
 #[cold]
 #[inline(never)]
-fn retry(s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Proposal {
+fn retry(s: &MetricsSnapshot, ctx: RetryContext<'_>) -> Proposal {
     let signal = Signal::Threshold {
         metric: Metric::Retries,
         observed: s.retry_count as f64,
         limit: ctx.config.max_retries as f64,
     };
-    let failing = ctx
-        .config
-        .shed_retries_at_cohort_failure_rate
-        .and_then(|threshold| ctx.cohort().worst_failure_rate().filter(|&r| r >= threshold));
+    let failing = ctx.config.shed_retries_at_cohort_failure_rate.and_then(|threshold| {
+        let cohort = CohortWindows::read(ctx.knowledge, ctx.pattern, ctx.tenant_id);
+        cohort.worst_failure_rate().filter(|&r| r >= threshold)
+    });
     if let Some(rate) = failing {
         let factor = (1.0 - rate).clamp(0.5, 0.9);
         tracing::debug!(cohort_failure_rate = rate, "cohort failing: shedding instead of a retry");
@@ -541,12 +549,31 @@ fn retry(s: &MetricsSnapshot, ctx: &PolicyContext<'_>) -> Proposal {
 
 #[cold]
 #[inline(never)]
-fn compensate(ctx: &PolicyContext<'_>) -> Proposal {
+fn compensate(session_id: SessionId) -> Proposal {
     Proposal::new(
-        SessionAction::TriggerCompensation { scope: ctx.session_id.to_string().into() },
+        SessionAction::TriggerCompensation { scope: session_id.to_string().into() },
         "session failed",
     )
     .with_impact(1.0)
+}
+
+/// What the default policy's retry reads of a [`PolicyContext`], copied field by field where
+/// it is called (see `ThresholdPolicy::propose`).
+#[derive(Clone, Copy)]
+struct RetryContext<'a> {
+    session_id: SessionId,
+    tenant_id: TenantId,
+    pattern: Option<u8>,
+    config: &'a SessionAdapterConfig,
+    knowledge: Option<&'a KnowledgeBase>,
+}
+
+impl<'a> RetryContext<'a> {
+    #[inline(always)]
+    fn of(ctx: &PolicyContext<'a>) -> Self {
+        let PolicyContext { session_id, tenant_id, pattern, config, knowledge, .. } = *ctx;
+        RetryContext { session_id, tenant_id, pattern, config, knowledge }
+    }
 }
 
 /// SplitMix64's finalizer: a fast, well-spread 64-bit hash.
