@@ -4,14 +4,18 @@
 //! steady timeouts, one slow window and sustained overload is unit-tested next to it, in
 //! `src/concurrency/controller.rs`.)
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use autonomic_adapter::concurrency::ConcurrencyConfig;
+use support::retrying;
+
 use autonomic_adapter::{AdmittedDecision, Analysis, QRule, SessionAdapter};
 use autonomic_core::{
-    CaseId, ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, ManualClock, SessionHandle,
-    TenantId, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+    ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, ManualClock, TenantId, WindowCounts,
+    WindowFigures, WindowGauges, WindowedKnowledge,
 };
 
 fn knowledge(failed: u64, latency_us: u64) -> GlobalKnowledge {
@@ -36,7 +40,7 @@ fn knowledge(failed: u64, latency_us: u64) -> GlobalKnowledge {
 fn fill(adapter: &SessionAdapter, clock: &ClockHandle) -> (Vec<AdmittedDecision>, QRule, f64) {
     let mut held = Vec::new();
     loop {
-        match adapter.evaluate(&retrying(clock)).unwrap() {
+        match adapter.evaluate(&retrying(TenantId::default_tenant(), None, clock)).unwrap() {
             Analysis::Admitted(decision) => held.push(decision),
             Analysis::Refused(r) => return (held, r.rule, r.limit),
             Analysis::NoAction => unreachable!(),
@@ -105,17 +109,10 @@ fn limited(initial: u64) -> (Arc<KnowledgeBase>, SessionAdapter) {
     (kb, adapter)
 }
 
-/// A running session past its retries: the default policy proposes a retry.
-fn retrying(clock: &ClockHandle) -> SessionHandle {
-    let handle = SessionHandle::builder(CaseId::new(), TenantId::default_tenant())
-        .clock(clock.clone())
-        .build()
-        .start()
-        .unwrap();
-    for _ in 0..4 {
-        handle.record_retry();
-    }
-    handle
+/// `n` retries admitted (each holding a slot).
+fn admitted(adapter: &SessionAdapter, clock: &ClockHandle, n: usize) -> Vec<AdmittedDecision> {
+    let session = || retrying(TenantId::default_tenant(), None, clock);
+    (0..n).map(|_| adapter.evaluate(&session()).unwrap().into_decision().unwrap()).collect()
 }
 
 #[test]
@@ -136,17 +133,13 @@ fn an_idle_system_holds_its_limit_and_a_saturated_healthy_one_raises_it() {
     }
     // Light use: three proposals at a time (peak demand 3 of 5, under 80%): held.
     for _ in 0..5 {
-        let held: Vec<_> = (0..3)
-            .map(|_| adapter.evaluate(&retrying(&clock)).unwrap().into_decision().unwrap())
-            .collect();
+        let held = admitted(&adapter, &clock, 3);
         assert_eq!(generation(), Some(5));
         drop(held);
     }
     // Five at a time, the whole limit: it rises. The next generation, the permits still
     // held but no new proposal: no demand, held.
-    let held: Vec<_> = (0..5)
-        .map(|_| adapter.evaluate(&retrying(&clock)).unwrap().into_decision().unwrap())
-        .collect();
+    let held = admitted(&adapter, &clock, 5);
     assert_eq!(generation(), Some(6), "the generation they were admitted in used the limit");
     assert_eq!(generation(), Some(6), "no proposal since: no demand");
     drop(held);

@@ -2,17 +2,20 @@
 //! session's pattern's and tenant's windows through `PolicyContext`, from the knowledge
 //! published last, read when it asks.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
+
+use support::{retrying, running};
 
 use autonomic_adapter::breaker::BreakerConfig;
 use autonomic_adapter::{
     Analysis, CohortWindows, FnPolicy, PolicyContext, Proposal, QRule, SessionAction,
     SessionAdapter, SessionAdapterConfig, SessionPolicy,
 };
-use autonomic_core::marker::Active;
 use autonomic_core::{
-    CaseId, ClockHandle, Coverage, GlobalKnowledge, KnowledgeBase, MetricsSnapshot, SessionHandle,
-    TenantId, WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
+    ClockHandle, Coverage, GlobalKnowledge, KnowledgeBase, MetricsSnapshot, TenantId, WindowCounts,
+    WindowFigures, WindowGauges, WindowedKnowledge,
 };
 
 const P: u8 = 7;
@@ -59,17 +62,6 @@ fn recording_adapter()
     (kb, adapter, seen)
 }
 
-fn started(tenant: TenantId, pattern: Option<u8>) -> SessionHandle<(), Active> {
-    let builder = SessionHandle::builder(CaseId::new(), tenant);
-    match pattern {
-        Some(p) => builder.pattern(p),
-        None => builder,
-    }
-    .build()
-    .start()
-    .unwrap()
-}
-
 #[test]
 fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
     let (kb, adapter, seen) = recording_adapter();
@@ -81,7 +73,7 @@ fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
         vec![(tenant, figures(50, 10)), (other_tenant, figures(50, 50))],
     );
 
-    adapter.evaluate(&started(tenant, Some(P))).unwrap();
+    adapter.evaluate(&running(tenant, Some(P), &ClockHandle::monotonic())).unwrap();
     let cohort = seen.lock().unwrap().pop().unwrap();
     assert_eq!(cohort.generation, 1);
     assert_eq!(cohort.pattern, Some(figures(100, 80)));
@@ -89,7 +81,7 @@ fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
     assert_eq!(cohort.worst_failure_rate(), Some(0.8));
 
     // A session without a pattern has no pattern window; its tenant's is still read.
-    adapter.evaluate(&started(other_tenant, None)).unwrap();
+    adapter.evaluate(&running(other_tenant, None, &ClockHandle::monotonic())).unwrap();
     let cohort = seen.lock().unwrap().pop().unwrap();
     assert_eq!(cohort.pattern, None);
     assert_eq!(cohort.tenant, Some(figures(50, 50)));
@@ -100,7 +92,7 @@ fn a_custom_policy_reads_its_patterns_and_tenants_windows() {
 fn the_cohort_is_read_when_asked_so_the_next_publication_is_seen() {
     let (kb, adapter, seen) = recording_adapter();
     let tenant = TenantId::new();
-    let session = started(tenant, Some(P));
+    let session = running(tenant, Some(P), &ClockHandle::monotonic());
 
     // Nothing published yet: an empty cohort, not an error.
     adapter.evaluate(&session).unwrap();
@@ -144,7 +136,7 @@ fn a_cohort_beyond_the_windows_caps_has_no_window_of_its_own() {
         }),
         ..GlobalKnowledge::default()
     });
-    adapter.evaluate(&started(TenantId::new(), Some(P))).unwrap();
+    adapter.evaluate(&running(TenantId::new(), Some(P), &ClockHandle::monotonic())).unwrap();
     let cohort = seen.lock().unwrap().pop().unwrap();
     assert_eq!((cohort.pattern, cohort.tenant), (None, None), "`other` is not one cohort");
     assert_eq!(cohort.worst_failure_rate(), None);
@@ -156,7 +148,7 @@ fn a_context_built_by_hand_reads_knowledge_only_when_given_some() {
     publish(&kb, vec![(P, figures(100, 80))], vec![]);
     let config = SessionAdapterConfig::default();
     let clock = ClockHandle::monotonic();
-    let session = started(TenantId::new(), Some(P));
+    let session = running(TenantId::new(), Some(P), &ClockHandle::monotonic());
     let bare = PolicyContext::new(session.id(), session.tenant_id(), Some(P), &config, &clock);
     assert_eq!(bare.cohort(), CohortWindows::default());
     assert_eq!(bare.pattern_window(), None);
@@ -172,20 +164,6 @@ fn windows_under_the_minimum_volume_judge_no_failure_rate() {
     assert_eq!(cohort.worst_failure_rate(), Some(0.1), "the unjudged pattern is left out");
 }
 
-/// A session of pattern `P` past its retries, on `clock`.
-fn retrying(tenant: TenantId, clock: &ClockHandle) -> SessionHandle<(), Active> {
-    let handle = SessionHandle::builder(CaseId::new(), tenant)
-        .pattern(P)
-        .clock(clock.clone())
-        .build()
-        .start()
-        .unwrap();
-    for _ in 0..4 {
-        handle.record_retry();
-    }
-    handle
-}
-
 #[test]
 fn the_default_policy_sheds_instead_of_retrying_into_a_failing_cohort_when_asked() {
     let shedding = SessionAdapterConfig {
@@ -198,7 +176,13 @@ fn the_default_policy_sheds_instead_of_retrying_into_a_failing_cohort_when_asked
         let kb = Arc::new(KnowledgeBase::new());
         publish(&kb, vec![(P, pattern)], vec![(tenant, figures(100, 0))]);
         let adapter = SessionAdapter::builder(kb).config(config.clone()).build().unwrap();
-        adapter.evaluate(&retrying(tenant, &clock)).unwrap().into_decision().unwrap().action.clone()
+        adapter
+            .evaluate(&retrying(tenant, Some(P), &clock))
+            .unwrap()
+            .into_decision()
+            .unwrap()
+            .action
+            .clone()
     };
     let is_retry = |a: &SessionAction| matches!(a, SessionAction::RetryTask { .. });
 
@@ -227,7 +211,7 @@ fn shedding_passes_the_cohort_breaker_a_retry_does_not() {
             .unwrap();
         publish(&kb, vec![(P, figures(100, 80))], vec![]);
         adapter.observe_knowledge(&clock);
-        adapter.evaluate(&retrying(tenant, &clock)).unwrap()
+        adapter.evaluate(&retrying(tenant, Some(P), &clock)).unwrap()
     };
     match run(SessionAdapterConfig::default()) {
         Analysis::Refused(r) => assert_eq!(r.rule, QRule::CohortBreaker),
