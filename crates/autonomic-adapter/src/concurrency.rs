@@ -105,6 +105,13 @@ impl ConcurrencyLimit {
         }
     }
 
+    /// The peak demand since the last take, reset to zero.
+    fn take_peak(&self) -> u64 {
+        // Relaxed: as in `note_demand`; the swap takes the peak and resets it in one step,
+        // so a demand noted meanwhile counts in this generation or the next.
+        self.peak_demand.swap(0, Ordering::Relaxed)
+    }
+
     /// The limit in force, if adaptive concurrency is on.
     pub(crate) fn limit(&self) -> Option<u64> {
         // Relaxed: as in `bound`.
@@ -116,13 +123,31 @@ impl ConcurrencyLimit {
     pub(crate) fn observe(&self, knowledge: &GlobalKnowledge) {
         if let Some(controller) = &self.controller {
             let mut controller = controller.lock().unwrap_or_else(PoisonError::into_inner);
-            // Relaxed: as in `note_demand`; the swap takes the peak and resets it in one
-            // step, so a demand noted meanwhile counts in this generation or the next.
-            let take_peak = || self.peak_demand.swap(0, Ordering::Relaxed);
-            let limit = controller.observe(knowledge, take_peak);
+            let limit = controller.observe(knowledge, || self.take_peak());
             // Relaxed: as in `bound`; stored under the controller's lock, so stores are in
             // generation order.
             self.in_force.store(limit, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_peak_is_lost_to_a_racing_reset() {
+        let limit = ConcurrencyLimit::new(Some(ConcurrencyConfig::default()));
+        let highest = std::thread::scope(|scope| {
+            for t in 1..=4u64 {
+                let limit = &limit;
+                scope.spawn(move || (1..=1_000).for_each(|d| limit.note_demand(d * t)));
+            }
+            // A generation ends while the demands are noted: its take and the next one's
+            // together hold the highest demand, whatever the interleaving.
+            limit.take_peak()
+        });
+        assert_eq!(highest.max(limit.take_peak()), 4_000);
+        assert_eq!(limit.take_peak(), 0, "a take resets the peak");
     }
 }
