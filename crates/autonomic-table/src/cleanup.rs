@@ -180,7 +180,7 @@ impl SessionTable {
         // cleaned in one critical section, highest positions first (so removals shorten the
         // slab instead of recording holes; see `docs/performance.md`), instead of one lock,
         // one registry lookup and one random access per session.
-        let mut by_tenant: HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher> = HashMap::default();
+        let mut by_tenant = ByTenant::default();
         {
             // Removals during the pass leave the slabs' compaction to its end (most of what
             // they would move is about to be removed too).
@@ -204,7 +204,7 @@ impl SessionTable {
                 }
             });
             self.unindex_batch(&mut batch, &mut by_tenant);
-            for (tenant, mut sessions) in by_tenant {
+            for (tenant, mut sessions) in by_tenant.lists {
                 // Visiting order is about highest position first already; sort only if not.
                 if !sessions.is_sorted_by(|a, b| a.0 >= b.0) {
                     sessions.sort_unstable_by_key(|s| Reverse(s.0));
@@ -221,11 +221,7 @@ impl SessionTable {
 
     /// Takes a batch of removed entries out of the all-sessions slab and their pattern slabs,
     /// one critical section per slab, and moves them to their tenants' batches.
-    fn unindex_batch(
-        &self,
-        batch: &mut Vec<Taken>,
-        by_tenant: &mut HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher>,
-    ) {
+    fn unindex_batch(&self, batch: &mut Vec<Taken>, by_tenant: &mut ByTenant) {
         // Visited highest position first: already in the best order.
         let gone = self.all.remove_all(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
         debug_assert_eq!(gone.count, batch.len(), "all-sessions slab");
@@ -262,10 +258,7 @@ impl SessionTable {
             debug_assert!(gone.count > 0, "pattern slab {pattern}");
         }
         for Taken { entry, .. } in batch.drain(..) {
-            by_tenant
-                .entry(entry.handle.tenant_id())
-                .or_default()
-                .push((entry.tenant_pos, entry.handle));
+            by_tenant.push(entry.handle.tenant_id(), entry.tenant_pos, entry.handle);
         }
     }
 }
@@ -306,6 +299,31 @@ pub struct SweepReport {
 const ENTRIES_PER_UNINDEX: usize = 1024;
 /// End of a list threaded through a batch.
 const NONE: u16 = u16::MAX;
+
+/// The removed sessions' tenant slab positions, by tenant, in the order the tenants were met.
+#[derive(Default)]
+struct ByTenant {
+    lists: Vec<(TenantId, Vec<(Pos, Handle)>)>,
+    /// Where each tenant's list is in `lists`.
+    index: HashMap<TenantId, usize, TenantHasher>,
+    /// The list pushed to last: runs of one tenant's sessions (a table with few tenants has
+    /// long ones) skip the hash lookup.
+    last: usize,
+}
+
+impl ByTenant {
+    fn push(&mut self, tenant: TenantId, pos: Pos, handle: Handle) {
+        let i = match self.lists.get(self.last) {
+            Some((t, _)) if *t == tenant => self.last,
+            _ => *self.index.entry(tenant).or_insert_with(|| {
+                self.lists.push((tenant, Vec::new()));
+                self.lists.len() - 1
+            }),
+        };
+        self.last = i;
+        self.lists[i].1.push((pos, handle));
+    }
+}
 
 /// An entry a cleanup pass removed from the map, with the pattern read under its lock.
 struct Taken {
