@@ -373,6 +373,7 @@ fn start<P: SessionPolicy>(
 }
 
 /// `tenant`'s 16 bytes then `key`, in `buf`.
+#[inline]
 fn map_key<'b>(buf: &'b mut [u8], tenant: TenantId, key: &str) -> Result<&'b [u8], KeyError> {
     let len = TENANT_BYTES + key.len();
     if key.len() > MAX_KEY_LEN || len > buf.len() {
