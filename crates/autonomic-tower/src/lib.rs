@@ -69,6 +69,7 @@
 //! * [`Classify`], [`Outcome`], [`ServerErrorsFail`], [`GrpcStatus`]: outcomes.
 //! * [`SessionError`], [`KeyError`], [`KeyedConfigError`]: errors.
 
+mod case;
 mod classify;
 mod error;
 mod extract;

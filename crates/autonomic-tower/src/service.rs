@@ -6,11 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use autonomic::{Analysis, CaseId, SessionHandle, SessionPolicy, ThresholdPolicy};
+use autonomic::{Analysis, SessionHandle, SessionPolicy, ThresholdPolicy};
 use http::request::Parts;
 use http::{Request, Response};
 use tower_service::Service;
 
+use crate::case::next_case_id;
 use crate::future::{End, Guard, Mode, end};
 use crate::layer::Shared;
 use crate::{Classify, ResponseFuture, ServerErrorsFail, SessionError};
@@ -77,7 +78,7 @@ impl<P: SessionPolicy> Shared<P> {
         // `started_ns`: where the request's latency is measured from, on the runtime's clock.
         let (session, started_ns, per_request) = match &self.keyed {
             None => {
-                let mut new = runtime.create_session(CaseId::new(), tenant);
+                let mut new = runtime.create_session(next_case_id(), tenant);
                 if let Some(pattern) = self.pattern.pattern(parts) {
                     new = new.with_pattern(pattern);
                 }
