@@ -54,10 +54,10 @@ impl SessionTable {
     /// elsewhere). `removed` runs with no lock held.
     ///
     /// The pass walks the all-sessions slab once, highest position first. A removed session
-    /// leaves the by-id map at once and the indexes in batches: the all-sessions slab and its
-    /// pattern's slab with every 1024 removals (one critical section per slab per batch),
-    /// its tenant's slab once per tenant at the end of the pass (so concurrent listings may
-    /// still show it until then). Compaction waits for the end of the pass.
+    /// leaves the by-id map at once and the indexes in batches: the all-sessions slab, its
+    /// pattern's slab and its tenant's slab with every 1024 removals (one critical section
+    /// per slab per batch; concurrent listings may still show it until then). Compaction
+    /// waits for the end of the pass.
     ///
     /// ```
     /// use std::time::Duration;
@@ -176,11 +176,12 @@ impl SessionTable {
         mut removed: impl FnMut(&SessionReading),
     ) -> SweepReport {
         let mut report = SweepReport::default();
-        // The removed sessions' tenant slab positions, by tenant: each tenant's slab is then
-        // cleaned in one critical section, highest positions first (so removals shorten the
-        // slab instead of recording holes; see `docs/performance.md`), instead of one lock,
-        // one registry lookup and one random access per session.
-        let mut by_tenant: HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher> = HashMap::default();
+        // A batch's removed sessions' tenant slab positions, by tenant: each tenant's slab is
+        // then cleaned in one critical section per batch, highest positions first (so
+        // removals shorten the slab instead of recording holes; see `docs/performance.md`),
+        // instead of one lock, one registry lookup and one random access per session. Its
+        // lists are reused from batch to batch.
+        let mut by_tenant = ByTenant::default();
         {
             // Removals during the pass leave the slabs' compaction to its end (most of what
             // they would move is about to be removed too).
@@ -204,14 +205,6 @@ impl SessionTable {
                 }
             });
             self.unindex_batch(&mut batch, &mut by_tenant);
-            for (tenant, mut sessions) in by_tenant {
-                // Visiting order is about highest position first already; sort only if not.
-                if !sessions.is_sorted_by(|a, b| a.0 >= b.0) {
-                    sessions.sort_unstable_by_key(|s| Reverse(s.0));
-                }
-                let gone = self.tenants.unregister_all(tenant, &sessions);
-                debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
-            }
         }
         if report.removed > 0 {
             self.compact_indexes();
@@ -219,13 +212,10 @@ impl SessionTable {
         report
     }
 
-    /// Takes a batch of removed entries out of the all-sessions slab and their pattern slabs,
-    /// one critical section per slab, and moves them to their tenants' batches.
-    fn unindex_batch(
-        &self,
-        batch: &mut Vec<Taken>,
-        by_tenant: &mut HashMap<TenantId, Vec<(Pos, Handle)>, TenantHasher>,
-    ) {
+    /// Takes a batch of removed entries out of the all-sessions slab, their pattern slabs and
+    /// their tenants' slabs, one critical section per slab; the batch's handles are dropped
+    /// last, with no lock held (most are the sessions' last ones).
+    fn unindex_batch(&self, batch: &mut Vec<Taken>, by_tenant: &mut ByTenant) {
         // Visited highest position first: already in the best order.
         let gone = self.all.remove_all(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
         debug_assert_eq!(gone.count, batch.len(), "all-sessions slab");
@@ -262,11 +252,16 @@ impl SessionTable {
             debug_assert!(gone.count > 0, "pattern slab {pattern}");
         }
         for Taken { entry, .. } in batch.drain(..) {
-            by_tenant
-                .entry(entry.handle.tenant_id())
-                .or_default()
-                .push((entry.tenant_pos, entry.handle));
+            by_tenant.push(entry.handle.tenant_id(), entry.tenant_pos, entry.handle);
         }
+        by_tenant.drain(|tenant, sessions| {
+            // Visiting order is about highest position first already; sort only if not.
+            if !sessions.is_sorted_by(|a, b| a.0 >= b.0) {
+                sessions.sort_unstable_by_key(|s| Reverse(s.0));
+            }
+            let gone = self.tenants.unregister_all(tenant, sessions);
+            debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
+        });
     }
 }
 
@@ -306,6 +301,44 @@ pub struct SweepReport {
 const ENTRIES_PER_UNINDEX: usize = 1024;
 /// End of a list threaded through a batch.
 const NONE: u16 = u16::MAX;
+
+/// Removed sessions' tenant slab positions, by tenant, in the order the tenants were met.
+#[derive(Default)]
+struct ByTenant {
+    lists: Vec<(TenantId, Vec<(Pos, Handle)>)>,
+    /// Where each tenant's list is in `lists`.
+    index: HashMap<TenantId, usize, TenantHasher>,
+    /// The list pushed to last: runs of one tenant's sessions (a table with few tenants has
+    /// long ones) skip the hash lookup.
+    last: usize,
+    /// Emptied lists, kept for the next batch (at most as many as tenants met in one batch).
+    spare: Vec<Vec<(Pos, Handle)>>,
+}
+
+impl ByTenant {
+    fn push(&mut self, tenant: TenantId, pos: Pos, handle: Handle) {
+        let i = match self.lists.get(self.last) {
+            Some((t, _)) if *t == tenant => self.last,
+            _ => *self.index.entry(tenant).or_insert_with(|| {
+                self.lists.push((tenant, self.spare.pop().unwrap_or_default()));
+                self.lists.len() - 1
+            }),
+        };
+        self.last = i;
+        self.lists[i].1.push((pos, handle));
+    }
+
+    /// Hands each tenant's list to `f`, then empties it (dropping its handles) into `spare`.
+    fn drain(&mut self, mut f: impl FnMut(TenantId, &mut Vec<(Pos, Handle)>)) {
+        for (tenant, mut sessions) in self.lists.drain(..) {
+            f(tenant, &mut sessions);
+            sessions.clear();
+            self.spare.push(sessions);
+        }
+        self.index.clear();
+        self.last = 0;
+    }
+}
 
 /// An entry a cleanup pass removed from the map, with the pattern read under its lock.
 struct Taken {

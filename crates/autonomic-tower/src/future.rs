@@ -16,7 +16,8 @@ use crate::{Classify, Outcome, SessionError};
 pin_project! {
     /// The future of a [`SessionService`](crate::SessionService) call.
     ///
-    /// On the inner response it records one task (latency from `call` to the response)
+    /// On the inner response it records one task (latency from `call` to the response:
+    /// from the session's start, in `call`, per request; from the key's lookup, keyed)
     /// with the outcome the classifier gives, and, in per-request mode, completes or fails
     /// the session. If it is dropped first (the client went away, a timeout fired), a
     /// per-request session is cancelled and nothing is recorded.
@@ -82,20 +83,23 @@ pub(crate) struct Guard<P: SessionPolicy> {
     inner: Option<Running<P>>,
 }
 
+/// What a pending request holds: its session, when it started, and, only if the session's
+/// end is told to the adapter, the runtime (otherwise the request touches no reference count
+/// of the runtime: the session's own clock is the runtime's).
 struct Running<P: SessionPolicy> {
-    runtime: Arc<AutonomicRuntime<P>>,
     session: SessionHandle,
+    /// ns on the session's clock, which is the runtime's (its table builds every session
+    /// on it).
     started_ns: u64,
-    mode: Mode,
+    mode: Mode<P>,
 }
 
 /// Whose session a request runs in.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Mode {
+pub(crate) enum Mode<P: SessionPolicy> {
     /// Its own: ended by the response (or cancelled by the future's drop).
     PerRequest {
-        /// Whether its end is told to the adapter (its lifecycle event).
-        lifecycle_events: bool,
+        /// The runtime, if the session's end is told to the adapter (its lifecycle event).
+        events: Option<Arc<AutonomicRuntime<P>>>,
     },
     /// Its key's: never ended by a request.
     Keyed,
@@ -109,22 +113,21 @@ pub(crate) enum End {
     Cancel,
 }
 
-/// Ends a per-request session, through the runtime (which tells the adapter: its lifecycle
-/// event) or on the handle alone. Either way the end is the handle's one compare-and-swap,
-/// which also returns any resource grant.
+/// Ends a per-request session, through the runtime if `events` gives it (which tells the
+/// adapter: its lifecycle event) or on the handle alone. Either way the end is the handle's
+/// one compare-and-swap, which also returns any resource grant.
 pub(crate) fn end<P: SessionPolicy>(
-    runtime: &AutonomicRuntime<P>,
+    events: Option<&AutonomicRuntime<P>>,
     session: SessionHandle,
     how: End,
-    lifecycle_events: bool,
 ) {
-    let ended = match (how, lifecycle_events) {
-        (End::Complete, true) => runtime.complete_session(session).map(drop),
-        (End::Fail, true) => runtime.fail_session(session).map(drop),
-        (End::Cancel, true) => runtime.cancel_session(session).map(drop),
-        (End::Complete, false) => session.complete().map(drop),
-        (End::Fail, false) => session.fail().map(drop),
-        (End::Cancel, false) => session.cancel().map(drop),
+    let ended = match (how, events) {
+        (End::Complete, Some(runtime)) => runtime.complete_session(session).map(drop),
+        (End::Fail, Some(runtime)) => runtime.fail_session(session).map(drop),
+        (End::Cancel, Some(runtime)) => runtime.cancel_session(session).map(drop),
+        (End::Complete, None) => session.complete().map(drop),
+        (End::Fail, None) => session.fail().map(drop),
+        (End::Cancel, None) => session.cancel().map(drop),
     };
     if let Err(e) = ended {
         // Ended from outside (cancelled by id) while the request ran.
@@ -133,28 +136,23 @@ pub(crate) fn end<P: SessionPolicy>(
 }
 
 impl<P: SessionPolicy> Guard<P> {
-    pub(crate) fn new(
-        runtime: Arc<AutonomicRuntime<P>>,
-        session: SessionHandle,
-        started_ns: u64,
-        mode: Mode,
-    ) -> Self {
-        Guard { inner: Some(Running { runtime, session, started_ns, mode }) }
+    pub(crate) fn new(session: SessionHandle, started_ns: u64, mode: Mode<P>) -> Self {
+        Guard { inner: Some(Running { session, started_ns, mode }) }
     }
 
     fn finish(&mut self, outcome: Outcome) {
-        let Some(Running { runtime, session, started_ns, mode }) = self.inner.take() else {
+        let Some(Running { session, started_ns, mode }) = self.inner.take() else {
             return;
         };
-        session.record_task_execution(runtime.clock().elapsed_since(started_ns));
+        session.record_task_execution(session.context().clock().elapsed_since(started_ns));
         match (mode, outcome) {
             (Mode::Keyed, Outcome::Success) => {}
             (Mode::Keyed, Outcome::Failure) => session.record_violation(),
-            (Mode::PerRequest { lifecycle_events }, Outcome::Success) => {
-                end(&runtime, session, End::Complete, lifecycle_events)
+            (Mode::PerRequest { events }, Outcome::Success) => {
+                end(events.as_deref(), session, End::Complete)
             }
-            (Mode::PerRequest { lifecycle_events }, Outcome::Failure) => {
-                end(&runtime, session, End::Fail, lifecycle_events)
+            (Mode::PerRequest { events }, Outcome::Failure) => {
+                end(events.as_deref(), session, End::Fail)
             }
         }
     }
@@ -163,9 +161,9 @@ impl<P: SessionPolicy> Guard<P> {
 impl<P: SessionPolicy> Drop for Guard<P> {
     fn drop(&mut self) {
         let Some(running) = self.inner.take() else { return };
-        if let Mode::PerRequest { lifecycle_events } = running.mode {
+        if let Mode::PerRequest { events } = running.mode {
             tracing::debug!(session_id = %running.session.id(), "request dropped: session cancelled");
-            end(&running.runtime, running.session, End::Cancel, lifecycle_events);
+            end(events.as_deref(), running.session, End::Cancel);
         }
     }
 }

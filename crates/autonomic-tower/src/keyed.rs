@@ -209,8 +209,9 @@ impl KeyedSessions {
     }
 
     /// The session of `tenant`'s `key`, started in `runtime` on first use (or again, if the
-    /// one it had was ended from outside). The key is validated first ([`validate_key`]
-    /// with `max_key_len`).
+    /// one it had was ended from outside). A key that is not a live key is validated
+    /// ([`validate_key`] with `max_key_len`) before anything is added for it; a live key was
+    /// validated when it was added.
     pub fn session<P: SessionPolicy>(
         &self,
         runtime: &AutonomicRuntime<P>,
@@ -219,7 +220,10 @@ impl KeyedSessions {
         pattern: Option<u8>,
         now_ns: u64,
     ) -> Result<SessionHandle, SessionError<Infallible>> {
-        validate_key(key, self.config.max_key_len)?;
+        let max_len = self.config.max_key_len;
+        if key.len() > max_len {
+            return Err(KeyError::TooLong { len: key.len(), max: max_len }.into());
+        }
         // Most keys fit the small buffer: a 272-byte one would be zeroed for nothing.
         let (mut small, mut large);
         let buf: &mut [u8] = if key.len() <= SMALL_KEY_LEN {
@@ -240,6 +244,10 @@ impl KeyedSessions {
                 return Ok(entry.session.clone());
             }
         }
+        // Only a key that is not in the map needs its bytes checked: every key in it was
+        // checked before it was added, and a hit is a byte-for-byte match of one (under the
+        // same tenant and `max_key_len`), so a hit is a valid key.
+        validate_key(key, max_len)?;
         self.insert(runtime, tenant, map_key, pattern, now_ns)
     }
 
@@ -365,6 +373,7 @@ fn start<P: SessionPolicy>(
 }
 
 /// `tenant`'s 16 bytes then `key`, in `buf`.
+#[inline]
 fn map_key<'b>(buf: &'b mut [u8], tenant: TenantId, key: &str) -> Result<&'b [u8], KeyError> {
     let len = TENANT_BYTES + key.len();
     if key.len() > MAX_KEY_LEN || len > buf.len() {
@@ -458,6 +467,26 @@ mod tests {
                 assert_eq!(validate_key(key, 8).is_ok(), documented, "byte {b}");
             }
         }
+    }
+
+    #[test]
+    fn a_key_is_checked_whenever_it_is_not_a_live_key() {
+        let runtime = AutonomicRuntime::new(RuntimeConfig::default()).unwrap();
+        let key = KeyFrom::header(http::HeaderName::from_static("x"));
+        let keys = KeyedSessions::new(KeyedConfig::new(key).max_key_len(8)).unwrap();
+        let tenant = TenantId::new();
+        keys.session(&runtime, tenant, "wf-1", None, 1).unwrap();
+        // Near misses of a live key, and the live key too long for the bound.
+        for (bad, expected) in [
+            ("wf-1 ", KeyError::Invalid),
+            ("wf/1", KeyError::Invalid),
+            ("", KeyError::Invalid),
+            ("wf-1wf-1x", KeyError::TooLong { len: 9, max: 8 }),
+        ] {
+            let err = keys.session(&runtime, tenant, bad, None, 1).unwrap_err();
+            assert!(matches!(err, SessionError::Key(ref k) if *k == expected), "{bad:?}: {err}");
+        }
+        assert_eq!((keys.len(), runtime.table().total_sessions()), (1, 1));
     }
 
     #[test]

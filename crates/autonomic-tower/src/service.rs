@@ -6,11 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use autonomic::{Analysis, CaseId, SessionHandle, SessionPolicy, ThresholdPolicy};
+use autonomic::{Analysis, SessionHandle, SessionPolicy, ThresholdPolicy};
 use http::request::Parts;
 use http::{Request, Response};
 use tower_service::Service;
 
+use crate::case::next_case_id;
 use crate::future::{End, Guard, Mode, end};
 use crate::layer::Shared;
 use crate::{Classify, ResponseFuture, ServerErrorsFail, SessionError};
@@ -73,24 +74,31 @@ impl<P: SessionPolicy> Shared<P> {
     /// The request's session, admitted by the doctrine, in its extensions.
     fn admit(&self, parts: &mut Parts) -> Result<Guard<P>, SessionError<Infallible>> {
         let runtime = &self.runtime;
-        let now_ns = runtime.clock().now_nanos();
         let tenant = self.tenant.tenant(parts)?;
-        let (session, per_request) = match &self.keyed {
+        // `started_ns`: where the request's latency is measured from, on the runtime's clock.
+        let (session, started_ns, per_request) = match &self.keyed {
             None => {
-                let mut new = runtime.create_session(CaseId::new(), tenant);
+                let mut new = runtime.create_session(next_case_id(), tenant);
                 if let Some(pattern) = self.pattern.pattern(parts) {
                     new = new.with_pattern(pattern);
                 }
                 let session =
                     if self.lifecycle_events { runtime.start_session(new)? } else { new.start()? };
-                (session, true)
+                // The session's start, which its start read the runtime's clock for: no
+                // clock read of our own. (Started, so it has a start time.)
+                let started_ns = session
+                    .snapshot_at(0)
+                    .started_at_ns
+                    .unwrap_or_else(|| runtime.clock().now_nanos());
+                (session, started_ns, true)
             }
             Some(keyed) => {
+                let now_ns = runtime.clock().now_nanos();
                 let key = keyed.key(parts)?;
                 let pattern = self.pattern.pattern(parts);
                 let session = keyed.session(runtime, tenant, key, pattern, now_ns)?;
                 keyed.maybe_sweep(runtime, now_ns);
-                (session, false)
+                (session, now_ns, false)
             }
         };
         match runtime.adapter().evaluate(&session) {
@@ -103,7 +111,7 @@ impl<P: SessionPolicy> Shared<P> {
             }
             Ok(Analysis::Refused(refusal)) => {
                 if per_request {
-                    end(runtime, session, End::Cancel, self.lifecycle_events);
+                    end(self.lifecycle_events.then_some(&**runtime), session, End::Cancel);
                 }
                 return Err(SessionError::Refused(Box::new(refusal)));
             }
@@ -115,9 +123,9 @@ impl<P: SessionPolicy> Shared<P> {
         parts.extensions.insert::<SessionHandle>(session.clone());
         let mode = match per_request {
             false => Mode::Keyed,
-            true => Mode::PerRequest { lifecycle_events: self.lifecycle_events },
+            true => Mode::PerRequest { events: self.lifecycle_events.then(|| runtime.clone()) },
         };
-        Ok(Guard::new(runtime.clone(), session, now_ns, mode))
+        Ok(Guard::new(session, started_ns, mode))
     }
 }
 
