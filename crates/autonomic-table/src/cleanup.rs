@@ -290,7 +290,13 @@ pub fn ended_long_enough_ago_at(
     now_ns: u64,
     retention: Duration,
 ) -> bool {
-    snapshot.is_terminal() && snapshot.ended_for(now_ns).is_some_and(|age| age >= retention)
+    // In nanoseconds: `ended_for`'s `Duration` would divide by 10^9 per finished session, and
+    // a sweep asks this of every one. No age reaches a retention past `u64::MAX` ns.
+    let Ok(retention_ns) = u64::try_from(retention.as_nanos()) else {
+        return false;
+    };
+    snapshot.is_terminal()
+        && snapshot.ended_at_ns.is_some_and(|end| now_ns.saturating_sub(end) >= retention_ns)
 }
 
 /// What one [`sweep`](SessionTable::sweep) did.
