@@ -12,17 +12,31 @@ use crate::histogram;
 use crate::metrics::{READINGS_PER_FOLD, Reading, Sums};
 use crate::{AggregatedMetrics, Cumulative, LatencyHistogram, SessionSource, WindowPass};
 
-/// Sums and latency distribution of one group of sessions (a tenant, a pattern, or all).
-#[derive(Debug, Clone, Default)]
+/// Sums of one group of sessions (a tenant or a pattern), and its latency distribution if
+/// the aggregation keeps one per group (about 2.2 KB, so a sums-only one does not carry it).
+#[derive(Debug, Clone)]
 struct Group {
     sums: Sums,
-    histogram: LatencyHistogram,
+    histogram: Option<Box<LatencyHistogram>>,
 }
 
+/// What a group without a distribution of its own shows: none.
+static NO_HISTOGRAM: LatencyHistogram = LatencyHistogram::new();
+
 impl Group {
+    fn new(with_histogram: bool) -> Self {
+        Group { sums: Sums::default(), histogram: with_histogram.then(Box::default) }
+    }
+
     fn clear(&mut self) {
         self.sums = Sums::default();
-        self.histogram.clear();
+        if let Some(h) = &mut self.histogram {
+            h.clear();
+        }
+    }
+
+    fn histogram(&self) -> &LatencyHistogram {
+        self.histogram.as_deref().unwrap_or(&NO_HISTOGRAM)
     }
 
     fn is_empty(&self) -> bool {
@@ -30,7 +44,7 @@ impl Group {
     }
 
     fn metrics(&self, taken_at_ns: u64, coverage: Coverage) -> AggregatedMetrics {
-        self.sums.metrics(&self.histogram, taken_at_ns, coverage)
+        self.sums.metrics(self.histogram(), taken_at_ns, coverage)
     }
 }
 
@@ -47,10 +61,10 @@ struct TenantGroup {
 }
 
 impl TenantGroup {
-    fn new(tenant: TenantId) -> Self {
+    fn new(tenant: TenantId, with_histogram: bool) -> Self {
         TenantGroup {
             tenant,
-            group: Group::default(),
+            group: Group::new(with_histogram),
             cell_of: Box::new([NO_CELL; UNPATTERNED + 1]),
             renumbered: NO_INDEX,
         }
@@ -130,10 +144,10 @@ const UNPATTERNED: usize = 256;
 /// how many run for longer than [`with_slow_threshold`](Self::with_slow_threshold)); read them
 /// as the windows are fed ([`feed_windows`](Self::feed_windows)).
 ///
-/// Memory: 257 pattern groups (256 patterns and "no pattern") of about 2.3 KB each and a
-/// 48 KB cell cache, allocated once; per tenant seen in the last pass, a group (about
-/// 3.4 KB with its pattern slots) and one cell (176 bytes) per pattern it had sessions
-/// with. Tenants that had no session in a pass are dropped at its end, and with them every
+/// Memory: 257 pattern groups (256 patterns and "no pattern") of about 150 bytes each
+/// (2.3 KB with a latency distribution) and a 48 KB cell cache, allocated once; per tenant
+/// seen in the last pass, a group (about 1.2 KB with its pattern slots, 2.2 KB more with a
+/// distribution) and one cell (about 160 bytes) per pattern it had sessions with. Tenants that had no session in a pass are dropped at its end, and with them every
 /// cell that had none, so groups are bounded by the live tenants and cells by 257 per live
 /// tenant.
 ///
@@ -159,7 +173,10 @@ const UNPATTERNED: usize = 256;
 /// ```
 #[derive(Clone)]
 pub struct Aggregation {
-    total: Group,
+    /// Sums of every session of the pass.
+    total: Sums,
+    /// Latency distribution of every session of the pass.
+    histogram: LatencyHistogram,
     tenants: Vec<TenantGroup>,
     /// Tenant key ([`tenant_key`]) -> index in `tenants`.
     tenant_index: HashMap<u128, u32, FoldHashState>,
@@ -208,19 +225,24 @@ impl Aggregation {
     /// Empty state, with a latency distribution per tenant and per pattern (allocates the
     /// pattern groups and the cache).
     pub fn new() -> Self {
+        Self::with_group_histograms(true)
+    }
+
+    fn with_group_histograms(per_group_histograms: bool) -> Self {
         let hashing = FoldHashState::default();
         // A random odd multiplier: the cache spreads tenant ids nobody can aim at one entry
         // without knowing it (and a collision only sends a lookup to the seeded map).
         let cache_multiplier = hashing.hash_one(0x9e37_79b9_7f4a_7c15u64) | 1;
         Aggregation {
-            total: Group::default(),
+            total: Sums::default(),
+            histogram: LatencyHistogram::new(),
             tenants: Vec::new(),
             tenant_index: HashMap::with_hasher(hashing),
             cells: Vec::new(),
             cache: Box::new([EMPTY_ENTRY; CACHE_SIZE]),
             cache_multiplier,
-            patterns: vec![Group::default(); UNPATTERNED + 1].into_boxed_slice(),
-            per_group_histograms: true,
+            patterns: vec![Group::new(per_group_histograms); UNPATTERNED + 1].into_boxed_slice(),
+            per_group_histograms,
             slow_after_ns: None,
             slow_cutoff_ns: 0,
             taken_at_ns: 0,
@@ -248,7 +270,7 @@ impl Aggregation {
     /// # Ok::<(), autonomic_core::TransitionError>(())
     /// ```
     pub fn sums_only() -> Self {
-        Aggregation { per_group_histograms: false, ..Self::new() }
+        Self::with_group_histograms(false)
     }
 
     /// Counts running sessions older than `threshold` as slow in every group's gauges
@@ -293,26 +315,26 @@ impl Aggregation {
         let (mut min, mut max) = (u64::MAX, 0u64);
         for r in readings {
             let c = self.cell_of(r.tenant, r.pattern) as usize;
-            let Aggregation { total, tenants, cells, patterns, .. } = &mut *self;
+            let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
             // `c` came from the cache or `find_cell`, which only name cells that exist.
             let cell = &mut cells[c];
             cell.sums.add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
                 let bucket = histogram::index_of(mean);
-                total.histogram.count_in(bucket, mean);
+                histogram.count_in(bucket, mean);
                 min = min.min(mean);
                 max = max.max(mean);
                 if per_group {
-                    let tenant = &mut tenants[cell.tenant as usize].group.histogram;
-                    let pattern = &mut patterns[usize::from(cell.pattern)].histogram;
-                    for h in [tenant, pattern] {
+                    let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
+                    let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
+                    for h in [tenant, pattern].into_iter().flatten() {
                         h.count_in(bucket, mean);
                         h.include_extremes(mean, mean);
                     }
                 }
             }
         }
-        self.total.histogram.include_extremes(min, max);
+        self.histogram.include_extremes(min, max);
     }
 
     /// The index in `cells` of the cell of the tenant keyed `tenant` ([`tenant_key`]) and
@@ -340,7 +362,8 @@ impl Aggregation {
             Some(&i) => i,
             None => {
                 let i = index_u32(self.tenants.len());
-                self.tenants.push(TenantGroup::new(tenant_of_key(tenant)));
+                let with_histogram = self.per_group_histograms;
+                self.tenants.push(TenantGroup::new(tenant_of_key(tenant), with_histogram));
                 self.tenant_index.insert(tenant, i);
                 i
             }
@@ -372,9 +395,8 @@ impl Aggregation {
             // The histograms' extremes may not cover what was counted, so the bounded clear
             // below could leave counts behind: start from scratch instead.
             *self = Aggregation {
-                per_group_histograms: self.per_group_histograms,
                 slow_after_ns: self.slow_after_ns,
-                ..Aggregation::new()
+                ..Aggregation::with_group_histograms(self.per_group_histograms)
             };
         }
         self.in_pass = true;
@@ -384,7 +406,8 @@ impl Aggregation {
             .slow_after_ns
             .and_then(|slow| now_ns.checked_sub(slow))
             .map_or(0, |c| c.saturating_add(1));
-        self.total.clear();
+        self.total = Sums::default();
+        self.histogram.clear();
         for t in &mut self.tenants {
             t.group.clear();
         }
@@ -406,7 +429,7 @@ impl Aggregation {
             self.drop_empty();
         }
         for t in &self.tenants {
-            self.total.sums.merge(&t.group.sums);
+            self.total.merge(&t.group.sums);
         }
         self.in_pass = false;
         let metrics = self.total();
@@ -475,7 +498,7 @@ impl Aggregation {
     /// ```
     pub fn feed_windows(&self, pass: &mut WindowPass<'_>) {
         let now = self.taken_at_ns;
-        let sums = &self.total.sums;
+        let sums = &self.total;
         pass.global(Cumulative(sums.counts()), sums.gauges(now));
         for t in &self.tenants {
             let sums = &t.group.sums;
@@ -491,13 +514,13 @@ impl Aggregation {
 
     /// The roll-up of every session of the last pass (what [`run`](Self::run) returned).
     pub fn total(&self) -> AggregatedMetrics {
-        self.total.metrics(self.taken_at_ns, self.coverage)
+        self.total.metrics(&self.histogram, self.taken_at_ns, self.coverage)
     }
 
     /// Latency distribution (per-session mean task latency) of every session of the last
     /// pass.
     pub fn histogram(&self) -> &LatencyHistogram {
-        &self.total.histogram
+        &self.histogram
     }
 
     /// When the last pass read its sessions (the `now_ns` it was given).
@@ -512,7 +535,7 @@ impl Aggregation {
 
     /// One tenant's latency distribution in the last pass; `None` if it had no session.
     pub fn tenant_histogram(&self, tenant: TenantId) -> Option<&LatencyHistogram> {
-        self.tenant_group(tenant).map(|g| &g.histogram)
+        self.tenant_group(tenant).map(Group::histogram)
     }
 
     fn tenant_group(&self, tenant: TenantId) -> Option<&Group> {
@@ -538,7 +561,7 @@ impl Aggregation {
     /// One pattern's latency distribution in the last pass; `None` if it had no session.
     pub fn pattern_histogram(&self, pattern: u8) -> Option<&LatencyHistogram> {
         let g = &self.patterns[usize::from(pattern)];
-        (!g.is_empty()).then_some(&g.histogram)
+        (!g.is_empty()).then_some(g.histogram())
     }
 
     /// Every pattern that had sessions in the last pass, with its roll-up, in increasing
