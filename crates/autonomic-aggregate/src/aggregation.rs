@@ -297,8 +297,10 @@ impl Aggregation {
         source.for_each_reading(now_ns, |r| {
             let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
             // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
-            batch[len.min(READINGS_PER_FOLD - 1)] =
-                Reading::new(&r.snapshot, tenant_key(r.tenant_id), pattern);
+            // The cell is found here, while the session's id words are at hand: the batch
+            // then carries a 4-byte index instead of a 16-byte id and a pattern.
+            let cell = self.cell_of(tenant_key(r.tenant_id), pattern);
+            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
             len += 1;
             if len == READINGS_PER_FOLD {
                 self.fold(&batch);
@@ -310,13 +312,24 @@ impl Aggregation {
     }
 
     fn fold(&mut self, readings: &[Reading]) {
+        if self.per_group_histograms {
+            self.fold_with::<true>(readings)
+        } else {
+            self.fold_with::<false>(readings)
+        }
+    }
+
+    /// [`fold`](Self::fold), compiled once with and once without the groups' distributions
+    /// (so that the loop's sums-only pass does not test for them per session).
+    #[inline(always)]
+    fn fold_with<const PER_GROUP: bool>(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
-        let per_group = self.per_group_histograms;
         let (mut min, mut max) = (u64::MAX, 0u64);
         for r in readings {
-            let c = self.cell_of(r.tenant, r.pattern) as usize;
+            let c = r.cell as usize;
             let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
-            // `c` came from the cache or `find_cell`, which only name cells that exist.
+            // `c` came from `cell_of`, which only names cells that exist (and cells are only
+            // dropped at the end of a pass).
             let cell = &mut cells[c];
             cell.sums.add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
@@ -324,7 +337,7 @@ impl Aggregation {
                 histogram.count_in(bucket, mean);
                 min = min.min(mean);
                 max = max.max(mean);
-                if per_group {
+                if PER_GROUP {
                     let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
                     let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
                     for h in [tenant, pattern].into_iter().flatten() {
