@@ -593,7 +593,7 @@ impl Aggregation {
 /// Hashing for the tenant map: foldhash's quality hasher, with a per-map random seed that
 /// keeps tenant ids chosen by an outsider from being steered into one bucket.
 ///
-/// The map is only read when the pass's tenant cache misses, so the quality variant's final
+/// The map is only read when the pass's cell cache misses, so the quality variant's final
 /// avalanche costs little. The fast variant was tried: for some seeds it gave consecutive
 /// small ids fewer than half the distinct low bits hashbrown indexes by (about 4% of seeds,
 /// caught by `tenant_hasher_spreads_small_and_random_ids`).
