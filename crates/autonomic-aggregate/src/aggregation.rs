@@ -12,17 +12,31 @@ use crate::histogram;
 use crate::metrics::{READINGS_PER_FOLD, Reading, Sums};
 use crate::{AggregatedMetrics, Cumulative, LatencyHistogram, SessionSource, WindowPass};
 
-/// Sums and latency distribution of one group of sessions (a tenant, a pattern, or all).
-#[derive(Debug, Clone, Default)]
+/// Sums of one group of sessions (a tenant or a pattern), and its latency distribution if
+/// the aggregation keeps one per group (about 2.2 KB, so a sums-only one does not carry it).
+#[derive(Debug, Clone)]
 struct Group {
     sums: Sums,
-    histogram: LatencyHistogram,
+    histogram: Option<Box<LatencyHistogram>>,
 }
 
+/// What a group without a distribution of its own shows: none.
+static NO_HISTOGRAM: LatencyHistogram = LatencyHistogram::new();
+
 impl Group {
+    fn new(with_histogram: bool) -> Self {
+        Group { sums: Sums::default(), histogram: with_histogram.then(Box::default) }
+    }
+
     fn clear(&mut self) {
         self.sums = Sums::default();
-        self.histogram.clear();
+        if let Some(h) = &mut self.histogram {
+            h.clear();
+        }
+    }
+
+    fn histogram(&self) -> &LatencyHistogram {
+        self.histogram.as_deref().unwrap_or(&NO_HISTOGRAM)
     }
 
     fn is_empty(&self) -> bool {
@@ -30,88 +44,74 @@ impl Group {
     }
 
     fn metrics(&self, taken_at_ns: u64, coverage: Coverage) -> AggregatedMetrics {
-        self.sums.metrics(&self.histogram, taken_at_ns, coverage)
+        self.sums.metrics(self.histogram(), taken_at_ns, coverage)
     }
 }
 
-/// One tenant's group, and its sessions' sums split by pattern: a session is added to one
-/// cell only, found by its pattern through a dense array; the tenant's and the patterns' sums
-/// are added up from the cells after the pass.
+/// One tenant's group, and where its (tenant, pattern) cells are.
 #[derive(Debug, Clone)]
 struct TenantGroup {
     tenant: TenantId,
     group: Group,
-    /// Pattern slot (256: none) -> index in `cells`; `NO_CELL` if none in this pass.
-    cell_of: Box<[u16; UNPATTERNED + 1]>,
-    /// This pass's cells: pattern slot and sums.
-    cells: Vec<(u16, Sums)>,
+    /// Pattern slot (256: none) -> index in the aggregation's `cells`; `NO_CELL` if none.
+    cell_of: Box<[u32; UNPATTERNED + 1]>,
+    /// Scratch for [`Aggregation::drop_empty`]: this group's index once the empty ones are
+    /// gone.
+    renumbered: u32,
 }
 
 impl TenantGroup {
-    fn new(tenant: TenantId) -> Self {
+    fn new(tenant: TenantId, with_histogram: bool) -> Self {
         TenantGroup {
             tenant,
-            group: Group::default(),
+            group: Group::new(with_histogram),
             cell_of: Box::new([NO_CELL; UNPATTERNED + 1]),
-            cells: Vec::new(),
-        }
-    }
-
-    /// The sums of this tenant's sessions with pattern slot `pattern` (at most 256).
-    #[inline]
-    fn cell(&mut self, pattern: usize) -> &mut Sums {
-        let pattern = pattern.min(UNPATTERNED);
-        let c = usize::from(self.cell_of[pattern]);
-        if c < self.cells.len() {
-            return &mut self.cells[c].1;
-        }
-        self.new_cell(pattern)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn new_cell(&mut self, pattern: usize) -> &mut Sums {
-        // At most 257 cells (one per pattern slot), which fits a `u16` below `NO_CELL`.
-        self.cell_of[pattern] = self.cells.len() as u16;
-        self.cells.push((pattern as u16, Sums::default()));
-        let (_, sums) = self.cells.last_mut().expect("just pushed");
-        sums
-    }
-
-    /// Empties the group and its cells for the next pass (keeping their memory).
-    fn clear(&mut self) {
-        self.group.clear();
-        for (pattern, _) in self.cells.drain(..) {
-            self.cell_of[usize::from(pattern)] = NO_CELL;
+            renumbered: NO_INDEX,
         }
     }
 }
 
-/// No cell for this pattern yet (above any cell index).
-const NO_CELL: u16 = u16::MAX;
+/// The sums of one tenant's sessions with one pattern slot: what a session is added to.
+#[derive(Debug, Clone)]
+struct Cell {
+    /// Index of the tenant's group in `tenants`.
+    tenant: u32,
+    /// Pattern slot (256: none).
+    pattern: u16,
+    sums: Sums,
+}
 
-/// One entry of the direct-mapped tenant cache: a tenant id in 8-byte words and its group's
-/// index (24 bytes).
+/// No cell for this (tenant, pattern) yet.
+const NO_CELL: u32 = u32::MAX;
+
+/// One entry of the direct-mapped cell cache: a tenant key in 8-byte words, a pattern slot
+/// and the index of their cell (24 bytes).
 #[derive(Debug, Clone, Copy)]
 struct CacheEntry {
     tenant_lo: u64,
     tenant_hi: u64,
-    index: u32,
+    cell: u32,
+    /// Pattern slot; `EMPTY_PATTERN` (no slot has it) in an empty entry, so that an empty
+    /// entry never matches.
+    pattern: u16,
 }
 
 impl CacheEntry {
     #[inline]
-    fn holds(&self, tenant: u128) -> bool {
-        self.index != NO_INDEX
-            && self.tenant_lo == tenant as u64
+    fn holds(&self, tenant: u128, pattern: u16) -> bool {
+        self.tenant_lo == tenant as u64
             && self.tenant_hi == (tenant >> 64) as u64
+            && self.pattern == pattern
     }
 }
 
 const NO_INDEX: u32 = u32::MAX;
-const EMPTY_ENTRY: CacheEntry = CacheEntry { tenant_lo: 0, tenant_hi: 0, index: NO_INDEX };
-/// Entries of the tenant cache: `2^CACHE_BITS`.
-const CACHE_BITS: u32 = 10;
+/// Above every pattern slot (`0..=UNPATTERNED`).
+const EMPTY_PATTERN: u16 = u16::MAX;
+const EMPTY_ENTRY: CacheEntry =
+    CacheEntry { tenant_lo: 0, tenant_hi: 0, cell: NO_CELL, pattern: EMPTY_PATTERN };
+/// Entries of the cell cache: `2^CACHE_BITS`.
+const CACHE_BITS: u32 = 11;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
 /// Slot of the sessions that have no pattern, after the 256 pattern slots.
@@ -123,9 +123,11 @@ const UNPATTERNED: usize = 256;
 /// One [`run`](Self::run) visits every session of a source once, reads each with one
 /// [`snapshot_at`](autonomic_core::SessionHandle::snapshot_at) (all at the same instant, so
 /// the clock is read once per pass, by the caller), and adds it to one cell: its tenant's
-/// sums for its pattern. The tenant's group is found through a small direct-mapped cache of
-/// tenant ids (one multiply and one compare for most sessions, no hashing through the map),
-/// the cell through a dense array of the tenant's pattern slots. After the visit, tenant and
+/// sums for its pattern. The cell is found through a small direct-mapped cache keyed by
+/// (tenant id, pattern) (one multiply and one compare for most sessions, no hashing through
+/// the map); on a miss, through the tenant map and a dense array of the tenant's pattern
+/// slots. Cells keep their place from pass to pass while their tenant is live, so the cache
+/// stays valid across passes. After the visit, tenant and
 /// pattern sums are added up from the cells, and the overall sums from the tenants; the
 /// overall latency distribution is counted directly. The breakdowns stay readable until the
 /// next pass.
@@ -142,11 +144,12 @@ const UNPATTERNED: usize = 256;
 /// how many run for longer than [`with_slow_threshold`](Self::with_slow_threshold)); read them
 /// as the windows are fed ([`feed_windows`](Self::feed_windows)).
 ///
-/// Memory: 257 pattern groups (256 patterns and "no pattern") of about 2.3 KB each and a
-/// 24 KB tenant cache, allocated once; per tenant seen in the last pass, a group (about
-/// 2.9 KB with its pattern slots) and one cell (160 bytes) per pattern it had sessions
-/// with. Tenants that had no session in a pass are dropped at its end, so groups are bounded
-/// by the live tenants, and cells by the live (tenant, pattern) pairs.
+/// Memory: 257 pattern groups (256 patterns and "no pattern") of about 150 bytes each
+/// (2.3 KB with a latency distribution) and a 48 KB cell cache, allocated once; per tenant
+/// seen in the last pass, a group (about 1.2 KB with its pattern slots, 2.2 KB more with a
+/// distribution) and one cell (about 160 bytes) per pattern it had sessions with. Tenants that had no session in a pass are dropped at its end, and with them every
+/// cell that had none, so groups are bounded by the live tenants and cells by 257 per live
+/// tenant.
 ///
 /// ```
 /// use autonomic_aggregate::Aggregation;
@@ -170,11 +173,18 @@ const UNPATTERNED: usize = 256;
 /// ```
 #[derive(Clone)]
 pub struct Aggregation {
-    total: Group,
+    /// Sums of every session of the pass.
+    total: Sums,
+    /// Latency distribution of every session of the pass.
+    histogram: LatencyHistogram,
     tenants: Vec<TenantGroup>,
-    /// Tenant id (as `u128`) -> index in `tenants`.
+    /// Tenant key ([`tenant_key`]) -> index in `tenants`.
     tenant_index: HashMap<u128, u32, FoldHashState>,
-    /// Direct-mapped cache in front of `tenant_index`.
+    /// Every (tenant, pattern slot) pair's sums; kept from pass to pass (zeroed at the
+    /// start of each) while their tenant is live, so their indices stay valid.
+    cells: Vec<Cell>,
+    /// Direct-mapped cache of (tenant key, pattern slot) -> index in `cells`, in front of
+    /// `tenant_index` and the tenants' `cell_of`.
     cache: Box<[CacheEntry; CACHE_SIZE]>,
     /// The cache's multiplier: odd, drawn per instance.
     cache_multiplier: u64,
@@ -215,18 +225,24 @@ impl Aggregation {
     /// Empty state, with a latency distribution per tenant and per pattern (allocates the
     /// pattern groups and the cache).
     pub fn new() -> Self {
+        Self::with_group_histograms(true)
+    }
+
+    fn with_group_histograms(per_group_histograms: bool) -> Self {
         let hashing = FoldHashState::default();
         // A random odd multiplier: the cache spreads tenant ids nobody can aim at one entry
         // without knowing it (and a collision only sends a lookup to the seeded map).
         let cache_multiplier = hashing.hash_one(0x9e37_79b9_7f4a_7c15u64) | 1;
         Aggregation {
-            total: Group::default(),
+            total: Sums::default(),
+            histogram: LatencyHistogram::new(),
             tenants: Vec::new(),
             tenant_index: HashMap::with_hasher(hashing),
+            cells: Vec::new(),
             cache: Box::new([EMPTY_ENTRY; CACHE_SIZE]),
             cache_multiplier,
-            patterns: vec![Group::default(); UNPATTERNED + 1].into_boxed_slice(),
-            per_group_histograms: true,
+            patterns: vec![Group::new(per_group_histograms); UNPATTERNED + 1].into_boxed_slice(),
+            per_group_histograms,
             slow_after_ns: None,
             slow_cutoff_ns: 0,
             taken_at_ns: 0,
@@ -254,7 +270,7 @@ impl Aggregation {
     /// # Ok::<(), autonomic_core::TransitionError>(())
     /// ```
     pub fn sums_only() -> Self {
-        Aggregation { per_group_histograms: false, ..Self::new() }
+        Self::with_group_histograms(false)
     }
 
     /// Counts running sessions older than `threshold` as slow in every group's gauges
@@ -281,8 +297,10 @@ impl Aggregation {
         source.for_each_reading(now_ns, |r| {
             let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
             // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
-            batch[len.min(READINGS_PER_FOLD - 1)] =
-                Reading::new(&r.snapshot, r.tenant_id.as_uuid().as_u128(), pattern);
+            // The cell is found here, while the session's id words are at hand: the batch
+            // then carries a 4-byte index instead of a 16-byte id and a pattern.
+            let cell = self.cell_of(tenant_key(r.tenant_id), pattern);
+            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
             len += 1;
             if len == READINGS_PER_FOLD {
                 self.fold(&batch);
@@ -294,59 +312,95 @@ impl Aggregation {
     }
 
     fn fold(&mut self, readings: &[Reading]) {
+        if self.per_group_histograms {
+            self.fold_with::<true>(readings)
+        } else {
+            self.fold_with::<false>(readings)
+        }
+    }
+
+    /// [`fold`](Self::fold), compiled once with and once without the groups' distributions
+    /// (so that the loop's sums-only pass does not test for them per session).
+    #[inline(always)]
+    fn fold_with<const PER_GROUP: bool>(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
-        let per_group = self.per_group_histograms;
         let (mut min, mut max) = (u64::MAX, 0u64);
         for r in readings {
-            let t = self.tenant_of(r.tenant) as usize;
-            let p = usize::from(r.pattern).min(UNPATTERNED);
-            let Aggregation { total, tenants, patterns, .. } = &mut *self;
-            // `t` came from the tenant index, which only names groups that exist.
-            let tenant = &mut tenants[t];
-            tenant.cell(p).add_gauged(r, r.slow(cutoff));
+            let c = r.cell as usize;
+            let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
+            // `c` came from `cell_of`, which only names cells that exist (and cells are only
+            // dropped at the end of a pass).
+            let cell = &mut cells[c];
+            cell.sums.add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
                 let bucket = histogram::index_of(mean);
-                total.histogram.count_in(bucket, mean);
+                histogram.count_in(bucket, mean);
                 min = min.min(mean);
                 max = max.max(mean);
-                if per_group {
-                    for h in [&mut tenant.group.histogram, &mut patterns[p].histogram] {
+                if PER_GROUP {
+                    let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
+                    let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
+                    for h in [tenant, pattern].into_iter().flatten() {
                         h.count_in(bucket, mean);
                         h.include_extremes(mean, mean);
                     }
                 }
             }
         }
-        self.total.histogram.include_extremes(min, max);
+        self.histogram.include_extremes(min, max);
     }
 
-    /// The index of the group of `tenant` (as `u128`).
+    /// The index in `cells` of the cell of the tenant keyed `tenant` ([`tenant_key`]) and
+    /// pattern slot `pattern`.
     #[inline]
-    fn tenant_of(&mut self, tenant: u128) -> u32 {
-        // Multiplicative hashing of the id's two words folded into one: the top bits of the
-        // product pick the entry.
-        let folded = (tenant as u64) ^ ((tenant >> 64) as u64).rotate_left(32);
+    fn cell_of(&mut self, tenant: u128, pattern: u16) -> u32 {
+        // Multiplicative hashing of the key's two words and the slot folded into one: the top
+        // bits of the product pick the entry.
+        let folded = (tenant as u64) ^ ((tenant >> 64) as u64).rotate_left(32) ^ u64::from(pattern);
         let slot = (folded.wrapping_mul(self.cache_multiplier) >> (64 - CACHE_BITS)) as usize;
         let entry = self.cache[slot];
-        if entry.holds(tenant) { entry.index } else { self.find_tenant(tenant, slot) }
+        if entry.holds(tenant, pattern) {
+            entry.cell
+        } else {
+            self.find_cell(tenant, pattern, slot)
+        }
     }
 
-    /// The index of the group of `tenant`, creating it if new; caches it in `slot`.
+    /// The index of the cell of `tenant` and `pattern`, creating the tenant's group and the
+    /// cell if new; caches it in `slot`.
     #[cold]
     #[inline(never)]
-    fn find_tenant(&mut self, tenant: u128, slot: usize) -> u32 {
-        let index = match self.tenant_index.get(&tenant) {
+    fn find_cell(&mut self, tenant: u128, pattern: u16, slot: usize) -> u32 {
+        let t = match self.tenant_index.get(&tenant) {
             Some(&i) => i,
             None => {
                 let i = index_u32(self.tenants.len());
-                self.tenants.push(TenantGroup::new(TenantId::from_u128(tenant)));
+                let with_histogram = self.per_group_histograms;
+                self.tenants.push(TenantGroup::new(tenant_of_key(tenant), with_histogram));
                 self.tenant_index.insert(tenant, i);
                 i
             }
         };
-        self.cache[slot] =
-            CacheEntry { tenant_lo: tenant as u64, tenant_hi: (tenant >> 64) as u64, index };
-        index
+        let p = usize::from(pattern).min(UNPATTERNED);
+        let cells = &mut self.cells;
+        let group = &mut self.tenants[t as usize];
+        let cell = match group.cell_of[p] {
+            NO_CELL => {
+                let c = index_u32(cells.len());
+                // `p <= 256` fits a `u16`.
+                cells.push(Cell { tenant: t, pattern: p as u16, sums: Sums::default() });
+                group.cell_of[p] = c;
+                c
+            }
+            c => c,
+        };
+        self.cache[slot] = CacheEntry {
+            tenant_lo: tenant as u64,
+            tenant_hi: (tenant >> 64) as u64,
+            cell,
+            pattern,
+        };
+        cell
     }
 
     fn begin(&mut self, now_ns: u64) {
@@ -354,9 +408,8 @@ impl Aggregation {
             // The histograms' extremes may not cover what was counted, so the bounded clear
             // below could leave counts behind: start from scratch instead.
             *self = Aggregation {
-                per_group_histograms: self.per_group_histograms,
                 slow_after_ns: self.slow_after_ns,
-                ..Aggregation::new()
+                ..Aggregation::with_group_histograms(self.per_group_histograms)
             };
         }
         self.in_pass = true;
@@ -366,9 +419,13 @@ impl Aggregation {
             .slow_after_ns
             .and_then(|slow| now_ns.checked_sub(slow))
             .map_or(0, |c| c.saturating_add(1));
-        self.total.clear();
+        self.total = Sums::default();
+        self.histogram.clear();
         for t in &mut self.tenants {
-            t.clear();
+            t.group.clear();
+        }
+        for c in &mut self.cells {
+            c.sums = Sums::default();
         }
         for p in self.patterns.iter_mut() {
             p.clear();
@@ -376,43 +433,59 @@ impl Aggregation {
     }
 
     fn finish(&mut self) -> AggregatedMetrics {
-        if self.tenants.iter().any(|t| t.cells.is_empty()) {
+        let Aggregation { tenants, cells, patterns, .. } = self;
+        for c in cells.iter() {
+            tenants[c.tenant as usize].group.sums.merge(&c.sums);
+            patterns[usize::from(c.pattern)].sums.merge(&c.sums);
+        }
+        if self.tenants.iter().any(|t| t.group.is_empty()) {
             self.drop_empty();
         }
-        let Aggregation { total, tenants, patterns, .. } = self;
-        for t in tenants.iter_mut() {
-            for (pattern, sums) in &t.cells {
-                t.group.sums.merge(sums);
-                patterns[usize::from(*pattern)].sums.merge(sums);
-            }
-            total.sums.merge(&t.group.sums);
+        for t in &self.tenants {
+            self.total.merge(&t.group.sums);
         }
         self.in_pass = false;
         let metrics = self.total();
         tracing::trace!(
             sessions = metrics.total_sessions,
             tenants = self.tenants.len(),
-            cells = self.tenants.iter().map(|t| t.cells.len()).sum::<usize>(),
+            cells = self.cells.len(),
             taken_at_ns = self.taken_at_ns,
             "aggregation pass"
         );
         metrics
     }
 
-    /// Drops the tenants that had no session in this pass, so that groups stay bounded by
-    /// what is live; re-indexes the rest.
+    /// Drops the tenants that had no session in this pass and the cells that had none, so
+    /// that groups stay bounded by what is live; renumbers the rest and empties the cache.
     #[cold]
     fn drop_empty(&mut self) {
-        self.tenants.retain(|t| !t.cells.is_empty());
+        let mut kept = 0;
+        for t in &mut self.tenants {
+            t.renumbered = if t.group.is_empty() { NO_INDEX } else { post_inc(&mut kept) };
+            t.cell_of.fill(NO_CELL);
+        }
+        let tenants = &self.tenants;
+        self.cells.retain_mut(|c| {
+            c.tenant = tenants[c.tenant as usize].renumbered;
+            c.tenant != NO_INDEX && c.sums.sessions() > 0
+        });
+        self.tenants.retain(|t| t.renumbered != NO_INDEX);
+        for (i, c) in self.cells.iter().enumerate() {
+            self.tenants[c.tenant as usize].cell_of[usize::from(c.pattern)] = index_u32(i);
+        }
         self.tenant_index.clear();
         for (i, t) in self.tenants.iter().enumerate() {
-            self.tenant_index.insert(t.tenant.as_uuid().as_u128(), index_u32(i));
+            self.tenant_index.insert(tenant_key(t.tenant), index_u32(i));
         }
         self.cache.fill(EMPTY_ENTRY);
         // Give memory back after a large drop (keeping room to grow).
         if self.tenants.capacity() > 4 * self.tenants.len().max(16) {
             self.tenants.shrink_to(2 * self.tenants.len());
             self.tenant_index.shrink_to(2 * self.tenants.len());
+        }
+        if self.cells.capacity() > 4 * self.cells.len().max(64) {
+            self.cells.shrink_to(2 * self.cells.len());
         }
     }
 
@@ -438,7 +511,7 @@ impl Aggregation {
     /// ```
     pub fn feed_windows(&self, pass: &mut WindowPass<'_>) {
         let now = self.taken_at_ns;
-        let sums = &self.total.sums;
+        let sums = &self.total;
         pass.global(Cumulative(sums.counts()), sums.gauges(now));
         for t in &self.tenants {
             let sums = &t.group.sums;
@@ -454,13 +527,13 @@ impl Aggregation {
 
     /// The roll-up of every session of the last pass (what [`run`](Self::run) returned).
     pub fn total(&self) -> AggregatedMetrics {
-        self.total.metrics(self.taken_at_ns, self.coverage)
+        self.total.metrics(&self.histogram, self.taken_at_ns, self.coverage)
     }
 
     /// Latency distribution (per-session mean task latency) of every session of the last
     /// pass.
     pub fn histogram(&self) -> &LatencyHistogram {
-        &self.total.histogram
+        &self.histogram
     }
 
     /// When the last pass read its sessions (the `now_ns` it was given).
@@ -475,11 +548,11 @@ impl Aggregation {
 
     /// One tenant's latency distribution in the last pass; `None` if it had no session.
     pub fn tenant_histogram(&self, tenant: TenantId) -> Option<&LatencyHistogram> {
-        self.tenant_group(tenant).map(|g| &g.histogram)
+        self.tenant_group(tenant).map(Group::histogram)
     }
 
     fn tenant_group(&self, tenant: TenantId) -> Option<&Group> {
-        let i = *self.tenant_index.get(&tenant.as_uuid().as_u128())?;
+        let i = *self.tenant_index.get(&tenant_key(tenant))?;
         self.tenants.get(i as usize).map(|t| &t.group)
     }
 
@@ -501,7 +574,7 @@ impl Aggregation {
     /// One pattern's latency distribution in the last pass; `None` if it had no session.
     pub fn pattern_histogram(&self, pattern: u8) -> Option<&LatencyHistogram> {
         let g = &self.patterns[usize::from(pattern)];
-        (!g.is_empty()).then_some(&g.histogram)
+        (!g.is_empty()).then_some(g.histogram())
     }
 
     /// Every pattern that had sessions in the last pass, with its roll-up, in increasing
@@ -520,11 +593,31 @@ impl Aggregation {
 /// Hashing for the tenant map: foldhash's quality hasher, with a per-map random seed that
 /// keeps tenant ids chosen by an outsider from being steered into one bucket.
 ///
-/// The map is only read when the pass's tenant cache misses, so the quality variant's final
+/// The map is only read when the pass's cell cache misses, so the quality variant's final
 /// avalanche costs little. The fast variant was tried: for some seeds it gave consecutive
 /// small ids fewer than half the distinct low bits hashbrown indexes by (about 4% of seeds,
 /// caught by `tenant_hasher_spreads_small_and_random_ids`).
 type FoldHashState = foldhash::quality::RandomState;
+
+/// How the pass keys a tenant: its id's 16 bytes read as a little-endian `u128`, which on
+/// the usual targets is two plain loads (the id's own `as_u128` is big-endian: two byte swaps
+/// per session). [`tenant_of_key`] is its inverse.
+#[inline]
+fn tenant_key(tenant: TenantId) -> u128 {
+    u128::from_le_bytes(*tenant.as_uuid().as_bytes())
+}
+
+/// The tenant keyed `key` ([`tenant_key`]'s inverse).
+fn tenant_of_key(key: u128) -> TenantId {
+    TenantId::from_u128(key.swap_bytes())
+}
+
+/// `*n`, then increments it.
+fn post_inc(n: &mut u32) -> u32 {
+    let v = *n;
+    *n += 1;
+    v
+}
 
 /// `i` as a `u32` index. The aggregator's vectors are bounded by the live tenants, far below
 /// 2^32; saturating keeps it panic-free regardless.
@@ -547,5 +640,61 @@ mod tests {
         let low: std::collections::HashSet<_> =
             (0..1000u128).map(|v| state.hash_one(v) & 1023).collect();
         assert!(low.len() > 500, "only {} distinct low-10-bit values", low.len());
+    }
+
+    /// Tenants and (tenant, pattern) pairs come and go between passes: the cells of those
+    /// left are renumbered, and every group's figures stay those of the pass's sessions.
+    #[test]
+    fn groups_stay_exact_as_tenants_and_pairs_come_and_go() {
+        use autonomic_core::{CaseId, SessionHandle, marker::AnyState};
+        let [a, b, c] = [TenantId::new(), TenantId::new(), TenantId::new()];
+        let session = |tenant, pattern: Option<u8>, tasks: u64| {
+            let mut builder = SessionHandle::builder(CaseId::new(), tenant);
+            if let Some(p) = pattern {
+                builder = builder.pattern(p);
+            }
+            let h = builder.build().start().expect("fresh");
+            (0..tasks).for_each(|_| h.record_task_execution_us(10));
+            h.erased()
+        };
+        let all: Vec<SessionHandle<(), AnyState>> = vec![
+            session(a, Some(1), 1),
+            session(b, Some(1), 2),
+            session(b, Some(2), 3),
+            session(c, Some(2), 4),
+            session(c, None, 5),
+            session(c, Some(3), 6),
+        ];
+        let mut agg = Aggregation::sums_only();
+        let tasks = |agg: &Aggregation, t| agg.tenant(t).map(|m| m.total_completions);
+        let pattern = |agg: &Aggregation, p| agg.pattern(p).map(|m| m.total_completions);
+        assert_eq!(agg.run(&all, 0).total_completions, 21);
+        assert_eq!((tasks(&agg, a), tasks(&agg, b), tasks(&agg, c)), (Some(1), Some(5), Some(15)));
+        // Tenant `b` gone, and `c`'s pattern-3 pair: `c`'s other cells are renumbered.
+        let some = vec![all[0].clone(), all[3].clone(), all[4].clone()];
+        assert_eq!(agg.run(&some, 0).total_completions, 10);
+        assert_eq!((tasks(&agg, a), tasks(&agg, b), tasks(&agg, c)), (Some(1), None, Some(9)));
+        assert_eq!(
+            (pattern(&agg, 1), pattern(&agg, 2), pattern(&agg, 3)),
+            (Some(1), Some(4), None)
+        );
+        assert_eq!(agg.unpatterned().total_completions, 5);
+        // Everything back, in another order.
+        let back: Vec<_> = all.iter().rev().cloned().collect();
+        assert_eq!(agg.run(&back, 0).total_completions, 21);
+        assert_eq!((tasks(&agg, a), tasks(&agg, b), tasks(&agg, c)), (Some(1), Some(5), Some(15)));
+        assert_eq!(
+            (pattern(&agg, 1), pattern(&agg, 2), pattern(&agg, 3)),
+            (Some(3), Some(7), Some(6))
+        );
+        assert_eq!(agg.tenants().count(), 3);
+    }
+
+    #[test]
+    fn tenant_keys_round_trip() {
+        for tenant in [TenantId::new(), TenantId::from_u128(1), TenantId::from_u128(u128::MAX - 7)]
+        {
+            assert_eq!(tenant_of_key(tenant_key(tenant)), tenant);
+        }
     }
 }

@@ -147,7 +147,7 @@ impl AggregatedMetrics {
         let mut len = 0;
         source.for_each_reading(now_ns, |r| {
             // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
-            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, 0, 0);
+            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, 0);
             len += 1;
             if len == READINGS_PER_FOLD {
                 sums.add_batch(&batch, &mut histogram);
@@ -219,10 +219,10 @@ const _: () = assert!(READINGS_PER_FOLD < 1 << STATE_BITS && STATES as u32 * STA
 const STATES: usize = SessionState::ALL.len();
 
 /// What a pass keeps of one session between reading it and folding it: the counters of its
-/// snapshot, its state, tenant and pattern, and since when it runs, in one 80-byte record.
+/// snapshot, its state, the cell it is added to, and since when it runs, in one 56-byte
+/// record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reading {
-    pub(crate) tenant: u128,
     /// When a running session started (ns); `u64::MAX` for a session not running.
     pub(crate) running_since: u64,
     pub(crate) tasks: u64,
@@ -232,14 +232,15 @@ pub(crate) struct Reading {
     pub(crate) adaptations: u64,
     /// `SessionState as u8`.
     pub(crate) state: u8,
-    /// The pattern id, or 256 for none.
-    pub(crate) pattern: u16,
+    /// Where a breakdown pass adds it (an index among its cells; 0 in a totals pass).
+    pub(crate) cell: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Reading>() == 56);
 
 impl Default for Reading {
     fn default() -> Self {
         Reading {
-            tenant: 0,
             running_since: u64::MAX,
             tasks: 0,
             latency_us: 0,
@@ -247,16 +248,15 @@ impl Default for Reading {
             violations: 0,
             adaptations: 0,
             state: 0,
-            pattern: 0,
+            cell: 0,
         }
     }
 }
 
 impl Reading {
     #[inline]
-    pub(crate) fn new(s: &MetricsSnapshot, tenant: u128, pattern: u16) -> Self {
+    pub(crate) fn new(s: &MetricsSnapshot, cell: u32) -> Self {
         Reading {
-            tenant,
             // A running session has a start time; were it missing, it would count as
             // started when read (age 0).
             running_since: if s.state.is_active() {
@@ -270,7 +270,7 @@ impl Reading {
             violations: s.violation_count,
             adaptations: s.adaptation_count,
             state: s.state as u8,
-            pattern,
+            cell,
         }
     }
 
@@ -481,7 +481,6 @@ mod tests {
 
     fn snap(state: SessionState, tasks: u64, latency: u64) -> Reading {
         Reading {
-            tenant: 0,
             running_since: u64::MAX,
             tasks,
             latency_us: latency,
@@ -489,7 +488,7 @@ mod tests {
             violations: u64::MAX,
             adaptations: 0,
             state: state as u8,
-            pattern: 0,
+            cell: 0,
         }
     }
 

@@ -229,6 +229,16 @@ impl SessionMetrics {
     /// `(task count, latency sum µs)`, never torn against each other or against a widening.
     #[inline]
     pub fn read_tasks(&self) -> (u64, u64) {
+        // A session never widened (almost every one): the packed word, then one sequence
+        // read. SeqCst, as every access of the seqlock: if that read still sees 0, no
+        // widening had begun before it, so none had swapped the packed word before the earlier
+        // read of it (a later swap cannot be what an earlier SeqCst load read), and the
+        // overflow words were still zero: the packed word is the whole count. Anything else
+        // takes the bracketed reads below.
+        let packed = self.tasks.load(Ordering::SeqCst);
+        if self.widen_seq.load(Ordering::SeqCst) == 0 {
+            return (packed >> LAT_BITS, packed & LAT_MASK);
+        }
         loop {
             // SeqCst (reader half of the seqlock): with every write-section access SeqCst, a
             // reader whose two sequence reads agree and are even read all three words either

@@ -157,12 +157,13 @@ impl SessionTable {
         mut visit: impl FnMut(&SessionReading),
         removed: impl FnMut(&SessionReading),
     ) -> SweepReport {
+        let retention = RetentionNs::of(retention);
         self.sweep_deciding(
             now_ns,
             |h| {
                 let reading = h.reading_at(now_ns);
                 visit(&reading);
-                ended_long_enough_ago_at(&reading.snapshot, now_ns, retention)
+                retention.ended_long_enough_ago(&reading.snapshot, now_ns)
             },
             removed,
         )
@@ -285,7 +286,28 @@ pub fn ended_long_enough_ago_at(
     now_ns: u64,
     retention: Duration,
 ) -> bool {
-    snapshot.is_terminal() && snapshot.ended_for(now_ns).is_some_and(|age| age >= retention)
+    RetentionNs::of(retention).ended_long_enough_ago(snapshot, now_ns)
+}
+
+/// A retention in nanoseconds, converted once per sweep: [`ended_long_enough_ago_at`]'s
+/// rule without a `Duration` per finished session (`ended_for`'s would divide by 10^9 for
+/// each, and a sweep asks this of every one).
+#[derive(Clone, Copy)]
+struct RetentionNs(Option<u64>);
+
+impl RetentionNs {
+    /// No age reaches a retention past `u64::MAX` ns (`None`).
+    fn of(retention: Duration) -> Self {
+        RetentionNs(u64::try_from(retention.as_nanos()).ok())
+    }
+
+    #[inline]
+    fn ended_long_enough_ago(self, snapshot: &MetricsSnapshot, now_ns: u64) -> bool {
+        let (Some(retention), Some(end)) = (self.0, snapshot.ended_at_ns) else {
+            return false;
+        };
+        snapshot.is_terminal() && now_ns.saturating_sub(end) >= retention
+    }
 }
 
 /// What one [`sweep`](SessionTable::sweep) did.
