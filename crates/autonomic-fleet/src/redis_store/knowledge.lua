@@ -1,15 +1,95 @@
 -- One exchange of window totals, atomically, on the server's clock (the rule of KnowledgeStore).
 -- KEYS[1]: the fleet's window totals (a hash: instance -> "expires_ms,n1,...,n21")
--- ARGV: instance, ttl_ms, max_instances, then the instance's 21 numbers (each <= 2^43)
--- Reply, always 23 integers: {status, instances, s1, ..., s21}
+-- KEYS[2]: the fleet's scopes (a hash: instance -> "expires_ms|SCOPES", written with KEYS[1])
+-- ARGV: instance, ttl_ms, max_instances, then the instance's 21 numbers (each <= 2^43),
+--   max_scopes, then the instance's SCOPES: entries "TAG:n1,...,n21" joined by ';', TAG one of
+--   t<32 hex digits> (a tenant), p<0..255> (a pattern), T (other tenants), P (other patterns);
+--   at most max_scopes tenants and as many patterns, T and P once each.
+-- Reply: {status, instances, s1, ..., s21, SUMS of tenants, SUMS of patterns}, where SUMS is
+--   {k, key1, n1..n21, ..., keyk, n1..n21, o1..o21}: the other live instances' scopes summed
+--   scope by scope, at most max_scopes of them (the largest by volume, ties to the smaller
+--   key; the rule of autonomic_fleet::volume) sorted by key, the rest summed into o.
 --   status 1 published, 2 not published (max_instances others publish), -4 corrupt records;
 --   s: the other live instances' numbers, summed (s21, the oldest running session: the max)
 local MAX = 8796093022208 -- 2^43: 1024 of them sum exactly in a double
 local N = 21
+local MAX_SCOPES = 256
+local function zeros()
+  local z = {}
+  for i = 1, N do z[i] = 0 end
+  return z
+end
+local function append(r, n)
+  for i = 1, N do r[#r + 1] = n[i] end
+end
 local function corrupt()
   local r = {-4}
   for i = 1, N + 1 do r[#r + 1] = 0 end
+  for _ = 1, 2 do
+    r[#r + 1] = 0
+    append(r, zeros())
+  end
   return r
+end
+-- Adds n into sums (the oldest running session: the max).
+local function add(sums, n)
+  for j = 1, N - 1 do sums[j] = sums[j] + n[j] end
+  sums[N] = math.max(sums[N], n[N])
+end
+-- The scopes of SCOPES, or nil if it is not what an instance publishes with at most cap of each.
+local function parse_scopes(s, cap)
+  if #s > (2 * cap + 2) * 400 then return nil end
+  local r = {t = {}, p = {}, nt = 0, np = 0}
+  for entry in string.gmatch(s, '[^;]+') do
+    local tag, rest = string.match(entry, '^([tpTP]%x*):([%d,]+)$')
+    if not tag then return nil end
+    local n = {}
+    for d in string.gmatch(rest, '%d+') do
+      if #d > 16 then return nil end
+      n[#n + 1] = math.min(tonumber(d), MAX)
+    end
+    if #n ~= N then return nil end
+    local kind, id = string.sub(tag, 1, 1), string.sub(tag, 2)
+    if kind == 't' then
+      if #id ~= 32 or not string.find(id, '^[0-9a-f]+$') or r.t[id] then return nil end
+      r.t[id] = n
+      r.nt = r.nt + 1
+    elseif kind == 'p' then
+      if #id < 1 or #id > 3 or not string.find(id, '^%d+$') then return nil end
+      local pattern = tonumber(id)
+      if pattern > 255 or r.p[pattern] then return nil end
+      r.p[pattern] = n
+      r.np = r.np + 1
+    elseif id == '' and r[kind] == nil then
+      r[kind] = n
+    else
+      return nil
+    end
+  end
+  if r.nt > cap or r.np > cap or r.T == nil or r.P == nil then return nil end
+  return r
+end
+-- Appends to the reply the cap largest of by_key (summed scopes) and other with the rest.
+local function reply_scopes(reply, by_key, other, cap)
+  local list = {}
+  for key, n in pairs(by_key) do list[#list + 1] = {key, n} end
+  local function volume(n) return n[2] + n[3] + n[4] + n[19] end
+  table.sort(list, function(a, b)
+    local va, vb = volume(a[2]), volume(b[2])
+    if va ~= vb then return va > vb end
+    return a[1] < b[1]
+  end)
+  local kept = {}
+  for i, e in ipairs(list) do
+    if i <= cap then kept[#kept + 1] = e else add(other, e[2]) end
+  end
+  table.sort(kept, function(a, b) return a[1] < b[1] end)
+  reply[#reply + 1] = #kept
+  for _, e in ipairs(kept) do
+    reply[#reply + 1] = e[1]
+    append(reply, e[2])
+  end
+  append(reply, other)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -22,6 +102,14 @@ for i = 1, N do
     return redis.error_reply('ERR window totals: argument ' .. (3 + i) .. ' is not a count')
   end
   mine[i] = string.format('%d', math.min(tonumber(v), MAX))
+end
+local cap = tonumber(ARGV[4 + N])
+if cap == nil or cap < 1 or cap > MAX_SCOPES or cap ~= math.floor(cap) then
+  return redis.error_reply('ERR window totals: max_scopes is not 1..256')
+end
+local my_scopes = ARGV[5 + N]
+if my_scopes == nil or parse_scopes(my_scopes, cap) == nil then
+  return redis.error_reply('ERR window totals: the scopes argument is malformed')
 end
 
 if redis.call('HLEN', KEYS[1]) > 1024 then
@@ -54,12 +142,49 @@ for i = 1, #all, 2 do
   end
 end
 
+-- The scopes of the other live instances, summed scope by scope.
+if redis.call('HLEN', KEYS[2]) > 1024 then
+  return corrupt()
+end
+local records = redis.call('HGETALL', KEYS[2])
+local tenants, patterns = {}, {}
+local other_tenants, other_patterns = zeros(), zeros()
+for i = 1, #records, 2 do
+  local expires, scopes = string.match(records[i + 1], '^(%d+)|(.*)$')
+  if expires == nil or #expires > 16 then
+    return corrupt()
+  end
+  if tonumber(expires) <= now then
+    redis.call('HDEL', KEYS[2], records[i])
+  elseif records[i] ~= me then
+    local r = parse_scopes(scopes, MAX_SCOPES)
+    if r == nil then
+      return corrupt()
+    end
+    for id, n in pairs(r.t) do
+      if tenants[id] == nil then tenants[id] = zeros() end
+      add(tenants[id], n)
+    end
+    for id, n in pairs(r.p) do
+      if patterns[id] == nil then patterns[id] = zeros() end
+      add(patterns[id], n)
+    end
+    add(other_tenants, r.T)
+    add(other_patterns, r.P)
+  end
+end
+
 local status = 2
 if present or live < max_n then
   status = 1
-  redis.call('HSET', KEYS[1], me, string.format('%d', now + ttl_ms) .. ',' .. table.concat(mine, ','))
+  local expires = string.format('%d', now + ttl_ms)
+  redis.call('HSET', KEYS[1], me, expires .. ',' .. table.concat(mine, ','))
+  redis.call('HSET', KEYS[2], me, expires .. '|' .. my_scopes)
   redis.call('PEXPIRE', KEYS[1], ttl_ms * 2)
+  redis.call('PEXPIRE', KEYS[2], ttl_ms * 2)
 end
 local reply = {status, live}
 for i = 1, N do reply[#reply + 1] = sums[i] end
+reply_scopes(reply, tenants, other_tenants, cap)
+reply_scopes(reply, patterns, other_patterns, cap)
 return reply
