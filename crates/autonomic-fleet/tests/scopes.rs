@@ -1,0 +1,264 @@
+//! Fleet-wide knowledge per tenant and per pattern: both knowledge stores sum the instances'
+//! scopes alike and bound them; a pattern failing on every instance, each seeing a slice, is
+//! one fleet-wide incident in every instance's knowledge (in memory and through a real
+//! `redis-server`); a dead instance's scopes age out; hostile records are refused with a
+//! typed error and nothing of them reaches the knowledge.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autonomic_adapter::SessionAdapter;
+use autonomic_aggregate::{Cumulative, WindowConfig, WindowTotals, Windows};
+use autonomic_core::{
+    Evidence, KnowledgeBase, TenantId, WindowCounts, WindowGauges, WindowedKnowledge,
+};
+use autonomic_fleet::{
+    Allotment, FleetMember, FleetSpec, FleetStatus, FleetTotals, FleetWindows, InstanceId,
+    KnowledgeStore, LeaseStore, MemberConfig, MemoryKnowledgeStore, MemoryLeaseStore,
+    RedisKnowledgeStore, RedisLeaseStore, ScopeSet, ScopeTotals, StoreError,
+};
+use support::redis_server::RedisServer;
+use support::{LEASE, PATIENCE, wait_for};
+
+fn id(name: &str) -> InstanceId {
+    InstanceId::new(name).unwrap()
+}
+
+fn sessions(failed: u64, completed: u64) -> WindowTotals {
+    let mut totals = WindowTotals::default();
+    totals.counts.failed = failed;
+    totals.counts.completed = completed;
+    totals.short = totals.counts;
+    totals
+}
+
+fn patterns(own: &[(u8, WindowTotals)], other: WindowTotals) -> ScopeSet<u8> {
+    ScopeSet { own: own.to_vec(), other }
+}
+
+/// Every session a set counts (its own scopes and `other`): bounding only moves them.
+fn finished(set: &ScopeSet<u8>) -> u64 {
+    set.own.iter().map(|(_, t)| t.counts.finished()).sum::<u64>() + set.other.counts.finished()
+}
+
+/// Two instances publish pattern 7 at 30% failures and more patterns than the cap (3); a
+/// third reads their sums, bounded; their records age out. Returns the answers in order.
+async fn scope_exchanges<S: KnowledgeStore>(store: &S) -> Vec<FleetTotals> {
+    let spec = FleetSpec::new("scopes", Allotment::new(4, 0.0), Allotment::ZERO, 3, LEASE)
+        .unwrap()
+        .with_max_scopes(3)
+        .unwrap();
+    let ttl = Duration::from_millis(150);
+    let (t1, t2) = (TenantId::from_u128(1), TenantId::from_u128(u128::MAX - 1));
+    let a = ScopeTotals {
+        tenants: ScopeSet {
+            own: vec![(t1, sessions(0, 10)), (t2, sessions(5, 0))],
+            ..Default::default()
+        },
+        patterns: patterns(
+            &[
+                (1, sessions(0, 1)),
+                (2, sessions(0, 2)),
+                (3, sessions(0, 3)),
+                (4, sessions(0, 4)),
+                (5, sessions(0, 5)),
+                (7, sessions(30, 70)),
+            ],
+            sessions(0, 2),
+        ),
+    };
+    let b = ScopeTotals {
+        tenants: ScopeSet { own: vec![(t1, sessions(10, 0))], ..Default::default() },
+        patterns: patterns(&[(7, sessions(30, 70)), (9, sessions(0, 4))], WindowTotals::default()),
+    };
+    let mut trace = Vec::new();
+    let mut ask = async |who: &str, scopes: &ScopeTotals| {
+        let none = WindowTotals::default();
+        let answer = store.exchange(&spec, &id(who), &none, scopes, ttl).await.expect("answers");
+        trace.push(answer.clone());
+        answer
+    };
+    assert!(ask("a", &a).await.scopes.is_empty());
+    let seen_by_b = ask("b", &b).await.scopes;
+    // a's record was bounded to 3 patterns: 7, 5 and 4; 1, 2 and 3 folded into other.
+    assert_eq!(seen_by_b.patterns.own.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![4, 5, 7]);
+    assert_eq!(seen_by_b.patterns.other.counts.completed, 1 + 2 + 3 + 2);
+    let c = ask("c", &ScopeTotals::default()).await.scopes;
+    // Pattern 7, failing at 30% on both: the fleet's counts are both instances'.
+    let p7 = c.patterns.own.iter().find(|(p, _)| *p == 7).expect("the busiest is kept").1;
+    assert_eq!((p7.counts.failed, p7.counts.completed), (60, 140));
+    // Four patterns, three kept: 4 and 9 tie at 4 sessions, the smaller key stays.
+    assert_eq!(c.patterns.own.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![4, 5, 7]);
+    assert_eq!(c.patterns.other.counts.completed, 8 + 4, "a's other and b's pattern 9");
+    assert_eq!(finished(&c.patterns), finished(&a.patterns) + finished(&b.patterns));
+    let tenants: Vec<_> = c.tenants.own.iter().map(|(t, s)| (*t, s.counts)).collect();
+    assert_eq!(
+        tenants,
+        vec![(t1, sessions(10, 10).counts), (t2, sessions(5, 0).counts)],
+        "tenants add up by id, sorted"
+    );
+    // a and b stop publishing: their scopes age out with their records. (Waiting for time to
+    // pass is what this checks.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let alone = ask("c", &ScopeTotals::default()).await;
+    assert_eq!(alone.instances, 0);
+    assert!(alone.scopes.is_empty());
+    trace
+}
+
+#[tokio::test]
+async fn both_knowledge_stores_sum_scopes_alike_and_bound_them() {
+    let server = RedisServer::start();
+    let on_redis =
+        scope_exchanges(&RedisKnowledgeStore::open(&server.url(), PATIENCE).unwrap()).await;
+    let in_memory = scope_exchanges(&MemoryKnowledgeStore::new()).await;
+    assert_eq!(on_redis, in_memory);
+}
+
+/// The sessions' clock of the tests' windows: one pass, at one second.
+const NOW: u64 = 1_000_000_000;
+
+/// One instance: windows the test feeds, the fleet's view of them, and its member.
+struct Instance {
+    windows: Windows,
+    fleet: Arc<FleetWindows>,
+    member: Option<FleetMember>,
+}
+
+impl Instance {
+    fn start<L: LeaseStore, K: KnowledgeStore>(
+        leases: L,
+        knowledge: K,
+        spec: &FleetSpec,
+        name: &str,
+    ) -> Self {
+        let config = WindowConfig { min_finished_sessions: 20, ..WindowConfig::default() };
+        let adapter = Arc::new(SessionAdapter::new(Arc::new(KnowledgeBase::new())));
+        let fleet = Arc::new(FleetWindows::new());
+        let member = FleetMember::start_with_knowledge(
+            adapter,
+            leases,
+            knowledge,
+            fleet.clone(),
+            MemberConfig::new(spec.clone(), id(name)),
+        )
+        .unwrap();
+        Instance { windows: Windows::new(config), fleet, member: Some(member) }
+    }
+
+    /// One pass: `failed` and `completed` sessions of pattern 7 (and of the whole runtime).
+    fn pattern_sessions(&mut self, failed: u64, completed: u64) {
+        let counts = Cumulative(WindowCounts { failed, completed, ..Default::default() });
+        let mut pass = self.windows.pass(NOW);
+        pass.global(counts, WindowGauges::default());
+        pass.pattern(7, counts, WindowGauges::default());
+        pass.finish();
+    }
+
+    /// What the runtime's loop would publish now.
+    fn knowledge(&self) -> WindowedKnowledge {
+        self.fleet.knowledge(&self.windows, NOW)
+    }
+
+    fn status(&self) -> tokio::sync::watch::Receiver<FleetStatus> {
+        self.member.as_ref().expect("running").watch()
+    }
+
+    /// Waits for one more exchange than so far.
+    async fn exchange(&self) {
+        let mut status = self.status();
+        let done = status.borrow().knowledge_exchanges;
+        wait_for(&mut status, PATIENCE, "an exchange", |s| s.knowledge_exchanges > done).await;
+    }
+}
+
+/// Pattern 7 fails at 30% on two instances, 10 sessions each: alone, neither has the 20
+/// finished sessions the failure-rate rule needs; the fleet's sum does, on both. When b dies,
+/// a's knowledge ages back to its own.
+async fn a_pattern_failing_on_every_instance<L, K>(leases: L, knowledge: K) -> Vec<Instance>
+where
+    L: LeaseStore + Clone,
+    K: KnowledgeStore + Clone,
+{
+    let spec = support::spec("incident");
+    let mut fleet: Vec<Instance> = ["a", "b"]
+        .iter()
+        .map(|name| Instance::start(leases.clone(), knowledge.clone(), &spec, name))
+        .collect();
+    for instance in &mut fleet {
+        instance.pattern_sessions(3, 7);
+        let alone = instance.knowledge();
+        let p7 = alone.pattern(7).expect("a window of its own");
+        assert_eq!(p7.failure_rate, Evidence::NotEnough { have: 10, need: 20 });
+    }
+    // Each publishes what its loop handed, then reads what the other published.
+    for _ in 0..2 {
+        for instance in &fleet {
+            instance.exchange().await;
+        }
+    }
+    for instance in &fleet {
+        let knowledge = instance.knowledge();
+        let p7 = knowledge.pattern(7).expect("pattern 7");
+        assert_eq!((p7.counts.failed, p7.counts.completed), (6, 14));
+        assert_eq!(p7.failure_rate, Evidence::Judged(0.3), "one fleet-wide incident");
+        assert_eq!(knowledge.global.failure_rate, Evidence::Judged(0.3));
+        assert_eq!(knowledge.patterns.len(), 1);
+    }
+    // b dies: its record expires one lease period after its last publication.
+    let b = fleet.pop().unwrap();
+    b.member.unwrap().shutdown().await;
+    let mut status = fleet[0].status();
+    wait_for(&mut status, PATIENCE, "b aged out", |s| s.peers == 0).await;
+    let own = fleet[0].knowledge();
+    assert_eq!(own.pattern(7).unwrap().failure_rate, Evidence::NotEnough { have: 10, need: 20 });
+    assert_eq!(own, fleet[0].windows.knowledge(NOW));
+    fleet
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_a_pattern_sick_on_two_instances_is_one_fleet_incident_until_one_dies() {
+    let fleet =
+        a_pattern_failing_on_every_instance(MemoryLeaseStore::new(), MemoryKnowledgeStore::new())
+            .await;
+    for instance in fleet {
+        instance.member.unwrap().shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident() {
+    let server = RedisServer::start();
+    let leases = RedisLeaseStore::open(&server.url(), Duration::from_millis(200)).unwrap();
+    let knowledge = leases.knowledge_store();
+    let mut fleet = a_pattern_failing_on_every_instance(leases, knowledge).await;
+
+    // Something else writes a record no instance publishes (more patterns than any
+    // max_scopes): the exchange is refused as corrupt and nothing of it reaches a's
+    // knowledge, which stays its own.
+    let hostile: Vec<String> = (0..300).map(|p| format!("p{p}:{}", ["1"; 21].join(","))).collect();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("autonomic:fleet:{incident}:scopes")
+        .arg("x")
+        .arg(format!(
+            "99999999999999|{};T:{zeros};P:{zeros}",
+            hostile.join(";"),
+            zeros = ["0"; 21].join(",")
+        ))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let a = &fleet[0];
+    let mut status = a.status();
+    let failed = wait_for(&mut status, PATIENCE, "a refused exchange", |s| {
+        matches!(s.knowledge_error, Some(StoreError::Corrupt(_)))
+    })
+    .await;
+    assert!(failed.knowledge_failures > 0);
+    assert_eq!(a.knowledge(), a.windows.knowledge(NOW));
+    fleet.pop().unwrap().member.unwrap().shutdown().await;
+}
