@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autonomic_adapter::SessionAdapter;
+use autonomic_adapter::breaker::{BreakerConfig, BreakerState, Cohort};
 use autonomic_aggregate::{Cumulative, WindowConfig, WindowTotals, Windows};
 use autonomic_core::{
-    Evidence, KnowledgeBase, TenantId, WindowCounts, WindowGauges, WindowedKnowledge,
+    ClockHandle, Evidence, GlobalKnowledge, KnowledgeBase, TenantId, WindowCounts, WindowGauges,
+    WindowedKnowledge,
 };
 use autonomic_fleet::{
     Allotment, FleetMember, FleetSpec, FleetStatus, FleetTotals, FleetWindows, InstanceId,
@@ -120,8 +122,10 @@ async fn both_knowledge_stores_sum_scopes_alike_and_bound_them() {
 /// The sessions' clock of the tests' windows: one pass, at one second.
 const NOW: u64 = 1_000_000_000;
 
-/// One instance: windows the test feeds, the fleet's view of them, and its member.
+/// One instance: windows the test feeds, the fleet's view of them, its member, and an
+/// adapter with cohort breakers.
 struct Instance {
+    adapter: Arc<SessionAdapter>,
     windows: Windows,
     fleet: Arc<FleetWindows>,
     member: Option<FleetMember>,
@@ -135,17 +139,21 @@ impl Instance {
         name: &str,
     ) -> Self {
         let config = WindowConfig { min_finished_sessions: 20, ..WindowConfig::default() };
-        let adapter = Arc::new(SessionAdapter::new(Arc::new(KnowledgeBase::new())));
+        let adapter = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+            .breaker(BreakerConfig::default())
+            .build()
+            .unwrap();
+        let adapter = Arc::new(adapter);
         let fleet = Arc::new(FleetWindows::new());
         let member = FleetMember::start_with_knowledge(
-            adapter,
+            adapter.clone(),
             leases,
             knowledge,
             fleet.clone(),
             MemberConfig::new(spec.clone(), id(name)),
         )
         .unwrap();
-        Instance { windows: Windows::new(config), fleet, member: Some(member) }
+        Instance { adapter, windows: Windows::new(config), fleet, member: Some(member) }
     }
 
     /// One pass: `failed` and `completed` sessions of pattern 7 (and of the whole runtime).
@@ -162,6 +170,16 @@ impl Instance {
         self.fleet.knowledge(&self.windows, NOW)
     }
 
+    /// Publishes what the loop would, and lets the doctrine's breakers judge it (as the
+    /// runtime's loop does after each publication); the state of pattern 7's breaker.
+    fn judge(&self) -> Option<BreakerState> {
+        let windows = Some(self.knowledge());
+        self.adapter.knowledge().publish(GlobalKnowledge { windows, ..Default::default() });
+        self.adapter.observe_knowledge(&ClockHandle::monotonic());
+        let breakers = self.adapter.breakers();
+        breakers.iter().find(|b| b.cohort == Cohort::Pattern(7)).map(|b| b.state)
+    }
+
     fn status(&self) -> tokio::sync::watch::Receiver<FleetStatus> {
         self.member.as_ref().expect("running").watch()
     }
@@ -171,6 +189,15 @@ impl Instance {
         let mut status = self.status();
         let done = status.borrow().knowledge_exchanges;
         wait_for(&mut status, PATIENCE, "an exchange", |s| s.knowledge_exchanges > done).await;
+    }
+}
+
+/// Each instance publishes what its loop handed, then reads what the others published.
+async fn exchange_all(fleet: &[Instance]) {
+    for _ in 0..2 {
+        for instance in fleet {
+            instance.exchange().await;
+        }
     }
 }
 
@@ -193,12 +220,7 @@ where
         let p7 = alone.pattern(7).expect("a window of its own");
         assert_eq!(p7.failure_rate, Evidence::NotEnough { have: 10, need: 20 });
     }
-    // Each publishes what its loop handed, then reads what the other published.
-    for _ in 0..2 {
-        for instance in &fleet {
-            instance.exchange().await;
-        }
-    }
+    exchange_all(&fleet).await;
     for instance in &fleet {
         let knowledge = instance.knowledge();
         let p7 = knowledge.pattern(7).expect("pattern 7");
@@ -261,4 +283,28 @@ async fn through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident() {
     assert!(failed.knowledge_failures > 0);
     assert_eq!(a.knowledge(), a.windows.knowledge(NOW));
     fleet.pop().unwrap().member.unwrap().shutdown().await;
+}
+
+/// Pattern 7 fails at 60% on two instances, 10 sessions each: above the breaker's threshold
+/// (0.5), but under its minimum volume (20 finished sessions), so neither trips it alone;
+/// the fleet's sum trips it on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_sick_on_two_instances_trips_the_cohort_breaker_on_both() {
+    let (leases, knowledge) = (MemoryLeaseStore::new(), MemoryKnowledgeStore::new());
+    let spec = support::spec("breaker");
+    let mut fleet: Vec<Instance> = ["a", "b"]
+        .iter()
+        .map(|name| Instance::start(leases.clone(), knowledge.clone(), &spec, name))
+        .collect();
+    for instance in &mut fleet {
+        instance.pattern_sessions(6, 4);
+        assert_eq!(instance.judge(), None, "alone: not enough evidence, no breaker");
+    }
+    exchange_all(&fleet).await;
+    for instance in &fleet {
+        assert_eq!(instance.judge(), Some(BreakerState::Open), "the fleet's 12 failed of 20");
+    }
+    for instance in fleet {
+        instance.member.unwrap().shutdown().await;
+    }
 }
