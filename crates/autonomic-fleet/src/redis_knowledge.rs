@@ -35,7 +35,7 @@ use crate::{
 /// `max_instances` instances, every sum within `instances × MAX_COUNT` (a scope's `other`:
 /// within `instances × MAX_COUNT × (MAX_SCOPES + 1)`), the short window within the whole
 /// window, slow sessions within running ones, at most `max_scopes` scopes of a kind, keys
-/// well formed and sorted), else [`StoreError::BadReply`]; records the script cannot read
+/// well formed, each once), else [`StoreError::BadReply`]; records the script cannot read
 /// are [`StoreError::Corrupt`].
 ///
 /// The script's work is linear in the live records' scopes: `max_instances × 2 ×
@@ -178,7 +178,8 @@ impl<'a> Reader<'a> {
         Ok(totals)
     }
 
-    /// One kind's summed scopes: at most `cap`, keys read by `key` and strictly increasing.
+    /// One kind's summed scopes: at most `cap`, keys read by `key`, each once (sorted here:
+    /// the script sorts tenants' keys as strings, in the server's collation).
     fn scopes<K: Copy + Ord>(
         &mut self,
         cap: usize,
@@ -193,10 +194,11 @@ impl<'a> Reader<'a> {
         let mut set = ScopeSet::default();
         for _ in 0..len {
             let k = key(self.next()?).ok_or_else(|| self.bad("not a scope's key"))?;
-            if set.own.last().is_some_and(|(last, _)| *last >= k) {
-                return Err(self.bad("scopes not sorted"));
-            }
             set.own.push((k, self.totals(most)?));
+        }
+        set.own.sort_unstable_by_key(|(k, _)| *k);
+        if set.own.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(self.bad("a scope twice"));
         }
         set.other = self.totals(most.saturating_mul(crate::FleetSpec::MAX_SCOPES as u64 + 1))?;
         Ok(set)
@@ -311,6 +313,12 @@ mod tests {
         assert_eq!(patterns, vec![(3, 2), (7, 3)]);
         assert_eq!(totals.scopes.patterns.other.counts.failed, 1);
         assert!(totals.scopes.tenants.is_empty());
+        // Keys in any order (the server's collation) are read sorted.
+        let mut swapped = good();
+        swapped[PATTERNS + 1] = 9;
+        let totals = parse_totals_reply(&spec(), &reply(&swapped)).unwrap();
+        let keys: Vec<_> = totals.scopes.patterns.own.iter().map(|(p, _)| *p).collect();
+        assert_eq!(keys, vec![7, 9]);
     }
 
     #[test]
@@ -358,7 +366,7 @@ mod tests {
             longer(&[0]),                                       // too long
             with(PATTERNS, 3),                                  // more patterns than max_scopes (2)
             with(PATTERNS + 1, 300),                            // not a pattern
-            with(PATTERNS + 1, 7),                              // patterns not sorted (7, 7)
+            with(PATTERNS + 1, 7),                              // pattern 7 twice
             with(PATTERNS + 2 + 2, (MAX_COUNT * 2 + 1) as i64), // a scope over the bound
             with(PATTERNS + 2 + 11, 3), // a scope's short window over its window
         ] {

@@ -192,6 +192,19 @@ impl Instance {
     }
 }
 
+/// Instances a and b of the fleet `name` (the tests' spec).
+fn two_instances<L, K>(leases: L, knowledge: K, name: &str) -> Vec<Instance>
+where
+    L: LeaseStore + Clone,
+    K: KnowledgeStore + Clone,
+{
+    let spec = support::spec(name);
+    ["a", "b"]
+        .iter()
+        .map(|instance| Instance::start(leases.clone(), knowledge.clone(), &spec, instance))
+        .collect()
+}
+
 /// Each instance publishes what its loop handed, then reads what the others published.
 async fn exchange_all(fleet: &[Instance]) {
     for _ in 0..2 {
@@ -209,11 +222,7 @@ where
     L: LeaseStore + Clone,
     K: KnowledgeStore + Clone,
 {
-    let spec = support::spec("incident");
-    let mut fleet: Vec<Instance> = ["a", "b"]
-        .iter()
-        .map(|name| Instance::start(leases.clone(), knowledge.clone(), &spec, name))
-        .collect();
+    let mut fleet = two_instances(leases, knowledge, "incident");
     for instance in &mut fleet {
         instance.pattern_sessions(3, 7);
         let alone = instance.knowledge();
@@ -290,12 +299,7 @@ async fn through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident() {
 /// the fleet's sum trips it on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pattern_sick_on_two_instances_trips_the_cohort_breaker_on_both() {
-    let (leases, knowledge) = (MemoryLeaseStore::new(), MemoryKnowledgeStore::new());
-    let spec = support::spec("breaker");
-    let mut fleet: Vec<Instance> = ["a", "b"]
-        .iter()
-        .map(|name| Instance::start(leases.clone(), knowledge.clone(), &spec, name))
-        .collect();
+    let mut fleet = two_instances(MemoryLeaseStore::new(), MemoryKnowledgeStore::new(), "breaker");
     for instance in &mut fleet {
         instance.pattern_sessions(6, 4);
         assert_eq!(instance.judge(), None, "alone: not enough evidence, no breaker");
