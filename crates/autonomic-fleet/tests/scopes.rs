@@ -312,3 +312,57 @@ async fn a_pattern_sick_on_two_instances_trips_the_cohort_breaker_on_both() {
         instance.member.unwrap().shutdown().await;
     }
 }
+
+/// One call of the knowledge script as instance `a` of fleet `s` (max_scopes 2) publishing
+/// `scopes`.
+async fn invoke(
+    connection: &mut redis::aio::MultiplexedConnection,
+    scopes: &str,
+) -> redis::RedisResult<redis::Value> {
+    let script = redis::Script::new(include_str!("../src/redis_store/knowledge.lua"));
+    let mut invocation = script.prepare_invoke();
+    invocation.key("autonomic:fleet:{s}:windows").key("autonomic:fleet:{s}:scopes");
+    invocation.arg("a").arg(1000).arg(3);
+    for _ in 0..21 {
+        invocation.arg(0);
+    }
+    invocation.arg(2).arg(scopes);
+    invocation.invoke_async(connection).await
+}
+
+/// The script stores the caller's scopes as given, so it takes only what an instance
+/// publishes: refused, nothing is stored.
+#[tokio::test]
+async fn the_script_refuses_scopes_no_instance_publishes() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let block = |n: &str| [n; 21].join(",");
+    let (ones, zeros) = (block("1"), block("0"));
+    let others = format!("T:{zeros};P:{zeros}");
+    let cases = [
+        (format!("p7:{ones};p7:{ones};{others}"), "a pattern twice"),
+        (format!("T:{zeros};{others}"), "T twice"),
+        (format!("P:{zeros}"), "no T"),
+        (format!("p1:{ones};p2:{ones};p3:{ones};{others}"), "more patterns than max_scopes (2)"),
+        (format!("p256:{ones};{others}"), "not a pattern"),
+        (format!("t{}:{ones};{others}", "A".repeat(32)), "a tenant not in lowercase hex"),
+        (format!("p7:{};{others}", block("8796093022209")), "a number beyond MAX_COUNT"),
+        (format!("p7:1,2;{others}"), "too few numbers"),
+        (format!("junk;{others}"), "junk"),
+        ("x".repeat(1 << 20), "oversized"),
+    ];
+    for (scopes, what) in cases {
+        let refused = invoke(&mut connection, &scopes).await;
+        assert!(refused.is_err(), "{what}: {refused:?}");
+    }
+    let stored: i64 = redis::cmd("EXISTS")
+        .arg("autonomic:fleet:{s}:scopes")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing stored");
+    // What an instance publishes is taken.
+    let taken = invoke(&mut connection, &format!("p7:{ones};p9:{ones};{others}")).await;
+    assert!(taken.is_ok(), "{taken:?}");
+}

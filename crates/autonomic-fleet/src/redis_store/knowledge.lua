@@ -36,38 +36,59 @@ local function add(sums, n)
   for j = 1, N - 1 do sums[j] = sums[j] + n[j] end
   sums[N] = math.max(sums[N], n[N])
 end
--- The scopes of SCOPES, or nil if it is not what an instance publishes with at most cap of each.
-local function parse_scopes(s, cap)
-  if #s > (2 * cap + 2) * 400 then return nil end
-  local r = {t = {}, p = {}, nt = 0, np = 0}
-  for entry in string.gmatch(s, '[^;]+') do
-    local tag, rest = string.match(entry, '^([tpTP]%x*):([%d,]+)$')
-    if not tag then return nil end
-    local n = {}
-    for d in string.gmatch(rest, '%d+') do
-      if #d > 16 then return nil end
-      n[#n + 1] = math.min(tonumber(d), MAX)
-    end
-    if #n ~= N then return nil end
-    local kind, id = string.sub(tag, 1, 1), string.sub(tag, 2)
+-- Adds the scopes of SCOPES into tenants, patterns, other_t and other_p (keyed sums); false if
+-- it is not a record as this script stores them. The hot loop of the script, so it sums as it
+-- reads, without a table per scope; for another instance's record (cap nil) it checks the
+-- record's form (size, keys, 21 numbers of at most 16 digits per scope) and leaves the sums'
+-- bounds to the client. For the caller's own (cap given) it also checks that no key comes
+-- twice, that T and P come once, at most cap scopes of a kind and every number within MAX:
+-- stored as given, the record is read back unclamped.
+local function add_scopes(s, tenants, patterns, other_t, other_p, cap)
+  if #s > (2 * (cap or MAX_SCOPES) + 2) * 400 then return false end
+  local seen = {t = 0, p = 0, T = 0, P = 0}
+  local consumed = 0
+  for tag, rest in string.gmatch(s, '([^;:]*):([^;]*)') do
+    consumed = consumed + #tag + #rest + 2
+    local into
+    local kind = string.sub(tag, 1, 1)
     if kind == 't' then
-      if #id ~= 32 or not string.find(id, '^[0-9a-f]+$') or r.t[id] then return nil end
-      r.t[id] = n
-      r.nt = r.nt + 1
+      if #tag ~= 33 or string.find(tag, '[^0-9a-f]', 2) then return false end
+      local id = string.sub(tag, 2)
+      into = tenants[id]
+      if into == nil then into = zeros(); tenants[id] = into elseif cap then return false end
     elseif kind == 'p' then
-      if #id < 1 or #id > 3 or not string.find(id, '^%d+$') then return nil end
-      local pattern = tonumber(id)
-      if pattern > 255 or r.p[pattern] then return nil end
-      r.p[pattern] = n
-      r.np = r.np + 1
-    elseif id == '' and r[kind] == nil then
-      r[kind] = n
+      if #tag < 2 or #tag > 4 or string.find(tag, '[^0-9]', 2) then return false end
+      local id = tonumber(string.sub(tag, 2))
+      if id > 255 then return false end
+      into = patterns[id]
+      if into == nil then into = zeros(); patterns[id] = into elseif cap then return false end
+    elseif tag == 'T' then
+      into = other_t
+    elseif tag == 'P' then
+      into = other_p
     else
-      return nil
+      return false
     end
+    seen[kind] = seen[kind] + 1
+    if not string.find(rest, '^%d[%d,]*$') or string.find(rest, ',,') or
+        string.find(rest, '%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d') then
+      return false
+    end
+    local j = 0
+    for d in string.gmatch(rest, '%d+') do
+      j = j + 1
+      if cap and tonumber(d) > MAX then
+        return false
+      elseif j < N then
+        into[j] = into[j] + d
+      elseif j == N then
+        into[N] = math.max(into[N], tonumber(d))
+      end
+    end
+    if j ~= N then return false end
   end
-  if r.nt > cap or r.np > cap or r.T == nil or r.P == nil then return nil end
-  return r
+  if cap and (seen.t > cap or seen.p > cap or seen.T ~= 1 or seen.P ~= 1) then return false end
+  return consumed == #s + 1
 end
 -- Appends to the reply the cap largest of by_key (summed scopes) and other with the rest.
 local function reply_scopes(reply, by_key, other, cap)
@@ -108,7 +129,7 @@ if cap == nil or cap < 1 or cap > MAX_SCOPES or cap ~= math.floor(cap) then
   return redis.error_reply('ERR window totals: max_scopes is not 1..256')
 end
 local my_scopes = ARGV[5 + N]
-if my_scopes == nil or parse_scopes(my_scopes, cap) == nil then
+if my_scopes == nil or not add_scopes(my_scopes, {}, {}, zeros(), zeros(), cap) then
   return redis.error_reply('ERR window totals: the scopes argument is malformed')
 end
 
@@ -157,20 +178,9 @@ for i = 1, #records, 2 do
   if tonumber(expires) <= now then
     redis.call('HDEL', KEYS[2], records[i])
   elseif records[i] ~= me then
-    local r = parse_scopes(scopes, MAX_SCOPES)
-    if r == nil then
+    if not add_scopes(scopes, tenants, patterns, other_tenants, other_patterns) then
       return corrupt()
     end
-    for id, n in pairs(r.t) do
-      if tenants[id] == nil then tenants[id] = zeros() end
-      add(tenants[id], n)
-    end
-    for id, n in pairs(r.p) do
-      if patterns[id] == nil then patterns[id] = zeros() end
-      add(patterns[id], n)
-    end
-    add(other_tenants, r.T)
-    add(other_patterns, r.P)
   end
 end
 
