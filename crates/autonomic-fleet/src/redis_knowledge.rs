@@ -25,8 +25,9 @@ use crate::{
 ///
 /// Keys, per fleet: `autonomic:fleet:{NAME}:windows`, a hash from instance to
 /// `expires_ms,n1,...,n21` (at most `max_instances` live records, each at most 512 bytes),
-/// and `autonomic:fleet:{NAME}:scopes`, a hash from instance to `expires_ms|SCOPES` (its
-/// tenants and patterns, at most `max_scopes` of each: at most about 200 KB), both written
+/// and `autonomic:fleet:{NAME}:scopes`, a hash from instance to `expires_ms|RECORD` (its
+/// tenants and patterns, at most `max_scopes` of each, sent as text, checked by the script
+/// and stored as a msgpack array it reads back in C: at most about 120 KB), both written
 /// by the same script call and expiring two TTLs after their last write. One script call per
 /// exchange, whatever the number of scopes.
 ///

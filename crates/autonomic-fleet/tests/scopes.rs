@@ -346,6 +346,7 @@ async fn the_script_refuses_scopes_no_instance_publishes() {
         (format!("P:{zeros}"), "no T"),
         (format!("p1:{ones};p2:{ones};p3:{ones};{others}"), "more patterns than max_scopes (2)"),
         (format!("p256:{ones};{others}"), "not a pattern"),
+        (format!("p07:{ones};p7:{ones};{others}"), "pattern 7 twice, once with a leading zero"),
         (format!("t{}:{ones};{others}", "A".repeat(32)), "a tenant not in lowercase hex"),
         (format!("p7:{};{others}", block("8796093022209")), "a number beyond MAX_COUNT"),
         (format!("p7:1,2;{others}"), "too few numbers"),
@@ -365,4 +366,66 @@ async fn the_script_refuses_scopes_no_instance_publishes() {
     // What an instance publishes is taken.
     let taken = invoke(&mut connection, &format!("p7:{ones};p9:{ones};{others}")).await;
     assert!(taken.is_ok(), "{taken:?}");
+}
+
+/// Records in the scopes hash that the script did not write (text, a msgpack array with a
+/// value that is not a number, one of the wrong length, a bad key) fail the exchange as
+/// corrupt, whoever asks.
+#[tokio::test]
+async fn redis_knowledge_refuses_scopes_records_it_did_not_write() {
+    let server = RedisServer::start();
+    let store = RedisKnowledgeStore::open(&server.url(), PATIENCE).unwrap();
+    let spec =
+        FleetSpec::new("hostile", Allotment::new(4, 0.0), Allotment::ZERO, 3, LEASE).unwrap();
+    let none = (WindowTotals::default(), ScopeTotals::default());
+    store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    // A msgpack array of 22: the tag "T", 20 ones, then `last`.
+    let array = |last: &[u8]| {
+        let mut bytes = vec![0xdc, 0x00, 0x16, 0xa1, b'T'];
+        bytes.extend([0x01; 20]);
+        bytes.extend_from_slice(last);
+        bytes
+    };
+    let mut wrong_key = array(&[0x01]);
+    wrong_key[4] = b'X';
+    for (record, what) in [
+        (format!("T:{}", ["1"; 21].join(",")).into_bytes(), "text"),
+        (array(&[0x80]), "a map for a number"),
+        (array(&[]), "too short"),
+        (wrong_key, "a key that names no scope"),
+        (b"junk".to_vec(), "no expiry"),
+    ] {
+        let mut value = b"99999999999999|".to_vec();
+        value.extend_from_slice(&record);
+        if what == "no expiry" {
+            value = record;
+        }
+        let _: () = redis::cmd("HSET")
+            .arg("autonomic:fleet:{hostile}:scopes")
+            .arg("x")
+            .arg(value)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let err = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{what}: {err:?}");
+    }
+    // A record the script wrote is read.
+    let _: () = redis::cmd("HDEL")
+        .arg("autonomic:fleet:{hostile}:scopes")
+        .arg("x")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut ones = WindowTotals::default();
+    ones.counts.completed = 1;
+    let scopes = ScopeTotals {
+        patterns: ScopeSet { own: vec![(3, ones)], other: ones },
+        ..Default::default()
+    };
+    store.exchange(&spec, &id("b"), &none.0, &scopes, LEASE).await.unwrap();
+    let seen = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap();
+    assert_eq!(seen.scopes.patterns, ScopeSet { own: vec![(3, ones)], other: ones });
 }

@@ -1,6 +1,7 @@
 -- One exchange of window totals, atomically, on the server's clock (the rule of KnowledgeStore).
 -- KEYS[1]: the fleet's window totals (a hash: instance -> "expires_ms,n1,...,n21")
--- KEYS[2]: the fleet's scopes (a hash: instance -> "expires_ms|SCOPES", written with KEYS[1])
+-- KEYS[2]: the fleet's scopes (a hash: instance -> "expires_ms|RECORD", written with KEYS[1]),
+--   RECORD the instance's SCOPES as a msgpack array of TAG, n1, ..., n21 per scope
 -- ARGV: instance, ttl_ms, max_instances, then the instance's 21 numbers (each <= 2^43),
 --   max_scopes, then the instance's SCOPES: entries "TAG:n1,...,n21" joined by ';', TAG one of
 --   t<32 hex digits> (a tenant), p<0..255> (a pattern), T (other tenants), P (other patterns);
@@ -36,59 +37,75 @@ local function add(sums, n)
   for j = 1, N - 1 do sums[j] = sums[j] + n[j] end
   sums[N] = math.max(sums[N], n[N])
 end
--- Adds the scopes of SCOPES into tenants, patterns, other_t and other_p (keyed sums); false if
--- it is not a record as this script stores them. The hot loop of the script, so it sums as it
--- reads, without a table per scope; for another instance's record (cap nil) it checks the
--- record's form (size, keys, 21 numbers of at most 16 digits per scope) and leaves the sums'
--- bounds to the client. For the caller's own (cap given) it also checks that no key comes
--- twice, that T and P come once, at most cap scopes of a kind and every number within MAX:
--- stored as given, the record is read back unclamped.
-local function add_scopes(s, tenants, patterns, other_t, other_p, cap)
-  if #s > (2 * (cap or MAX_SCOPES) + 2) * 400 then return false end
-  local seen = {t = 0, p = 0, T = 0, P = 0}
-  local consumed = 0
+-- The sums of the scope a record's TAG names, in sums = {t = by tenant, p = by pattern,
+-- T = other tenants, P = other patterns} (created at zero); nil if TAG names none.
+local function scope_of(tag, sums)
+  local kind = string.sub(tag, 1, 1)
+  local by_key, key
+  if kind == 't' then
+    if #tag ~= 33 or string.find(tag, '[^0-9a-f]', 2) then return nil end
+    by_key, key = sums.t, string.sub(tag, 2)
+  elseif kind == 'p' then
+    if #tag < 2 or #tag > 4 or string.find(tag, '[^0-9]', 2) then return nil end
+    by_key, key = sums.p, tonumber(string.sub(tag, 2))
+    if key > 255 or tostring(key) ~= string.sub(tag, 2) then return nil end
+  elseif tag == 'T' or tag == 'P' then
+    return sums[tag]
+  else
+    return nil
+  end
+  local into = by_key[key]
+  if into == nil then
+    into = zeros()
+    by_key[key] = into
+  end
+  return into
+end
+-- The caller's SCOPES as the record to store (a msgpack array of TAG, n1, ..., n21 per
+-- scope), or nil if it is not what an instance publishes: at most cap scopes of a kind, each
+-- key once, T and P once, 21 numbers within MAX each.
+local function own_record(s, cap)
+  if #s > (2 * cap + 2) * 400 then return nil end
+  local seen, kinds, flat, consumed = {}, {t = 0, p = 0, T = 0, P = 0}, {}, 0
+  local sums = {t = {}, p = {}, T = zeros(), P = zeros()}
   for tag, rest in string.gmatch(s, '([^;:]*):([^;]*)') do
     consumed = consumed + #tag + #rest + 2
-    local into
+    if seen[tag] or scope_of(tag, sums) == nil then return nil end
+    seen[tag] = true
     local kind = string.sub(tag, 1, 1)
-    if kind == 't' then
-      if #tag ~= 33 or string.find(tag, '[^0-9a-f]', 2) then return false end
-      local id = string.sub(tag, 2)
-      into = tenants[id]
-      if into == nil then into = zeros(); tenants[id] = into elseif cap then return false end
-    elseif kind == 'p' then
-      if #tag < 2 or #tag > 4 or string.find(tag, '[^0-9]', 2) then return false end
-      local id = tonumber(string.sub(tag, 2))
-      if id > 255 then return false end
-      into = patterns[id]
-      if into == nil then into = zeros(); patterns[id] = into elseif cap then return false end
-    elseif tag == 'T' then
-      into = other_t
-    elseif tag == 'P' then
-      into = other_p
-    else
-      return false
-    end
-    seen[kind] = seen[kind] + 1
-    if not string.find(rest, '^%d[%d,]*$') or string.find(rest, ',,') or
-        string.find(rest, '%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d') then
-      return false
-    end
+    kinds[kind] = kinds[kind] + 1
+    if not string.find(rest, '^%d[%d,]*$') or string.find(rest, ',,') then return nil end
+    flat[#flat + 1] = tag
     local j = 0
     for d in string.gmatch(rest, '%d+') do
       j = j + 1
-      if cap and tonumber(d) > MAX then
-        return false
-      elseif j < N then
-        into[j] = into[j] + d
-      elseif j == N then
-        into[N] = math.max(into[N], tonumber(d))
-      end
+      local n = tonumber(d)
+      if n > MAX then return nil end
+      flat[#flat + 1] = n
     end
-    if j ~= N then return false end
+    if j ~= N then return nil end
   end
-  if cap and (seen.t > cap or seen.p > cap or seen.T ~= 1 or seen.P ~= 1) then return false end
-  return consumed == #s + 1
+  if kinds.t > cap or kinds.p > cap or kinds.T ~= 1 or kinds.P ~= 1 then return nil end
+  if consumed ~= #s + 1 then return nil end
+  return cmsgpack.pack(flat)
+end
+-- Adds another instance's stored record into sums; false if it is not such a record. The hot
+-- loop of the script: msgpack unpacks in C, numbers are added as they come (a value that is
+-- not a number fails the whole record); the sums' bounds are the client's to check.
+local function add_record(record, sums)
+  if #record > (2 * MAX_SCOPES + 2) * 230 then return false end
+  local ok = pcall(function()
+    local flat = cmsgpack.unpack(record)
+    local len = #flat
+    if len % (N + 1) ~= 0 then error('length') end
+    for i = 1, len, N + 1 do
+      local into = scope_of(flat[i], sums)
+      if into == nil then error('key') end
+      for j = 1, N - 1 do into[j] = into[j] + flat[i + j] end
+      into[N] = math.max(into[N], flat[i + N])
+    end
+  end)
+  return ok
 end
 -- Appends to the reply the cap largest of by_key (summed scopes) and other with the rest.
 local function reply_scopes(reply, by_key, other, cap)
@@ -128,8 +145,8 @@ local cap = tonumber(ARGV[4 + N])
 if cap == nil or cap < 1 or cap > MAX_SCOPES or cap ~= math.floor(cap) then
   return redis.error_reply('ERR window totals: max_scopes is not 1..256')
 end
-local my_scopes = ARGV[5 + N]
-if my_scopes == nil or not add_scopes(my_scopes, {}, {}, zeros(), zeros(), cap) then
+local my_record = ARGV[5 + N] and own_record(ARGV[5 + N], cap)
+if not my_record then
   return redis.error_reply('ERR window totals: the scopes argument is malformed')
 end
 
@@ -168,17 +185,17 @@ if redis.call('HLEN', KEYS[2]) > 1024 then
   return corrupt()
 end
 local records = redis.call('HGETALL', KEYS[2])
-local tenants, patterns = {}, {}
-local other_tenants, other_patterns = zeros(), zeros()
+local scopes = {t = {}, p = {}, T = zeros(), P = zeros()}
 for i = 1, #records, 2 do
-  local expires, scopes = string.match(records[i + 1], '^(%d+)|(.*)$')
-  if expires == nil or #expires > 16 then
+  local bar = string.find(records[i + 1], '|', 1, true)
+  local expires = bar and string.sub(records[i + 1], 1, bar - 1)
+  if not expires or #expires > 16 or not string.find(expires, '^%d+$') then
     return corrupt()
   end
   if tonumber(expires) <= now then
     redis.call('HDEL', KEYS[2], records[i])
   elseif records[i] ~= me then
-    if not add_scopes(scopes, tenants, patterns, other_tenants, other_patterns) then
+    if not add_record(string.sub(records[i + 1], bar + 1), scopes) then
       return corrupt()
     end
   end
@@ -189,12 +206,12 @@ if present or live < max_n then
   status = 1
   local expires = string.format('%d', now + ttl_ms)
   redis.call('HSET', KEYS[1], me, expires .. ',' .. table.concat(mine, ','))
-  redis.call('HSET', KEYS[2], me, expires .. '|' .. my_scopes)
+  redis.call('HSET', KEYS[2], me, expires .. '|' .. my_record)
   redis.call('PEXPIRE', KEYS[1], ttl_ms * 2)
   redis.call('PEXPIRE', KEYS[2], ttl_ms * 2)
 end
 local reply = {status, live}
 for i = 1, N do reply[#reply + 1] = sums[i] end
-reply_scopes(reply, tenants, other_tenants, cap)
-reply_scopes(reply, patterns, other_patterns, cap)
+reply_scopes(reply, scopes.t, scopes.T, cap)
+reply_scopes(reply, scopes.p, scopes.P, cap)
 return reply
