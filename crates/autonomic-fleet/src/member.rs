@@ -441,7 +441,6 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
     async fn exchange(&self) -> Option<Result<FleetTotals, StoreError>> {
         let (store, windows) = self.knowledge.as_ref()?;
         let (local, scopes) = windows.local();
-        let scopes = scopes.bounded(self.config.spec.max_scopes());
         let spec = &self.config.spec;
         let exchange =
             store.exchange(spec, &self.config.instance, &local, &scopes, spec.lease_period());
@@ -462,6 +461,8 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
                 let lasts =
                     self.config.spec.lease_period().saturating_sub(self.config.clock_margin);
                 let (published, peers) = (totals.published, totals.instances);
+                let tenants = totals.scopes.tenants.own.len();
+                let patterns = totals.scopes.patterns.own.len();
                 windows.set_peers(totals, sent + lasts);
                 if !published {
                     tracing::warn!(
@@ -469,7 +470,7 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
                         "window totals not published: the fleet's other instances fill it"
                     );
                 }
-                tracing::debug!(peers, "fleet window totals exchanged");
+                tracing::debug!(peers, tenants, patterns, "fleet window totals exchanged");
                 self.status.send_modify(|s| {
                     s.knowledge_exchanges += 1;
                     s.knowledge_error = None;
