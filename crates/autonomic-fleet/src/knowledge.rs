@@ -51,8 +51,8 @@ pub struct FleetTotals {
 ///    first.
 /// 4. Scopes (tenants, patterns) are published at most [`FleetSpec::max_scopes`] of each
 ///    kind, the rest folded into `other` ([`ScopeTotals::bounded`]); the answer sums them
-///    scope by scope and keeps as many, folding the rest ([`ScopeTotals::sum`]). They are
-///    part of the instance's one record: no request per scope.
+///    scope by scope and keeps as many, folding the rest ([`ScopeTotals::sum`]). They go
+///    in the same exchange as the totals: no request per scope.
 ///
 /// ```
 /// use std::time::Duration;
