@@ -113,7 +113,24 @@ pub(crate) fn clamped(totals: &WindowTotals) -> WindowTotals {
     from_wire(&to_wire(totals))
 }
 
-/// The totals of wire numbers (no check: see the stores' validation).
+/// The totals of wire numbers from outside the process, checked: each within `most` (the
+/// oldest running session within [`MAX_COUNT`]: a level, never summed), the short window
+/// within the whole, slow sessions within running ones; else why not.
+pub(crate) fn checked(wire: &[u64; WIRE_LEN], most: u64) -> Result<WindowTotals, &'static str> {
+    let within =
+        wire.iter().enumerate().all(|(i, &n)| n <= if i == OLDEST { MAX_COUNT } else { most });
+    if !within {
+        return Err("a number larger than the instances can publish");
+    }
+    let totals = from_wire(wire);
+    let short_within = wire[9..18].iter().zip(&wire[..9]).all(|(short, whole)| short <= whole);
+    if !short_within || totals.gauges.slow_running > totals.gauges.running {
+        return Err("inconsistent numbers");
+    }
+    Ok(totals)
+}
+
+/// The totals of wire numbers (no check: see [`checked`]).
 pub(crate) fn from_wire(wire: &[u64; WIRE_LEN]) -> WindowTotals {
     let c = |w: &[u64]| WindowCounts {
         started: w[0],

@@ -196,6 +196,7 @@ mod memory_knowledge;
 mod redis_connection;
 mod redis_knowledge;
 mod redis_store;
+mod scope_record;
 mod scopes;
 mod share;
 mod spec;

@@ -4,43 +4,43 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::fmt::Write as _;
-
 use autonomic_aggregate::WindowTotals;
-use autonomic_core::TenantId;
 use redis::{Script, Value};
 
 use crate::error::bounded;
-use crate::knowledge::{MAX_COUNT, OLDEST, WIRE_LEN, from_wire, to_wire};
+use crate::knowledge::{MAX_COUNT, WIRE_LEN, checked, to_wire};
 use crate::redis_connection::Connection;
 use crate::{
-    FleetSpec, FleetTotals, InstanceId, KnowledgeStore, ScopeSet, ScopeTotals, StoreError,
+    FleetSpec, FleetTotals, InstanceId, KnowledgeStore, ScopeTotals, StoreError, scope_record,
 };
 
 /// Window totals kept in Redis: each exchange is one atomic Lua script (`EVALSHA`) that reads
-/// the server's `TIME`, drops the records past their expiry, stores the caller's and sums the
-/// others' **on the server**, so the reply has the same size however many instances publish:
-/// 23 integers for the whole runtime, then at most
-/// [`max_scopes`](FleetSpec::max_scopes) summed tenants and as many patterns.
+/// the server's `TIME`, drops the records past their expiry, stores the caller's, sums the
+/// others' whole-runtime totals **on the server** (23 integers) and hands back the other live
+/// instances' scopes records as stored; the client decodes, checks and sums those scope by
+/// scope ([`ScopeTotals::sum`]), so the script does no work per scope.
 ///
 /// Keys, per fleet: `autonomic:fleet:{NAME}:windows`, a hash from instance to
-/// `expires_ms,n1,...,n21` (at most `max_instances` live records, each at most 512 bytes),
-/// and `autonomic:fleet:{NAME}:scopes`, a hash from instance to `expires_ms|RECORD` (its
-/// tenants and patterns, at most `max_scopes` of each, sent as text, checked by the script
-/// and stored as a msgpack array it reads back in C: at most about 120 KB), both written
-/// by the same script call and expiring two TTLs after their last write. One script call per
-/// exchange, whatever the number of scopes.
+/// `expires_ms,n1,...,n21` (at most `max_instances` live records, each at most 512 bytes;
+/// an instance is live while its record here has not expired), and
+/// `autonomic:fleet:{NAME}:scopes`, a hash from instance to its scopes record (its tenants
+/// and patterns, at most `max_scopes` of each, in a fixed-size little-endian binary layout:
+/// at most 22.4 KB for the default 64 scopes), both written by the same script call and
+/// expiring two TTLs after their last write. One script call per exchange, whatever the
+/// number of scopes.
 ///
 /// Bounds: each number published is clamped to [`MAX_COUNT`](crate::MAX_COUNT), so sums stay
 /// exact in Lua's doubles; the reply is checked (its shape, a known status, at most
-/// `max_instances` instances, every sum within `instances × MAX_COUNT` (a scope's `other`:
-/// within `instances × MAX_COUNT × (MAX_SCOPES + 1)`), the short window within the whole
-/// window, slow sessions within running ones, at most `max_scopes` scopes of a kind, keys
-/// well formed, each once), else [`StoreError::BadReply`]; records the script cannot read
-/// are [`StoreError::Corrupt`].
+/// `max_instances` instances, every sum within `instances × MAX_COUNT`, the short window
+/// within the whole window, slow sessions within running ones, exactly one scopes record
+/// (or nil) per instance, each no longer than `max_scopes` allows), else
+/// [`StoreError::BadReply`]; records the script cannot read, and scopes records no
+/// instance writes (their layout, at most `max_scopes` of a kind, keys each once, every
+/// number within `MAX_COUNT` and consistent), are [`StoreError::Corrupt`].
 ///
-/// The script's work is linear in the live records' scopes: `max_instances × 2 ×
-/// (max_scopes + 1)` blocks of 21 numbers at most per exchange.
+/// The script's work per exchange is linear in the live instances (their 21 numbers, and
+/// one `HMGET` of their records), not in their scopes; the reply carries at most
+/// `max_instances` records.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -100,8 +100,8 @@ impl KnowledgeStore for RedisKnowledgeStore {
         for n in to_wire(totals) {
             invocation.arg(n);
         }
-        let scopes = scopes.clone().bounded(spec.max_scopes());
-        invocation.arg(spec.max_scopes()).arg(scopes_arg(&scopes));
+        let record = scope_record::encode(&scopes.clone().bounded(spec.max_scopes()));
+        invocation.arg(scope_record::max_len(spec.max_scopes())).arg(record);
         let value = self.connection.run(invocation).await?;
         let reply = parse_totals_reply(spec, &value);
         if let Err(e) = &reply {
@@ -109,31 +109,6 @@ impl KnowledgeStore for RedisKnowledgeStore {
         }
         reply
     }
-}
-
-/// The script's SCOPES argument: `scopes` (already bounded) as `TAG:n1,...,n21` entries
-/// joined by `;` (see `redis_store/knowledge.lua`), each number clamped.
-fn scopes_arg(scopes: &ScopeTotals) -> String {
-    let mut arg = String::new();
-    let mut entry = |tag: std::fmt::Arguments<'_>, totals: &WindowTotals| {
-        if !arg.is_empty() {
-            arg.push(';');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(arg, "{tag}:");
-        for (i, n) in to_wire(totals).iter().enumerate() {
-            let _ = write!(arg, "{}{n}", if i == 0 { "" } else { "," });
-        }
-    };
-    for (tenant, totals) in &scopes.tenants.own {
-        entry(format_args!("t{:032x}", tenant.as_uuid().as_u128()), totals);
-    }
-    entry(format_args!("T"), &scopes.tenants.other);
-    for (pattern, totals) in &scopes.patterns.own {
-        entry(format_args!("p{pattern}"), totals);
-    }
-    entry(format_args!("P"), &scopes.patterns.other);
-    arg
 }
 
 /// A reply being read: its items, where the next one is, and how to refuse it.
@@ -161,69 +136,41 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// 21 numbers: one scope's totals, each within `most` (the oldest running session
-    /// within [`MAX_COUNT`]), the short window within the whole, slow within running.
+    /// 21 numbers: the instances' summed totals, each within `most` (see
+    /// [`checked`](crate::knowledge::checked)).
     fn totals(&mut self, most: u64) -> Result<WindowTotals, StoreError> {
         let mut wire = [0u64; WIRE_LEN];
-        for (i, n) in wire.iter_mut().enumerate() {
+        for n in wire.iter_mut() {
             *n = self.count()?;
-            if *n > if i == OLDEST { MAX_COUNT } else { most } {
-                return Err(self.bad("a sum larger than the instances can publish"));
-            }
         }
-        let totals = from_wire(&wire);
-        let short_within = wire[9..18].iter().zip(&wire[..9]).all(|(short, whole)| short <= whole);
-        if !short_within || totals.gauges.slow_running > totals.gauges.running {
-            return Err(self.bad("inconsistent sums"));
-        }
-        Ok(totals)
+        checked(&wire, most).map_err(|why| self.bad(why))
     }
 
-    /// One kind's summed scopes: at most `cap`, keys read by `key`, each once (sorted here:
-    /// the script sorts tenants' keys as strings, in the server's collation).
-    fn scopes<K: Copy + Ord>(
-        &mut self,
-        cap: usize,
-        instances: u64,
-        key: impl Fn(&Value) -> Option<K>,
-    ) -> Result<ScopeSet<K>, StoreError> {
-        let most = MAX_COUNT * instances;
-        let len = self.count()?;
-        if len > cap as u64 {
-            return Err(self.bad("more scopes than max_scopes"));
+    /// The next instance's scopes record: none (nil), or bytes of at most `max_len`,
+    /// decoded and checked (records the script stored but no instance wrote are
+    /// [`StoreError::Corrupt`]).
+    fn record(&mut self, spec: &FleetSpec) -> Result<ScopeTotals, StoreError> {
+        let bytes = match self.next()? {
+            Value::Nil => return Ok(ScopeTotals::default()),
+            Value::BulkString(bytes) => bytes,
+            _ => return Err(self.bad("a scopes record that is not a string")),
+        };
+        if bytes.len() > scope_record::max_len(spec.max_scopes()) {
+            return Err(self.bad("a scopes record longer than max_scopes allows"));
         }
-        let mut set = ScopeSet::default();
-        for _ in 0..len {
-            let k = key(self.next()?).ok_or_else(|| self.bad("not a scope's key"))?;
-            set.own.push((k, self.totals(most)?));
-        }
-        set.own.sort_unstable_by_key(|(k, _)| *k);
-        if set.own.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-            return Err(self.bad("a scope twice"));
-        }
-        set.other = self.totals(most.saturating_mul(crate::FleetSpec::MAX_SCOPES as u64 + 1))?;
-        Ok(set)
+        scope_record::decode(bytes, spec.max_scopes()).map_err(|why| {
+            let shown = &bytes[..bytes.len().min(256)];
+            StoreError::Corrupt(bounded(format!(
+                "a scopes record under autonomic:fleet:{{{}}}:scopes: {why} ({} bytes: {shown:02x?})",
+                spec.name(),
+                bytes.len()
+            )))
+        })
     }
 }
 
-/// A tenant's key in a reply: 32 lowercase hex digits.
-fn tenant_key(value: &Value) -> Option<TenantId> {
-    let Value::BulkString(bytes) = value else { return None };
-    let hex = std::str::from_utf8(bytes).ok()?;
-    let lowercase = hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if hex.len() != 32 || !lowercase {
-        return None;
-    }
-    u128::from_str_radix(hex, 16).ok().map(TenantId::from_u128)
-}
-
-/// A pattern's key in a reply: 0 to 255.
-fn pattern_key(value: &Value) -> Option<u8> {
-    let Value::Int(n) = value else { return None };
-    u8::try_from(*n).ok()
-}
-
-/// Checks a knowledge script's reply against the protocol and the spec.
+/// Checks a knowledge script's reply against the protocol and the spec, and sums the other
+/// instances' scopes records (the script returns them as stored).
 fn parse_totals_reply(spec: &FleetSpec, value: &Value) -> Result<FleetTotals, StoreError> {
     let Value::Array(items) = value else {
         return Err(StoreError::BadReply(bounded(format!("not an array: {value:?}"))));
@@ -245,18 +192,19 @@ fn parse_totals_reply(spec: &FleetSpec, value: &Value) -> Result<FleetTotals, St
         return Err(reader.bad("more instances than the fleet has"));
     }
     let others = reader.totals(MAX_COUNT * instances)?;
-    let tenants = reader.scopes(spec.max_scopes(), instances, tenant_key)?;
-    let patterns = reader.scopes(spec.max_scopes(), instances, pattern_key)?;
-    if reader.at != items.len() {
-        return Err(reader.bad("too long"));
+    if items.len() as u64 != reader.at as u64 + instances {
+        return Err(reader.bad("not one scopes record per instance"));
     }
-    let scopes = ScopeTotals { tenants, patterns };
+    let records = (0..instances).map(|_| reader.record(spec)).collect::<Result<Vec<_>, _>>()?;
+    let scopes = ScopeTotals::sum(&records, spec.max_scopes());
     Ok(FleetTotals { others, scopes, instances: instances as u32, published })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ScopeSet;
 
     /// The length of the reply's head: status, instances, the 21 sums.
     const HEAD_LEN: usize = 2 + WIRE_LEN;
@@ -269,123 +217,97 @@ mod tests {
             .unwrap()
     }
 
-    fn reply(numbers: &[i64]) -> Value {
-        Value::Array(numbers.iter().map(|&n| Value::Int(n)).collect())
+    /// `failed` sessions over the window and the short window.
+    fn failed(n: u64) -> WindowTotals {
+        let mut t = WindowTotals::default();
+        t.counts.failed = n;
+        t.short.failed = n;
+        t
     }
 
-    /// 21 numbers: `failed` sessions over the window and the short window.
-    fn block(failed: i64) -> Vec<i64> {
-        let mut n = vec![0i64; WIRE_LEN];
-        n[2] = failed;
-        n[11] = failed;
-        n
+    /// Patterns `own` and `other`.
+    fn patterns(own: &[(u8, u64)], other: u64) -> ScopeTotals {
+        ScopeTotals {
+            patterns: ScopeSet {
+                own: own.iter().map(|&(p, n)| (p, failed(n))).collect(),
+                other: failed(other),
+            },
+            ..Default::default()
+        }
     }
 
-    /// Two instances: 5 failed, 4 running; no tenant; patterns 3 and 7.
-    fn good() -> Vec<i64> {
+    /// Two instances, 5 failed and 4 running in all, and their scopes records.
+    fn good() -> Vec<Value> {
         let mut n = vec![0i64; HEAD_LEN];
         n[0] = 1;
         n[1] = 2;
         n[2 + 2] = 5; // failed over the window
         n[2 + 11] = 1; // failed over the short window
         n[2 + 18] = 4; // running
-        n.push(0); // no tenant
-        n.extend(block(0));
-        n.push(2);
-        n.push(3);
-        n.extend(block(2));
-        n.push(7);
-        n.extend(block(3));
-        n.extend(block(1)); // other patterns
-        n
+        let mut items: Vec<Value> = n.into_iter().map(Value::Int).collect();
+        items.push(Value::BulkString(scope_record::encode(&patterns(&[(3, 2), (7, 1)], 1))));
+        items.push(Value::BulkString(scope_record::encode(&patterns(&[(7, 2), (9, 1)], 0))));
+        items
     }
 
-    /// Where the patterns start in `good()`.
-    const PATTERNS: usize = HEAD_LEN + 1 + WIRE_LEN;
-
     #[test]
-    fn a_well_formed_sum_is_read() {
-        let totals = parse_totals_reply(&spec(), &reply(&good())).unwrap();
+    fn a_well_formed_reply_is_read_and_its_records_summed() {
+        let totals = parse_totals_reply(&spec(), &Value::Array(good())).unwrap();
         assert_eq!((totals.instances, totals.published), (2, true));
         assert_eq!((totals.others.counts.failed, totals.others.short.failed), (5, 1));
         assert_eq!(totals.others.gauges.running, 4);
-        let patterns: Vec<_> =
-            totals.scopes.patterns.own.iter().map(|(p, t)| (*p, t.counts.failed)).collect();
-        assert_eq!(patterns, vec![(3, 2), (7, 3)]);
-        assert_eq!(totals.scopes.patterns.other.counts.failed, 1);
-        assert!(totals.scopes.tenants.is_empty());
-        // Keys in any order (the server's collation) are read sorted.
-        let mut swapped = good();
-        swapped[PATTERNS + 1] = 9;
-        let totals = parse_totals_reply(&spec(), &reply(&swapped)).unwrap();
-        let keys: Vec<_> = totals.scopes.patterns.own.iter().map(|(p, _)| *p).collect();
-        assert_eq!(keys, vec![7, 9]);
-    }
-
-    #[test]
-    fn tenants_are_read_from_hex_keys_and_round_trip_the_argument() {
-        let tenant = TenantId::from_u128(0xabc);
-        let mut n = good()[..HEAD_LEN].to_vec();
-        let mut items: Vec<Value> = n.drain(..).map(Value::Int).collect();
-        items.push(Value::Int(1));
-        items.push(Value::BulkString(format!("{:032x}", 0xabc).into_bytes()));
-        items.extend(block(4).into_iter().map(Value::Int));
-        items.extend(block(0).into_iter().map(Value::Int));
-        items.push(Value::Int(0));
-        items.extend(block(0).into_iter().map(Value::Int));
-        let totals = parse_totals_reply(&spec(), &Value::Array(items)).unwrap();
-        assert_eq!(totals.scopes.tenants.own.len(), 1);
-        assert_eq!(totals.scopes.tenants.own[0].0, tenant);
-        let arg = scopes_arg(&totals.scopes);
-        assert!(arg.starts_with(&format!("t{:032x}:0,0,4,", 0xabc)), "{arg}");
-        assert_eq!(arg.split(';').count(), 3, "{arg}");
+        // 7: 3 failed, 3: 2, 9: 1; at most 2 kept, the rest with the others.
+        assert_eq!(totals.scopes, patterns(&[(3, 2), (7, 3)], 2));
+        // An instance without a record counts no scope.
+        let mut without = good();
+        without[HEAD_LEN + 1] = Value::Nil;
+        let totals = parse_totals_reply(&spec(), &Value::Array(without)).unwrap();
+        assert_eq!(totals.scopes, patterns(&[(3, 2), (7, 1)], 1));
     }
 
     #[test]
     fn hostile_replies_are_refused() {
         let spec = spec();
-        let with = |i: usize, n: i64| {
-            let mut v = good();
-            v[i] = n;
-            v
+        let with = |i: usize, v: Value| {
+            let mut items = good();
+            items[i] = v;
+            Value::Array(items)
         };
-        let longer = |extra: &[i64]| {
-            let mut v = good();
-            v.extend_from_slice(extra);
-            v
-        };
-        for numbers in [
-            with(0, 7),                                         // unknown status
-            with(1, 4),                                         // more instances than max_instances
-            with(2 + 2, -1),                                    // negative
-            with(2 + 4, (MAX_COUNT * 2 + 1) as i64),            // more than 2 instances can publish
-            with(2 + OLDEST, (MAX_COUNT + 1) as i64),           // oldest beyond the clamp
-            with(2 + 11, 6),                                    // short window over the window
-            with(2 + 19, 5),                                    // slow sessions over running ones
-            good()[..HEAD_LEN - 1].to_vec(),                    // short
-            good()[..good().len() - 1].to_vec(),                // a scope cut short
-            longer(&[0]),                                       // too long
-            with(PATTERNS, 3),                                  // more patterns than max_scopes (2)
-            with(PATTERNS + 1, 300),                            // not a pattern
-            with(PATTERNS + 1, 7),                              // pattern 7 twice
-            with(PATTERNS + 2 + 2, (MAX_COUNT * 2 + 1) as i64), // a scope over the bound
-            with(PATTERNS + 2 + 11, 3), // a scope's short window over its window
+        let int = Value::Int;
+        let oversized = vec![1u8; scope_record::max_len(2) + 1];
+        for value in [
+            with(0, int(7)),                               // unknown status
+            with(1, int(4)),                               // more instances than max_instances
+            with(1, int(1)),                               // a record more than instances
+            with(1, int(3)),                               // a record fewer than instances
+            with(2 + 2, int(-1)),                          // negative
+            with(2 + 4, int((MAX_COUNT * 2 + 1) as i64)),  // more than 2 instances can publish
+            with(2 + 20, int((MAX_COUNT + 1) as i64)),     // oldest beyond the clamp
+            with(2 + 11, int(6)),                          // short window over the window
+            with(2 + 19, int(5)),                          // slow sessions over running ones
+            with(HEAD_LEN, int(1)),                        // a record that is not a string
+            with(HEAD_LEN, Value::BulkString(oversized)),  // a record over its bound
+            Value::Array(good()[..HEAD_LEN - 1].to_vec()), // short
+            Value::Int(1),                                 // not an array
         ] {
-            let err = parse_totals_reply(&spec, &reply(&numbers)).unwrap_err();
-            assert!(matches!(err, StoreError::BadReply(_)), "{numbers:?}: {err:?}");
+            let err = parse_totals_reply(&spec, &value).unwrap_err();
+            assert!(matches!(err, StoreError::BadReply(_)), "{value:?}: {err:?}");
         }
-        let mut bad_tenant: Vec<Value> = good().into_iter().map(Value::Int).collect();
-        bad_tenant[HEAD_LEN] = Value::Int(1);
-        bad_tenant.insert(HEAD_LEN + 1, Value::BulkString(b"ZZ".repeat(16)));
-        bad_tenant.splice(HEAD_LEN + 2..HEAD_LEN + 2, block(0).into_iter().map(Value::Int));
-        let err = parse_totals_reply(&spec, &Value::Array(bad_tenant)).unwrap_err();
-        assert!(matches!(err, StoreError::BadReply(_)), "{err:?}");
         let huge = Value::Array(vec![Value::BulkString(vec![b'x'; 1 << 20]); 3]);
         let err = parse_totals_reply(&spec, &huge).unwrap_err();
         assert!(err.to_string().len() < 1200, "{}", err.to_string().len());
         assert!(matches!(
-            parse_totals_reply(&spec, &reply(&with(0, -4))),
+            parse_totals_reply(&spec, &Value::Array(vec![int(-4)])),
             Err(StoreError::Corrupt(_))
         ));
+        // A record of the right size that does not decode: corrupt, its echo bounded.
+        let too_many = scope_record::encode(&patterns(&[(1, 1), (2, 1), (3, 1)], 0));
+        let err =
+            parse_totals_reply(&spec, &with(HEAD_LEN, Value::BulkString(too_many))).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().len() < 1200, "{}", err.to_string().len());
+        let err = parse_totals_reply(&spec, &with(HEAD_LEN, Value::BulkString(vec![1; 500])))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     }
 }

@@ -205,12 +205,20 @@ where
         .collect()
 }
 
-/// Each instance publishes what its loop handed, then reads what the others published.
+/// Each instance publishes what its loop handed, then reads what the others published: waits
+/// until every instance has the others' scopes in force (an exchange in flight when the loop
+/// handed its windows may still carry the earlier, empty ones, so counting exchanges is not
+/// enough).
 async fn exchange_all(fleet: &[Instance]) {
-    for _ in 0..2 {
-        for instance in fleet {
-            instance.exchange().await;
-        }
+    for instance in fleet {
+        let others_in = || instance.fleet.in_force().is_some_and(|t| !t.scopes.is_empty());
+        tokio::time::timeout(PATIENCE, async {
+            while !others_in() {
+                instance.exchange().await;
+            }
+        })
+        .await
+        .expect("the others' scopes within PATIENCE");
     }
 }
 
@@ -266,23 +274,14 @@ async fn through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident() {
     let knowledge = leases.knowledge_store();
     let mut fleet = a_pattern_failing_on_every_instance(leases, knowledge).await;
 
-    // Something else writes a record no instance publishes (more patterns than any
-    // max_scopes): the exchange is refused as corrupt and nothing of it reaches a's
-    // knowledge, which stays its own.
-    let hostile: Vec<String> = (0..300).map(|p| format!("p{p}:{}", ["1"; 21].join(","))).collect();
+    // Something else writes a live instance's records, its scopes not what any instance
+    // publishes (300 patterns, beyond any max_scopes): the exchange is refused as corrupt
+    // and nothing of it reaches a's knowledge, which stays its own.
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("HSET")
-        .arg("autonomic:fleet:{incident}:scopes")
-        .arg("x")
-        .arg(format!(
-            "99999999999999|{};T:{zeros};P:{zeros}",
-            hostile.join(";"),
-            zeros = ["0"; 21].join(",")
-        ))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let mut hostile = vec![1u8, 0, 0, 44, 1];
+    hostile.resize(20_000, 0);
+    write_instance(&mut connection, "incident", "x", hostile).await;
     let a = &fleet[0];
     let mut status = a.status();
     let failed = wait_for(&mut status, PATIENCE, "a refused exchange", |s| {
@@ -313,11 +312,37 @@ async fn a_pattern_sick_on_two_instances_trips_the_cohort_breaker_on_both() {
     }
 }
 
-/// One call of the knowledge script as instance `a` of fleet `s` (max_scopes 2) publishing
-/// `scopes`.
+/// Writes live records under instance `name` of fleet `fleet` as something other than an
+/// instance would: empty window totals expiring far ahead, and `scopes` as its scopes record.
+async fn write_instance(
+    connection: &mut redis::aio::MultiplexedConnection,
+    fleet: &str,
+    name: &str,
+    scopes: Vec<u8>,
+) {
+    let windows = format!("99999999999999,{}", ["0"; 21].join(","));
+    let _: () = redis::cmd("HSET")
+        .arg(format!("autonomic:fleet:{{{fleet}}}:windows"))
+        .arg(name)
+        .arg(windows)
+        .query_async(&mut *connection)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("autonomic:fleet:{{{fleet}}}:scopes"))
+        .arg(name)
+        .arg(scopes)
+        .query_async(connection)
+        .await
+        .unwrap();
+}
+
+/// One call of the knowledge script as instance `a` of fleet `s` publishing `record` with
+/// `max_record_bytes`.
 async fn invoke(
     connection: &mut redis::aio::MultiplexedConnection,
-    scopes: &str,
+    max_record_bytes: usize,
+    record: &[u8],
 ) -> redis::RedisResult<redis::Value> {
     let script = redis::Script::new(include_str!("../src/redis_store/knowledge.lua"));
     let mut invocation = script.prepare_invoke();
@@ -326,51 +351,40 @@ async fn invoke(
     for _ in 0..21 {
         invocation.arg(0);
     }
-    invocation.arg(2).arg(scopes);
+    invocation.arg(max_record_bytes).arg(record);
     invocation.invoke_async(connection).await
 }
 
-/// The script stores the caller's scopes as given, so it takes only what an instance
-/// publishes: refused, nothing is stored.
+/// The script stores the caller's scopes record without reading it, so it bounds its size:
+/// a record over `max_record_bytes`, or a bound over 128 KB, is refused and nothing is
+/// stored.
 #[tokio::test]
-async fn the_script_refuses_scopes_no_instance_publishes() {
+async fn the_script_refuses_a_scopes_record_over_its_bound() {
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let block = |n: &str| [n; 21].join(",");
-    let (ones, zeros) = (block("1"), block("0"));
-    let others = format!("T:{zeros};P:{zeros}");
-    let cases = [
-        (format!("p7:{ones};p7:{ones};{others}"), "a pattern twice"),
-        (format!("T:{zeros};{others}"), "T twice"),
-        (format!("P:{zeros}"), "no T"),
-        (format!("p1:{ones};p2:{ones};p3:{ones};{others}"), "more patterns than max_scopes (2)"),
-        (format!("p256:{ones};{others}"), "not a pattern"),
-        (format!("p07:{ones};p7:{ones};{others}"), "pattern 7 twice, once with a leading zero"),
-        (format!("t{}:{ones};{others}", "A".repeat(32)), "a tenant not in lowercase hex"),
-        (format!("p7:{};{others}", block("8796093022209")), "a number beyond MAX_COUNT"),
-        (format!("p7:1,2;{others}"), "too few numbers"),
-        (format!("junk;{others}"), "junk"),
-        ("x".repeat(1 << 20), "oversized"),
-    ];
-    for (scopes, what) in cases {
-        let refused = invoke(&mut connection, &scopes).await;
+    for (max, record, what) in [
+        (100, vec![0u8; 101], "longer than max_record_bytes"),
+        (131_073, vec![0u8; 10], "a bound over 128 KB"),
+        (1 << 30, vec![0u8; 1 << 20], "a megabyte"),
+    ] {
+        let refused = invoke(&mut connection, max, &record).await;
         assert!(refused.is_err(), "{what}: {refused:?}");
     }
     let stored: i64 = redis::cmd("EXISTS")
+        .arg("autonomic:fleet:{s}:windows")
         .arg("autonomic:fleet:{s}:scopes")
         .query_async(&mut connection)
         .await
         .unwrap();
     assert_eq!(stored, 0, "nothing stored");
-    // What an instance publishes is taken.
-    let taken = invoke(&mut connection, &format!("p7:{ones};p9:{ones};{others}")).await;
+    let taken = invoke(&mut connection, 100, &[0u8; 100]).await;
     assert!(taken.is_ok(), "{taken:?}");
 }
 
-/// Records in the scopes hash that the script did not write (text, a msgpack array with a
-/// value that is not a number, one of the wrong length, a bad key) fail the exchange as
-/// corrupt, whoever asks.
+/// Scopes records of a live instance that no instance wrote (text, a msgpack array, a
+/// record cut short, one with a pattern twice, one beyond the bound) fail the exchange,
+/// whoever asks: corrupt, or a bad reply for a record longer than any instance writes.
 #[tokio::test]
 async fn redis_knowledge_refuses_scopes_records_it_did_not_write() {
     let server = RedisServer::start();
@@ -381,51 +395,44 @@ async fn redis_knowledge_refuses_scopes_records_it_did_not_write() {
     store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap();
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    // A msgpack array of 22: the tag "T", 20 ones, then `last`.
-    let array = |last: &[u8]| {
-        let mut bytes = vec![0xdc, 0x00, 0x16, 0xa1, b'T'];
-        bytes.extend([0x01; 20]);
-        bytes.extend_from_slice(last);
-        bytes
-    };
-    let mut wrong_key = array(&[0x01]);
-    wrong_key[4] = b'X';
-    for (record, what) in [
-        (format!("T:{}", ["1"; 21].join(",")).into_bytes(), "text"),
-        (array(&[0x80]), "a map for a number"),
-        (array(&[]), "too short"),
-        (wrong_key, "a key that names no scope"),
-        (b"junk".to_vec(), "no expiry"),
-    ] {
-        let mut value = b"99999999999999|".to_vec();
-        value.extend_from_slice(&record);
-        if what == "no expiry" {
-            value = record;
-        }
-        let _: () = redis::cmd("HSET")
-            .arg("autonomic:fleet:{hostile}:scopes")
-            .arg("x")
-            .arg(value)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        let err = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{what}: {err:?}");
-    }
-    // A record the script wrote is read.
-    let _: () = redis::cmd("HDEL")
-        .arg("autonomic:fleet:{hostile}:scopes")
-        .arg("x")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
     let mut ones = WindowTotals::default();
     ones.counts.completed = 1;
     let scopes = ScopeTotals {
         patterns: ScopeSet { own: vec![(3, ones)], other: ones },
         ..Default::default()
     };
+    // What b writes, to be tampered with.
     store.exchange(&spec, &id("b"), &none.0, &scopes, LEASE).await.unwrap();
+    let written: Vec<u8> = redis::cmd("HGET")
+        .arg("autonomic:fleet:{hostile}:scopes")
+        .arg("b")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut twice = written.clone();
+    twice[3] = 2; // two patterns...
+    twice.extend_from_slice(&written[written.len() - 169..]); // ...pattern 3 twice
+    for (record, what) in [
+        (format!("T:{}", ["1"; 21].join(",")).into_bytes(), "text"),
+        (vec![0xdc, 0x00, 0x16, 0xa1, b'T'], "msgpack"),
+        (written[..written.len() - 1].to_vec(), "cut short"),
+        (twice, "a pattern twice"),
+    ] {
+        write_instance(&mut connection, "hostile", "x", record).await;
+        let err = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{what}: {err:?}");
+    }
+    // Longer than any instance writes: the script refuses to hand it out.
+    write_instance(&mut connection, "hostile", "x", vec![1; 200_000]).await;
+    let err = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    // Without x, b's record is read.
+    let _: () = redis::cmd("HDEL")
+        .arg("autonomic:fleet:{hostile}:windows")
+        .arg("x")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     let seen = store.exchange(&spec, &id("a"), &none.0, &none.1, LEASE).await.unwrap();
     assert_eq!(seen.scopes.patterns, ScopeSet { own: vec![(3, ones)], other: ones });
 }
