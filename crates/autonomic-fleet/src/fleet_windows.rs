@@ -14,15 +14,12 @@ use crate::{FleetTotals, ScopeTotals};
 /// Give it to the runtime (`autonomic::RuntimeBuilder::window_peers`, as a
 /// [`WindowPeers`]) and to the instance's member
 /// ([`FleetMember::start_with_knowledge`](crate::FleetMember::start_with_knowledge)). Each
-/// loop iteration hands it the runtime's own global totals and adds back the other
-/// instances' sum as the member last fetched it: no network call on the loop's path, let
-/// alone on the admission path. The member publishes the local totals on its renewal
+/// loop iteration ([`WindowPeers::knowledge`], overridden here) hands it the runtime's own
+/// windows, global and per tenant and pattern, and gets them back with the other instances'
+/// sums added, scope by scope, as the member last fetched them (see the crate's
+/// [Fleet-wide knowledge](crate#fleet-wide-knowledge)): no network call on the loop's path,
+/// let alone on the admission path. The member publishes the local totals on its renewal
 /// schedule.
-///
-/// A loop that calls [`knowledge`](Self::knowledge) instead of
-/// [`exchange`](WindowPeers::exchange) hands its tenants' and patterns' windows too, and
-/// gets them back with the fleet's sums added scope by scope (see the crate's
-/// [Fleet-wide knowledge](crate#fleet-wide-knowledge)).
 ///
 /// The sum is kept until its expiry (the lease period from when it was asked for, less the
 /// clock margin: no longer than the others' records could have lived in the store); past
@@ -76,6 +73,18 @@ impl FleetWindows {
         (state.local, state.local_scopes.clone())
     }
 
+    /// A new sum of the others, in force until `until`.
+    pub(crate) fn set_peers(&self, totals: FleetTotals, until: Instant) {
+        self.state().peers = Some((totals, until));
+    }
+
+    /// The runtime judges its own windows alone from now on.
+    pub(crate) fn clear(&self) {
+        self.state().peers = None;
+    }
+}
+
+impl WindowPeers for FleetWindows {
     /// What a runtime's loop publishes with a fleet: `windows`' knowledge at `now_ns` with
     /// the other instances' sums (as last fetched, if still in force) added to the whole
     /// runtime's figures and to each tenant's and pattern's, judged with `windows`' minimum
@@ -87,7 +96,7 @@ impl FleetWindows {
     /// lock for copies: no network call.
     ///
     /// ```
-    /// use autonomic_aggregate::{Cumulative, WindowConfig, Windows};
+    /// use autonomic_aggregate::{Cumulative, WindowConfig, WindowPeers, Windows};
     /// use autonomic_core::{WindowCounts, WindowGauges};
     /// use autonomic_fleet::FleetWindows;
     /// let mut windows = Windows::new(WindowConfig::default());
@@ -100,7 +109,7 @@ impl FleetWindows {
     /// let fleet = FleetWindows::new();
     /// assert_eq!(fleet.knowledge(&windows, 1_000_000_000), windows.knowledge(1_000_000_000));
     /// ```
-    pub fn knowledge(&self, windows: &Windows, now_ns: u64) -> WindowedKnowledge {
+    fn knowledge(&self, windows: &Windows, now_ns: u64) -> WindowedKnowledge {
         let now = Instant::now();
         let mut state = self.state();
         state.local = windows.totals(now_ns);
@@ -118,18 +127,6 @@ impl FleetWindows {
         knowledge
     }
 
-    /// A new sum of the others, in force until `until`.
-    pub(crate) fn set_peers(&self, totals: FleetTotals, until: Instant) {
-        self.state().peers = Some((totals, until));
-    }
-
-    /// The runtime judges its own windows alone from now on.
-    pub(crate) fn clear(&self) {
-        self.state().peers = None;
-    }
-}
-
-impl WindowPeers for FleetWindows {
     fn exchange(&self, local: &WindowTotals) -> WindowTotals {
         let now = Instant::now();
         let mut state = self.state();

@@ -90,15 +90,15 @@
 //! ```
 //!
 //! * **How the sum reaches the doctrine.** The runtime (`autonomic::RuntimeBuilder::window_peers`)
-//!   hands [`FleetWindows`] its own global [`WindowTotals`](autonomic_aggregate::WindowTotals)
-//!   each iteration and adds the others' sum before it computes the figures it publishes
-//!   (`Windows::knowledge_with_peers`, with its own minimum volumes). The loop's publication
+//!   hands [`FleetWindows`] its [`Windows`](autonomic_aggregate::Windows) each iteration
+//!   ([`WindowPeers::knowledge`](autonomic_aggregate::WindowPeers::knowledge)) and publishes
+//!   what it returns: its own figures with the others' sums added, judged with its own
+//!   minimum volumes. The loop's publication
 //!   *is* the fleet's knowledge, so nothing overwrites it, and the instance's own events count
 //!   as fresh as without a fleet; the others' are at most one renewal period plus one loop
 //!   interval old. The runtime's `windows()` accessor stays its own.
-//! * **Per tenant and per pattern.** A loop that publishes [`FleetWindows::knowledge`] (the
-//!   runtime's [`Windows`](autonomic_aggregate::Windows) at an instant, with the others' sums
-//!   added) hands its tenants' and patterns' totals too, and the doctrine's per-scope rules
+//! * **Per tenant and per pattern.** The loop hands its tenants' and patterns' totals too,
+//!   and the doctrine's per-scope rules
 //!   (the cohort breakers, tenant health) read the fleet's: a pattern failing at 30% on every
 //!   instance is one fleet-wide incident, judged with the runtime's minimum volumes on the
 //!   fleet's counts. Each instance publishes at most [`FleetSpec::max_scopes`] tenants and as
@@ -112,10 +112,8 @@
 //!   for the second, so a scope's fleet figures are a lower bound of its events (exact while
 //!   every instance keeps it among its top `max_scopes`, which a fleet-wide incident's
 //!   volume makes likely), and `other` holds the rest. A dead instance's scopes age out with
-//!   its record. **Not wired yet:** `autonomic::AutonomicRuntime`'s loop calls
-//!   [`WindowPeers::exchange`](autonomic_aggregate::WindowPeers::exchange), global totals
-//!   only, so a runtime's published tenants and patterns stay its own until its loop calls
-//!   [`FleetWindows::knowledge`].
+//!   its record. Tested through two `autonomic::AutonomicRuntime`s
+//!   (`scopes::two_runtimes_loops_publish_a_sick_patterns_fleet_figures_judged`).
 //! * **Requests.** Scopes travel in the same exchange as the whole runtime's totals (Redis:
 //!   one script call, a second hash beside the first, one field per instance): two requests
 //!   per renewal period per instance, whatever the admission rate or the number of scopes.

@@ -186,13 +186,7 @@ fn totals_of(figures: &WindowFigures) -> WindowTotals {
 fn judged(own: &WindowTotals, peers: &WindowTotals, config: &WindowConfig) -> WindowFigures {
     let mut sum = *own;
     sum.add(peers);
-    WindowFigures::new(
-        sum.counts,
-        sum.short,
-        sum.gauges,
-        config.min_finished_sessions,
-        config.min_tasks,
-    )
+    config.figures(&sum)
 }
 
 #[cfg(test)]

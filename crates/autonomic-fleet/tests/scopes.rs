@@ -1,8 +1,9 @@
 //! Fleet-wide knowledge per tenant and per pattern: both knowledge stores sum the instances'
 //! scopes alike and bound them; a pattern failing on every instance, each seeing a slice, is
 //! one fleet-wide incident in every instance's knowledge (in memory and through a real
-//! `redis-server`); a dead instance's scopes age out; hostile records are refused with a
-//! typed error and nothing of them reaches the knowledge.
+//! `redis-server`), and in two real runtimes' published knowledge after one loop iteration
+//! each; a dead instance's scopes age out; hostile records are refused with a typed error and
+//! nothing of them reaches the knowledge.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use autonomic_adapter::SessionAdapter;
 use autonomic_adapter::breaker::{BreakerConfig, BreakerState, Cohort};
-use autonomic_aggregate::{Cumulative, WindowConfig, WindowTotals, Windows};
+use autonomic_aggregate::{Cumulative, WindowConfig, WindowPeers, WindowTotals, Windows};
 use autonomic_core::{
     ClockHandle, Evidence, GlobalKnowledge, KnowledgeBase, TenantId, WindowCounts, WindowGauges,
     WindowedKnowledge,
@@ -183,13 +184,6 @@ impl Instance {
     fn status(&self) -> tokio::sync::watch::Receiver<FleetStatus> {
         self.member.as_ref().expect("running").watch()
     }
-
-    /// Waits for one more exchange than so far.
-    async fn exchange(&self) {
-        let mut status = self.status();
-        let done = status.borrow().knowledge_exchanges;
-        wait_for(&mut status, PATIENCE, "an exchange", |s| s.knowledge_exchanges > done).await;
-    }
 }
 
 /// Instances a and b of the fleet `name` (the tests' spec).
@@ -205,21 +199,25 @@ where
         .collect()
 }
 
-/// Each instance publishes what its loop handed, then reads what the others published: waits
-/// until every instance has the others' scopes in force (an exchange in flight when the loop
-/// handed its windows may still carry the earlier, empty ones, so counting exchanges is not
-/// enough).
+/// Each instance publishes what its loop handed, then reads what the others published.
 async fn exchange_all(fleet: &[Instance]) {
     for instance in fleet {
-        let others_in = || instance.fleet.in_force().is_some_and(|t| !t.scopes.is_empty());
-        tokio::time::timeout(PATIENCE, async {
-            while !others_in() {
-                instance.exchange().await;
-            }
-        })
-        .await
-        .expect("the others' scopes within PATIENCE");
+        others_scopes_in(&instance.fleet, instance.member.as_ref().expect("running")).await;
     }
+}
+
+/// Waits (at most `PATIENCE`) until `windows` holds the other instances' scopes, one
+/// exchange of `member` at a time: an exchange in flight when the loop handed its windows may
+/// still carry the earlier, empty ones, so counting exchanges is not enough.
+async fn others_scopes_in(windows: &FleetWindows, member: &FleetMember) {
+    let mut status = member.watch();
+    let exchanges = async {
+        while windows.in_force().is_none_or(|t| t.scopes.is_empty()) {
+            let done = status.borrow().knowledge_exchanges;
+            wait_for(&mut status, PATIENCE, "an exchange", |s| s.knowledge_exchanges > done).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, exchanges).await.expect("the others' scopes within PATIENCE");
 }
 
 /// Pattern 7 fails at 30% on two instances, 10 sessions each: alone, neither has the 20
@@ -309,6 +307,75 @@ async fn a_pattern_sick_on_two_instances_trips_the_cohort_breaker_on_both() {
     }
     for instance in fleet {
         instance.member.unwrap().shutdown().await;
+    }
+}
+
+/// Two real runtimes whose loops read the fleet: pattern 7 fails at 30% on each, 10 finished
+/// sessions apiece, under the runtimes' minimum volume (20). Alone, each loop's iteration
+/// publishes pattern 7 unjudged; once their members have exchanged, one more iteration each
+/// publishes the fleet's figures for pattern 7, judged. Virtual time (a `ManualClock`) for
+/// the windows; the members' exchanges are awaited, never slept for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_loops_publish_a_sick_patterns_fleet_figures_judged() {
+    use autonomic::{AutonomicRuntime, CaseId, ClockHandle, ManualClock, RuntimeConfig};
+
+    let spec = support::spec("runtimes");
+    let (leases, knowledge) = (MemoryLeaseStore::new(), MemoryKnowledgeStore::new());
+    let mut fleet = Vec::new();
+    for name in ["a", "b"] {
+        let clock = Arc::new(ManualClock::new());
+        let fleet_windows = Arc::new(FleetWindows::new());
+        let config = RuntimeConfig::default()
+            .with_windows(WindowConfig { min_finished_sessions: 20, ..WindowConfig::default() });
+        let runtime = AutonomicRuntime::builder()
+            .config(config)
+            .clock(ClockHandle::custom(clock.clone()))
+            .window_peers(fleet_windows.clone())
+            .build()
+            .unwrap();
+        let member = FleetMember::start_with_knowledge(
+            runtime.shared_adapter(),
+            leases.clone(),
+            knowledge.clone(),
+            fleet_windows.clone(),
+            MemberConfig::new(spec.clone(), id(name)),
+        )
+        .unwrap();
+        clock.advance(Duration::from_secs(1));
+        for fails in [true, true, true, false, false, false, false, false, false, false] {
+            let new = runtime.create_session(CaseId::new(), TenantId::new()).with_pattern(7);
+            let h = runtime.start_session(new).unwrap();
+            h.record_task_execution(Duration::from_millis(4));
+            if fails {
+                runtime.fail_session(h).unwrap();
+            } else {
+                runtime.complete_session(h).unwrap();
+            }
+        }
+        fleet.push((runtime, fleet_windows, member));
+    }
+    let pattern_7 = |runtime: &AutonomicRuntime| {
+        runtime.run_once();
+        let windows = runtime.knowledge().current().windows.clone().expect("windows published");
+        *windows.pattern(7).expect("pattern 7")
+    };
+    for (runtime, _, _) in &fleet {
+        let alone = pattern_7(runtime);
+        assert_eq!(alone.failure_rate, Evidence::NotEnough { have: 10, need: 20 });
+    }
+    // Each member publishes what its loop handed and reads the other's.
+    for (_, fleet_windows, member) in &fleet {
+        others_scopes_in(fleet_windows, member).await;
+    }
+    for (runtime, _, _) in &fleet {
+        let fleetwide = pattern_7(runtime);
+        assert_eq!((fleetwide.counts.failed, fleetwide.counts.completed), (6, 14));
+        assert_eq!(fleetwide.failure_rate, Evidence::Judged(0.3), "the fleet's 6 failed of 20");
+        // The runtime's own windows stay its own.
+        assert_eq!(runtime.windows().pattern(7).unwrap().counts.finished(), 10);
+    }
+    for (_, _, member) in fleet {
+        member.shutdown().await;
     }
 }
 
