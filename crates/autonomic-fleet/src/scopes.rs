@@ -29,8 +29,8 @@ impl<K> Default for ScopeSet<K> {
 /// How much a scope's window holds, to rank scopes when only some can be published: the
 /// sessions it finished over the window plus those running. Ties go to the smaller key.
 ///
-/// The Redis script ranks with the same rule (`redis_store/knowledge.lua`); the shared
-/// scenario of `tests/knowledge.rs` holds both stores to it.
+/// Both stores rank with it, in Rust ([`ScopeSet::bounded`], [`ScopeSet::sum`]: the Redis
+/// script does not read scopes); the shared scenario of `tests/scopes.rs` holds both to it.
 pub fn volume(totals: &WindowTotals) -> u64 {
     totals.counts.finished().saturating_add(totals.gauges.running)
 }
