@@ -7,7 +7,7 @@ use std::time::Duration;
 use autonomic_aggregate::WindowTotals;
 use autonomic_core::{WindowCounts, WindowGauges};
 
-use crate::{FleetSpec, InstanceId, StoreError};
+use crate::{FleetSpec, InstanceId, ScopeTotals, StoreError};
 
 /// Largest value of one number an instance publishes (larger is clamped): `2^43`, so that
 /// the sum over [`FleetSpec::MAX_INSTANCES`] instances stays exact in a Lua number (a
@@ -22,11 +22,14 @@ pub(crate) const WIRE_LEN: usize = 21;
 pub(crate) const OLDEST: usize = 20;
 
 /// What a [`KnowledgeStore`] answers: the sum of the other live instances' totals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FleetTotals {
     /// The other instances' window totals, summed (their oldest running session: the
     /// oldest of all).
     pub others: WindowTotals,
+    /// The other instances' per-tenant and per-pattern totals, summed scope by scope, at
+    /// most [`FleetSpec::max_scopes`] of each kind (see [`ScopeTotals::sum`]).
+    pub scopes: ScopeTotals,
     /// Instances counted in `others` (live, other than the one asking).
     pub instances: u32,
     /// Whether this instance's totals were stored: `false` when `max_instances` other
@@ -46,11 +49,15 @@ pub struct FleetTotals {
 /// 3. The answer is the sum of every *other* live record, so the caller adds its own, fresh
 ///    totals: counts and running sessions add up; each number is clamped to [`MAX_COUNT`]
 ///    first.
+/// 4. Scopes (tenants, patterns) are published at most [`FleetSpec::max_scopes`] of each
+///    kind, the rest folded into `other` ([`ScopeTotals::bounded`]); the answer sums them
+///    scope by scope and keeps as many, folding the rest ([`ScopeTotals::sum`]). They go
+///    in the same exchange as the totals: no request per scope.
 ///
 /// ```
 /// use std::time::Duration;
 /// use autonomic_aggregate::WindowTotals;
-/// use autonomic_fleet::{Allotment, FleetSpec, InstanceId, KnowledgeStore, MemoryKnowledgeStore};
+/// use autonomic_fleet::{Allotment, FleetSpec, InstanceId, KnowledgeStore, MemoryKnowledgeStore, ScopeTotals};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let spec = FleetSpec::new("f", Allotment::new(4, 0.0), Allotment::ZERO, 2, Duration::from_secs(1))?;
@@ -58,19 +65,22 @@ pub struct FleetTotals {
 /// let mut failing = WindowTotals::default();
 /// failing.counts.failed = 3;
 /// let ttl = Duration::from_secs(1);
-/// store.exchange(&spec, &InstanceId::new("a")?, &failing, ttl).await?;
-/// let seen = store.exchange(&spec, &InstanceId::new("b")?, &WindowTotals::default(), ttl).await?;
+/// let none = ScopeTotals::default();
+/// store.exchange(&spec, &InstanceId::new("a")?, &failing, &none, ttl).await?;
+/// let seen = store.exchange(&spec, &InstanceId::new("b")?, &WindowTotals::default(), &none, ttl).await?;
 /// assert_eq!((seen.instances, seen.others.counts.failed), (1, 3));
 /// # Ok(()) }
 /// ```
 pub trait KnowledgeStore: Send + Sync + 'static {
-    /// Publishes `totals` as `instance`'s, expiring `ttl` from now, and returns the other
-    /// live instances' sum (see the trait's rule).
+    /// Publishes `totals` and `scopes` as `instance`'s, expiring `ttl` from now, and returns
+    /// the other live instances' sum (see the trait's rule). `scopes` beyond
+    /// [`FleetSpec::max_scopes`] of a kind are folded before they are published.
     fn exchange(
         &self,
         spec: &FleetSpec,
         instance: &InstanceId,
         totals: &WindowTotals,
+        scopes: &ScopeTotals,
         ttl: Duration,
     ) -> impl Future<Output = Result<FleetTotals, StoreError>> + Send;
 }
@@ -98,7 +108,29 @@ pub(crate) fn to_wire(totals: &WindowTotals) -> [u64; WIRE_LEN] {
     wire.map(|n| n.min(MAX_COUNT))
 }
 
-/// The totals of wire numbers (no check: see the stores' validation).
+/// `totals` with each number clamped to [`MAX_COUNT`], as published.
+pub(crate) fn clamped(totals: &WindowTotals) -> WindowTotals {
+    from_wire(&to_wire(totals))
+}
+
+/// The totals of wire numbers from outside the process, checked: each within `most` (the
+/// oldest running session within [`MAX_COUNT`]: a level, never summed), the short window
+/// within the whole, slow sessions within running ones; else why not.
+pub(crate) fn checked(wire: &[u64; WIRE_LEN], most: u64) -> Result<WindowTotals, &'static str> {
+    let within =
+        wire.iter().enumerate().all(|(i, &n)| n <= if i == OLDEST { MAX_COUNT } else { most });
+    if !within {
+        return Err("a number larger than the instances can publish");
+    }
+    let totals = from_wire(wire);
+    let short_within = wire[9..18].iter().zip(&wire[..9]).all(|(short, whole)| short <= whole);
+    if !short_within || totals.gauges.slow_running > totals.gauges.running {
+        return Err("inconsistent numbers");
+    }
+    Ok(totals)
+}
+
+/// The totals of wire numbers (no check: see [`checked`]).
 pub(crate) fn from_wire(wire: &[u64; WIRE_LEN]) -> WindowTotals {
     let c = |w: &[u64]| WindowCounts {
         started: w[0],

@@ -440,9 +440,10 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
     /// shares knowledge: `None` if it does not.
     async fn exchange(&self) -> Option<Result<FleetTotals, StoreError>> {
         let (store, windows) = self.knowledge.as_ref()?;
-        let local = windows.local();
+        let (local, scopes) = windows.local();
         let spec = &self.config.spec;
-        let exchange = store.exchange(spec, &self.config.instance, &local, spec.lease_period());
+        let exchange =
+            store.exchange(spec, &self.config.instance, &local, &scopes, spec.lease_period());
         let timed_out = StoreError::Timeout(self.config.request_timeout.as_millis() as u64);
         Some(timeout(self.config.request_timeout, exchange).await.unwrap_or(Err(timed_out)))
     }
@@ -459,18 +460,21 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
             Ok(totals) => {
                 let lasts =
                     self.config.spec.lease_period().saturating_sub(self.config.clock_margin);
+                let (published, peers) = (totals.published, totals.instances);
+                let tenants = totals.scopes.tenants.own.len();
+                let patterns = totals.scopes.patterns.own.len();
                 windows.set_peers(totals, sent + lasts);
-                if !totals.published {
+                if !published {
                     tracing::warn!(
                         max_instances = self.config.spec.max_instances(),
                         "window totals not published: the fleet's other instances fill it"
                     );
                 }
-                tracing::debug!(peers = totals.instances, "fleet window totals exchanged");
+                tracing::debug!(peers, tenants, patterns, "fleet window totals exchanged");
                 self.status.send_modify(|s| {
                     s.knowledge_exchanges += 1;
                     s.knowledge_error = None;
-                    s.peers = totals.instances;
+                    s.peers = peers;
                 });
             }
             Err(e) => {

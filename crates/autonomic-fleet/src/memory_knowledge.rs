@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::knowledge::{OLDEST, WIRE_LEN, from_wire, to_wire};
 use crate::memory::live_records;
-use crate::{FleetSpec, FleetTotals, InstanceId, KnowledgeStore, StoreError};
+use crate::{FleetSpec, FleetTotals, InstanceId, KnowledgeStore, ScopeTotals, StoreError};
 
 /// Window totals kept in this process, on tokio's clock: for tests, and for several
 /// runtimes in one process sharing their knowledge.
@@ -21,16 +21,16 @@ use crate::{FleetSpec, FleetTotals, InstanceId, KnowledgeStore, StoreError};
 /// ```
 /// use std::time::Duration;
 /// use autonomic_aggregate::WindowTotals;
-/// use autonomic_fleet::{Allotment, FleetSpec, InstanceId, KnowledgeStore, MemoryKnowledgeStore};
+/// use autonomic_fleet::{Allotment, FleetSpec, InstanceId, KnowledgeStore, MemoryKnowledgeStore, ScopeTotals};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let spec = FleetSpec::new("f", Allotment::new(4, 0.0), Allotment::ZERO, 1, Duration::from_secs(1))?;
 /// let store = MemoryKnowledgeStore::new();
-/// let none = WindowTotals::default();
+/// let (none, no_scopes) = (WindowTotals::default(), ScopeTotals::default());
 /// let ttl = Duration::from_secs(1);
-/// assert!(store.exchange(&spec, &InstanceId::new("a")?, &none, ttl).await?.published);
+/// assert!(store.exchange(&spec, &InstanceId::new("a")?, &none, &no_scopes, ttl).await?.published);
 /// // One instance at most: b is not stored, but still reads a's totals.
-/// let b = store.exchange(&spec, &InstanceId::new("b")?, &none, ttl).await?;
+/// let b = store.exchange(&spec, &InstanceId::new("b")?, &none, &no_scopes, ttl).await?;
 /// assert_eq!((b.published, b.instances), (false, 1));
 /// # Ok(()) }
 /// ```
@@ -39,10 +39,12 @@ pub struct MemoryKnowledgeStore {
     fleets: Arc<Mutex<HashMap<String, HashMap<InstanceId, Record>>>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Record {
     expires: Instant,
     wire: [u64; WIRE_LEN],
+    /// At most `max_scopes` of each kind, clamped.
+    scopes: ScopeTotals,
 }
 
 impl MemoryKnowledgeStore {
@@ -60,6 +62,7 @@ impl MemoryKnowledgeStore {
         spec: &FleetSpec,
         instance: &InstanceId,
         totals: &WindowTotals,
+        scopes: &ScopeTotals,
         ttl: Duration,
     ) -> Result<FleetTotals, StoreError> {
         let now = Instant::now();
@@ -76,11 +79,15 @@ impl MemoryKnowledgeStore {
                 *total = if i == OLDEST { (*total).max(n) } else { total.saturating_add(n) };
             }
         }
+        let others = records.iter().filter(|(id, _)| *id != instance).map(|(_, r)| &r.scopes);
+        let scope_sums = ScopeTotals::sum(others, spec.max_scopes());
         let published = records.contains_key(instance) || instances < spec.max_instances();
         if published {
-            records.insert(instance.clone(), Record { expires: now + ttl, wire: to_wire(totals) });
+            let scopes = scopes.clone().bounded(spec.max_scopes()).clamped();
+            let record = Record { expires: now + ttl, wire: to_wire(totals), scopes };
+            records.insert(instance.clone(), record);
         }
-        Ok(FleetTotals { others: from_wire(&sum), instances, published })
+        Ok(FleetTotals { others: from_wire(&sum), scopes: scope_sums, instances, published })
     }
 }
 
@@ -90,8 +97,9 @@ impl KnowledgeStore for MemoryKnowledgeStore {
         spec: &FleetSpec,
         instance: &InstanceId,
         totals: &WindowTotals,
+        scopes: &ScopeTotals,
         ttl: Duration,
     ) -> Result<FleetTotals, StoreError> {
-        self.step(spec, instance, totals, ttl)
+        self.step(spec, instance, totals, scopes, ttl)
     }
 }

@@ -33,6 +33,7 @@ pub struct FleetSpec {
     floor: Allotment,
     max_instances: u32,
     lease_period: Duration,
+    max_scopes: u16,
 }
 
 impl FleetSpec {
@@ -46,6 +47,10 @@ impl FleetSpec {
     pub const MIN_LEASE: Duration = Duration::from_millis(50);
     /// Longest lease period.
     pub const MAX_LEASE: Duration = Duration::from_secs(3600);
+    /// Default [`max_scopes`](Self::max_scopes).
+    pub const DEFAULT_MAX_SCOPES: u16 = 64;
+    /// Largest [`max_scopes`](Self::max_scopes) (as many as there are patterns).
+    pub const MAX_SCOPES: u16 = 256;
 
     /// A validated spec. `name` (1 to 64 bytes of `A-Z a-z 0-9 _ - .`) names the fleet in
     /// the store; `floor` times `max_instances` must fit in `cap`.
@@ -91,7 +96,42 @@ impl FleetSpec {
                 "must be between 50 ms and 1 hour",
             ));
         }
-        Ok(FleetSpec { name: name.to_owned(), cap, floor, max_instances, lease_period })
+        Ok(FleetSpec {
+            name: name.to_owned(),
+            cap,
+            floor,
+            max_instances,
+            lease_period,
+            max_scopes: Self::DEFAULT_MAX_SCOPES,
+        })
+    }
+
+    /// This spec with at most `max_scopes` tenants and as many patterns (1 to
+    /// [`MAX_SCOPES`](Self::MAX_SCOPES)) in each instance's published window totals and in
+    /// the fleet's sums of them; the others are folded into `other` (see
+    /// [`ScopeTotals`](crate::ScopeTotals)). Every instance of a fleet should use the same.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_fleet::{Allotment, FleetSpec};
+    /// let spec = FleetSpec::new("f", Allotment::new(4, 0.0), Allotment::ZERO, 2, Duration::from_secs(1))?;
+    /// assert_eq!(spec.max_scopes(), 64);
+    /// assert_eq!(spec.clone().with_max_scopes(8)?.max_scopes(), 8);
+    /// assert_eq!(spec.with_max_scopes(0).unwrap_err().field, "max_scopes");
+    /// # Ok::<(), autonomic_fleet::FleetConfigError>(())
+    /// ```
+    pub fn with_max_scopes(mut self, max_scopes: u16) -> Result<Self, FleetConfigError> {
+        if max_scopes == 0 || max_scopes > Self::MAX_SCOPES {
+            return Err(FleetConfigError::new("max_scopes", max_scopes, "must be 1..=256"));
+        }
+        self.max_scopes = max_scopes;
+        Ok(self)
+    }
+
+    /// Most tenants, and most patterns, with window totals of their own in what an instance
+    /// publishes and in the fleet's sums (default 64).
+    pub fn max_scopes(&self) -> usize {
+        usize::from(self.max_scopes)
     }
 
     /// The fleet's name.

@@ -13,7 +13,7 @@ use autonomic_core::{CaseId, Evidence, TenantId, WindowFigures};
 use autonomic_fleet::{
     Allotment, FleetMember, FleetSpec, FleetStatus, FleetTotals, FleetWindows, InstanceId,
     KnowledgeStore, MemberConfig, MemoryKnowledgeStore, RedisKnowledgeStore, RedisLeaseStore,
-    StoreError,
+    ScopeTotals, StoreError,
 };
 use support::redis_server::RedisServer;
 use support::{PATIENCE, wait_for};
@@ -39,8 +39,11 @@ async fn exchanges<S: KnowledgeStore>(store: &S) -> Vec<FleetTotals> {
     let ttl = Duration::from_millis(150);
     let mut trace = Vec::new();
     let mut ask = async |who: &str, totals: WindowTotals| {
-        let answer = store.exchange(&spec, &id(who), &totals, ttl).await.expect("answers");
-        trace.push(answer);
+        let answer = store
+            .exchange(&spec, &id(who), &totals, &ScopeTotals::default(), ttl)
+            .await
+            .expect("answers");
+        trace.push(answer.clone());
         answer
     };
     let first = ask("a", failed(3)).await;
@@ -82,7 +85,7 @@ async fn redis_knowledge_refuses_corrupt_records() {
     let store = RedisKnowledgeStore::open(&server.url(), PATIENCE).unwrap();
     let spec =
         FleetSpec::new("corrupt", Allotment::new(4, 0.0), Allotment::ZERO, 2, LEASE).unwrap();
-    store.exchange(&spec, &id("a"), &failed(1), LEASE).await.unwrap();
+    store.exchange(&spec, &id("a"), &failed(1), &ScopeTotals::default(), LEASE).await.unwrap();
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("HSET")
@@ -92,7 +95,10 @@ async fn redis_knowledge_refuses_corrupt_records() {
         .query_async(&mut connection)
         .await
         .unwrap();
-    let err = store.exchange(&spec, &id("a"), &failed(1), LEASE).await.unwrap_err();
+    let err = store
+        .exchange(&spec, &id("a"), &failed(1), &ScopeTotals::default(), LEASE)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
 

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use autonomic_core::{ConfigError, config};
+use autonomic_core::{ConfigError, WindowFigures, config};
 use serde::{Deserialize, Serialize};
+
+use super::WindowTotals;
 
 /// How the rolling windows are cut and bounded.
 ///
@@ -157,6 +159,12 @@ impl WindowConfig {
     /// The slow-session threshold, if slow sessions are counted.
     pub fn slow_session(&self) -> Option<Duration> {
         (self.slow_session_ms > 0).then(|| Duration::from_millis(self.slow_session_ms))
+    }
+
+    /// The figures of `totals`, judged with these minimum volumes (as every window is).
+    pub fn figures(&self, totals: &WindowTotals) -> WindowFigures {
+        let (counts, short, gauges) = (totals.counts, totals.short, totals.gauges);
+        WindowFigures::new(counts, short, gauges, self.min_finished_sessions, self.min_tasks)
     }
 }
 

@@ -301,13 +301,7 @@ impl Windows {
 
     /// The figures of `totals`, judged with this window's minimum volumes.
     fn figures_of(&self, totals: &WindowTotals) -> WindowFigures {
-        WindowFigures::new(
-            totals.counts,
-            totals.short,
-            totals.gauges,
-            self.config.min_finished_sessions,
-            self.config.min_tasks,
-        )
+        self.config.figures(totals)
     }
 
     fn figures(&self, scope: &Scope, now_ns: u64) -> WindowFigures {

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use autonomic_core::{WindowCounts, WindowGauges};
+use autonomic_core::{WindowCounts, WindowGauges, WindowedKnowledge};
+
+use super::Windows;
 
 /// What one scope's window holds at one instant: its events over the window and over the
 /// short window, and its gauges. A plain value (serde), so that processes can publish theirs
@@ -56,9 +58,10 @@ impl WindowTotals {
 /// The windows of the other processes of a fleet, for a runtime whose doctrine judges the
 /// fleet's figures instead of its own.
 ///
-/// The runtime's loop calls [`exchange`](Self::exchange) once per iteration with its own
-/// global totals and adds what it returns before it computes the global figures it
-/// publishes (see [`Windows::knowledge_with_peers`](crate::Windows::knowledge_with_peers)).
+/// The runtime's loop calls [`knowledge`](Self::knowledge) once per iteration; by default
+/// it hands [`exchange`](Self::exchange) its own global totals and adds what that returns
+/// before it computes the global figures it publishes (see
+/// [`Windows::knowledge_with_peers`](crate::Windows::knowledge_with_peers)).
 /// It is called on the loop's thread, under the loop's locks: an implementation must
 /// return at once (hand the local totals to a background task, return the last sum that
 /// task fetched), never wait on a network.
@@ -79,4 +82,11 @@ pub trait WindowPeers: Send + Sync + 'static {
     /// Takes this process's global totals (to publish them on its own schedule) and returns
     /// the sum of the other processes' totals as last known (empty when none is known).
     fn exchange(&self, local: &WindowTotals) -> WindowTotals;
+
+    /// What the loop publishes: `windows`' knowledge at `now_ns` with the peers' global
+    /// totals added (by default through [`exchange`](Self::exchange)); an implementation that
+    /// knows the peers' tenants and patterns adds theirs too. Same rule: return at once.
+    fn knowledge(&self, windows: &Windows, now_ns: u64) -> WindowedKnowledge {
+        windows.knowledge_with_peers(now_ns, &self.exchange(&windows.totals(now_ns)))
+    }
 }

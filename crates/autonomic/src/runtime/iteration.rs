@@ -48,10 +48,8 @@ impl<P: SessionPolicy> Shared<P> {
             update.finish();
             windows.depart_all(&mut departures.borrow_mut());
             match &self.peers {
-                // A fleet's other processes: their last known totals join the global figures.
-                Some(peers) => {
-                    windows.knowledge_with_peers(now, &peers.exchange(&windows.totals(now)))
-                }
+                // A fleet's other processes: their last known totals join the figures.
+                Some(peers) => peers.knowledge(&windows, now),
                 None => windows.knowledge(now),
             }
         };
