@@ -229,6 +229,7 @@ pub(crate) fn bounded_error(error: String) -> String {
 }
 
 /// Wall-clock milliseconds since the Unix epoch of `reading` on `clock` (reads no clock).
+#[inline]
 pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
     clock.unix_nanos_at(reading) / 1_000_000
 }

@@ -181,6 +181,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         Ok(checks)
     }
 
+    #[inline]
     fn admitted(
         &self,
         session_id: SessionId,
