@@ -101,6 +101,11 @@ impl Doctrine {
 
 impl std::fmt::Debug for Doctrine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.current.load().fmt(f)
+        let now = self.current.load();
+        f.debug_struct("Doctrine")
+            .field("global_q", &*now.q)
+            .field("budgets", &now.budgets.budgets)
+            .field("shadow_set", &now.shadow.is_some())
+            .finish()
     }
 }
