@@ -9,7 +9,8 @@
 //! * [`feedback`]: what each knowledge generation moves (cohort breakers, the adaptive
 //!   concurrency limit);
 //! * [`budgets`]: tenant shares and the retry budget in force, and tenant holdings;
-//! * here: the adapter itself, the doctrine in force, history, events and statistics.
+//! * [`in_force`]: the doctrine in force (Q, budgets, shadow), one snapshot swapped whole;
+//! * here: the adapter itself, Global Q, history, events and statistics.
 
 mod analyse;
 mod budgets;
@@ -17,12 +18,12 @@ mod builder;
 mod doctrine;
 mod execute;
 mod feedback;
+mod in_force;
 mod session_end;
 
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, SessionId};
 
 pub use builder::SessionAdapterBuilder;
@@ -33,7 +34,6 @@ use crate::event::EventBuffer;
 use crate::feed::Feed;
 use crate::gate::{self, Gate};
 use crate::sessions::SessionStore;
-use crate::shadow::ShadowSlot;
 use crate::stats::Counters;
 use crate::sync;
 use crate::{
@@ -85,14 +85,11 @@ pub struct SessionAdapter<P: SessionPolicy = ThresholdPolicy> {
     policy: P,
     config: SessionAdapterConfig,
     knowledge: Arc<KnowledgeBase>,
-    q: ArcSwap<GlobalQ>,
-    /// The shadow doctrine, if one is set (judged beside `q`, without effect).
-    shadow: ShadowSlot,
+    /// Global Q, the budgets below it and the shadow doctrine, read with one load.
+    doctrine: in_force::Doctrine,
     /// The change feed (Q, shadow, knowledge generations).
     feed: Feed,
     gate: sync::Arc<Gate>,
-    budgets: ArcSwap<budgets::BudgetsInForce>,
-    budget_writer: budgets::BudgetWriter,
     sessions: SessionStore,
     events: Arc<EventBuffer>,
     counters: Counters,
@@ -105,7 +102,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
 
     /// The Global Q in force (lock-free read).
     pub fn global_q(&self) -> Arc<GlobalQ> {
-        self.q.load_full()
+        self.doctrine.load().q.clone()
     }
 
     /// Validates `q` and swaps it in without blocking readers; returns the Q it replaced.
@@ -130,7 +127,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// ```
     pub fn update_global_q(&self, q: GlobalQ) -> Result<Arc<GlobalQ>, ConfigError> {
         q.validate()?;
-        let previous = self.swap_q(q);
+        let previous = self.doctrine.replace(|now| now.with_q(q, now.shadow.clone())).q.clone();
         tracing::info!(?q, previous = ?*previous, "global Q updated");
         self.feed.changed(crate::DoctrineChange::GlobalQ);
         Ok(previous)
@@ -238,7 +235,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             events_dropped: self.events.dropped(),
             untracked_decisions,
             granted_resources: self.granted_resources(),
-            max_concurrent_adaptations: self.q.load().max_concurrent_adaptations,
+            max_concurrent_adaptations: self.doctrine.load().q.max_concurrent_adaptations,
             concurrency_limit: self.concurrency.limit(),
             breakers: self.breakers.as_ref().map(|b| b.stats()).unwrap_or_default(),
         }
@@ -254,7 +251,7 @@ impl<P: SessionPolicy> fmt::Debug for SessionAdapter<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionAdapter")
             .field("config", &self.config)
-            .field("global_q", &*self.q.load())
+            .field("doctrine", &self.doctrine)
             .field("gate", &self.gate)
             .field("sessions", &self.sessions)
             .field("events", &self.events)

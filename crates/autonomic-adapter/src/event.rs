@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use autonomic_core::{ClockHandle, SessionId, TenantId};
-use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{BreakerState, Cohort};
@@ -229,45 +229,109 @@ pub(crate) fn bounded_error(error: String) -> String {
 }
 
 /// Wall-clock milliseconds since the Unix epoch of `reading` on `clock` (reads no clock).
+#[inline]
 pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
     clock.unix_nanos_at(reading) / 1_000_000
 }
 
-/// A bounded, lock-free event buffer: pushing never blocks and never allocates beyond the
-/// event itself; when full, the oldest event is dropped and counted.
+/// A bounded event buffer: a ring of `capacity` slots, each written under its own lock by
+/// the pusher its ticket (one `fetch_add`) names. Pushing never allocates beyond the event
+/// itself and never waits on another pusher but one a whole ring's worth of events ahead on
+/// the same slot, or a drain taking that slot's event; when the ring is full the oldest event
+/// is overwritten, and counted as dropped.
+///
+/// Every event pushed is, exactly once, drained, counted in `dropped`, or still pending.
 pub(crate) struct EventBuffer {
-    queue: ArrayQueue<SessionEvent>,
+    slots: Box<[Mutex<Ticketed>]>,
+    /// Tickets handed out: the number of events ever pushed.
+    tail: AtomicU64,
+    /// The next ticket a drain takes (written under `drain`; read by `len`).
+    head: AtomicU64,
+    /// Serialises drains.
+    drain: Mutex<()>,
     dropped: AtomicU64,
+}
+
+/// A slot: the newest ticket that reached it and its event, unless drained (a slot starts
+/// with its own index as ticket, no event: the first ticket that reaches it).
+struct Ticketed {
+    ticket: u64,
+    event: Option<SessionEvent>,
 }
 
 impl EventBuffer {
     /// `capacity` must be at least 1 (the configuration guarantees it).
     pub(crate) fn new(capacity: usize) -> Self {
-        EventBuffer { queue: ArrayQueue::new(capacity.max(1)), dropped: AtomicU64::new(0) }
+        EventBuffer {
+            slots: (0..capacity.max(1) as u64)
+                .map(|ticket| Mutex::new(Ticketed { ticket, event: None }))
+                .collect(),
+            tail: AtomicU64::new(0),
+            head: AtomicU64::new(0),
+            drain: Mutex::new(()),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn slot(&self, ticket: u64) -> MutexGuard<'_, Ticketed> {
+        let slot = &self.slots[(ticket % self.slots.len() as u64) as usize];
+        // A slot's update is one assignment: a panic elsewhere cannot leave it half-written.
+        slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn push(&self, event: SessionEvent) {
-        if self.queue.force_push(event).is_some() {
+        // Relaxed: the ticket only orders the events; each is published by its slot's lock.
+        let ticket = self.tail.fetch_add(1, Ordering::Relaxed);
+        let mut slot = self.slot(ticket);
+        // A pusher a whole ring ahead got here first (its event may even be drained): this
+        // one is the older, and is dropped. Else an event not drained yet is overwritten.
+        let lost = slot.ticket > ticket || slot.event.is_some();
+        let old = if slot.ticket > ticket {
+            Some(event)
+        } else {
+            slot.ticket = ticket;
+            slot.event.replace(event)
+        };
+        drop(slot);
+        drop(old); // outside the lock
+        if lost {
             // Relaxed: a statistic.
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Takes the buffered events, oldest first; at most one buffer's worth, so a drain ends
-    /// even while other threads keep pushing.
+    /// even while other threads keep pushing. It stops before an event whose pusher holds a
+    /// ticket but has not written it yet (the next drain takes it).
     pub(crate) fn drain(&self) -> Vec<SessionEvent> {
-        let mut out = Vec::with_capacity(self.queue.len());
-        for _ in 0..self.queue.capacity() {
-            match self.queue.pop() {
-                Some(event) => out.push(event),
-                None => break,
+        let _drain = self.drain.lock().unwrap_or_else(PoisonError::into_inner);
+        // Relaxed: the slots' locks carry the events; the counters only bound the walk.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let head = self.head.load(Ordering::Relaxed);
+        let mut next = head.max(tail.saturating_sub(self.slots.len() as u64));
+        let mut out = Vec::with_capacity((tail - next) as usize);
+        while next < tail {
+            let mut slot = self.slot(next);
+            if slot.ticket == next && slot.event.is_some() {
+                out.extend(slot.event.take());
+            } else if slot.ticket <= next {
+                // Its pusher has not written it yet.
+                break;
             }
+            // (`slot.ticket > next`: overwritten by a newer event, counted as dropped.)
+            next += 1;
         }
+        // Relaxed: written under `drain`; `len` reads it as a statistic.
+        self.head.store(next, Ordering::Relaxed);
         out
     }
 
+    /// Events pending (pushed, neither drained nor overwritten).
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        // Relaxed: a statistic.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let head = self.head.load(Ordering::Relaxed);
+        tail.saturating_sub(head).min(self.slots.len() as u64) as usize
     }
 
     pub(crate) fn dropped(&self) -> u64 {
@@ -280,7 +344,7 @@ impl fmt::Debug for EventBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventBuffer")
             .field("pending", &self.len())
-            .field("capacity", &self.queue.capacity())
+            .field("capacity", &self.slots.len())
             .field("dropped", &self.dropped())
             .finish()
     }
@@ -304,5 +368,58 @@ mod tests {
             buffer.drain().iter().map(|e| e.session_id().map(|id| id.as_u64())).collect();
         assert_eq!(ids, vec![Some(2), Some(3), Some(4)]);
         assert_eq!(buffer.len(), 0);
+    }
+
+    fn cancelled(id: u64) -> SessionEvent {
+        SessionEvent::Cancelled { session_id: SessionId::from_raw(id), timestamp_ms: id }
+    }
+
+    #[test]
+    fn a_drain_takes_each_event_once_and_pushes_go_on_after_it() {
+        let buffer = EventBuffer::new(4);
+        (0..3).for_each(|i| buffer.push(cancelled(i)));
+        assert_eq!(buffer.drain().len(), 3);
+        assert!(buffer.drain().is_empty());
+        (3..9).for_each(|i| buffer.push(cancelled(i)));
+        assert_eq!((buffer.len(), buffer.dropped()), (4, 2));
+        let ids: Vec<u64> = buffer.drain().iter().map(|e| e.timestamp_ms()).collect();
+        assert_eq!(ids, vec![5, 6, 7, 8]);
+        assert_eq!(buffer.len(), 0);
+    }
+
+    /// Pushers racing with each other and with drains (a ring far smaller than what they
+    /// push): every event is drained, dropped or pending exactly once, and each pusher's
+    /// events are drained in the order it pushed them.
+    #[test]
+    fn under_concurrency_every_event_is_accounted_for_once_and_in_order() {
+        const THREADS: u64 = 4;
+        const EACH: u64 = 20_000;
+        let buffer = EventBuffer::new(16);
+        let mut drained = std::thread::scope(|scope| {
+            let pushers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let buffer = &buffer;
+                    scope.spawn(move || {
+                        (0..EACH).for_each(|i| buffer.push(cancelled(t << 32 | i)));
+                    })
+                })
+                .collect();
+            let mut drained = Vec::new();
+            while !pushers.iter().all(|p| p.is_finished()) {
+                drained.extend(buffer.drain());
+            }
+            drained
+        });
+        drained.extend(buffer.drain());
+        assert_eq!(buffer.len(), 0);
+        let total = drained.len() as u64 + buffer.dropped();
+        assert_eq!(total, THREADS * EACH, "drained {} dropped {}", drained.len(), buffer.dropped());
+        let mut last = [None; THREADS as usize];
+        for event in &drained {
+            let id = event.timestamp_ms();
+            let (t, i) = ((id >> 32) as usize, id & 0xffff_ffff);
+            assert!(last[t].is_none_or(|before| before < i), "thread {t}: {i} after {last:?}");
+            last[t] = Some(i);
+        }
     }
 }

@@ -78,7 +78,7 @@
 //!   proof: `src/concurrency/controller.rs` (unit tests) and `tests/adaptive_concurrency.rs`.
 //! * **Everything is bounded.** Per-session history is a ring (`history_per_session`), the
 //!   number of sessions tracked is capped (`max_tracked_sessions`), the event buffer is a
-//!   fixed-size lock-free queue whose overflow drops the oldest event and is counted. Bad
+//!   fixed ring whose overflow drops the oldest event and is counted. Bad
 //!   configuration is refused with the field's name and value; nothing panics on bad input.
 //!
 //! # The shadow doctrine

@@ -485,9 +485,6 @@ impl Shadow {
     }
 }
 
-/// Where the adapter keeps its shadow: none, or one, swapped without blocking admissions.
-pub(crate) type ShadowSlot = ArcSwapOption<Shadow>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,3 +168,24 @@ fn a_bad_candidate_is_refused_by_field_and_the_shadow_kept() {
     assert_eq!(adapter.set_shadow(bad).unwrap_err().field(), Some("min_slo_compliance"));
     assert_eq!(adapter.shadow_report().unwrap().global_q, GlobalQ::default());
 }
+
+/// Promotion is a Q swap like `update_global_q`: the tenant shares are then held against the
+/// promoted Q's caps, not the caps of the Q it replaced.
+#[test]
+fn promotion_holds_the_tenant_shares_against_the_promoted_caps() {
+    use autonomic_adapter::{Budgets, Share, TenantShare, TenantShares};
+    let acme = TenantId::new();
+    let half = Share { guaranteed_slots: 0.5, ..Share::default() };
+    let shares = TenantShares { tenants: vec![TenantShare::new(acme, half)], ..Default::default() };
+    let adapter = SessionAdapter::builder(Arc::new(KnowledgeBase::new()))
+        .budgets(Budgets { tenant_shares: Some(shares), ..Budgets::default() })
+        .build()
+        .unwrap(); // 10 slots: acme is guaranteed 5
+    assert_eq!(adapter.tenant_holdings()[0].guaranteed_slots, 5);
+    let tight = GlobalQ { max_concurrent_adaptations: 2, ..GlobalQ::default() };
+    adapter.set_shadow(ShadowConfig::of(tight)).unwrap();
+    assert_eq!(adapter.tenant_holdings()[0].guaranteed_slots, 5, "a shadow has no effect");
+    adapter.promote_shadow().unwrap();
+    let holdings = adapter.tenant_holdings();
+    assert_eq!((holdings[0].guaranteed_slots, holdings[0].ceiling_slots), (1, 2));
+}

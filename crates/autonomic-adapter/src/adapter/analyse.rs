@@ -5,6 +5,7 @@ use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
 use super::budgets::budget_breach;
+use super::in_force::InForce;
 use crate::decision::AdmittedDecision;
 use crate::event;
 use crate::gate::{self, Ask, Gate, GateRefusal, Permit};
@@ -93,16 +94,20 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if let Some(signal) = proposal.signal {
             self.events.push(signal.to_event(handle.id(), at.wall_ms));
         }
-        let q = self.concurrency.bound(&self.q.load(), &self.gate); // the adaptive limit in force
+        // One load reads Q, the budgets and the shadow of one swap.
+        let doctrine = self.doctrine.load();
+        // With the adaptive limit in force (noting this proposal's demand for a slot).
+        let q = self.concurrency.bound(&doctrine.q, &self.gate);
         let kind = proposal.action.kind();
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
-        let shadow = self.shadow.load();
-        let candidate = shadow
-            .as_deref()
-            .map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
+        let shadow = doctrine.shadow.as_deref();
+        let candidate =
+            shadow.map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
-            .and_then(|checks| Ok((checks, self.capacity_rules(&q, handle, &proposal.action)?)))
+            .and_then(|checks| {
+                Ok((checks, self.capacity_rules(&q, &doctrine, handle, &proposal.action)?))
+            })
             .and_then(|admitted| {
                 let cohort = self.cohort_breaker(handle, kind, now);
                 cohort.map(|()| admitted).map_err(|(observed, limit)| Breach {
@@ -111,7 +116,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                     limit,
                 })
             });
-        if let (Some(shadow), Some(candidate)) = (shadow.as_deref(), candidate) {
+        if let (Some(shadow), Some(candidate)) = (shadow, candidate) {
             let live = admission.as_ref().map_or_else(Breach::verdict, |_| Verdict::Admitted);
             shadow.observe(Judged {
                 session_id: handle.id(),
@@ -178,6 +183,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         Ok(checks)
     }
 
+    #[inline]
     fn admitted(
         &self,
         session_id: SessionId,
@@ -306,13 +312,14 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     fn capacity_rules<T: TenantTag, S: Lifecycle>(
         &self,
         q: &GlobalQ,
+        doctrine: &InForce,
         handle: &SessionHandle<T, S>,
         action: &SessionAction,
     ) -> Result<Permit, Breach> {
         let units = requested_units(action);
-        let capacity = gate::capacity_units(q.max_total_resources);
-        let budgets = self.budgets.load();
-        let (retry_bound, share) = budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
+        let capacity = doctrine.capacity_units;
+        let (retry_bound, share) =
+            doctrine.budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
         let max_slots = q.max_concurrent_adaptations;
         let ask = Ask { max_slots, capacity, units, retry_bound, share };
         Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))

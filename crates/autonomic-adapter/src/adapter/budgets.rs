@@ -1,7 +1,8 @@
 //! The budgets below Global Q in the adapter: tenant shares and the retry budget in force
-//! (swapped with `arc-swap`), what admission asks of the gate for them, and introspection.
+//! (part of the doctrine in force, [`in_force`](super::in_force)), what admission asks of
+//! the gate for them, and introspection.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, TenantId};
 
@@ -11,7 +12,7 @@ use crate::gate::{self, GateRefusal, ShareIndex, ShareRefusal};
 use crate::{ActionKind, Budgets, QRule, SessionPolicy, TenantHolding};
 
 /// The budgets in force and the share index built from them against the Q in force.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BudgetsInForce {
     pub(crate) budgets: Budgets,
     shares: Option<Arc<ShareIndex>>,
@@ -26,6 +27,15 @@ impl BudgetsInForce {
             Arc::new(ShareIndex::new(shares, q.max_concurrent_adaptations, capacity, previous))
         });
         BudgetsInForce { budgets, shares }
+    }
+
+    /// The same budgets against `q` (the share index rebuilt against its caps, the class
+    /// counters kept; nothing to rebuild without tenant shares).
+    pub(crate) fn against(&self, q: &GlobalQ) -> Self {
+        match self.shares {
+            None => self.clone(),
+            Some(_) => BudgetsInForce::new(self.budgets.clone(), q, Some(self)),
+        }
     }
 
     /// What an admission of `kind` for `tenant` asks beyond the global caps: a retry token
@@ -83,14 +93,10 @@ pub(super) fn budget_breach(refusal: GateRefusal) -> Option<Breach> {
     Some(Breach { rule: QRule::TenantShare, observed, limit })
 }
 
-/// Serialises the writers of Q and of the budgets, so that the index in force is always built
-/// from the Q and budgets in force (readers take no lock).
-pub(crate) type BudgetWriter = Mutex<()>;
-
 impl<P: SessionPolicy> SessionAdapter<P> {
     /// The budgets in force (tenant shares and retry budget).
     pub fn budgets(&self) -> Budgets {
-        self.budgets.load().budgets.clone()
+        self.doctrine.load().budgets.budgets.clone()
     }
 
     /// Validates `budgets` and swaps them in without blocking readers; returns the budgets
@@ -115,25 +121,12 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// ```
     pub fn update_budgets(&self, budgets: Budgets) -> Result<Budgets, ConfigError> {
         budgets.validate()?;
-        let _writer = self.budget_writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let q = self.q.load();
-        let previous = self.budgets.load_full();
-        let next = BudgetsInForce::new(budgets, &q, Some(&previous));
-        tracing::info!(budgets = ?next.budgets, "budgets updated");
-        self.budgets.store(Arc::new(next));
-        Ok(previous.budgets.clone())
-    }
-
-    /// Swaps Q in and rebuilds the share index against its caps (writers serialised).
-    pub(super) fn swap_q(&self, q: GlobalQ) -> Arc<GlobalQ> {
-        let _writer = self.budget_writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let previous = self.q.swap(Arc::new(q));
-        let budgets = self.budgets.load_full();
-        if budgets.shares.is_some() {
-            let next = BudgetsInForce::new(budgets.budgets.clone(), &q, Some(&budgets));
-            self.budgets.store(Arc::new(next));
-        }
-        previous
+        let previous = self.doctrine.replace(|now| {
+            let next = BudgetsInForce::new(budgets, &now.q, Some(&now.budgets));
+            tracing::info!(budgets = ?next.budgets, "budgets updated");
+            now.with_budgets(next)
+        });
+        Ok(previous.budgets.budgets.clone())
     }
 
     /// What each tenant class holds now, with its guarantee and ceiling: the listed tenants
@@ -161,8 +154,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tenant_holdings(&self) -> Vec<TenantHolding> {
-        let budgets = self.budgets.load();
-        let Some(index) = &budgets.shares else { return Vec::new() };
+        let doctrine = self.doctrine.load();
+        let Some(index) = &doctrine.budgets.shares else { return Vec::new() };
         let amount = gate::units_to_amount;
         index
             .classes()

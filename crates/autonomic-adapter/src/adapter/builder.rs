@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase};
 
 use super::SessionAdapter;
-use super::budgets::BudgetsInForce;
 use super::feedback::FeedbackConfig;
+use super::in_force::Doctrine;
 use crate::breaker::BreakerConfig;
 use crate::concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 use crate::event::EventBuffer;
 use crate::feed::Feed;
 use crate::gate::Gate;
 use crate::sessions::SessionStore;
-use crate::shadow::ShadowSlot;
 use crate::stats::Counters;
 use crate::sync;
 use crate::{Budgets, SessionAdapterConfig, SessionPolicy, ThresholdPolicy};
@@ -100,15 +98,13 @@ impl<P: SessionPolicy> SessionAdapterBuilder<P> {
         self.q.validate()?;
         self.feedback.validate()?;
         self.budgets.validate()?;
-        let mut adapter = SessionAdapter::from_parts(
+        Ok(SessionAdapter::from_parts(
             self.knowledge,
             self.config,
-            self.q,
+            Doctrine::new(self.q, self.budgets),
             self.policy,
             self.feedback,
-        );
-        adapter.budgets = ArcSwap::from_pointee(BudgetsInForce::new(self.budgets, &self.q, None));
-        Ok(adapter)
+        ))
     }
 }
 
@@ -120,7 +116,7 @@ impl SessionAdapter<ThresholdPolicy> {
         Self::from_parts(
             knowledge,
             SessionAdapterConfig::default(),
-            GlobalQ::default(),
+            Doctrine::new(GlobalQ::default(), Budgets::default()),
             ThresholdPolicy,
             FeedbackConfig::default(),
         )
@@ -151,7 +147,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     fn from_parts(
         knowledge: Arc<KnowledgeBase>,
         config: SessionAdapterConfig,
-        q: GlobalQ,
+        doctrine: Doctrine,
         policy: P,
         feedback: FeedbackConfig,
     ) -> Self {
@@ -164,10 +160,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             events,
             policy,
             knowledge,
-            budgets: ArcSwap::from_pointee(BudgetsInForce::new(Budgets::default(), &q, None)),
-            budget_writer: Default::default(),
-            q: ArcSwap::from_pointee(q),
-            shadow: ShadowSlot::empty(),
+            doctrine,
             feed,
             gate: sync::Arc::new(Gate::new()),
             counters: Counters::default(),

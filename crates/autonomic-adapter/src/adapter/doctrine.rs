@@ -26,22 +26,26 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     pub fn set_shadow(&self, config: ShadowConfig) -> Result<Option<ShadowReport>, ConfigError> {
         config.validate()?;
         tracing::info!(q = ?config.global_q, "shadow doctrine set");
-        let previous = self.shadow.swap(Some(Arc::new(Shadow::new(config))));
+        let shadow = Some(Arc::new(Shadow::new(config)));
+        let previous = self.doctrine.replace(|now| now.with_shadow(shadow));
         self.feed.changed(DoctrineChange::ShadowSet);
-        Ok(previous.map(|s| s.report()))
+        Ok(previous.shadow.as_deref().map(Shadow::report))
     }
 
     /// Removes the shadow doctrine, if any, and returns its final report.
     pub fn clear_shadow(&self) -> Option<ShadowReport> {
-        let previous = self.shadow.swap(None)?;
+        let previous = self.doctrine.replace_if(|now| {
+            now.shadow.as_ref()?;
+            Some(now.with_shadow(None))
+        })?;
         tracing::info!("shadow doctrine cleared");
         self.feed.changed(DoctrineChange::ShadowCleared);
-        Some(previous.report())
+        previous.shadow.as_deref().map(Shadow::report)
     }
 
     /// What the shadow doctrine has seen so far, if one is set.
     pub fn shadow_report(&self) -> Option<ShadowReport> {
-        self.shadow.load().as_deref().map(Shadow::report)
+        self.doctrine.load().shadow.as_deref().map(Shadow::report)
     }
 
     /// Makes the shadow's Q the Q in force (one `arc-swap`, like
@@ -63,12 +67,17 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// # Ok::<(), autonomic_core::ConfigError>(())
     /// ```
     pub fn promote_shadow(&self) -> Option<ShadowPromotion> {
-        let shadow = self.shadow.swap(None)?;
+        // The candidate becomes Q and the shadow ends in one swap: no admission sees the
+        // candidate both live and as its own shadow, nor neither.
+        let previous = self.doctrine.replace_if(|now| {
+            let shadow = now.shadow.as_deref()?;
+            Some(now.with_q(*shadow.q(), None))
+        })?;
+        let shadow = previous.shadow.as_deref()?;
         let q = *shadow.q();
-        let previous = self.q.swap(Arc::new(q));
-        tracing::info!(?q, previous = ?*previous, "shadow doctrine promoted to global Q");
+        tracing::info!(?q, previous = ?*previous.q, "shadow doctrine promoted to global Q");
         self.feed.changed(DoctrineChange::ShadowPromoted);
-        Some(ShadowPromotion { previous, report: shadow.report() })
+        Some(ShadowPromotion { previous: previous.q.clone(), report: shadow.report() })
     }
 
     // --------------------------------------------------------------------- feed -----
@@ -100,7 +109,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// `options.max_grants`). Cold: locks each shard of the session store in turn.
     pub fn doctrine_view_with(&self, options: &ViewOptions) -> DoctrineView {
         let revision = self.feed.latest();
-        let q = *self.q.load_full();
+        let q = *self.doctrine.load().q;
         let (granted, sessions_holding) = self.sessions.granted_first(options.max_grants);
         let sessions: Vec<SessionGrant> = granted
             .into_iter()
