@@ -2,13 +2,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 
 use autonomic_core::{ClockHandle, SessionId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{BreakerState, Cohort};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::{QRule, SessionAction};
 
 /// A session metric a threshold applies to.
@@ -240,7 +240,10 @@ pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
 /// the same slot, or a drain taking that slot's event; when the ring is full the oldest event
 /// is overwritten, and counted as dropped.
 ///
-/// Every event pushed is, exactly once, drained, counted in `dropped`, or still pending.
+/// Every event pushed is, exactly once, drained, counted in `dropped`, or still pending; each
+/// pusher's events drain in the order it pushed them. Proof: the loom model
+/// `src/event/tests/loom_events.rs` (two pushers and a drain, rings of one to three slots)
+/// and the four-thread test below.
 pub(crate) struct EventBuffer {
     slots: Box<[Mutex<Ticketed>]>,
     /// Tickets handed out: the number of events ever pushed.
@@ -350,7 +353,12 @@ impl fmt::Debug for EventBuffer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, autonomic_loom))]
+mod tests {
+    mod loom_events;
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
 mod tests {
     use super::*;
 
