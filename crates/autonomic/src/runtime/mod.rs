@@ -58,8 +58,8 @@ use task::LoopTask;
 ///
 /// # Cost
 /// The helpers add only the adapter's own notification to each transition (an event pushed on
-/// a lock-free queue); nothing else is locked or
-/// allocated per session. The loop's iterations run one at a time, on tokio's blocking pool
+/// the adapter's bounded ring: one `fetch_add` and one uncontended slot lock); nothing else is
+/// locked or allocated per session. The loop's iterations run one at a time, on tokio's blocking pool
 /// (a pass over a million sessions takes tens of milliseconds, which must not stall the
 /// runtime's workers). `docs/performance.md` has the numbers.
 ///
