@@ -375,6 +375,7 @@ struct ByTenant {
 }
 
 impl ByTenant {
+    #[inline]
     fn push(&mut self, tenant: TenantId, pos: Pos, handle: Handle) {
         let i = match self.lists.get(self.last) {
             Some((t, _)) if *t == tenant => self.last,

@@ -34,7 +34,8 @@ use crate::aggregation::FoldHashState;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Departures {
-    pub(super) global: Cumulative,
+    /// Every session has a tenant: the global sum is the tenants' (summed when the windows
+    /// take them; saturating sums of counts do not depend on their order).
     pub(super) tenants: Sums<TenantId>,
     pub(super) patterns: Sums<u8>,
 }
@@ -43,7 +44,6 @@ impl Departures {
     /// Adds one session's final reading.
     pub fn add(&mut self, session: &SessionReading) {
         let counts = Cumulative::of_session(&session.snapshot);
-        self.global.add(&counts);
         self.tenants.add(session.tenant_id, &counts);
         if let Some(pattern) = session.pattern {
             self.patterns.add(pattern, &counts);
@@ -53,7 +53,8 @@ impl Departures {
     /// Whether no session was added since the last
     /// [`Windows::depart_all`](super::Windows::depart_all).
     pub fn is_empty(&self) -> bool {
-        self.global == Cumulative::default() && self.tenants.is_empty() && self.patterns.is_empty()
+        // A session's pattern is summed only with its tenant.
+        self.tenants.is_empty()
     }
 }
 
@@ -129,5 +130,51 @@ mod tests {
         let mut again = Vec::new();
         sums.drain(|k, c| again.push((k, *c)));
         assert_eq!(again, vec![(7, counts(5))]);
+    }
+
+    #[test]
+    fn departing_all_counts_what_departing_each_counts() {
+        use autonomic_core::{CaseId, SessionHandle};
+
+        use crate::{WindowConfig, Windows};
+
+        let (a, b) = (TenantId::new(), TenantId::new());
+        // Grouped and interleaved tenants, with and without patterns, each ended session
+        // with its own counts.
+        let plan = [(a, Some(1)), (a, Some(1)), (b, None), (a, Some(2)), (b, Some(1)), (b, None)];
+        let readings: Vec<SessionReading> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, &(tenant, pattern))| {
+                let mut builder = SessionHandle::builder(CaseId::new(), tenant);
+                if let Some(p) = pattern {
+                    builder = builder.pattern(p);
+                }
+                let h = builder.build().start().expect("start");
+                (0..=i).for_each(|_| h.record_task_execution_us(10));
+                let h = h.complete().expect("complete");
+                h.reading_at(0)
+            })
+            .collect();
+        let (mut each, mut all) =
+            (Windows::new(WindowConfig::default()), Windows::new(WindowConfig::default()));
+        let mut departures = Departures::default();
+        for r in &readings {
+            each.departed(r);
+            departures.add(r);
+        }
+        all.depart_all(&mut departures);
+        assert!(departures.is_empty());
+        for w in [&mut each, &mut all] {
+            w.pass(1).finish();
+        }
+        assert_eq!(each.global(1), all.global(1));
+        assert_eq!(each.global(1).counts.tasks, 21);
+        for t in [a, b] {
+            assert_eq!(each.tenant(t, 1), all.tenant(t, 1));
+        }
+        for p in [1, 2] {
+            assert_eq!(each.pattern(p, 1), all.pattern(p, 1));
+        }
     }
 }

@@ -266,10 +266,13 @@ impl Windows {
     /// Records every session of `departures` as [departed](Self::departed), and empties it
     /// (keeping its memory for the next use).
     pub fn depart_all(&mut self, departures: &mut Departures) {
-        self.global_ledger.departed.add(&departures.global);
-        departures.tenants.drain(|tenant, counts| self.tenants.departed(tenant, counts));
+        let mut global = Cumulative::default();
+        departures.tenants.drain(|tenant, counts| {
+            global.add(counts);
+            self.tenants.departed(tenant, counts);
+        });
+        self.global_ledger.departed.add(&global);
         departures.patterns.drain(|pattern, counts| self.patterns.departed(pattern, counts));
-        departures.global = Cumulative::default();
     }
 
     /// Starts a pass at `now_ns` (on the sessions' clock). Feed it the cumulative counters
