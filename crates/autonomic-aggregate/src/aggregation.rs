@@ -590,14 +590,14 @@ impl Aggregation {
     }
 }
 
-/// Hashing for the tenant map: foldhash's quality hasher, with a per-map random seed that
+/// Hashing for the tenant maps (this pass's and [`Departures`](crate::Departures)'): foldhash's quality hasher, with a per-map random seed that
 /// keeps tenant ids chosen by an outsider from being steered into one bucket.
 ///
 /// The map is only read when the pass's cell cache misses, so the quality variant's final
 /// avalanche costs little. The fast variant was tried: for some seeds it gave consecutive
 /// small ids fewer than half the distinct low bits hashbrown indexes by (about 4% of seeds,
 /// caught by `tenant_hasher_spreads_small_and_random_ids`).
-type FoldHashState = foldhash::quality::RandomState;
+pub(crate) type FoldHashState = foldhash::quality::RandomState;
 
 /// How the pass keys a tenant: its id's 16 bytes read as a little-endian `u128`, which on
 /// the usual targets is two plain loads (the id's own `as_u128` is big-endian: two byte swaps

@@ -176,41 +176,33 @@ impl SessionTable {
         mut leaves: impl FnMut(&Handle) -> bool,
         mut removed: impl FnMut(&SessionReading),
     ) -> SweepReport {
-        let mut report = SweepReport::default();
-        // A batch's removed sessions' tenant slab positions, by tenant: each tenant's slab is
-        // then cleaned in one critical section per batch, highest positions first (so
-        // removals shorten the slab instead of recording holes; see `docs/performance.md`),
-        // instead of one lock, one registry lookup and one random access per session. Its
-        // lists are reused from batch to batch.
-        let mut by_tenant = ByTenant::default();
+        let mut visited = 0;
+        let mut removal = Removal {
+            table: self,
+            now,
+            removed: 0,
+            batch: Vec::new(),
+            by_tenant: ByTenant::default(),
+            report: &mut removed,
+        };
         {
             // Removals during the pass leave the slabs' compaction to its end (most of what
             // they would move is about to be removed too).
             let _pause = self.pause_compaction();
-            let mut batch = Vec::new();
             // Highest positions first, so removals mostly shorten the slab instead of holing
-            // it. Each removed entry moves from batch to batch (no clone).
+            // it.
             self.all.visit(Order::Down, |h| {
-                report.visited += 1;
-                if !leaves(h) {
-                    return;
-                }
-                let Some((entry, pattern)) = self.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
-                    return;
-                };
-                report.removed += 1;
-                removed(&h.reading_at(now));
-                batch.push(Taken { entry, pattern });
-                if batch.len() == ENTRIES_PER_UNINDEX {
-                    self.unindex_batch(&mut batch, &mut by_tenant);
+                visited += 1;
+                if leaves(h) {
+                    removal.take(h);
                 }
             });
-            self.unindex_batch(&mut batch, &mut by_tenant);
+            removal.unindex();
         }
-        if report.removed > 0 {
+        if removal.removed > 0 {
             self.compact_indexes();
         }
-        report
+        SweepReport { visited, removed: removal.removed }
     }
 
     /// Takes a batch of removed entries out of the all-sessions slab, their pattern slabs and
@@ -263,6 +255,51 @@ impl SessionTable {
             let gone = self.tenants.unregister_all(tenant, sessions);
             debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
         });
+    }
+}
+
+/// A sweep's removals. Kept out of the visiting closure: most sessions a sweep visits stay,
+/// and [`take`](Self::take) out of line leaves the visit of a staying session its registers.
+struct Removal<'t, R> {
+    table: &'t SessionTable,
+    /// The sweep's instant, for the final readings.
+    now: u64,
+    /// Sessions removed so far.
+    removed: usize,
+    /// Removed entries not yet unindexed; each moves from batch to batch (no clone).
+    batch: Vec<Taken>,
+    /// A batch's removed sessions' tenant slab positions, by tenant: each tenant's slab is
+    /// then cleaned in one critical section per batch, highest positions first (so removals
+    /// shorten the slab instead of recording holes; see `docs/performance.md`), instead of
+    /// one lock, one registry lookup and one random access per session. Its lists are reused
+    /// from batch to batch.
+    by_tenant: ByTenant,
+    /// Called with each removed session's final reading.
+    report: R,
+}
+
+impl<R: FnMut(&SessionReading)> Removal<'_, R> {
+    /// Removes `h` (which ended long enough ago) from the by-id map, reports its final
+    /// reading, and unindexes a full batch.
+    #[cold]
+    #[inline(never)]
+    fn take(&mut self, h: &Handle) {
+        let Some((entry, pattern)) = self.table.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
+            return;
+        };
+        self.removed += 1;
+        // Read once the session has left the by-id map: nothing recorded through the table
+        // can reach it after this reading.
+        (self.report)(&h.reading_at(self.now));
+        self.batch.push(Taken { entry, pattern });
+        if self.batch.len() == ENTRIES_PER_UNINDEX {
+            self.unindex();
+        }
+    }
+
+    /// Unindexes the batch.
+    fn unindex(&mut self) {
+        self.table.unindex_batch(&mut self.batch, &mut self.by_tenant);
     }
 }
 
@@ -338,6 +375,7 @@ struct ByTenant {
 }
 
 impl ByTenant {
+    #[inline]
     fn push(&mut self, tenant: TenantId, pos: Pos, handle: Handle) {
         let i = match self.lists.get(self.last) {
             Some((t, _)) if *t == tenant => self.last,

@@ -2,6 +2,7 @@
 
 mod config;
 mod counts;
+mod departures;
 mod peers;
 mod ring;
 
@@ -13,6 +14,7 @@ use autonomic_core::{
 
 pub use config::WindowConfig;
 pub use counts::Cumulative;
+pub use departures::Departures;
 pub use peers::{WindowPeers, WindowTotals};
 use ring::BucketRing;
 
@@ -264,14 +266,13 @@ impl Windows {
     /// Records every session of `departures` as [departed](Self::departed), and empties it
     /// (keeping its memory for the next use).
     pub fn depart_all(&mut self, departures: &mut Departures) {
-        self.global_ledger.departed.add(&departures.global);
-        for (tenant, counts) in departures.tenants.drain() {
-            self.tenants.departed(tenant, &counts);
-        }
-        for (pattern, counts) in departures.patterns.drain() {
-            self.patterns.departed(pattern, &counts);
-        }
-        departures.global = Cumulative::default();
+        let mut global = Cumulative::default();
+        departures.tenants.drain(|tenant, counts| {
+            global.add(counts);
+            self.tenants.departed(tenant, counts);
+        });
+        self.global_ledger.departed.add(&global);
+        departures.patterns.drain(|pattern, counts| self.patterns.departed(pattern, counts));
     }
 
     /// Starts a pass at `now_ns` (on the sessions' clock). Feed it the cumulative counters
@@ -409,34 +410,6 @@ impl Windows {
     pub fn heap_bytes(&self) -> usize {
         let ring = self.global.ring.heap_bytes();
         ring + self.tenants.heap_bytes(ring) + self.patterns.heap_bytes(ring)
-    }
-}
-
-/// Final readings of sessions that left the table, summed by tenant and pattern, to be
-/// handed to [`Windows::depart_all`] later: what a sweep collects while a window pass is not
-/// ready to take them (the sessions it removes were counted by the pass they left in, so they
-/// depart *after* it). Memory is bounded by the tenants and patterns seen.
-#[derive(Debug, Clone, Default)]
-pub struct Departures {
-    global: Cumulative,
-    tenants: HashMap<TenantId, Cumulative>,
-    patterns: HashMap<u8, Cumulative>,
-}
-
-impl Departures {
-    /// Adds one session's final reading.
-    pub fn add(&mut self, session: &SessionReading) {
-        let counts = Cumulative::of_session(&session.snapshot);
-        self.global.add(&counts);
-        self.tenants.entry(session.tenant_id).or_default().add(&counts);
-        if let Some(pattern) = session.pattern {
-            self.patterns.entry(pattern).or_default().add(&counts);
-        }
-    }
-
-    /// Whether no session was added since the last [`Windows::depart_all`].
-    pub fn is_empty(&self) -> bool {
-        self.global == Cumulative::default() && self.tenants.is_empty() && self.patterns.is_empty()
     }
 }
 
