@@ -35,6 +35,11 @@ pub struct FleetTotals {
     /// Whether this instance's totals were stored: `false` when `max_instances` other
     /// instances already publish (they are still summed for it).
     pub published: bool,
+    /// Other instances whose scopes record could not be read (a record no instance of this
+    /// version writes: another version during a rolling upgrade, or tampering). Their
+    /// whole-runtime totals are in `others`; their scopes are left out of `scopes`, so one
+    /// bad record costs the fleet that instance's scopes, never the whole exchange.
+    pub unreadable_scopes: u32,
 }
 
 /// Where the instances of a fleet publish their window totals and read each other's sum.

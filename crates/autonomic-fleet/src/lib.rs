@@ -56,7 +56,8 @@
 //! | knowledge: Redis down, unreachable or hung | the exchange fails (within `request_timeout`); the last fleet sum stays in force until its expiry (one lease period from when it was asked for, less `clock_margin`), then the doctrine judges the instance's own windows alone; the sum comes back with Redis | the knowledge rules judge at least the instance's own evidence (with its own minimum volume) | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out` (Redis stopped, then restarted) |
 //! | knowledge: an instance dies or stops | its record expires one lease period after its last publication; the others stop counting it | - | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out`, `knowledge::both_knowledge_stores_follow_the_rule_and_agree` |
 //! | knowledge: more than `max_instances` instances publish | the extra ones are not stored (their events are missing from the others' sums) but read the sum | - | `knowledge::both_knowledge_stores_follow_the_rule_and_agree` |
-//! | knowledge: corrupt records in Redis | the exchange fails ([`StoreError::Corrupt`]); as Redis down | as Redis down | `knowledge::redis_knowledge_refuses_corrupt_records`, `scopes::through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident` (a scopes record no instance writes) |
+//! | knowledge: corrupt whole-runtime records in Redis | the exchange fails ([`StoreError::Corrupt`]); as Redis down | as Redis down | `knowledge::redis_knowledge_refuses_corrupt_records` |
+//! | knowledge: a scopes record no instance of this version writes (another version in a rolling upgrade, tampering) | that instance's scopes are left out of the sum, counted (`FleetTotals::unreadable_scopes`, `FleetStatus::unreadable_scopes`) and traced; the exchange and every other record go on | unchanged | `scopes::redis_knowledge_leaves_out_scopes_records_it_did_not_write`, `scopes::through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident` |
 //! | knowledge: more tenants or patterns than `max_scopes` | the busiest are published and summed, the rest folded into `other` | `max_scopes` per kind in a record and in a reply | `scopes::both_knowledge_stores_sum_scopes_alike_and_bound_them` |
 //! | knowledge: the member stops | the runtime judges its own windows at once | - | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out` |
 //! | more than `max_instances` instances | the extra ones are refused (`Full`) and run at their floors, which are not reserved | the cap plus one floor per extra instance | `store_rule` (`fencing`) |
@@ -153,7 +154,9 @@
 //! store or hand out a longer one; never `KEYS` or `SCAN`). Each is checked before use
 //! (length, types, status, every number against the spec or the bound the instances can
 //! publish, each scopes record decoded and checked) and refused as [`StoreError::BadReply`]
-//! (or [`StoreError::Corrupt`] for a scopes record no instance writes) echoing at most 1 KB. **What remains:** the `redis`
+//! echoing at most 1 KB; a scopes record no instance writes is left out of the sum and
+//! counted (its instance's scopes only; the message traced echoes at most 1 KB). **What
+//! remains:** the `redis`
 //! crate parses a whole reply before the crate sees it, and sets no size limit of its own, so
 //! a hostile server (or anything between it and the client, without TLS) can make the client
 //! parse, and hold until it is refused, a reply as large as it likes; the request timeout

@@ -146,6 +146,9 @@ pub struct FleetStatus {
     pub knowledge_error: Option<StoreError>,
     /// Other instances counted in the last fleet sum received.
     pub peers: u32,
+    /// Of those, the ones whose scopes record the last exchange left out, unreadable (see
+    /// [`FleetTotals::unreadable_scopes`]).
+    pub unreadable_scopes: u32,
 }
 
 /// One instance of a fleet: leases a slice of the fleet's budget and keeps its adapter's
@@ -256,6 +259,7 @@ impl FleetMember {
             knowledge_exchanges: 0,
             knowledge_failures: 0,
             knowledge_error: None,
+            unreadable_scopes: 0,
             peers: 0,
         };
         let (status_tx, status) = watch::channel(initial);
@@ -460,7 +464,8 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
             Ok(totals) => {
                 let lasts =
                     self.config.spec.lease_period().saturating_sub(self.config.clock_margin);
-                let (published, peers) = (totals.published, totals.instances);
+                let (published, peers, unreadable) =
+                    (totals.published, totals.instances, totals.unreadable_scopes);
                 let tenants = totals.scopes.tenants.own.len();
                 let patterns = totals.scopes.patterns.own.len();
                 windows.set_peers(totals, sent + lasts);
@@ -475,6 +480,7 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
                     s.knowledge_exchanges += 1;
                     s.knowledge_error = None;
                     s.peers = peers;
+                    s.unreadable_scopes = unreadable;
                 });
             }
             Err(e) => {

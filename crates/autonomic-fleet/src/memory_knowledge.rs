@@ -87,7 +87,14 @@ impl MemoryKnowledgeStore {
             let record = Record { expires: now + ttl, wire: to_wire(totals), scopes };
             records.insert(instance.clone(), record);
         }
-        Ok(FleetTotals { others: from_wire(&sum), scopes: scope_sums, instances, published })
+        Ok(FleetTotals {
+            others: from_wire(&sum),
+            scopes: scope_sums,
+            instances,
+            published,
+            // The memory store holds decoded scopes: nothing in it can be unreadable.
+            unreadable_scopes: 0,
+        })
     }
 }
 

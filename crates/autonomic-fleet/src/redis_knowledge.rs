@@ -34,9 +34,12 @@ use crate::{
 /// `max_instances` instances, every sum within `instances × MAX_COUNT`, the short window
 /// within the whole window, slow sessions within running ones, exactly one scopes record
 /// (or nil) per instance, each no longer than `max_scopes` allows), else
-/// [`StoreError::BadReply`]; records the script cannot read, and scopes records no
-/// instance writes (their layout, at most `max_scopes` of a kind, keys each once, every
-/// number within `MAX_COUNT` and consistent), are [`StoreError::Corrupt`].
+/// [`StoreError::BadReply`]; whole-runtime records the script cannot read are
+/// [`StoreError::Corrupt`]. A scopes record no instance of this version writes (its layout,
+/// at most `max_scopes` of a kind, keys each once, every number within `MAX_COUNT` and
+/// consistent; or longer than any instance writes) is left out of the sum, counted in
+/// [`FleetTotals::unreadable_scopes`] and traced: one bad record (another version during a
+/// rolling upgrade, or tampering) costs the fleet that instance's scopes, not the exchange.
 ///
 /// The script's work per exchange is linear in the live instances (their 21 numbers, and
 /// one `HMGET` of their records), not in their scopes; the reply carries at most
@@ -146,26 +149,33 @@ impl<'a> Reader<'a> {
         checked(&wire, most).map_err(|why| self.bad(why))
     }
 
-    /// The next instance's scopes record: none (nil), or bytes of at most `max_len`,
-    /// decoded and checked (records the script stored but no instance wrote are
-    /// [`StoreError::Corrupt`]).
-    fn record(&mut self, spec: &FleetSpec) -> Result<ScopeTotals, StoreError> {
+    /// The next instance's scopes record: none (nil), unreadable (the script's `0`: stored
+    /// longer than any instance writes), or bytes of at most `max_len`, decoded and checked
+    /// (`Ok(Err(_))`: a record the script stored but no instance of this version wrote).
+    fn record(&mut self, spec: &FleetSpec) -> Result<Result<ScopeTotals, StoreError>, StoreError> {
         let bytes = match self.next()? {
-            Value::Nil => return Ok(ScopeTotals::default()),
+            Value::Nil => return Ok(Ok(ScopeTotals::default())),
+            Value::Int(0) => {
+                return Ok(Err(StoreError::Corrupt(format!(
+                    "a scopes record under autonomic:fleet:{{{}}}:scopes longer than {} bytes",
+                    spec.name(),
+                    scope_record::max_len(spec.max_scopes())
+                ))));
+            }
             Value::BulkString(bytes) => bytes,
             _ => return Err(self.bad("a scopes record that is not a string")),
         };
         if bytes.len() > scope_record::max_len(spec.max_scopes()) {
             return Err(self.bad("a scopes record longer than max_scopes allows"));
         }
-        scope_record::decode(bytes, spec.max_scopes()).map_err(|why| {
+        Ok(scope_record::decode(bytes, spec.max_scopes()).map_err(|why| {
             let shown = &bytes[..bytes.len().min(256)];
             StoreError::Corrupt(bounded(format!(
                 "a scopes record under autonomic:fleet:{{{}}}:scopes: {why} ({} bytes: {shown:02x?})",
                 spec.name(),
                 bytes.len()
             )))
-        })
+        }))
     }
 }
 
@@ -195,9 +205,19 @@ fn parse_totals_reply(spec: &FleetSpec, value: &Value) -> Result<FleetTotals, St
     if items.len() as u64 != reader.at as u64 + instances {
         return Err(reader.bad("not one scopes record per instance"));
     }
-    let records = (0..instances).map(|_| reader.record(spec)).collect::<Result<Vec<_>, _>>()?;
+    let mut records = Vec::with_capacity(instances as usize);
+    let mut unreadable_scopes = 0;
+    for _ in 0..instances {
+        match reader.record(spec)? {
+            Ok(record) => records.push(record),
+            Err(why) => {
+                unreadable_scopes += 1;
+                tracing::warn!(error = %why, "a scopes record left out of the fleet's sum");
+            }
+        }
+    }
     let scopes = ScopeTotals::sum(&records, spec.max_scopes());
-    Ok(FleetTotals { others, scopes, instances: instances as u32, published })
+    Ok(FleetTotals { others, scopes, instances: instances as u32, published, unreadable_scopes })
 }
 
 #[cfg(test)]
@@ -300,14 +320,17 @@ mod tests {
             parse_totals_reply(&spec, &Value::Array(vec![int(-4)])),
             Err(StoreError::Corrupt(_))
         ));
-        // A record of the right size that does not decode: corrupt, its echo bounded.
+        // A record of the right size that does not decode, or one the script found longer
+        // than any instance writes (its `0`): left out of the sum and counted, the other
+        // instance's record still summed.
         let too_many = scope_record::encode(&patterns(&[(1, 1), (2, 1), (3, 1)], 0));
-        let err =
-            parse_totals_reply(&spec, &with(HEAD_LEN, Value::BulkString(too_many))).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
-        assert!(err.to_string().len() < 1200, "{}", err.to_string().len());
-        let err = parse_totals_reply(&spec, &with(HEAD_LEN, Value::BulkString(vec![1; 500])))
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        for bad in [Value::BulkString(too_many), Value::BulkString(vec![1; 500]), int(0)] {
+            let totals = parse_totals_reply(&spec, &with(HEAD_LEN, bad.clone())).unwrap();
+            assert_eq!(totals.unreadable_scopes, 1, "{bad:?}");
+            assert_eq!(totals.instances, 2);
+            let good = parse_totals_reply(&spec, &Value::Array(good())).unwrap();
+            assert_eq!(good.unreadable_scopes, 0);
+            assert_ne!(totals.scopes, good.scopes, "{bad:?} left out");
+        }
     }
 }

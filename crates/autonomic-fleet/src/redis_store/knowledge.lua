@@ -8,7 +8,8 @@
 -- KEYS[2]: the fleet's scopes (a hash: instance -> RECORD, opaque bytes, written with KEYS[1])
 -- ARGV: instance, ttl_ms, max_instances, then the instance's 21 numbers (each <= 2^43),
 --   max_record_bytes (at most 131072), then the instance's RECORD (at most max_record_bytes)
--- Reply: {status, instances, s1, ..., s21, RECORD of each other live instance (nil if none)}
+-- Reply: {status, instances, s1, ..., s21, RECORD of each other live instance (nil if none,
+--   0 if longer than max_record_bytes: no instance wrote it, the client leaves it out)}
 --   status 1 published, 2 not published (max_instances others publish), -4 corrupt records;
 --   s: the other live instances' numbers, summed (s21, the oldest running session: the max)
 local MAX = 8796093022208 -- 2^43: 1024 of them sum exactly in a double
@@ -71,13 +72,14 @@ for i = 1, #all, 2 do
   end
 end
 
--- The other live instances' scopes records, as stored (false where there is none).
+-- The other live instances' scopes records, as stored (false where there is none, 0 where
+-- one is longer than any instance writes: one bad record costs its instance's scopes only).
 local records = {}
 if live > 0 then
   records = redis.call('HMGET', KEYS[2], unpack(others))
   for i = 1, live do
     if records[i] and #records[i] > max_record then
-      return corrupt()
+      records[i] = 0
     end
   end
 end
