@@ -246,6 +246,9 @@ pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
 /// and the four-thread test below.
 pub(crate) struct EventBuffer {
     slots: Box<[Mutex<Ticketed>]>,
+    /// `slots.len() - 1` when the ring's size is a power of two (the default, 4096): a
+    /// ticket's slot is then a mask, not a 64-bit division. `None` for any other size.
+    mask: Option<u64>,
     /// Tickets handed out: the number of events ever pushed.
     tail: AtomicU64,
     /// The next ticket a drain takes (written under `drain`; read by `len`).
@@ -265,10 +268,12 @@ struct Ticketed {
 impl EventBuffer {
     /// `capacity` must be at least 1 (the configuration guarantees it).
     pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1) as u64;
         EventBuffer {
-            slots: (0..capacity.max(1) as u64)
+            slots: (0..capacity)
                 .map(|ticket| Mutex::new(Ticketed { ticket, event: None }))
                 .collect(),
+            mask: capacity.is_power_of_two().then(|| capacity - 1),
             tail: AtomicU64::new(0),
             head: AtomicU64::new(0),
             drain: Mutex::new(()),
@@ -276,8 +281,18 @@ impl EventBuffer {
         }
     }
 
+    /// The slot a ticket names: `ticket % capacity`.
+    #[inline]
+    fn index(&self, ticket: u64) -> usize {
+        let index = match self.mask {
+            Some(mask) => ticket & mask,
+            None => ticket % self.slots.len() as u64,
+        };
+        index as usize
+    }
+
     fn slot(&self, ticket: u64) -> MutexGuard<'_, Ticketed> {
-        let slot = &self.slots[(ticket % self.slots.len() as u64) as usize];
+        let slot = &self.slots[self.index(ticket)];
         // A slot's update is one assignment: a panic elsewhere cannot leave it half-written.
         slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -376,6 +391,19 @@ mod tests {
             buffer.drain().iter().map(|e| e.session_id().map(|id| id.as_u64())).collect();
         assert_eq!(ids, vec![Some(2), Some(3), Some(4)]);
         assert_eq!(buffer.len(), 0);
+    }
+
+    /// A power-of-two ring masks, any other size divides: both name the slot `ticket %
+    /// capacity`.
+    #[test]
+    fn a_ticket_names_its_slot_modulo_the_capacity() {
+        for capacity in 1..=9u64 {
+            let buffer = EventBuffer::new(capacity as usize);
+            assert_eq!(buffer.mask.is_some(), capacity.is_power_of_two());
+            for ticket in [0, 1, 5, 8, 9, 4095, 4096, u64::MAX - 1, u64::MAX] {
+                assert_eq!(buffer.index(ticket) as u64, ticket % capacity, "{ticket} % {capacity}");
+            }
+        }
     }
 
     fn cancelled(id: u64) -> SessionEvent {
