@@ -197,43 +197,60 @@ impl SessionAction {
 
     /// Checks the action's values: a finite `factor` in `0.0..=1.0`, a finite `amount` in
     /// `0.0 < amount <= 1.0`, texts of at most [`MAX_TEXT_LEN`](Self::MAX_TEXT_LEN) bytes.
+    #[inline]
     pub fn validate(&self) -> Result<(), ActionError> {
+        // The check is a few comparisons, inlined on the admission path; the error is built
+        // apart, only for an action refused.
+        match self.is_valid() {
+            true => Ok(()),
+            false => self.refusal().map_or(Ok(()), Err),
+        }
+    }
+
+    /// Whether [`validate`](Self::validate) accepts the action: the one place its rules live.
+    #[inline]
+    fn is_valid(&self) -> bool {
+        match self {
+            SessionAction::DegradePerformance { factor } => (0.0..=1.0).contains(factor),
+            SessionAction::RequestResources { amount } => *amount > 0.0 && *amount <= 1.0,
+            SessionAction::RetryTask { task_id: text, .. }
+            | SessionAction::TriggerCompensation { scope: text }
+            | SessionAction::LogAndContinue { message: text } => text.len() <= Self::MAX_TEXT_LEN,
+            SessionAction::CancelOptionalTasks => true,
+        }
+    }
+
+    /// Why [`validate`](Self::validate) refuses the action (`None` for a kind it never
+    /// refuses).
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self) -> Option<ActionError> {
         let kind = self.kind();
-        let refuse = |field, value: String, reason| Err(ActionError { kind, field, value, reason });
+        let refuse =
+            |field, value: String, reason| Some(ActionError { kind, field, value, reason });
         match self {
             SessionAction::DegradePerformance { factor } => {
-                if !factor.is_finite() || !(0.0..=1.0).contains(factor) {
-                    return refuse("factor", factor.to_string(), "must be between 0.0 and 1.0");
-                }
+                refuse("factor", factor.to_string(), "must be between 0.0 and 1.0")
             }
             SessionAction::RequestResources { amount } => {
-                if !amount.is_finite() || *amount <= 0.0 || *amount > 1.0 {
-                    return refuse(
-                        "amount",
-                        amount.to_string(),
-                        "must be greater than 0.0 and at most 1.0",
-                    );
-                }
+                refuse("amount", amount.to_string(), "must be greater than 0.0 and at most 1.0")
             }
             SessionAction::RetryTask { task_id: text, .. }
             | SessionAction::TriggerCompensation { scope: text }
             | SessionAction::LogAndContinue { message: text } => {
-                if text.len() > Self::MAX_TEXT_LEN {
-                    let field = match kind {
-                        ActionKind::RetryTask => "task_id",
-                        ActionKind::TriggerCompensation => "scope",
-                        _ => "message",
-                    };
-                    return refuse(
-                        field,
-                        format!("{} bytes", text.len()),
-                        "is longer than SessionAction::MAX_TEXT_LEN",
-                    );
-                }
+                let field = match kind {
+                    ActionKind::RetryTask => "task_id",
+                    ActionKind::TriggerCompensation => "scope",
+                    _ => "message",
+                };
+                refuse(
+                    field,
+                    format!("{} bytes", text.len()),
+                    "is longer than SessionAction::MAX_TEXT_LEN",
+                )
             }
-            SessionAction::CancelOptionalTasks => {}
+            SessionAction::CancelOptionalTasks => None,
         }
-        Ok(())
     }
 }
 
@@ -304,6 +321,10 @@ mod tests {
         let bad = [
             (SessionAction::DegradePerformance { factor: f64::NAN }, "factor"),
             (SessionAction::DegradePerformance { factor: -0.1 }, "factor"),
+            (SessionAction::DegradePerformance { factor: f64::INFINITY }, "factor"),
+            (SessionAction::DegradePerformance { factor: f64::NEG_INFINITY }, "factor"),
+            (SessionAction::RequestResources { amount: f64::NAN }, "amount"),
+            (SessionAction::RequestResources { amount: -0.5 }, "amount"),
             (SessionAction::RequestResources { amount: 0.0 }, "amount"),
             (SessionAction::RequestResources { amount: f64::INFINITY }, "amount"),
             (SessionAction::RequestResources { amount: 1.5 }, "amount"),

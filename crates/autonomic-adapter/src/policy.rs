@@ -333,9 +333,11 @@ impl Proposal {
     }
 
     /// Checks the action's values and the expected impact.
+    #[inline]
     pub fn validate(&self) -> Result<(), AdapterError> {
         self.action.validate()?;
-        if !(self.expected_impact.is_finite() && (0.0..=1.0).contains(&self.expected_impact)) {
+        // `contains` is false for NaN and the infinities.
+        if !(0.0..=1.0).contains(&self.expected_impact) {
             return Err(AdapterError::InvalidImpact(self.expected_impact));
         }
         Ok(())
