@@ -10,6 +10,7 @@
 //!   concurrency limit);
 //! * [`budgets`]: tenant shares and the retry budget in force, and tenant holdings;
 //! * [`in_force`]: the doctrine in force (Q, budgets, shadow), one snapshot swapped whole;
+//! * [`figures`]: the knowledge figures one admission reads, at most once;
 //! * here: the adapter itself, Global Q, history, events and statistics.
 
 mod analyse;
@@ -18,6 +19,7 @@ mod builder;
 mod doctrine;
 mod execute;
 mod feedback;
+mod figures;
 mod in_force;
 mod session_end;
 

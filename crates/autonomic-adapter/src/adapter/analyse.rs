@@ -1,10 +1,12 @@
 //! Analysis: the policy proposes, Global Q admits or refuses ([`SessionAdapter::evaluate`]).
 
 use autonomic_core::{Evidence, GlobalQ, Lifecycle, SessionHandle, SessionId, TenantId, TenantTag};
+
 use tracing::field::{Empty, display};
 
 use super::SessionAdapter;
 use super::budgets::budget_breach;
+use super::figures::Figures;
 use super::in_force::InForce;
 use crate::decision::AdmittedDecision;
 use crate::event;
@@ -99,14 +101,17 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         // With the adaptive limit in force (noting this proposal's demand for a slot).
         let q = self.concurrency.bound(&doctrine.q, &self.gate);
         let kind = proposal.action.kind();
+        // The live rules, the retry budget and the shadow judge one reading of the knowledge.
+        let figures = Figures::of(&self.knowledge);
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = doctrine.shadow.as_deref();
         let candidate =
-            shadow.map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
+            shadow.map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action, &figures));
         let admission = adaptation_on(&self.gate, &q)
-            .and_then(|()| self.knowledge_rules(&q, kind))
+            .and_then(|()| self.knowledge_rules(&q, kind, &figures))
             .and_then(|checks| {
-                Ok((checks, self.capacity_rules(&q, &doctrine, handle, &proposal.action)?))
+                let permit = self.capacity_rules(&q, &doctrine, handle, &proposal.action, &figures);
+                Ok((checks, permit?))
             })
             .and_then(|admitted| {
                 let cohort = self.cohort_breaker(handle, kind, now);
@@ -136,8 +141,15 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// What `q` would decide for `action` now, without effect: the same rules in the same
     /// order as [`admit`](Self::admit), the capacity rules judged read-only against the gate's
     /// counters ([`Gate::would_admit`]). `capacity` is `q.max_total_resources` in units
-    /// (worked out once, when the shadow is set). The shadow doctrine's judge.
-    fn would_admit(&self, q: &GlobalQ, capacity: u64, action: &SessionAction) -> Verdict {
+    /// (worked out once, when the shadow is set). The shadow doctrine's judge: it reads the
+    /// same `figures` as the live rules.
+    fn would_admit(
+        &self,
+        q: &GlobalQ,
+        capacity: u64,
+        action: &SessionAction,
+        figures: &Figures<'_>,
+    ) -> Verdict {
         let capacity = |_| {
             let units = requested_units(action);
             self.gate
@@ -145,7 +157,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 .map_err(|refusal| capacity_breach(q, refusal))
         };
         adaptation_on(&self.gate, q)
-            .and_then(|()| self.knowledge_rules(q, action.kind()))
+            .and_then(|()| self.knowledge_rules(q, action.kind(), figures))
             .and_then(capacity)
             .map_or_else(|breach| breach.verdict(), |()| Verdict::Admitted)
     }
@@ -153,19 +165,21 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// `min_slo_compliance` and `max_failure_rate`, for the kinds of action each judges
     /// ([`KnowledgeRules`](crate::KnowledgeRules)), against the knowledge the aggregator
     /// published: its windowed figures when it has windows (judged only from their minimum
-    /// volume on), else its figures over the sessions it covered. Skipped when
+    /// volume on), else its figures over the sessions it covered ([`Figures`]). Skipped when
     /// `verify_global_q` is off; no knowledge is read when neither rule judges `kind`.
-    fn knowledge_rules(&self, q: &GlobalQ, kind: ActionKind) -> Result<KnowledgeChecks, Breach> {
+    fn knowledge_rules(
+        &self,
+        q: &GlobalQ,
+        kind: ActionKind,
+        figures: &Figures<'_>,
+    ) -> Result<KnowledgeChecks, Breach> {
         let rules = &self.config.knowledge_rules;
         let (slo_applies, failure_applies) =
             (rules.min_slo_compliance.contains(kind), rules.max_failure_rate.contains(kind));
         if !self.config.verify_global_q || !(slo_applies || failure_applies) {
             return Ok(KnowledgeChecks::default());
         }
-        let (compliance, failure_rate) = self.knowledge.with_current(|k| match &k.windows {
-            Some(w) => (w.global.slo_compliance, w.global.failure_rate),
-            None => (Evidence::Judged(k.slo_compliance), Evidence::Judged(k.failure_rate)),
-        });
+        let (compliance, failure_rate) = (figures.get().compliance, figures.get().failure_rate);
         let mut checks = KnowledgeChecks::default();
         if slo_applies {
             checks.min_slo_compliance = min_slo_compliance(q, compliance)?;
@@ -315,11 +329,11 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         doctrine: &InForce,
         handle: &SessionHandle<T, S>,
         action: &SessionAction,
+        figures: &Figures<'_>,
     ) -> Result<Permit, Breach> {
         let units = requested_units(action);
         let capacity = doctrine.capacity_units;
-        let (retry_bound, share) =
-            doctrine.budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
+        let (retry_bound, share) = doctrine.budgets.ask(figures, handle.tenant_id(), action.kind());
         let max_slots = q.max_concurrent_adaptations;
         let ask = Ask { max_slots, capacity, units, retry_bound, share };
         Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))

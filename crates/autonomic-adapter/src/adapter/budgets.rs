@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use autonomic_core::{ConfigError, GlobalQ, KnowledgeBase, TenantId};
+use autonomic_core::{ConfigError, GlobalQ, TenantId};
 
 use super::SessionAdapter;
 use super::analyse::Breach;
+use super::figures::Figures;
 use crate::gate::{self, GateRefusal, ShareIndex, ShareRefusal};
 use crate::{ActionKind, Budgets, QRule, SessionPolicy, TenantHolding};
 
@@ -39,29 +40,22 @@ impl BudgetsInForce {
     }
 
     /// What an admission of `kind` for `tenant` asks beyond the global caps: a retry token
-    /// (with the retries allowed in flight) and the tenant's class.
+    /// (with the retries allowed in flight, from the sessions running in `figures`) and the
+    /// tenant's class.
     #[inline]
-    pub(crate) fn ask(
+    pub(super) fn ask(
         &self,
-        knowledge: &KnowledgeBase,
+        figures: &Figures<'_>,
         tenant: TenantId,
         kind: ActionKind,
     ) -> (Option<u64>, Option<(&Arc<ShareIndex>, usize)>) {
         let retry_bound = match (&self.budgets.retry_budget, kind) {
-            (Some(budget), ActionKind::RetryTask) => Some(budget.allowed(running(knowledge))),
+            (Some(budget), ActionKind::RetryTask) => Some(budget.allowed(figures.get().running)),
             _ => None,
         };
         let share = self.shares.as_ref().map(|index| (index, index.class_of(tenant)));
         (retry_bound, share)
     }
-}
-
-/// Sessions running, as the knowledge last published says: its windows' running gauge when it
-/// has windows, else the sessions it saw running. As stale as the last publication (one loop
-/// interval in the runtime).
-fn running(knowledge: &KnowledgeBase) -> u64 {
-    knowledge
-        .with_current(|k| k.windows.as_ref().map_or(k.active_sessions, |w| w.global.gauges.running))
 }
 
 /// The breach a budget refusal of the gate is reported as (`None`: not a budget's).
