@@ -26,7 +26,8 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn unix_origin_nanos(&self) -> u64;
 }
 
-/// The process's monotonic clock (`std::time::Instant`), with its origin at first use.
+/// The process's monotonic clock (`std::time::Instant`'s clock; on Linux `CLOCK_MONOTONIC`,
+/// read directly), with its origin at first use.
 ///
 /// Its wall-clock origin is the system time read once, at that first use: wall-clock times
 /// derived from it move with the monotonic clock (never backwards, no second clock read), and
@@ -45,28 +46,63 @@ pub struct MonotonicClock;
 /// The monotonic origin and the wall-clock time read with it.
 struct Origin {
     instant: Instant,
+    /// The same instant as `instant`, as a raw reading of `CLOCK_MONOTONIC` (Linux; `None`
+    /// if it could not be read: then `instant` serves).
+    #[cfg(target_os = "linux")]
+    raw_nanos: Option<u64>,
     unix_nanos: u64,
 }
 
 fn origin() -> &'static Origin {
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
     ORIGIN.get_or_init(|| {
+        // Read together: the raw reading and the `Instant` are the same clock on Linux, so a
+        // raw reading minus `raw_nanos` is the `Instant` reading minus `instant`.
+        #[cfg(target_os = "linux")]
+        let raw_nanos = monotonic_raw_nanos();
         let instant = Instant::now();
         // A system clock set before 1970 reads as the epoch; the cast saturates after 584 years.
         let unix_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        Origin { instant, unix_nanos }
+        Origin {
+            instant,
+            #[cfg(target_os = "linux")]
+            raw_nanos,
+            unix_nanos,
+        }
+    })
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (saturating after 584 years of uptime): the clock
+/// `Instant` reads on Linux, without `Instant`'s checked `Duration` arithmetic. `None` if the
+/// clock could not be read (it always can on Linux).
+#[cfg(target_os = "linux")]
+#[inline]
+fn monotonic_raw_nanos() -> Option<u64> {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable `timespec` for the call's whole duration, and
+    // `CLOCK_MONOTONIC` is a clock id every Linux kernel knows.
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    // The kernel returns `tv_sec >= 0` and `tv_nsec` in `0..1_000_000_000`.
+    (read == 0).then(|| {
+        (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
     })
 }
 
 impl Clock for MonotonicClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
+        let origin = origin();
+        // Linux: one raw read of the clock `Instant` reads, less the origin's (it never goes
+        // backwards, and the subtraction saturates at zero all the same).
+        #[cfg(target_os = "linux")]
+        if let (Some(at_origin), Some(raw)) = (origin.raw_nanos, monotonic_raw_nanos()) {
+            return raw.saturating_sub(at_origin);
+        }
         // `Instant` is monotonic; `duration_since` saturates at zero and the cast saturates
         // after 584 years.
-        u64::try_from(Instant::now().duration_since(origin().instant).as_nanos())
-            .unwrap_or(u64::MAX)
+        u64::try_from(Instant::now().duration_since(origin.instant).as_nanos()).unwrap_or(u64::MAX)
     }
 
     #[inline]
@@ -225,6 +261,28 @@ impl fmt::Debug for ClockHandle {
         match &self.0 {
             None => f.write_str("ClockHandle(monotonic)"),
             Some(c) => f.debug_tuple("ClockHandle").field(c).finish(),
+        }
+    }
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
+mod tests {
+    use super::*;
+
+    /// The monotonic clock reads what `Instant` reads, since the same origin (on Linux, a
+    /// raw read of the same clock; the origin's two readings are taken together, so allow
+    /// them a millisecond apart).
+    #[test]
+    fn the_monotonic_clock_reads_the_instant_since_its_origin() {
+        let origin = origin().instant;
+        for _ in 0..1_000 {
+            let before = Instant::now().duration_since(origin).as_nanos() as u64;
+            let reading = MonotonicClock.now_nanos();
+            let after = Instant::now().duration_since(origin).as_nanos() as u64;
+            assert!(
+                before.saturating_sub(1_000_000) <= reading && reading <= after + 1_000_000,
+                "{before} <= {reading} <= {after}"
+            );
         }
     }
 }
