@@ -134,3 +134,45 @@ fn a_shared_grant_is_returned_exactly_once() {
         assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
     });
 }
+
+/// One permit (2 units) executed from two threads at once while a third reads it: exactly one
+/// `mark_executed` wins; the winner takes the units into a grant and returns the slot. The
+/// slot comes back once, the units once (by the grant), and the permit's drop, finding
+/// nothing held, returns nothing more.
+#[test]
+fn an_executed_permit_returns_its_parts_once() {
+    loom::model(|| {
+        let gate = Arc::new(Gate::new());
+        let permit = Arc::new(Gate::admit(&gate, 1, 10, 2).unwrap());
+        let executors: Vec<_> = (0..2)
+            .map(|_| {
+                let permit = permit.clone();
+                thread::spawn(move || {
+                    if !permit.mark_executed() {
+                        return None;
+                    }
+                    let grant = permit.take_grant();
+                    assert!(permit.release_slot());
+                    assert!(!permit.release_slot());
+                    grant
+                })
+            })
+            .collect();
+        let reader = {
+            let (gate, permit) = (gate.clone(), permit.clone());
+            thread::spawn(move || {
+                assert!(gate.slots_in_use() <= 1 && gate.units_granted() <= 2);
+                assert!(permit.units() <= 2);
+            })
+        };
+        let grants: Vec<_> = executors.into_iter().filter_map(|h| h.join().unwrap()).collect();
+        reader.join().unwrap();
+        assert_eq!(grants.len(), 1, "exactly one executor took the units");
+        assert!(permit.is_executed() && !permit.holds_slot() && permit.units() == 0);
+        assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 2));
+        drop(permit);
+        assert_eq!(gate.units_granted(), 2, "the permit's drop returns nothing more");
+        drop(grants);
+        assert_eq!(gate.units_granted(), 0);
+    });
+}
