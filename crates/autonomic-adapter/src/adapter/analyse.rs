@@ -167,6 +167,10 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// published: its windowed figures when it has windows (judged only from their minimum
     /// volume on), else its figures over the sessions it covered ([`Figures`]). Skipped when
     /// `verify_global_q` is off; no knowledge is read when neither rule judges `kind`.
+    ///
+    /// Whether a rule applies is decided inline (a kind most rules skip costs no call); the
+    /// rules themselves are judged in [`judge_knowledge`](Self::judge_knowledge).
+    #[inline]
     fn knowledge_rules(
         &self,
         q: &GlobalQ,
@@ -179,6 +183,17 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if !self.config.verify_global_q || !(slo_applies || failure_applies) {
             return Ok(KnowledgeChecks::default());
         }
+        Self::judge_knowledge(q, slo_applies, failure_applies, figures)
+    }
+
+    /// The knowledge rules that apply, judged against `figures`.
+    #[inline(never)]
+    fn judge_knowledge(
+        q: &GlobalQ,
+        slo_applies: bool,
+        failure_applies: bool,
+        figures: &Figures<'_>,
+    ) -> Result<KnowledgeChecks, Breach> {
         let (compliance, failure_rate) = (figures.get().compliance, figures.get().failure_rate);
         let mut checks = KnowledgeChecks::default();
         if slo_applies {
