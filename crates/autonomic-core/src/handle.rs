@@ -177,6 +177,21 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
         self.inner.metrics.read(self.inner.context.clock().now_nanos())
     }
 
+    /// When the session started (ns on its clock), if it has: two loads, no clock read.
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, SessionHandle, TenantId};
+    /// let new = SessionHandle::new(CaseId::new(), TenantId::default_tenant());
+    /// assert_eq!(new.started_at_ns(), None);
+    /// let running = new.start()?;
+    /// assert_eq!(running.started_at_ns(), running.snapshot().started_at_ns);
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    #[inline]
+    pub fn started_at_ns(&self) -> Option<u64> {
+        self.inner.metrics.started_at_ns()
+    }
+
     /// As [`snapshot`](Self::snapshot), with the time supplied by the caller (one clock read
     /// for a whole pass over many sessions).
     pub fn snapshot_at(&self, now_nanos: u64) -> MetricsSnapshot {
@@ -220,7 +235,20 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
         from: &[SessionState],
         to: SessionState,
     ) -> Result<SessionState, TransitionError> {
-        let replaced = self.inner.metrics.transition(self.inner.id, from, to, || self.now())?;
+        self.transition_with(from, to, || self.now())
+    }
+
+    /// As `transition`, the time (if the transition needs one) from `now`. A terminal
+    /// transition's end before the session's start is recorded as the start (the lifecycle
+    /// word keeps the end as an offset from the start, which saturates at zero).
+    #[inline]
+    fn transition_with(
+        &self,
+        from: &[SessionState],
+        to: SessionState,
+        now: impl FnOnce() -> u64,
+    ) -> Result<SessionState, TransitionError> {
+        let replaced = self.inner.metrics.transition(self.inner.id, from, to, now)?;
         if to.is_terminal() {
             // This call won the one terminal transition: it runs the end actions.
             self.inner.on_end.close();
@@ -329,6 +357,7 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     /// A session for `case_id` owned by `tenant_id`.
+    #[inline]
     pub fn new(case_id: CaseId, tenant_id: TenantId) -> Self {
         SessionBuilder {
             id: None,
@@ -365,6 +394,7 @@ impl SessionBuilder {
     }
 
     /// Reads times from `clock` instead of the monotonic clock.
+    #[inline]
     pub fn clock(mut self, clock: ClockHandle) -> Self {
         self.clock = clock;
         self
@@ -373,10 +403,14 @@ impl SessionBuilder {
     /// The handle, dynamic tenant, state `Created`.
     pub fn build(self) -> SessionHandle<(), Created> {
         let context = SessionContext::new(self.case_id, self.tenant_id, self.clock);
-        context.set_pattern(self.pattern);
-        for tag in self.tags {
-            // Cannot fail: the builder enforced the same limits.
-            let _ = context.add_tag(tag);
+        if self.pattern.is_some() {
+            context.set_pattern(self.pattern);
+        }
+        if !self.tags.is_empty() {
+            for tag in self.tags {
+                // Cannot fail: the builder enforced the same limits.
+                let _ = context.add_tag(tag);
+            }
         }
         SessionHandle {
             inner: Arc::new(SessionInner {
@@ -537,6 +571,52 @@ impl<T: TenantTag> SessionHandle<T, Active> {
         Ok(self.retag())
     }
 
+    /// As [`complete`](Self::complete), ending the session at `now_ns`, a time the caller
+    /// has just read from this session's clock (`context().clock().now_nanos()`), for
+    /// example to measure the last task's latency: the transition reads no clock of its own.
+    ///
+    /// The end cannot go backwards: a `now_ns` before the session's start is recorded as the
+    /// start (the session then lasted zero). Pass a fresh reading of the session's own clock;
+    /// a time read long before the call dates the end that long back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use autonomic_core::{CaseId, ClockHandle, ManualClock, SessionBuilder, TenantId};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let session = SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
+    ///     .clock(ClockHandle::custom(clock.clone()))
+    ///     .build();
+    /// clock.advance(Duration::from_millis(5));
+    /// let session = session.start()?; // started at 5 ms
+    /// clock.advance(Duration::from_millis(3));
+    /// let now = session.context().clock().now_nanos();
+    /// let done = session.complete_at(now)?;
+    /// assert_eq!(done.snapshot().ended_at_ns, Some(8_000_000));
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    /// A time before the start ends the session at its start:
+    /// ```
+    /// # use autonomic_core::{CaseId, SessionHandle, TenantId};
+    /// let session = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start()?;
+    /// let start = session.started_at_ns();
+    /// let done = session.complete_at(0)?;
+    /// assert_eq!(done.snapshot().ended_at_ns, start);
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    pub fn complete_at(self, now_ns: u64) -> Result<SessionHandle<T, Completed>, TransitionError> {
+        self.transition_with(RUNNING, SessionState::Completed, || now_ns)?;
+        Ok(self.retag())
+    }
+
+    /// As [`fail`](Self::fail), ending the session at `now_ns`, a time just read from this
+    /// session's clock (see [`complete_at`](Self::complete_at), whose rules it follows).
+    pub fn fail_at(self, now_ns: u64) -> Result<SessionHandle<T, Failed>, TransitionError> {
+        self.transition_with(RUNNING, SessionState::Failed, || now_ns)?;
+        Ok(self.retag())
+    }
+
     /// `Active | Adapted -> Cancelled`. Exactly one terminal transition wins.
     pub fn cancel(self) -> Result<SessionHandle<T, Cancelled>, TransitionError> {
         self.transition(RUNNING, SessionState::Cancelled)?;
@@ -583,6 +663,31 @@ mod tests {
         assert_eq!(std::mem::offset_of!(SessionInner, metrics), 0);
         let tail = inner - HOT_METRIC_BYTES;
         assert!(tail >= 64, "only {tail} cold bytes after the hot words");
+    }
+
+    /// `complete_at` / `fail_at` date the end with the time given, never before the start,
+    /// and win or lose the one terminal transition like `complete` / `fail`.
+    #[test]
+    fn ends_at_a_given_time_are_clamped_to_the_start_and_happen_once() {
+        use crate::ManualClock;
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let new = || {
+            SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
+                .clock(ClockHandle::custom(clock.clone()))
+                .build()
+        };
+        clock.advance(Duration::from_secs(10));
+        let failed = new().start().unwrap().fail_at(12_000_000_000).unwrap().snapshot();
+        assert_eq!(
+            (failed.state, failed.ended_at_ns),
+            (SessionState::Failed, Some(12_000_000_000))
+        );
+        let early = new().start().unwrap().fail_at(1).unwrap().snapshot();
+        assert_eq!(early.ended_at_ns, Some(10_000_000_000), "clamped to the start");
+        let running = new().start().unwrap();
+        let twin = running.clone();
+        running.complete_at(11_000_000_000).unwrap();
+        assert!(twin.fail_at(13_000_000_000).is_err(), "one terminal transition");
     }
 
     /// The memory budget: a session is one 160-byte heap chunk. `triomphe::Arc` has one

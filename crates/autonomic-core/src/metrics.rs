@@ -337,6 +337,15 @@ impl SessionMetrics {
         }
     }
 
+    /// When the session started (ns on its clock), if it has: two loads, no snapshot.
+    #[inline]
+    pub fn started_at_ns(&self) -> Option<u64> {
+        // Acquire: see `state`; makes `started_at` below visible if the started bit is set.
+        let life = LifecycleWord::decode(self.lifecycle.load(Ordering::Acquire));
+        // Relaxed: written before the Release CAS we just Acquire-read (see `transition`).
+        life.started.then(|| self.started_at.load(Ordering::Relaxed))
+    }
+
     /// A consistent-enough view of every counter and the lifecycle, taken at `now` (ns on the
     /// session's clock, used for the duration of a still-running session).
     ///

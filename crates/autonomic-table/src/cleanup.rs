@@ -206,11 +206,17 @@ impl SessionTable {
     }
 
     /// Takes a batch of removed entries out of the all-sessions slab, their pattern slabs and
-    /// their tenants' slabs, one critical section per slab; the batch's handles are dropped
-    /// last, with no lock held (most are the sessions' last ones).
+    /// their tenants' slabs, one critical section per slab; the batch's handles, the
+    /// entries' strong references, go last to the all-sessions slab's [`bury`] (its graveyard
+    /// while the pass's own visit or another is under way: no reference count is taken for
+    /// it), and are dropped with no lock held (most are the sessions' last ones).
+    ///
+    /// [`bury`]: crate::slab::Slab::bury
     fn unindex_batch(&self, batch: &mut Vec<Taken>, by_tenant: &mut ByTenant) {
-        // Visited highest position first: already in the best order.
-        let gone = self.all.remove_all(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
+        // Visited highest position first: already in the best order. Every handle of the
+        // batch reaches `bury` below (through `by_tenant`), none is dropped before.
+        let gone =
+            self.all.remove_all_kept(batch.iter().map(|t| (t.entry.all_pos, &t.entry.handle)));
         debug_assert_eq!(gone.count, batch.len(), "all-sessions slab");
         // Grouped by pattern through per-pattern lists threaded through the batch, not by
         // sorting it (a sort cost more than all the removals; see `docs/performance.md`).
@@ -254,6 +260,7 @@ impl SessionTable {
             }
             let gone = self.tenants.unregister_all(tenant, sessions);
             debug_assert_eq!(gone, sessions.len(), "tenant slab of {tenant}");
+            self.all.bury(sessions.drain(..).map(|(_, h)| h));
         });
     }
 }

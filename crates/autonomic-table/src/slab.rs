@@ -10,13 +10,19 @@
 //! simply not made). So a slab holds at most about two slots per session, and a scan costs
 //! O(sessions in it).
 //!
-//! Visits copy up to [`HANDLES_PER_LOCK`] handles out under the lock and call back with the lock
-//! released, so a visitor may call anything on the table. The copies are *borrowed*: bit
-//! copies that are never dropped and never touch the session's reference count. They stay
-//! valid because a slab with visitors does not drop the handles it lets go of: it keeps them
-//! in its *graveyard* until its last visitor leaves (see [`Visiting`]). While a slab has
-//! visitors it is not compacted either: a session stays at one position for the whole visit,
-//! so a visit sees every session that stays in the slab throughout exactly once.
+//! A slab does not own its sessions: a slot holds a [`Member`], a bit copy of a handle that
+//! takes no strong reference (so putting a session in a slab, and taking it out, touches no
+//! reference count). Whoever puts a session in a slab keeps a strong reference to it until it
+//! has taken it out again (the table: the session's by-id entry, then whoever removed that
+//! entry; see [`Slab::try_insert`]'s contract).
+//!
+//! Visits copy up to [`HANDLES_PER_LOCK`] members out under the lock and call back with the lock
+//! released, so a visitor may call anything on the table. The copies are *borrowed* too. They
+//! stay valid because a session that leaves a slab with visitors gets a strong reference in
+//! its *graveyard* (the remover's, cloned, or handed over through [`Slab::bury`]) until its last
+//! visitor leaves (see [`Visiting`]). While a slab has visitors it is not compacted either: a
+//! session stays at one position for the whole visit, so a visit sees every session that stays
+//! in the slab throughout exactly once.
 
 use std::mem::ManuallyDrop;
 
@@ -30,6 +36,11 @@ pub(crate) type Handle = SessionHandle<(), AnyState>;
 
 /// A slot position in a slab.
 pub(crate) type Pos = u32;
+
+/// What a slot holds: a bit copy of a session's handle that is never dropped, so it takes and
+/// gives back no strong reference. The session is kept alive by whoever put it in the slab
+/// (see [`Slab::try_insert`]).
+type Member = ManuallyDrop<Handle>;
 
 /// Handles a visit copies out per lock hold, at most (512 bytes of stack): small enough to
 /// stay in L1 between the copy and the callbacks (`docs/performance.md` has the measurement).
@@ -81,7 +92,7 @@ pub(crate) struct Removal {
 
 #[derive(Default)]
 struct Slots {
-    slots: Vec<Option<Handle>>,
+    slots: Vec<Option<Member>>,
     /// Freed positions, most recent last. Entries may be stale (past the end after a
     /// truncation, or filled by compaction); they are skipped when popped, and the list is
     /// rebuilt from the slots if it grows past twice their number.
@@ -92,8 +103,8 @@ struct Slots {
     live: usize,
     /// Visits in progress; no compaction while there are any.
     visitors: usize,
-    /// Handles that left the slab while it had visitors, dropped when the last one leaves:
-    /// the visitors' borrowed copies may still point at them.
+    /// Strong references to sessions that left the slab while it had visitors, dropped when
+    /// the last one leaves: the visitors' borrowed copies may still point at them.
     graveyard: Vec<Handle>,
     /// A retired slab takes no session any more (see `tenants.rs`).
     retired: bool,
@@ -174,7 +185,7 @@ impl Slots {
                 return;
             }
             let Some(last) = self.slots.len().checked_sub(1) else { return };
-            let Some(id) = self.slots[last].as_ref().map(Handle::id) else { return };
+            let Some(id) = self.slots[last].as_deref().map(Handle::id) else { return };
             let Some(hole) = self.lowest_hole(last) else { return };
             if !relocate(id, last as Pos, hole as Pos) {
                 return;
@@ -187,11 +198,12 @@ impl Slots {
 
 /// Keeps a slab's visitor count up for the length of a visit (even if the visitor panics).
 ///
-/// While the count is up, every handle that leaves the slab goes to its graveyard instead of
-/// being dropped, so every session that was in the slab when the visit began, or entered it
-/// since, keeps at least one strong reference until the visit ends. That is what makes the
-/// visit's borrowed copies sound. The last visitor to leave empties the graveyard (after
-/// releasing the lock: dropping a handle may free its session).
+/// While the count is up, every session that leaves the slab gets a strong reference in its
+/// graveyard, so every session that was in the slab when the visit began, or entered it
+/// since, keeps at least one strong reference until the visit ends (while it is in the slab,
+/// its inserter's contract keeps one). That is what makes the visit's borrowed copies sound.
+/// The last visitor to leave empties the graveyard (after releasing the lock: dropping a
+/// handle may free its session).
 struct Visiting<'a>(&'a Slab);
 
 impl<'a> Visiting<'a> {
@@ -213,14 +225,13 @@ impl Drop for Visiting<'_> {
 }
 
 impl Slots {
-    /// A handle that left the slab: kept in the graveyard while there are visitors (see
-    /// [`Visiting`]), otherwise handed back to be dropped outside the lock.
-    fn release(&mut self, handle: Handle) -> Option<Handle> {
+    /// `session` just left the slab: while there are visitors (see [`Visiting`]), the
+    /// graveyard takes a strong reference to it (the caller's `session` is one, so this one is
+    /// never the last); otherwise there is nothing to do (the slot took no reference).
+    #[inline]
+    fn release(&mut self, session: &Handle) {
         if self.visitors > 0 {
-            self.graveyard.push(handle);
-            None
-        } else {
-            Some(handle)
+            self.graveyard.push(session.clone());
         }
     }
 }
@@ -249,21 +260,35 @@ impl Slab {
 
     /// Adds a session to a slab that never retires; returns its position.
     ///
+    /// # Safety
+    /// As [`try_insert`](Self::try_insert).
+    ///
     /// # Panics
     /// If the slab already holds `u32::MAX` sessions (about 800 GB of sessions).
-    pub(crate) fn insert(&self, handle: &Handle) -> Pos {
-        match self.try_insert(handle) {
+    pub(crate) unsafe fn insert(&self, handle: &Handle) -> Pos {
+        // SAFETY: the caller's contract is `try_insert`'s.
+        match unsafe { self.try_insert(handle) } {
             Some(pos) => pos,
             None => unreachable!("only retiring slabs refuse sessions"),
         }
     }
 
-    /// Adds a session unless the slab is retired; returns its position.
+    /// Adds a session unless the slab is retired; returns its position. The slab takes no
+    /// strong reference (see [`Member`]).
+    ///
+    /// # Safety
+    /// Unless this returns `None`, a strong reference to the session must be kept alive (by
+    /// the caller, or by whoever it hands the duty to: the table's by-id entry, then the
+    /// remover that takes that entry) until the session has been taken out of this slab by
+    /// [`remove`](Self::remove), [`remove_all`](Self::remove_all), or
+    /// [`remove_all_kept`](Self::remove_all_kept) followed by [`bury`](Self::bury).
     ///
     /// # Panics
-    /// As [`insert`](Self::insert).
-    pub(crate) fn try_insert(&self, handle: &Handle) -> Option<Pos> {
-        let handle = handle.clone();
+    /// If the slab already holds `u32::MAX` sessions (about 800 GB of sessions).
+    pub(crate) unsafe fn try_insert(&self, handle: &Handle) -> Option<Pos> {
+        // SAFETY: a bit copy that is never dropped (see `Member`); the caller keeps the
+        // session alive while it is in the slab (this function's contract).
+        let handle: Member = ManuallyDrop::new(unsafe { std::ptr::read(handle) });
         let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         if s.retired {
             return None;
@@ -299,8 +324,8 @@ impl Slab {
     ) -> Removal {
         let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         let i = pos as usize;
-        let taken = match s.slots.get_mut(i) {
-            Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => slot.take(),
+        match s.slots.get_mut(i) {
+            Some(slot) if slot.as_deref().is_some_and(|h| h.ptr_eq(session)) => *slot = None,
             _ => return Removal { removed: false, retired: false },
         };
         s.live -= 1;
@@ -315,9 +340,7 @@ impl Slab {
             s.compact(COMPACT_STEPS, &mut relocate);
         }
         self.publish_len(&s);
-        let taken = taken.and_then(|h| s.release(h));
-        drop(s);
-        drop(taken); // may free the session: outside the lock
+        s.release(session);
         Removal { removed: true, retired }
     }
 
@@ -327,17 +350,48 @@ impl Slab {
         &self,
         sessions: impl IntoIterator<Item = (Pos, &'h Handle)>,
     ) -> Removals {
+        self.remove_all_with(sessions, Slots::release)
+    }
+
+    /// As [`remove_all`](Self::remove_all), without giving the graveyard a reference: the
+    /// caller must hand its strong reference to each session removed to [`bury`](Self::bury)
+    /// (rather than drop it) once it is done with it. Moving the caller's reference there
+    /// instead of cloning one saves a reference count per session (the sweep's way).
+    pub(crate) fn remove_all_kept<'h>(
+        &self,
+        sessions: impl IntoIterator<Item = (Pos, &'h Handle)>,
+    ) -> Removals {
+        self.remove_all_with(sessions, |_, _| {})
+    }
+
+    /// Gives the slab the strong references to sessions taken out by
+    /// [`remove_all_kept`](Self::remove_all_kept): kept in the graveyard while the slab has
+    /// visitors (whose borrowed copies may point at them), otherwise dropped, outside the lock.
+    pub(crate) fn bury(&self, sessions: impl Iterator<Item = Handle>) {
+        let mut s = lock_in_order(&self.inner, LockLevel::Slab);
+        if s.visitors > 0 {
+            s.graveyard.extend(sessions);
+            return;
+        }
+        // No visitor now: any visitor that began before these sessions left has ended, and
+        // one that began since cannot have copied them.
+        drop(s);
+        sessions.for_each(drop);
+    }
+
+    fn remove_all_with<'h>(
+        &self,
+        sessions: impl IntoIterator<Item = (Pos, &'h Handle)>,
+        mut release: impl FnMut(&mut Slots, &Handle),
+    ) -> Removals {
         let mut s = lock_in_order(&self.inner, LockLevel::Slab);
         let mut count = 0;
         for (pos, session) in sessions {
             let i = pos as usize;
             match s.slots.get_mut(i) {
-                Some(slot) if slot.as_ref().is_some_and(|h| h.ptr_eq(session)) => {
-                    // Not the last reference (the caller holds `session`), so dropping it
-                    // here frees nothing.
-                    if let Some(h) = slot.take() {
-                        drop(s.release(h));
-                    }
+                Some(slot) if slot.as_deref().is_some_and(|h| h.ptr_eq(session)) => {
+                    *slot = None;
+                    release(&mut s, session);
                 }
                 _ => continue,
             }
@@ -402,15 +456,15 @@ impl Slab {
                         cursor += 1;
                     }
                     if let Some(h) = &s.slots[i] {
-                        // SAFETY: a bit copy of a handle that is never dropped (it is wrapped
-                        // in `ManuallyDrop` and only ever overwritten), so it neither takes
-                        // nor gives back a strong reference. It is only used until this visit
-                        // ends, and until then the session keeps the strong reference this
-                        // slab holds: the handle stays in its slot or, once it leaves the
-                        // slab, in the graveyard, which is not emptied while `_visiting`
-                        // keeps the visitor count up (see `Visiting`). So it points to a live
-                        // session for as long as it is used.
-                        batch[n] = Some(ManuallyDrop::new(unsafe { std::ptr::read(h) }));
+                        // SAFETY: a bit copy of a member, itself a bit copy that is never
+                        // dropped (it is wrapped in `ManuallyDrop` and only ever overwritten),
+                        // so it neither takes nor gives back a strong reference. It is only
+                        // used until this visit ends, and until then the session keeps a
+                        // strong reference: its inserter's (see `try_insert`) while it is in
+                        // the slab, then, once it leaves, the one in the graveyard, which is
+                        // not emptied while `_visiting` keeps the visitor count up (see
+                        // `Visiting`). So it points to a live session for as long as it is used.
+                        batch[n] = Some(unsafe { std::ptr::read(h) });
                         n += 1;
                         if n == HANDLES_PER_LOCK {
                             break false;
@@ -442,6 +496,19 @@ mod tests {
     use autonomic_core::{CaseId, TenantId};
     use std::collections::HashMap;
 
+    /// Inserts a session the test keeps a handle to until it ends.
+    fn put(slab: &Slab, h: &Handle) -> Pos {
+        // SAFETY: every test holds its handles to the end, past every removal and visit (a
+        // slab dropped after them drops no member).
+        unsafe { slab.insert(h) }
+    }
+
+    /// As `put`, into a slab that may have retired.
+    fn try_put(slab: &Slab, h: &Handle) -> Option<Pos> {
+        // SAFETY: as in `put`.
+        unsafe { slab.try_insert(h) }
+    }
+
     fn handle() -> Handle {
         SessionHandle::new(CaseId::new(), TenantId::default_tenant()).erased()
     }
@@ -455,26 +522,26 @@ mod tests {
         let clock = Arc::new(ManualClock::new());
         let live = || Arc::strong_count(&clock) - 1;
         let slab = Slab::new();
-        let mut positions = Vec::new();
+        let mut owners = Vec::new();
         for _ in 0..10 {
             let h = SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
                 .clock(ClockHandle::custom(clock.clone()))
                 .build()
                 .erased();
-            positions.push((slab.insert(&h), h.id()));
-        } // the slab now holds the only handle of each session
+            // SAFETY: `owners` keeps `h` until it is removed from the slab.
+            let pos = unsafe { slab.insert(&h) };
+            owners.push((pos, h));
+        } // `owners` holds the only strong reference of each session
         assert_eq!(live(), 10);
         let mut visited = Vec::new();
         slab.visit(Order::Up, |h| {
             if visited.is_empty() {
-                // Remove every session, including the nine this visit has copied but not
-                // handed out yet: none of them may be freed before the visit ends.
-                let all = slab.to_vec();
-                for (pos, id) in &positions {
-                    let session = all.iter().find(|s| s.id() == *id).unwrap();
-                    assert!(slab.remove(*pos, session, false, |_, _, _| true).removed);
+                // Remove every session and drop its owner's reference, including the nine
+                // this visit has copied but not handed out yet: none of them may be freed
+                // before the visit ends.
+                for (pos, session) in owners.drain(..) {
+                    assert!(slab.remove(pos, &session, false, |_, _, _| true).removed);
                 }
-                drop(all);
                 assert_eq!(slab.len(), 0);
             }
             assert_eq!(live(), 10, "a session was freed while a visit could still read it");
@@ -492,23 +559,28 @@ mod tests {
         let clock = Arc::new(ManualClock::new());
         let live = || Arc::strong_count(&clock) - 1;
         let slab = Slab::new();
+        let mut owners = Vec::new();
         for _ in 0..3 {
             let h = SessionBuilder::new(CaseId::new(), TenantId::default_tenant())
                 .clock(ClockHandle::custom(clock.clone()))
                 .build()
                 .erased();
-            slab.insert(&h);
+            // SAFETY: `owners` keeps `h` until it is removed from the slab (or for good).
+            let pos = unsafe { slab.insert(&h) };
+            owners.push((pos, h));
         }
         let mut outer = 0;
         slab.visit(Order::Up, |h| {
             outer += 1;
             if outer == 1 {
-                let pos = (0..3).find(|&p| slab.to_vec().get(p).is_some_and(|x| x.ptr_eq(h)));
+                let at = owners.iter().position(|(_, x)| x.ptr_eq(h)).unwrap();
                 let mut inner = 0;
                 slab.visit(Order::Up, |_| inner += 1);
                 assert_eq!(inner, 3);
-                // Removed during the outer visit, after the inner one ended: still alive.
-                assert!(slab.remove(pos.unwrap() as Pos, h, false, |_, _, _| true).removed);
+                // Removed during the outer visit, after the inner one ended, its owner's
+                // reference dropped: still alive.
+                let (pos, session) = owners.swap_remove(at);
+                assert!(slab.remove(pos, &session, false, |_, _, _| true).removed);
             }
             assert_eq!(live(), 3);
         });
@@ -525,14 +597,14 @@ mod tests {
     fn insert_remove_reuse_and_truncate() {
         let slab = Slab::new();
         let hs: Vec<Handle> = (0..4).map(|_| handle()).collect();
-        let pos: Vec<Pos> = hs.iter().map(|h| slab.insert(h)).collect();
+        let pos: Vec<Pos> = hs.iter().map(|h| put(&slab, h)).collect();
         assert_eq!(pos, vec![0, 1, 2, 3]);
         assert!(slab.remove(1, &hs[1], false, |_, _, _| unreachable!("too small")).removed);
         assert!(!slab.remove(1, &hs[1], false, |_, _, _| true).removed, "already gone");
         assert!(!slab.remove(2, &hs[3], false, |_, _, _| true).removed, "wrong position");
         assert_eq!(slab.len(), 3);
         let again = handle();
-        assert_eq!(slab.insert(&again), 1, "the hole is reused");
+        assert_eq!(put(&slab, &again), 1, "the hole is reused");
         assert!(slab.remove(3, &hs[3], false, |_, _, _| true).removed);
         assert!(slab.remove(2, &hs[2], false, |_, _, _| true).removed);
         assert_eq!(lock(&slab.inner).slots.len(), 2, "trailing holes are dropped");
@@ -547,7 +619,7 @@ mod tests {
     fn sparse_slabs_compact_through_relocate() {
         let slab = Slab::new();
         let hs: Vec<Handle> = (0..200).map(|_| handle()).collect();
-        let mut at: HashMap<SessionId, Pos> = hs.iter().map(|h| (h.id(), slab.insert(h))).collect();
+        let mut at: HashMap<SessionId, Pos> = hs.iter().map(|h| (h.id(), put(&slab, h))).collect();
         // Remove the first 150 (holes at the front); moves must be reported and honoured.
         let mut moves = 0;
         for h in &hs[..150] {
@@ -565,7 +637,7 @@ mod tests {
         assert!(s.holes() <= s.live || s.slots.len() < MIN_COMPACT_SLOTS);
         assert_eq!(s.live, 50);
         for (id, pos) in &at {
-            assert_eq!(s.slots[*pos as usize].as_ref().map(Handle::id), Some(*id));
+            assert_eq!(s.slots[*pos as usize].as_deref().map(Handle::id), Some(*id));
         }
     }
 
@@ -574,7 +646,7 @@ mod tests {
         let slab = Slab::new();
         let hs: Vec<Handle> = (0..100).map(|_| handle()).collect();
         for h in &hs {
-            slab.insert(h);
+            put(&slab, h);
         }
         for (i, h) in hs.iter().enumerate().take(80) {
             assert!(slab.remove(i as Pos, h, false, |_, _, _| false).removed);
@@ -601,8 +673,8 @@ mod tests {
     fn a_retiring_slab_retires_with_its_last_session() {
         let slab = Slab::new_retiring();
         let (a, b) = (handle(), handle());
-        let pa = slab.try_insert(&a).unwrap();
-        let pb = slab.try_insert(&b).unwrap();
+        let pa = try_put(&slab, &a).unwrap();
+        let pb = try_put(&slab, &b).unwrap();
         assert_eq!(
             slab.remove(pa, &a, false, |_, _, _| true),
             Removal { removed: true, retired: false }
@@ -612,13 +684,13 @@ mod tests {
             Removal { removed: true, retired: true }
         );
         assert!(slab.is_retired());
-        assert_eq!(slab.try_insert(&a), None);
+        assert_eq!(try_put(&slab, &a), None);
         assert_eq!(slab.len(), 0);
         // A slab that does not retire keeps taking sessions.
         let patterns = Slab::new();
-        let p = patterns.insert(&a);
+        let p = put(&patterns, &a);
         assert!(!patterns.remove(p, &a, false, |_, _, _| true).retired);
-        assert_eq!(patterns.insert(&a), 0);
+        assert_eq!(put(&patterns, &a), 0);
     }
 
     #[test]
@@ -626,7 +698,7 @@ mod tests {
         let slab = Slab::new();
         let hs: Vec<Handle> = (0..100).map(|_| handle()).collect();
         for h in &hs {
-            slab.insert(h);
+            put(&slab, h);
         }
         let mut order = Vec::new();
         slab.visit(Order::Down, |h| {

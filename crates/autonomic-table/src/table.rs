@@ -179,10 +179,17 @@ impl SessionTable {
     ) -> SessionHandle<(), Created> {
         let handle = SessionBuilder::new(case_id, tenant_id).clock(self.clock.clone()).build();
         let erased = handle.erased();
-        let tenant_pos = self.tenants.register(tenant_id, &erased);
-        let all_pos = self.all.insert(&erased);
+        // `erased`, the table's strong reference, is kept until the session leaves both
+        // slabs: it moves into the session's by-id entry below (which goes in: the id is
+        // fresh), and whoever removes that entry holds it until it has unindexed the session
+        // (`unindex`, the sweep's `unindex_batch`).
+        // SAFETY: see above.
+        let tenant_pos = unsafe { self.tenants.register(tenant_id, &erased) };
+        // SAFETY: see above.
+        let all_pos = unsafe { self.all.insert(&erased) };
         let entry = Entry { handle: erased, all_pos, tenant_pos, pattern_pos: 0 };
-        self.sessions.insert(entry.handle.id(), entry);
+        let inserted = self.sessions.insert(entry.handle.id(), entry);
+        debug_assert!(inserted, "a fresh session id was in the table");
         handle
     }
 
@@ -198,7 +205,11 @@ impl SessionTable {
         }
         let id = handle.id();
         let erased = handle.erased().into_dynamic();
-        let new_pos = self.patterns.slab(pattern).insert(&erased);
+        // SAFETY: the session's by-id entry holds a strong reference while it exists, and its
+        // remover until it has unindexed the session; if the entry is gone before it names
+        // this slab, `erased` (held to the end of this function) is alive while we take the
+        // session back out below.
+        let new_pos = unsafe { self.patterns.slab(pattern).insert(&erased) };
         let mut owned = Some(handle);
         let old = self.sessions.modify(&id, |e| {
             let old = e.handle.pattern().map(|p| (p, e.pattern_pos));

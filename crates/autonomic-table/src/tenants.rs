@@ -42,10 +42,18 @@ impl Tenants {
     }
 
     /// Puts `session` into `tenant`'s slab; returns its position there.
-    pub(crate) fn register(&self, tenant: TenantId, session: &Handle) -> Pos {
+    ///
+    /// # Safety
+    /// As [`Slab::try_insert`]: a strong reference to `session` is kept until it has been
+    /// unregistered.
+    pub(crate) unsafe fn register(&self, tenant: TenantId, session: &Handle) -> Pos {
         loop {
             // The common case: a live slot; the registry is only read.
-            if let Some(Some(pos)) = self.registry.read(&tenant, |s| s.slab.try_insert(session)) {
+            let insert = |s: &Arc<TenantSlot>| {
+                // SAFETY: the caller's contract.
+                unsafe { s.slab.try_insert(session) }
+            };
+            if let Some(Some(pos)) = self.registry.read(&tenant, insert) {
                 return pos;
             }
             let (slot, _) = self.registry.get_or_insert_with(tenant, || {
@@ -55,7 +63,8 @@ impl Tenants {
                 self.live.fetch_add(1, Ordering::Relaxed);
                 Arc::new(TenantSlot { slab: Slab::new_retiring() })
             });
-            if let Some(pos) = slot.slab.try_insert(session) {
+            // SAFETY: the caller's contract.
+            if let Some(pos) = unsafe { slot.slab.try_insert(session) } {
                 return pos;
             }
             // Retired, not yet removed by its retirer: help, then try again.

@@ -108,25 +108,29 @@ pub(crate) enum Mode<P: SessionPolicy> {
 /// How a per-request session ends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum End {
-    Complete,
-    Fail,
+    /// Completed by its response, read at this instant (ns on the session's clock).
+    Complete(u64),
+    /// Failed by its response, read at this instant (ns on the session's clock).
+    Fail(u64),
     Cancel,
 }
 
 /// Ends a per-request session, through the runtime if `events` gives it (which tells the
 /// adapter: its lifecycle event) or on the handle alone. Either way the end is the handle's
-/// one compare-and-swap, which also returns any resource grant.
+/// one compare-and-swap, which also returns any resource grant. On the handle alone, a
+/// response's end is dated with the instant its latency was measured at (no second clock
+/// read).
 pub(crate) fn end<P: SessionPolicy>(
     events: Option<&AutonomicRuntime<P>>,
     session: SessionHandle,
     how: End,
 ) {
     let ended = match (how, events) {
-        (End::Complete, Some(runtime)) => runtime.complete_session(session).map(drop),
-        (End::Fail, Some(runtime)) => runtime.fail_session(session).map(drop),
+        (End::Complete(_), Some(runtime)) => runtime.complete_session(session).map(drop),
+        (End::Fail(_), Some(runtime)) => runtime.fail_session(session).map(drop),
         (End::Cancel, Some(runtime)) => runtime.cancel_session(session).map(drop),
-        (End::Complete, None) => session.complete().map(drop),
-        (End::Fail, None) => session.fail().map(drop),
+        (End::Complete(now_ns), None) => session.complete_at(now_ns).map(drop),
+        (End::Fail(now_ns), None) => session.fail_at(now_ns).map(drop),
         (End::Cancel, None) => session.cancel().map(drop),
     };
     if let Err(e) = ended {
@@ -144,15 +148,18 @@ impl<P: SessionPolicy> Guard<P> {
         let Some(Running { session, started_ns, mode }) = self.inner.take() else {
             return;
         };
-        session.record_task_execution(session.context().clock().elapsed_since(started_ns));
+        // One clock read: the latency's end, and a per-request session's end.
+        let now_ns = session.context().clock().now_nanos();
+        // Whole microseconds, as `record_task_execution` keeps a `Duration`.
+        session.record_task_execution_us(now_ns.saturating_sub(started_ns) / 1_000);
         match (mode, outcome) {
             (Mode::Keyed, Outcome::Success) => {}
             (Mode::Keyed, Outcome::Failure) => session.record_violation(),
             (Mode::PerRequest { events }, Outcome::Success) => {
-                end(events.as_deref(), session, End::Complete)
+                end(events.as_deref(), session, End::Complete(now_ns))
             }
             (Mode::PerRequest { events }, Outcome::Failure) => {
-                end(events.as_deref(), session, End::Fail)
+                end(events.as_deref(), session, End::Fail(now_ns))
             }
         }
     }

@@ -86,10 +86,8 @@ impl<P: SessionPolicy> Shared<P> {
                     if self.lifecycle_events { runtime.start_session(new)? } else { new.start()? };
                 // The session's start, which its start read the runtime's clock for: no
                 // clock read of our own. (Started, so it has a start time.)
-                let started_ns = session
-                    .snapshot_at(0)
-                    .started_at_ns
-                    .unwrap_or_else(|| runtime.clock().now_nanos());
+                let started_ns =
+                    session.started_at_ns().unwrap_or_else(|| runtime.clock().now_nanos());
                 (session, started_ns, true)
             }
             Some(keyed) => {
