@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::timeout;
 
-use autonomic_fleet::FleetStatus;
+use autonomic_fleet::{FleetStatus, FleetTotals, FleetWindows};
 
 /// Waits until `status` satisfies `condition`, at most `within`; panics with the last status
 /// otherwise.
@@ -27,6 +27,31 @@ pub async fn wait_for(
     };
     found.unwrap_or_else(|| {
         panic!("{what}: not within {within:?}; last status {:?}", *status.borrow())
+    })
+}
+
+/// Waits (at most `PATIENCE`) until the others' sum in force in `windows` satisfies `holds`,
+/// one exchange of the member behind `status` at a time, and returns it; panics otherwise.
+/// Counting exchanges is not enough: an exchange in flight when the runtime handed its
+/// windows may still publish the earlier totals, and one that reads the others' records
+/// before they have published theirs carries their earlier ones.
+pub async fn until_in_force(
+    windows: &FleetWindows,
+    mut status: watch::Receiver<FleetStatus>,
+    what: &str,
+    mut holds: impl FnMut(&FleetTotals) -> bool,
+) -> FleetTotals {
+    let exchanges = async {
+        loop {
+            if let Some(totals) = windows.in_force().filter(&mut holds) {
+                return totals;
+            }
+            let done = status.borrow().knowledge_exchanges;
+            wait_for(&mut status, PATIENCE, what, |s| s.knowledge_exchanges > done).await;
+        }
+    };
+    timeout(PATIENCE, exchanges).await.unwrap_or_else(|_| {
+        panic!("{what}: not within {PATIENCE:?}; in force {:?}", windows.in_force())
     })
 }
 
