@@ -12,7 +12,7 @@ use autonomic_fleet::{
 };
 use support::proxy::Proxy;
 use support::redis_server::RedisServer;
-use support::{PATIENCE, admit, capacity, instance, leased, spec, wait_for};
+use support::{PATIENCE, admit, admit_with_handle, capacity, instance, leased, spec, wait_for};
 
 fn store(url: &str) -> RedisLeaseStore {
     RedisLeaseStore::open(url, Duration::from_millis(100)).unwrap()
@@ -22,8 +22,9 @@ const FLOOR: Allotment = Allotment { slots: 2, resource_units: 100_000 };
 /// Floor and the whole pool: what an instance alone in the fleet is granted.
 const ALONE: Allotment = Allotment { slots: 8, resource_units: 700_000 };
 
-/// Capacity-consuming actions fail closed at the floor: with the floor's slots held, the
-/// next admission is refused for capacity.
+/// Admissions fail closed at the floor: with the floor's slots held, the next admission is
+/// refused for capacity. (The adapter's capacity rules judge every action kind: the
+/// degradation admitted here sheds load, and is refused past the floor all the same.)
 fn fails_closed_at_the_floor(adapter: &autonomic_adapter::SessionAdapter) {
     let held: Vec<_> =
         (0..FLOOR.slots).map(|_| admit(adapter).expect("within the floor")).collect();
@@ -57,6 +58,43 @@ async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
     server.restart();
     wait_for(&mut status, PATIENCE, "a lease again", leased).await;
     assert_eq!(capacity(&adapter), ALONE);
+    member.shutdown().await;
+}
+
+/// Expiry: decisions admitted under a lease finish after it has run out (permits are never
+/// revoked); the floor applies to admissions from then on, counting what they still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_admitted_under_an_expired_lease_finish() {
+    let mut server = RedisServer::start();
+    let spec = spec("in-flight");
+    let (adapter, member) = instance(store(&server.url()), &spec, "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    let held: Vec<_> = (0..ALONE.slots)
+        .map(|_| {
+            let (decision, handle) = admit_with_handle(&adapter);
+            (decision.expect("within the slice"), handle)
+        })
+        .collect();
+    const { assert!(ALONE.slots > FLOOR.slots) };
+
+    server.stop();
+    let fallen = wait_for(&mut status, PATIENCE, "the floor", |s| !leased(s)).await;
+    assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
+    assert_eq!(capacity(&adapter), FLOOR);
+    assert_eq!(adapter.active_adaptations(), ALONE.slots, "nothing revoked");
+    match admit(&adapter) {
+        Err(Analysis::Refused(refusal)) => {
+            assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
+        }
+        other => panic!("past the floor while the lease's decisions run: {other:?}"),
+    }
+    for (decision, handle) in &held {
+        adapter.execute(decision, handle).expect("a decision admitted under the lease finishes");
+    }
+    assert_eq!(adapter.active_adaptations(), 0);
+    fails_closed_at_the_floor(&adapter);
     member.shutdown().await;
 }
 
