@@ -60,7 +60,7 @@
 //! | knowledge: a scopes record no instance of this version writes (another version in a rolling upgrade, tampering) | that instance's scopes are left out of the sum, counted (`FleetTotals::unreadable_scopes`, `FleetStatus::unreadable_scopes`) and traced; the exchange and every other record go on | unchanged | `scopes::redis_knowledge_leaves_out_scopes_records_it_did_not_write`, `scopes::through_redis_a_pattern_sick_on_two_instances_is_one_fleet_incident` |
 //! | knowledge: more tenants or patterns than `max_scopes` | the busiest are published and summed, the rest folded into `other` | `max_scopes` per kind in a record and in a reply | `scopes::both_knowledge_stores_sum_scopes_alike_and_bound_them` |
 //! | knowledge: the member stops | the runtime judges its own windows at once | - | `knowledge::the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out` |
-//! | more than `max_instances` instances | the extra ones are refused (`Full`) and run at their floors, which are not reserved | the cap plus one floor per extra instance | `store_rule` (`fencing`) |
+//! | more than `max_instances` instances | the extra ones are refused (`Full`) and run at their floors, which are not reserved | the cap plus one floor per extra instance | `store_rule` (`fencing`), `member::an_instance_beyond_max_instances_runs_at_its_floor_until_a_lease_is_free` |
 //! | shutdown | the floor is set at once; the lease is released once what is in use fits in the floor, else left to expire | the cap | `member::shutdown_sets_the_floor_and_gives_the_slice_back`, `member::shutdown_keeps_the_lease_while_work_beyond_the_floor_is_in_flight` |
 //!
 //! Permits are never revoked: a slot admitted under a lease that later shrinks or expires is
