@@ -3,16 +3,18 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use autonomic_adapter::{Analysis, QRule};
+use autonomic_adapter::{Analysis, QRule, SessionAdapter};
 use autonomic_fleet::{
-    Allotment, FloorReason, InstanceId, LeaseReply, LeaseRequest, LeaseStore, RedisLeaseStore,
-    Standing,
+    Allotment, FleetMember, FleetStatus, FloorReason, InstanceId, LeaseReply, LeaseRequest,
+    LeaseStore, RedisLeaseStore, Standing,
 };
 use support::proxy::Proxy;
 use support::redis_server::RedisServer;
 use support::{PATIENCE, admit, admit_with_handle, capacity, instance, leased, spec, wait_for};
+use tokio::sync::watch;
 
 fn store(url: &str) -> RedisLeaseStore {
     RedisLeaseStore::open(url, Duration::from_millis(100)).unwrap()
@@ -25,26 +27,40 @@ const ALONE: Allotment = Allotment { slots: 8, resource_units: 700_000 };
 /// Admissions fail closed at the floor: with the floor's slots held, the next admission is
 /// refused for capacity. (The adapter's capacity rules judge every action kind: the
 /// degradation admitted here sheds load, and is refused past the floor all the same.)
-fn fails_closed_at_the_floor(adapter: &autonomic_adapter::SessionAdapter) {
+fn fails_closed_at_the_floor(adapter: &SessionAdapter) {
     let held: Vec<_> =
         (0..FLOOR.slots).map(|_| admit(adapter).expect("within the floor")).collect();
+    refused_for_capacity(adapter, "past the floor");
+    drop(held);
+}
+
+/// The next admission is refused by `max_concurrent_adaptations`.
+fn refused_for_capacity(adapter: &SessionAdapter, why: &str) {
     match admit(adapter) {
         Err(Analysis::Refused(refusal)) => {
             assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
         }
-        other => panic!("expected a refusal for capacity, got {other:?}"),
+        other => panic!("{why}: expected a refusal for capacity, got {other:?}"),
     }
-    drop(held);
+}
+
+/// Instance `name` of the fleet `name` alone on `server`, once leased the whole pool: its
+/// adapter, member and status.
+async fn leased_alone(
+    server: &RedisServer,
+    name: &str,
+) -> (Arc<SessionAdapter>, FleetMember, watch::Receiver<FleetStatus>) {
+    let (adapter, member) = instance(store(&server.url()), &spec(name), "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    (adapter, member, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
     let mut server = RedisServer::start();
-    let spec = spec("down");
-    let (adapter, member) = instance(store(&server.url()), &spec, "a");
-    let mut status = member.watch();
-    wait_for(&mut status, PATIENCE, "first lease", leased).await;
-    assert_eq!(capacity(&adapter), ALONE);
+    let (adapter, member, mut status) = leased_alone(&server, "down").await;
 
     server.stop();
     let failing = wait_for(&mut status, PATIENCE, "a failed renewal", |s| s.failures > 0).await;
@@ -66,11 +82,7 @@ async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_admitted_under_an_expired_lease_finish() {
     let mut server = RedisServer::start();
-    let spec = spec("in-flight");
-    let (adapter, member) = instance(store(&server.url()), &spec, "a");
-    let mut status = member.watch();
-    wait_for(&mut status, PATIENCE, "first lease", leased).await;
-    assert_eq!(capacity(&adapter), ALONE);
+    let (adapter, member, mut status) = leased_alone(&server, "in-flight").await;
     let held: Vec<_> = (0..ALONE.slots)
         .map(|_| {
             let (decision, handle) = admit_with_handle(&adapter);
@@ -84,12 +96,7 @@ async fn decisions_admitted_under_an_expired_lease_finish() {
     assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
     assert_eq!(capacity(&adapter), FLOOR);
     assert_eq!(adapter.active_adaptations(), ALONE.slots, "nothing revoked");
-    match admit(&adapter) {
-        Err(Analysis::Refused(refusal)) => {
-            assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
-        }
-        other => panic!("past the floor while the lease's decisions run: {other:?}"),
-    }
+    refused_for_capacity(&adapter, "past the floor while the lease's decisions run");
     for (decision, handle) in &held {
         adapter.execute(decision, handle).expect("a decision admitted under the lease finishes");
     }
@@ -101,10 +108,7 @@ async fn decisions_admitted_under_an_expired_lease_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_times_out_and_the_lease_runs_out() {
     let mut server = RedisServer::start();
-    let spec = spec("paused");
-    let (adapter, member) = instance(store(&server.url()), &spec, "a");
-    let mut status = member.watch();
-    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    let (adapter, member, mut status) = leased_alone(&server, "paused").await;
 
     server.pause();
     let failing = wait_for(&mut status, PATIENCE, "a timed-out renewal", |s| s.failures > 0).await;
