@@ -101,8 +101,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let kind = proposal.action.kind();
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = doctrine.shadow.as_deref();
-        let candidate =
-            shadow.map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action));
+        let candidate = shadow
+            .map(|s| self.would_admit(s.q(), s.capacity_units(), &doctrine, &proposal.action));
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind))
             .and_then(|checks| {
@@ -136,12 +136,21 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// What `q` would decide for `action` now, without effect: the same rules in the same
     /// order as [`admit`](Self::admit), the capacity rules judged read-only against the gate's
     /// counters ([`Gate::would_admit`]). `capacity` is `q.max_total_resources` in units
-    /// (worked out once, when the shadow is set). The shadow doctrine's judge.
-    fn would_admit(&self, q: &GlobalQ, capacity: u64, action: &SessionAction) -> Verdict {
+    /// (worked out once, when the shadow is set); the shedding headroom is the live doctrine's.
+    /// The shadow doctrine's judge.
+    fn would_admit(
+        &self,
+        q: &GlobalQ,
+        capacity: u64,
+        doctrine: &InForce,
+        action: &SessionAction,
+    ) -> Verdict {
         let capacity = |_| {
             let units = requested_units(action);
+            let max_slots =
+                q.max_concurrent_adaptations.saturating_add(doctrine.headroom_for(action.kind()));
             self.gate
-                .would_admit(q.max_concurrent_adaptations, capacity, units)
+                .would_admit(max_slots, capacity, units)
                 .map_err(|refusal| capacity_breach(q, refusal))
         };
         adaptation_on(&self.gate, q)
@@ -320,7 +329,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let capacity = doctrine.capacity_units;
         let (retry_bound, share) =
             doctrine.budgets.ask(&self.knowledge, handle.tenant_id(), action.kind());
-        let max_slots = q.max_concurrent_adaptations;
+        let max_slots =
+            q.max_concurrent_adaptations.saturating_add(doctrine.headroom_for(action.kind()));
         let ask = Ask { max_slots, capacity, units, retry_bound, share };
         Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))
     }
