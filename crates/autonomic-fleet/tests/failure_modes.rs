@@ -6,14 +6,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use autonomic_adapter::{Analysis, QRule, SessionAdapter};
+use autonomic_adapter::{AdmittedDecision, Analysis, QRule, SessionAdapter};
 use autonomic_fleet::{
     Allotment, FleetMember, FleetStatus, FloorReason, InstanceId, LeaseReply, LeaseRequest,
     LeaseStore, RedisLeaseStore, Standing,
 };
 use support::proxy::Proxy;
 use support::redis_server::RedisServer;
-use support::{PATIENCE, admit, admit_with_handle, capacity, instance, leased, spec, wait_for};
+use support::{
+    PATIENCE, admit, admit_retry, admit_with_handle, capacity, instance, leased, spec, wait_for,
+};
 use tokio::sync::watch;
 
 fn store(url: &str) -> RedisLeaseStore {
@@ -24,19 +26,26 @@ const FLOOR: Allotment = Allotment { slots: 2, resource_units: 100_000 };
 /// Floor and the whole pool: what an instance alone in the fleet is granted.
 const ALONE: Allotment = Allotment { slots: 8, resource_units: 700_000 };
 
-/// Admissions fail closed at the floor: with the floor's slots held, the next admission is
-/// refused for capacity. (The adapter's capacity rules judge every action kind: the
-/// degradation admitted here sheds load, and is refused past the floor all the same.)
+/// At the floor, actions that consume capacity fail closed and actions that shed load stay
+/// allowed: with the floor's slots held by retries the next retry is refused for capacity,
+/// while degradations are still admitted, up to the spec's shedding headroom at the floor.
 fn fails_closed_at_the_floor(adapter: &SessionAdapter) {
-    let held: Vec<_> =
-        (0..FLOOR.slots).map(|_| admit(adapter).expect("within the floor")).collect();
-    refused_for_capacity(adapter, "past the floor");
-    drop(held);
+    let retries: Vec<_> =
+        (0..FLOOR.slots).map(|_| admit_retry(adapter).expect("within the floor")).collect();
+    refused_for_capacity(admit_retry(adapter), "a retry past the floor");
+    let headroom = spec("any").shedding_at_floor();
+    assert!(headroom > 0);
+    assert_eq!(adapter.shedding_headroom(), headroom);
+    let shedding: Vec<_> = (0..headroom)
+        .map(|_| admit(adapter).expect("shedding stays allowed at the floor"))
+        .collect();
+    refused_for_capacity(admit(adapter), "shedding past the floor's headroom");
+    drop((retries, shedding));
 }
 
-/// The next admission is refused by `max_concurrent_adaptations`.
-fn refused_for_capacity(adapter: &SessionAdapter, why: &str) {
-    match admit(adapter) {
+/// `admission` was refused by `max_concurrent_adaptations`.
+fn refused_for_capacity(admission: Result<AdmittedDecision, Analysis>, why: &str) {
+    match admission {
         Err(Analysis::Refused(refusal)) => {
             assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
         }
@@ -54,6 +63,7 @@ async fn leased_alone(
     let mut status = member.watch();
     wait_for(&mut status, PATIENCE, "first lease", leased).await;
     assert_eq!(capacity(&adapter), ALONE);
+    assert_eq!(adapter.shedding_headroom(), 0, "leased, the slice bounds every kind");
     (adapter, member, status)
 }
 
@@ -96,7 +106,7 @@ async fn decisions_admitted_under_an_expired_lease_finish() {
     assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
     assert_eq!(capacity(&adapter), FLOOR);
     assert_eq!(adapter.active_adaptations(), ALONE.slots, "nothing revoked");
-    refused_for_capacity(&adapter, "past the floor while the lease's decisions run");
+    refused_for_capacity(admit_retry(&adapter), "past the floor while the lease's decisions run");
     for (decision, handle) in &held {
         adapter.execute(decision, handle).expect("a decision admitted under the lease finishes");
     }

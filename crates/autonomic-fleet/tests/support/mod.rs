@@ -120,6 +120,35 @@ pub fn admit_with_handle(
     (decision, handle)
 }
 
+/// Asks the adapter to admit one adaptation that consumes capacity (a retry: a session past
+/// `max_retries`); the decision holds its slot until executed or dropped.
+pub fn admit_retry(adapter: &SessionAdapter) -> Result<AdmittedDecision, Analysis> {
+    retry_with_handle(adapter).0
+}
+
+/// [`admit_retry`], and the session it was for (to execute the decision).
+pub fn retry_with_handle(
+    adapter: &SessionAdapter,
+) -> (Result<AdmittedDecision, Analysis>, SessionHandle) {
+    let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant())
+        .start()
+        .expect("a new session starts");
+    for _ in 0..20 {
+        handle.record_task_execution_us(1_000);
+    }
+    for _ in 0..=adapter.config().max_retries {
+        handle.record_retry();
+    }
+    let decision = match adapter.evaluate(&handle).expect("a valid proposal") {
+        Analysis::Admitted(decision) => {
+            assert_eq!(decision.action.kind(), autonomic_adapter::ActionKind::RetryTask);
+            Ok(decision)
+        }
+        other => Err(other),
+    };
+    (decision, handle)
+}
+
 /// Whether the member holds a lease.
 pub fn leased(status: &autonomic_fleet::FleetStatus) -> bool {
     matches!(status.standing, Standing::Leased { .. })
@@ -137,11 +166,22 @@ pub struct Meter {
     pub admitted: std::sync::atomic::AtomicU64,
 }
 
-/// One task of load on `adapter` until `until`: admit, count in `meter`, hold the slot for
+/// What a [`drive`] task asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Degradations: actions that shed load (allowed beyond the floor, within the spec's
+    /// shedding headroom, while an instance runs at it).
+    Shedding,
+    /// Retries: actions that consume capacity (bounded by the fleet's cap at every instant).
+    Consuming,
+}
+
+/// One task of `load` on `adapter` until `until`: admit, count in `meter`, hold the slot for
 /// `work` (the adaptation's work), execute; after a refusal wait `backoff` (the next
 /// arrival). Returns the adaptations executed.
 pub async fn drive(
     adapter: Arc<SessionAdapter>,
+    load: Load,
     meter: Arc<Meter>,
     until: tokio::time::Instant,
     work: Duration,
@@ -150,7 +190,10 @@ pub async fn drive(
     use std::sync::atomic::Ordering::SeqCst;
     let mut executed = 0;
     while tokio::time::Instant::now() < until {
-        let (decision, handle) = admit_with_handle(&adapter);
+        let (decision, handle) = match load {
+            Load::Shedding => admit_with_handle(&adapter),
+            Load::Consuming => retry_with_handle(&adapter),
+        };
         let Ok(decision) = decision else {
             tokio::time::sleep(backoff).await;
             continue;
