@@ -135,6 +135,59 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         Ok(previous)
     }
 
+    /// Slots above Global Q's `max_concurrent_adaptations` that only actions shedding load
+    /// (`DegradePerformance`, `CancelOptionalTasks`, `Compensate`, `LogAndContinue`: every
+    /// kind outside [`ActionKinds::CONSUMING`](crate::ActionKinds::CONSUMING)) may take; 0
+    /// (none) by default. Returns the headroom it replaced.
+    ///
+    /// Actions that consume capacity (`RetryTask`, `RequestResources`) are bounded by Q alone,
+    /// so with a headroom they *fail closed* at Q's bound while shedding actions stay allowed up
+    /// to Q's bound plus the headroom. Slots in use never pass that sum; a shedding action
+    /// holding a slot counts against Q's bound like any other, so it can only make a consuming
+    /// action's admission stricter. A fleet member sets it while its instance runs at its floor
+    /// (see `autonomic-fleet`). Tenant shares, when configured, still bound each tenant's
+    /// slots. The change feed moves ([`DoctrineChange::SheddingHeadroom`](crate::DoctrineChange)).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use autonomic_adapter::{Analysis, SessionAdapter};
+    /// use autonomic_core::{CaseId, GlobalQ, KnowledgeBase, SessionHandle, TenantId};
+    ///
+    /// let adapter = SessionAdapter::new(Arc::new(KnowledgeBase::new()));
+    /// adapter.update_global_q(GlobalQ { max_concurrent_adaptations: 1, ..Default::default() })?;
+    /// let session = || {
+    ///     let h = SessionHandle::new(CaseId::new(), TenantId::default_tenant()).start().unwrap();
+    ///     (0..20).for_each(|_| h.record_task_execution_us(1_000));
+    ///     h
+    /// };
+    /// let (retrying, degrading) = (session(), session());
+    /// (0..4).for_each(|_| retrying.record_retry()); // wants a retry (consumes capacity)
+    /// (0..3).for_each(|_| degrading.record_violation()); // wants to degrade (sheds load)
+    /// let held = adapter.evaluate(&retrying)?.into_decision().expect("the one slot");
+    /// assert!(matches!(adapter.evaluate(&degrading)?, Analysis::Refused(_)));
+    /// assert_eq!(adapter.set_shedding_headroom(2), 0);
+    /// let degrade = adapter.evaluate(&degrading)?.into_decision().expect("shedding: headroom");
+    /// let other = session();
+    /// (0..4).for_each(|_| other.record_retry());
+    /// assert!(matches!(adapter.evaluate(&other)?, Analysis::Refused(_))); // fails closed
+    /// assert_eq!(adapter.active_adaptations(), 2);
+    /// # drop((held, degrade));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_shedding_headroom(&self, slots: u64) -> u64 {
+        let previous = self.doctrine.replace(|now| now.with_shedding_headroom(slots));
+        if previous.shedding_headroom != slots {
+            tracing::info!(slots, previous = previous.shedding_headroom, "shedding headroom set");
+            self.feed.changed(crate::DoctrineChange::SheddingHeadroom);
+        }
+        previous.shedding_headroom
+    }
+
+    /// The shedding headroom in force (see [`set_shedding_headroom`](Self::set_shedding_headroom)).
+    pub fn shedding_headroom(&self) -> u64 {
+        self.doctrine.load().shedding_headroom
+    }
+
     /// Admitted decisions not yet executed or dropped (adaptation slots in use).
     pub fn active_adaptations(&self) -> u64 {
         self.gate.slots_in_use()

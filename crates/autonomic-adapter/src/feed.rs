@@ -40,6 +40,9 @@ pub enum DoctrineChange {
     ShadowPromoted,
     /// A new knowledge generation.
     Knowledge,
+    /// The shedding headroom was changed
+    /// ([`set_shedding_headroom`](crate::SessionAdapter::set_shedding_headroom)).
+    SheddingHeadroom,
 }
 
 /// One value of the change feed: counters that say what changed since a value seen before.

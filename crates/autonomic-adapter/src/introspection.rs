@@ -108,6 +108,10 @@ pub struct CapacityView {
     pub slots_in_use: u64,
     /// `max_concurrent_adaptations` in force.
     pub max_concurrent_adaptations: u64,
+    /// Slots above it that only actions shedding load may take
+    /// ([`set_shedding_headroom`](crate::SessionAdapter::set_shedding_headroom)).
+    #[serde(default)]
+    pub shedding_headroom: u64,
     /// Resources granted to live sessions and reserved by admitted decisions, as a fraction
     /// of capacity.
     pub resources_granted: f64,

@@ -115,7 +115,9 @@ impl<'de> Deserialize<'de> for ActionKinds {
 /// | `LogAndContinue` (observes) | – | – |
 ///
 /// The capacity rules (`max_concurrent_adaptations`, `max_total_resources`) apply to every
-/// action, always.
+/// action, always; a shedding headroom, when one is set, raises the slot bound for the actions
+/// outside [`ActionKinds::CONSUMING`] only (see
+/// [`set_shedding_headroom`](crate::SessionAdapter::set_shedding_headroom)).
 ///
 /// ```
 /// use autonomic_adapter::{ActionKind, ActionKinds, KnowledgeRules};

@@ -26,7 +26,7 @@ use autonomic_fleet::{
     RedisLeaseStore, Standing,
 };
 use support::redis_server::RedisServer;
-use support::{Meter, drive};
+use support::{Load, Meter, drive};
 use tokio::time::Instant;
 
 const CAP: u64 = 12;
@@ -54,7 +54,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Allotment::new(1, 0.05),
         3,
         Duration::from_secs(1),
-    )?;
+    )?
+    // Every kind of action within the cap, at the floor too, so that the figures below are
+    // all bounded by it (by default, actions that shed load may take an even share of the
+    // pool beyond an instance's floor while it runs at it: see `with_shedding_at_floor`).
+    .with_shedding_at_floor(0)?;
 
     let meter = Arc::new(Meter::default());
     let stop_at = Instant::now() + Duration::from_secs(SECONDS);
@@ -91,6 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..tasks {
             let load = drive(
                 adapter.clone(),
+                Load::Shedding,
                 meter.clone(),
                 stop_at,
                 Duration::from_millis(2),

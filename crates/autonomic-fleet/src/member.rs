@@ -247,6 +247,7 @@ impl FleetMember {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let in_force = apply(&adapter, config.spec.floor());
+        adapter.set_shedding_headroom(config.spec.shedding_at_floor());
         let initial = FleetStatus {
             standing: Standing::Floor(FloorReason::NotYetLeased),
             in_force,
@@ -380,6 +381,8 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
                     match deadline.filter(|&d| d > now) {
                         Some(deadline) => {
                             let in_force = apply(&self.adapter, lease.granted);
+                            // Leased, the slice bounds every kind of action.
+                            self.adapter.set_shedding_headroom(0);
                             if held.is_none_or(|h| h.epoch != lease.epoch) {
                                 tracing::info!(epoch = %lease.epoch, granted = %lease.granted, "lease acquired");
                             } else {
@@ -500,6 +503,8 @@ impl<P: SessionPolicy, S: LeaseStore, K: KnowledgeStore> Renewer<P, S, K> {
     /// Runs at the floor from now on.
     fn fall(&self, reason: FloorReason) {
         let in_force = apply(&self.adapter, self.config.spec.floor());
+        // At the floor, consuming actions fail closed; shedding ones stay allowed.
+        self.adapter.set_shedding_headroom(self.config.spec.shedding_at_floor());
         let was_leased = matches!(self.status.borrow().standing, Standing::Leased { .. });
         if reason == FloorReason::Stopped {
             tracing::info!(floor = %in_force, "stopped; running at the floor");

@@ -34,6 +34,7 @@ pub struct FleetSpec {
     max_instances: u32,
     lease_period: Duration,
     max_scopes: u16,
+    shedding_at_floor: u64,
 }
 
 impl FleetSpec {
@@ -96,6 +97,8 @@ impl FleetSpec {
                 "must be between 50 ms and 1 hour",
             ));
         }
+        let even_share =
+            (cap.slots - floor.slots * u64::from(max_instances)) / u64::from(max_instances);
         Ok(FleetSpec {
             name: name.to_owned(),
             cap,
@@ -103,7 +106,49 @@ impl FleetSpec {
             max_instances,
             lease_period,
             max_scopes: Self::DEFAULT_MAX_SCOPES,
+            shedding_at_floor: even_share,
         })
+    }
+
+    /// This spec with `slots` of shedding headroom at the floor (at most
+    /// [`MAX_SLOTS`](Self::MAX_SLOTS)): while an instance runs at its floor, actions that shed
+    /// load (degrade, cancel optional tasks, compensate, log and continue) may take up to
+    /// `slots` adaptation slots beyond the floor's, while actions that consume capacity (retry,
+    /// request resources) fail closed at the floor (see the adapter's
+    /// `SessionAdapter::set_shedding_headroom`). Leased, an instance has no headroom: its slice
+    /// bounds every kind.
+    ///
+    /// The default is an even share of the pool (`pool().slots / max_instances`), so that even
+    /// with every instance at its floor and shedding, the fleet's slots in flight stay within
+    /// the cap. While some instances hold leases and others run at their floors, shedding
+    /// actions may pass the cap by at most this many slots per instance at its floor;
+    /// consuming actions never pass it. 0 makes every kind fail closed at the floor.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_fleet::{Allotment, FleetSpec};
+    /// let spec = FleetSpec::new("f", Allotment::new(12, 0.0), Allotment::new(2, 0.0), 3, Duration::from_secs(1))?;
+    /// assert_eq!(spec.shedding_at_floor(), 2); // (12 - 3 x 2) / 3
+    /// assert_eq!(spec.clone().with_shedding_at_floor(0)?.shedding_at_floor(), 0);
+    /// assert_eq!(spec.with_shedding_at_floor(2_000_000).unwrap_err().field, "shedding_at_floor");
+    /// # Ok::<(), autonomic_fleet::FleetConfigError>(())
+    /// ```
+    pub fn with_shedding_at_floor(mut self, slots: u64) -> Result<Self, FleetConfigError> {
+        if slots > Self::MAX_SLOTS {
+            return Err(FleetConfigError::new(
+                "shedding_at_floor",
+                slots,
+                "must be at most 1000000",
+            ));
+        }
+        self.shedding_at_floor = slots;
+        Ok(self)
+    }
+
+    /// Slots beyond the floor's that actions shedding load may take while an instance runs at
+    /// its floor (see [`with_shedding_at_floor`](Self::with_shedding_at_floor)).
+    pub fn shedding_at_floor(&self) -> u64 {
+        self.shedding_at_floor
     }
 
     /// This spec with at most `max_scopes` tenants and as many patterns (1 to

@@ -3,16 +3,20 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use autonomic_adapter::{Analysis, QRule};
+use autonomic_adapter::{AdmittedDecision, Analysis, QRule, SessionAdapter};
 use autonomic_fleet::{
-    Allotment, FloorReason, InstanceId, LeaseReply, LeaseRequest, LeaseStore, RedisLeaseStore,
-    Standing,
+    Allotment, FleetMember, FleetStatus, FloorReason, InstanceId, LeaseReply, LeaseRequest,
+    LeaseStore, RedisLeaseStore, Standing,
 };
 use support::proxy::Proxy;
 use support::redis_server::RedisServer;
-use support::{PATIENCE, admit, capacity, instance, leased, spec, wait_for};
+use support::{
+    PATIENCE, admit, admit_retry, admit_with_handle, capacity, instance, leased, spec, wait_for,
+};
+use tokio::sync::watch;
 
 fn store(url: &str) -> RedisLeaseStore {
     RedisLeaseStore::open(url, Duration::from_millis(100)).unwrap()
@@ -22,28 +26,51 @@ const FLOOR: Allotment = Allotment { slots: 2, resource_units: 100_000 };
 /// Floor and the whole pool: what an instance alone in the fleet is granted.
 const ALONE: Allotment = Allotment { slots: 8, resource_units: 700_000 };
 
-/// Capacity-consuming actions fail closed at the floor: with the floor's slots held, the
-/// next admission is refused for capacity.
-fn fails_closed_at_the_floor(adapter: &autonomic_adapter::SessionAdapter) {
-    let held: Vec<_> =
-        (0..FLOOR.slots).map(|_| admit(adapter).expect("within the floor")).collect();
-    match admit(adapter) {
+/// At the floor, actions that consume capacity fail closed and actions that shed load stay
+/// allowed: with the floor's slots held by retries the next retry is refused for capacity,
+/// while degradations are still admitted, up to the spec's shedding headroom at the floor.
+fn fails_closed_at_the_floor(adapter: &SessionAdapter) {
+    let retries: Vec<_> =
+        (0..FLOOR.slots).map(|_| admit_retry(adapter).expect("within the floor")).collect();
+    refused_for_capacity(admit_retry(adapter), "a retry past the floor");
+    let headroom = spec("any").shedding_at_floor();
+    assert!(headroom > 0);
+    assert_eq!(adapter.shedding_headroom(), headroom);
+    let shedding: Vec<_> = (0..headroom)
+        .map(|_| admit(adapter).expect("shedding stays allowed at the floor"))
+        .collect();
+    refused_for_capacity(admit(adapter), "shedding past the floor's headroom");
+    drop((retries, shedding));
+}
+
+/// `admission` was refused by `max_concurrent_adaptations`.
+fn refused_for_capacity(admission: Result<AdmittedDecision, Analysis>, why: &str) {
+    match admission {
         Err(Analysis::Refused(refusal)) => {
             assert_eq!(refusal.rule, QRule::MaxConcurrentAdaptations)
         }
-        other => panic!("expected a refusal for capacity, got {other:?}"),
+        other => panic!("{why}: expected a refusal for capacity, got {other:?}"),
     }
-    drop(held);
+}
+
+/// Instance `name` of the fleet `name` alone on `server`, once leased the whole pool: its
+/// adapter, member and status.
+async fn leased_alone(
+    server: &RedisServer,
+    name: &str,
+) -> (Arc<SessionAdapter>, FleetMember, watch::Receiver<FleetStatus>) {
+    let (adapter, member) = instance(store(&server.url()), &spec(name), "a");
+    let mut status = member.watch();
+    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    assert_eq!(capacity(&adapter), ALONE);
+    assert_eq!(adapter.shedding_headroom(), 0, "leased, the slice bounds every kind");
+    (adapter, member, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
     let mut server = RedisServer::start();
-    let spec = spec("down");
-    let (adapter, member) = instance(store(&server.url()), &spec, "a");
-    let mut status = member.watch();
-    wait_for(&mut status, PATIENCE, "first lease", leased).await;
-    assert_eq!(capacity(&adapter), ALONE);
+    let (adapter, member, mut status) = leased_alone(&server, "down").await;
 
     server.stop();
     let failing = wait_for(&mut status, PATIENCE, "a failed renewal", |s| s.failures > 0).await;
@@ -60,13 +87,38 @@ async fn redis_down_keeps_the_lease_until_it_expires_then_the_floor() {
     member.shutdown().await;
 }
 
+/// Expiry: decisions admitted under a lease finish after it has run out (permits are never
+/// revoked); the floor applies to admissions from then on, counting what they still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_admitted_under_an_expired_lease_finish() {
+    let mut server = RedisServer::start();
+    let (adapter, member, mut status) = leased_alone(&server, "in-flight").await;
+    let held: Vec<_> = (0..ALONE.slots)
+        .map(|_| {
+            let (decision, handle) = admit_with_handle(&adapter);
+            (decision.expect("within the slice"), handle)
+        })
+        .collect();
+    const { assert!(ALONE.slots > FLOOR.slots) };
+
+    server.stop();
+    let fallen = wait_for(&mut status, PATIENCE, "the floor", |s| !leased(s)).await;
+    assert_eq!(fallen.standing, Standing::Floor(FloorReason::Expired));
+    assert_eq!(capacity(&adapter), FLOOR);
+    assert_eq!(adapter.active_adaptations(), ALONE.slots, "nothing revoked");
+    refused_for_capacity(admit_retry(&adapter), "past the floor while the lease's decisions run");
+    for (decision, handle) in &held {
+        adapter.execute(decision, handle).expect("a decision admitted under the lease finishes");
+    }
+    assert_eq!(adapter.active_adaptations(), 0);
+    fails_closed_at_the_floor(&adapter);
+    member.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_times_out_and_the_lease_runs_out() {
     let mut server = RedisServer::start();
-    let spec = spec("paused");
-    let (adapter, member) = instance(store(&server.url()), &spec, "a");
-    let mut status = member.watch();
-    wait_for(&mut status, PATIENCE, "first lease", leased).await;
+    let (adapter, member, mut status) = leased_alone(&server, "paused").await;
 
     server.pause();
     let failing = wait_for(&mut status, PATIENCE, "a timed-out renewal", |s| s.failures > 0).await;

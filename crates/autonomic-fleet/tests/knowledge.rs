@@ -16,7 +16,7 @@ use autonomic_fleet::{
     ScopeTotals, StoreError,
 };
 use support::redis_server::RedisServer;
-use support::{PATIENCE, wait_for};
+use support::{PATIENCE, until_in_force, wait_for};
 
 fn id(name: &str) -> InstanceId {
     InstanceId::new(name).unwrap()
@@ -162,13 +162,14 @@ impl Instance {
         self.member.as_ref().expect("running").watch()
     }
 
-    /// Waits for two more exchanges: the first publishes what the runtime last handed, the
-    /// second (after every instance's first) reads everyone's.
-    async fn exchange_twice(&self) {
-        let mut status = self.status();
-        let done = status.borrow().knowledge_exchanges;
-        wait_for(&mut status, PATIENCE, "two exchanges", |s| s.knowledge_exchanges >= done + 2)
-            .await;
+    /// Waits until the others' sum in force holds `finished` finished sessions (their
+    /// records as their runtimes last handed them), one exchange at a time.
+    async fn others_finished(&self, finished: u64) {
+        let what = format!("the others' {finished} finished sessions");
+        until_in_force(&self.windows, self.status(), &what, |t| {
+            t.others.counts.finished() == finished
+        })
+        .await;
     }
 }
 
@@ -189,8 +190,9 @@ async fn the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out() {
         let alone = instance.judge();
         assert!(matches!(alone.failure_rate, Evidence::NotEnough { have: 10, need: 20 }));
     }
+    // Each instance's member publishes what its runtime handed and reads the others'.
     for instance in &fleet {
-        instance.exchange_twice().await;
+        instance.others_finished(20).await;
     }
     // Every instance's doctrine reads the fleet's sum: 10 failed of 30.
     for instance in &fleet {
@@ -212,10 +214,13 @@ async fn the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out() {
     assert_eq!((without_c.counts.failed, without_c.counts.completed), (10, 10));
     assert_eq!(without_c.failure_rate, Evidence::Judged(0.5));
 
-    // Redis down: the last sum stays in force until its expiry, then a judges alone.
-    fleet[0].exchange_twice().await;
-    server.stop();
+    // Redis down: the last sum stays in force until its expiry, then a judges alone. A fresh
+    // sum first (b's 10), so that it outlives the first failed exchange.
     let mut status = fleet[0].status();
+    let done = status.borrow().knowledge_exchanges;
+    wait_for(&mut status, PATIENCE, "a fresh sum", |s| s.knowledge_exchanges > done).await;
+    fleet[0].others_finished(10).await;
+    server.stop();
     wait_for(&mut status, PATIENCE, "a failed exchange", |s| s.knowledge_failures > 0).await;
     let kept_before = fleet[0].windows.in_force();
     let kept = fleet[0].judge();
@@ -237,12 +242,7 @@ async fn the_doctrine_reads_the_fleets_windows_and_a_dead_instance_ages_out() {
     // Redis back (empty): the instances publish again and read each other.
     server.restart();
     for instance in &fleet {
-        let mut status = instance.status();
-        let done = status.borrow().knowledge_exchanges;
-        wait_for(&mut status, PATIENCE, "b again", |s| {
-            s.knowledge_exchanges >= done + 2 && s.peers == 1
-        })
-        .await;
+        instance.others_finished(10).await;
     }
     assert_eq!(fleet[0].judge().counts.finished(), 20);
     // A member that stops hands its runtime back to its own windows at once.

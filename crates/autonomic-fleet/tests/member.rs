@@ -133,3 +133,34 @@ async fn store_requests_follow_the_renewal_schedule_not_the_admission_rate() {
     assert!(requests <= schedule, "{requests} requests for {admitted} admissions in {elapsed:?}");
     member.shutdown().await;
 }
+
+/// More instances than `max_instances` (3): the extra one is refused (`Full`) and runs at its
+/// floor (not reserved for it: the cap's floors are the first three's); once one of them
+/// gives its lease back, the extra one is granted a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_beyond_max_instances_runs_at_its_floor_until_a_lease_is_free() {
+    let store = MemoryLeaseStore::new();
+    let spec = spec("full");
+    assert_eq!(spec.max_instances(), 3);
+    let mut members: Vec<_> =
+        ["a", "b", "c"].iter().map(|name| instance(store.clone(), &spec, name)).collect();
+    for (_, member) in &members {
+        wait_for(&mut member.watch(), PATIENCE, "leased", leased).await;
+    }
+    let (extra, member_extra) = instance(store.clone(), &spec, "d");
+    let mut status = member_extra.watch();
+    let refused = wait_for(&mut status, PATIENCE, "refused as full", |s| {
+        s.standing == Standing::Floor(FloorReason::Full)
+    })
+    .await;
+    assert_eq!(refused.granted, None);
+    assert_eq!(capacity(&extra), spec.floor());
+
+    let (_, leaving) = members.remove(0);
+    leaving.shutdown().await;
+    wait_for(&mut status, PATIENCE, "a free lease taken", leased).await;
+    member_extra.shutdown().await;
+    for (_, member) in members {
+        member.shutdown().await;
+    }
+}

@@ -23,7 +23,7 @@ use autonomic_fleet::{
     RedisKnowledgeStore, RedisLeaseStore, ScopeSet, ScopeTotals,
 };
 use support::redis_server::RedisServer;
-use support::{LEASE, PATIENCE, wait_for};
+use support::{LEASE, PATIENCE, until_in_force, wait_for};
 
 fn id(name: &str) -> InstanceId {
     InstanceId::new(name).unwrap()
@@ -206,18 +206,9 @@ async fn exchange_all(fleet: &[Instance]) {
     }
 }
 
-/// Waits (at most `PATIENCE`) until `windows` holds the other instances' scopes, one
-/// exchange of `member` at a time: an exchange in flight when the loop handed its windows may
-/// still carry the earlier, empty ones, so counting exchanges is not enough.
+/// Waits (at most `PATIENCE`) until `windows` holds the other instances' scopes.
 async fn others_scopes_in(windows: &FleetWindows, member: &FleetMember) {
-    let mut status = member.watch();
-    let exchanges = async {
-        while windows.in_force().is_none_or(|t| t.scopes.is_empty()) {
-            let done = status.borrow().knowledge_exchanges;
-            wait_for(&mut status, PATIENCE, "an exchange", |s| s.knowledge_exchanges > done).await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, exchanges).await.expect("the others' scopes within PATIENCE");
+    until_in_force(windows, member.watch(), "the others' scopes", |t| !t.scopes.is_empty()).await;
 }
 
 /// Pattern 7 fails at 30% on two instances, 10 sessions each: alone, neither has the 20

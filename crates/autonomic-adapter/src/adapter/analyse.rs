@@ -105,8 +105,9 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let figures = Figures::of(&self.knowledge);
         // The shadow is judged before the live gate takes anything (see `crate::shadow`).
         let shadow = doctrine.shadow.as_deref();
-        let candidate =
-            shadow.map(|s| self.would_admit(s.q(), s.capacity_units(), &proposal.action, &figures));
+        let candidate = shadow.map(|s| {
+            self.would_admit(s.q(), s.capacity_units(), &doctrine, &proposal.action, &figures)
+        });
         let admission = adaptation_on(&self.gate, &q)
             .and_then(|()| self.knowledge_rules(&q, kind, &figures))
             .and_then(|checks| {
@@ -141,19 +142,22 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// What `q` would decide for `action` now, without effect: the same rules in the same
     /// order as [`admit`](Self::admit), the capacity rules judged read-only against the gate's
     /// counters ([`Gate::would_admit`]). `capacity` is `q.max_total_resources` in units
-    /// (worked out once, when the shadow is set). The shadow doctrine's judge: it reads the
-    /// same `figures` as the live rules.
+    /// (worked out once, when the shadow is set); the shedding headroom is the live doctrine's.
+    /// The shadow doctrine's judge: it reads the same `figures` as the live rules.
     fn would_admit(
         &self,
         q: &GlobalQ,
         capacity: u64,
+        doctrine: &InForce,
         action: &SessionAction,
         figures: &Figures<'_>,
     ) -> Verdict {
         let capacity = |_| {
             let units = requested_units(action);
+            let max_slots =
+                q.max_concurrent_adaptations.saturating_add(doctrine.headroom_for(action.kind()));
             self.gate
-                .would_admit(q.max_concurrent_adaptations, capacity, units)
+                .would_admit(max_slots, capacity, units)
                 .map_err(|refusal| capacity_breach(q, refusal))
         };
         adaptation_on(&self.gate, q)
@@ -349,7 +353,8 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         let units = requested_units(action);
         let capacity = doctrine.capacity_units;
         let (retry_bound, share) = doctrine.budgets.ask(figures, handle.tenant_id(), action.kind());
-        let max_slots = q.max_concurrent_adaptations;
+        let max_slots =
+            q.max_concurrent_adaptations.saturating_add(doctrine.headroom_for(action.kind()));
         let ask = Ask { max_slots, capacity, units, retry_bound, share };
         Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))
     }

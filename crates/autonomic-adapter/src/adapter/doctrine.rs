@@ -125,6 +125,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             capacity: CapacityView {
                 slots_in_use: self.gate.slots_in_use(),
                 max_concurrent_adaptations: q.max_concurrent_adaptations,
+                shedding_headroom: self.shedding_headroom(),
                 resources_granted: self.granted_resources(),
                 max_total_resources: q.max_total_resources,
             },

@@ -26,23 +26,45 @@ pub(crate) struct InForce {
     pub(crate) budgets: BudgetsInForce,
     /// The shadow doctrine, if one is set (judged beside `q`, without effect).
     pub(crate) shadow: Option<Arc<Shadow>>,
+    /// Slots above `q.max_concurrent_adaptations` that only actions shedding load may take
+    /// (see [`set_shedding_headroom`](super::SessionAdapter::set_shedding_headroom)).
+    pub(crate) shedding_headroom: u64,
 }
 
 impl InForce {
     fn new(q: Arc<GlobalQ>, budgets: BudgetsInForce, shadow: Option<Arc<Shadow>>) -> Self {
-        InForce { capacity_units: gate::capacity_units(q.max_total_resources), q, budgets, shadow }
+        InForce {
+            capacity_units: gate::capacity_units(q.max_total_resources),
+            q,
+            budgets,
+            shadow,
+            shedding_headroom: 0,
+        }
+    }
+
+    /// The slots an admission of `kind` may take above Q's `max_concurrent_adaptations`: the
+    /// shedding headroom for an action that sheds load, none for one that consumes capacity.
+    #[inline]
+    pub(crate) fn headroom_for(&self, kind: crate::ActionKind) -> u64 {
+        if crate::ActionKinds::CONSUMING.contains(kind) { 0 } else { self.shedding_headroom }
     }
 
     /// This snapshot with `q` in force: the share index rebuilt against its caps (the class
     /// counters kept).
     pub(crate) fn with_q(&self, q: GlobalQ, shadow: Option<Arc<Shadow>>) -> Self {
         let budgets = self.budgets.against(&q);
-        InForce::new(Arc::new(q), budgets, shadow)
+        InForce {
+            shedding_headroom: self.shedding_headroom,
+            ..InForce::new(Arc::new(q), budgets, shadow)
+        }
     }
 
     /// This snapshot with `budgets` in force.
     pub(crate) fn with_budgets(&self, budgets: BudgetsInForce) -> Self {
-        InForce::new(self.q.clone(), budgets, self.shadow.clone())
+        InForce {
+            shedding_headroom: self.shedding_headroom,
+            ..InForce::new(self.q.clone(), budgets, self.shadow.clone())
+        }
     }
 
     /// This snapshot with `shadow` (or none).
@@ -52,7 +74,13 @@ impl InForce {
             capacity_units: self.capacity_units,
             budgets: self.budgets.clone(),
             shadow,
+            shedding_headroom: self.shedding_headroom,
         }
+    }
+
+    /// This snapshot with `slots` of shedding headroom.
+    pub(crate) fn with_shedding_headroom(&self, slots: u64) -> Self {
+        InForce { shedding_headroom: slots, ..self.with_shadow(self.shadow.clone()) }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::timeout;
 
-use autonomic_fleet::FleetStatus;
+use autonomic_fleet::{FleetStatus, FleetTotals, FleetWindows};
 
 /// Waits until `status` satisfies `condition`, at most `within`; panics with the last status
 /// otherwise.
@@ -27,6 +27,31 @@ pub async fn wait_for(
     };
     found.unwrap_or_else(|| {
         panic!("{what}: not within {within:?}; last status {:?}", *status.borrow())
+    })
+}
+
+/// Waits (at most `PATIENCE`) until the others' sum in force in `windows` satisfies `holds`,
+/// one exchange of the member behind `status` at a time, and returns it; panics otherwise.
+/// Counting exchanges is not enough: an exchange in flight when the runtime handed its
+/// windows may still publish the earlier totals, and one that reads the others' records
+/// before they have published theirs carries their earlier ones.
+pub async fn until_in_force(
+    windows: &FleetWindows,
+    mut status: watch::Receiver<FleetStatus>,
+    what: &str,
+    mut holds: impl FnMut(&FleetTotals) -> bool,
+) -> FleetTotals {
+    let exchanges = async {
+        loop {
+            if let Some(totals) = windows.in_force().filter(&mut holds) {
+                return totals;
+            }
+            let done = status.borrow().knowledge_exchanges;
+            wait_for(&mut status, PATIENCE, what, |s| s.knowledge_exchanges > done).await;
+        }
+    };
+    timeout(PATIENCE, exchanges).await.unwrap_or_else(|_| {
+        panic!("{what}: not within {PATIENCE:?}; in force {:?}", windows.in_force())
     })
 }
 
@@ -95,6 +120,35 @@ pub fn admit_with_handle(
     (decision, handle)
 }
 
+/// Asks the adapter to admit one adaptation that consumes capacity (a retry: a session past
+/// `max_retries`); the decision holds its slot until executed or dropped.
+pub fn admit_retry(adapter: &SessionAdapter) -> Result<AdmittedDecision, Analysis> {
+    retry_with_handle(adapter).0
+}
+
+/// [`admit_retry`], and the session it was for (to execute the decision).
+pub fn retry_with_handle(
+    adapter: &SessionAdapter,
+) -> (Result<AdmittedDecision, Analysis>, SessionHandle) {
+    let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant())
+        .start()
+        .expect("a new session starts");
+    for _ in 0..20 {
+        handle.record_task_execution_us(1_000);
+    }
+    for _ in 0..=adapter.config().max_retries {
+        handle.record_retry();
+    }
+    let decision = match adapter.evaluate(&handle).expect("a valid proposal") {
+        Analysis::Admitted(decision) => {
+            assert_eq!(decision.action.kind(), autonomic_adapter::ActionKind::RetryTask);
+            Ok(decision)
+        }
+        other => Err(other),
+    };
+    (decision, handle)
+}
+
 /// Whether the member holds a lease.
 pub fn leased(status: &autonomic_fleet::FleetStatus) -> bool {
     matches!(status.standing, Standing::Leased { .. })
@@ -112,11 +166,22 @@ pub struct Meter {
     pub admitted: std::sync::atomic::AtomicU64,
 }
 
-/// One task of load on `adapter` until `until`: admit, count in `meter`, hold the slot for
+/// What a [`drive`] task asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Degradations: actions that shed load (allowed beyond the floor, within the spec's
+    /// shedding headroom, while an instance runs at it).
+    Shedding,
+    /// Retries: actions that consume capacity (bounded by the fleet's cap at every instant).
+    Consuming,
+}
+
+/// One task of `load` on `adapter` until `until`: admit, count in `meter`, hold the slot for
 /// `work` (the adaptation's work), execute; after a refusal wait `backoff` (the next
 /// arrival). Returns the adaptations executed.
 pub async fn drive(
     adapter: Arc<SessionAdapter>,
+    load: Load,
     meter: Arc<Meter>,
     until: tokio::time::Instant,
     work: Duration,
@@ -125,7 +190,10 @@ pub async fn drive(
     use std::sync::atomic::Ordering::SeqCst;
     let mut executed = 0;
     while tokio::time::Instant::now() < until {
-        let (decision, handle) = admit_with_handle(&adapter);
+        let (decision, handle) = match load {
+            Load::Shedding => admit_with_handle(&adapter),
+            Load::Consuming => retry_with_handle(&adapter),
+        };
         let Ok(decision) = decision else {
             tokio::time::sleep(backoff).await;
             continue;
