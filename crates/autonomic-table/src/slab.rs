@@ -415,6 +415,11 @@ impl Slab {
                         // keeps the visitor count up (see `Visiting`). So it points to a live
                         // session for as long as it is used.
                         batch[n] = Some(ManuallyDrop::new(unsafe { std::ptr::read(h) }));
+                        if n < FETCH_AHEAD {
+                            // The batch's first sessions are fetched while the rest is
+                            // copied (a hint: it does not lengthen the lock hold by a miss).
+                            fetch_ahead(h);
+                        }
                         n += 1;
                         if n == HANDLES_PER_LOCK {
                             break false;
@@ -423,11 +428,8 @@ impl Slab {
                 }
             };
             // The callbacks read sessions scattered in memory: each one's lines are fetched
-            // `FETCH_AHEAD` callbacks early, so that the misses overlap the work on the
-            // sessions before it instead of stalling it.
-            for h in batch[..n.min(FETCH_AHEAD)].iter().flatten() {
-                fetch_ahead(h);
-            }
+            // `FETCH_AHEAD` callbacks early (the first ones during the copy), so that the
+            // misses overlap the work on the sessions before them instead of stalling it.
             let batch = &batch[..n];
             for (i, h) in batch.iter().enumerate() {
                 if let Some(Some(later)) = batch.get(i + FETCH_AHEAD) {
