@@ -1,6 +1,8 @@
 //! [`Budgets`]: the doctrine's budgets below Global Q: tenant shares of its capacity
-//! ([`TenantShares`]) and a bound on retries in flight ([`RetryBudget`]), with their loaders
-//! (JSON and TOML) and validation.
+//! ([`TenantShares`]) and a bound on retries in flight ([`RetryBudget`]), with their
+//! validation. `Budgets` is a configuration document (JSON and TOML loaders), read like the
+//! crate's others through `validated_document!` (`validated.rs`); its two sections
+//! validate as they are read (`validated_section!`).
 //!
 //! Every value is validated when it is deserialized and when it is swapped in
 //! ([`SessionAdapter::update_budgets`](crate::SessionAdapter::update_budgets)); a refused
@@ -37,7 +39,8 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(err.field(), Some("tenant_shares.default_class.ceiling_slots"));
 /// # Ok::<(), autonomic_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct Budgets {
     /// Per-tenant guaranteed shares and ceilings of `max_concurrent_adaptations` and
     /// `max_total_resources` (off when `None`: one flat pool, as without budgets).
@@ -53,7 +56,7 @@ pub struct Budgets {
 /// Shares are fractions of Global Q's caps, turned into slots and resource units by rounding
 /// down; the guarantees of the listed tenants and of the default class sum to at most 1.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct TenantShares {
     /// The listed tenants (at most [`MAX_LISTED_TENANTS`](Self::MAX_LISTED_TENANTS), each
     /// once).
@@ -97,6 +100,8 @@ impl TenantShares {
         )
     }
 }
+
+crate::validated::validated_section!(TenantShares);
 
 /// Slack allowed on the sum of guarantees for the rounding of decimal fractions (`0.1 + 0.2 +
 /// 0.7`); the gate never lets the guaranteed slots or units sum above the cap whatever it is.
@@ -255,7 +260,8 @@ impl TenantShare {
 /// executed or dropped, like its adaptation slot (see the [crate
 /// documentation](crate#retry-budget)). *Running sessions*: the running gauge of the knowledge
 /// the aggregator last published (its windows' when it has windows, else `active_sessions`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct RetryBudget {
     /// Retries in flight allowed per 100 running sessions (`0.0..=100.0`; default 20).
     pub budget_percent: f64,
@@ -298,32 +304,7 @@ impl RetryBudget {
     }
 }
 
-/// The unvalidated shape `RetryBudget` is read from.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RetryBudgetFields {
-    budget_percent: f64,
-    min_retry_concurrency: u64,
-}
-
-impl Default for RetryBudgetFields {
-    fn default() -> Self {
-        let RetryBudget { budget_percent, min_retry_concurrency } = RetryBudget::default();
-        RetryBudgetFields { budget_percent, min_retry_concurrency }
-    }
-}
-
-impl<'de> Deserialize<'de> for RetryBudget {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = check::from_map::<RetryBudgetFields, _>(deserializer)?;
-        let budget = RetryBudget {
-            budget_percent: f.budget_percent,
-            min_retry_concurrency: f.min_retry_concurrency,
-        };
-        budget.validate().map_err(check::refused)?;
-        Ok(budget)
-    }
-}
+crate::validated::validated_section!(RetryBudget);
 
 impl Budgets {
     /// Checks every budget; the error names the first field refused.
@@ -336,34 +317,9 @@ impl Budgets {
         }
         Ok(())
     }
-
-    /// Reads and validates a JSON document (see [`load_json`](crate::config::load_json)).
-    pub fn from_json_str(json: &str) -> Result<Self, ConfigError> {
-        crate::config::load_json(json)
-    }
-
-    /// Reads and validates a TOML document.
-    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
-        check::load("toml", || toml::from_str(toml))
-    }
 }
 
-/// The unvalidated shape `Budgets` is read from.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct BudgetFields {
-    tenant_shares: Option<TenantShares>,
-    retry_budget: Option<RetryBudget>,
-}
-
-impl<'de> Deserialize<'de> for Budgets {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = check::from_map::<BudgetFields, _>(deserializer)?;
-        let budgets = Budgets { tenant_shares: f.tenant_shares, retry_budget: f.retry_budget };
-        budgets.validate().map_err(check::refused)?;
-        Ok(budgets)
-    }
-}
+crate::validated::validated_document!(Budgets);
 
 #[cfg(test)]
 mod tests {
@@ -373,38 +329,10 @@ mod tests {
         TenantId::from_u128(n)
     }
 
-    fn field_of(json: &str) -> Option<&'static str> {
-        Budgets::from_json_str(json).unwrap_err().field()
-    }
-
+    /// (The documents' refusals, in JSON and TOML, are tested with the crate's other
+    /// documents: `tests/config_documents.rs`.)
     #[test]
-    fn every_bad_value_is_refused_with_its_field() {
-        let t = "00000000-0000-0000-0000-000000000001";
-        let cases = [
-            (
-                format!(
-                    r#"{{"tenant_shares": {{"tenants": [{{"tenant": "{t}", "guaranteed_slots": 0.7}}],
-                    "default_class": {{"guaranteed_slots": 0.4}}}}}}"#
-                ),
-                "tenant_shares.guaranteed_slots",
-            ),
-            (
-                format!(
-                    r#"{{"tenant_shares": {{"tenants": [{{"tenant": "{t}", "guaranteed_resources": 0.7, "ceiling_resources": 0.5}}]}}}}"#
-                ),
-                "tenant_shares.tenants.ceiling_resources",
-            ),
-            (
-                r#"{"tenant_shares": {"default_class": {"guaranteed_resources": -0.1}}}"#.into(),
-                "tenant_shares.default_class.guaranteed_resources",
-            ),
-            (r#"{"retry_budget": {"budget_percent": -1}}"#.into(), "retry_budget.budget_percent"),
-            (r#"{"retry_budget": {"budget_percent": 150}}"#.into(), "retry_budget.budget_percent"),
-        ];
-        for (json, field) in cases {
-            assert_eq!(field_of(&json), Some(field), "{json}");
-        }
-        // NaN cannot be written in JSON; built in code, it is refused by name.
+    fn a_nan_built_in_code_is_refused_by_name() {
         let nan = Budgets {
             tenant_shares: Some(TenantShares {
                 tenants: vec![TenantShare::new(

@@ -97,5 +97,6 @@ pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
 pub use source::SessionSource;
 pub use window::{
-    Cumulative, Departures, WindowConfig, WindowPass, WindowPeers, WindowTotals, Windows,
+    Cumulative, Departures, WindowConfig, WindowMemory, WindowPass, WindowPeers, WindowTotals,
+    Windows,
 };

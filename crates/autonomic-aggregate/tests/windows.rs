@@ -301,3 +301,42 @@ fn windows_keep_working_decades_into_the_clock() {
     world.pass();
     assert_eq!(world.windows.global(world.now()).counts, WindowCounts::default());
 }
+
+#[test]
+fn window_memory_counts_each_tenant_and_pattern_window_up_to_the_caps() {
+    let config = WindowConfig { max_tenants: 4, max_patterns: 3, ..WindowConfig::default() };
+    let mut windows = Windows::new(config);
+    let empty = windows.memory();
+    assert_eq!((empty.tenant_windows, empty.pattern_windows), (0, 0));
+    assert_eq!((empty.tenants, empty.patterns), (0, 0));
+    // A window's bytes include its ring of buckets.
+    let ring = config.buckets as usize * std::mem::size_of::<WindowCounts>();
+    assert!(empty.tenant_window > ring, "{empty:?}");
+    assert!(empty.pattern_window > ring, "{empty:?}");
+    assert!(empty.global > 3 * ring, "the runtime's and the two `other` rings: {empty:?}");
+    let tenants: Vec<TenantId> = (0..10).map(|_| TenantId::new()).collect();
+    for n in 1..=10usize {
+        let mut pass = windows.pass(n as u64 * S);
+        let counts = Cumulative(WindowCounts { tasks: n as u64, ..WindowCounts::default() });
+        for (k, tenant) in tenants.iter().take(n).enumerate() {
+            pass.tenant(*tenant, counts, WindowGauges::default());
+            pass.pattern(k as u8, counts, WindowGauges::default());
+        }
+        pass.finish();
+        let memory = windows.memory();
+        let (held_tenants, held_patterns) = (n.min(4), n.min(3));
+        assert_eq!((memory.tenant_windows, memory.pattern_windows), (held_tenants, held_patterns));
+        assert_eq!(memory.tenants, held_tenants * memory.tenant_window);
+        assert_eq!(memory.patterns, held_patterns * memory.pattern_window);
+        assert_eq!(memory.tenant_window, empty.tenant_window);
+        assert_eq!(memory.total(), windows.heap_bytes());
+        // Every window held is counted in the total, beyond what the empty windows held.
+        let own = held_tenants * memory.tenant_window + held_patterns * memory.pattern_window;
+        assert!(memory.total() >= empty.total() + own, "{n}: {memory:?}");
+        assert_eq!(
+            memory.total(),
+            memory.global + own + memory.spare + memory.ledgers,
+            "{n}: {memory:?}"
+        );
+    }
+}

@@ -131,5 +131,5 @@ pub use autonomic_adapter::{
 pub use autonomic_aggregate::{
     AggregatedMetrics, Aggregation, Breakdown, Cumulative, Departures, LatencyHistogram,
     LatencySummary, PatternMetrics, SessionAggregator, SessionSource, TenantMetrics, WindowConfig,
-    WindowPeers, WindowTotals, Windows, histogram, source,
+    WindowMemory, WindowPeers, WindowTotals, Windows, histogram, source,
 };

@@ -3,6 +3,7 @@
 mod config;
 mod counts;
 mod departures;
+mod memory;
 mod peers;
 mod ring;
 
@@ -15,6 +16,7 @@ use autonomic_core::{
 pub use config::WindowConfig;
 pub use counts::Cumulative;
 pub use departures::Departures;
+pub use memory::WindowMemory;
 pub use peers::{WindowPeers, WindowTotals};
 use ring::BucketRing;
 
@@ -153,10 +155,20 @@ impl<K: Copy + Eq + std::hash::Hash> Scopes<K> {
         });
     }
 
-    fn heap_bytes(&self, ring_bytes: usize) -> usize {
-        self.own.capacity() * (std::mem::size_of::<(K, Scope)>() + ring_bytes)
-            + self.ledgers.capacity() * std::mem::size_of::<(K, Ledger)>()
-            + ring_bytes
+    /// Heap bytes one window of its own holds: its map entry and its ring of `ring_bytes`.
+    /// The one place a scope's size is computed.
+    fn window_bytes(ring_bytes: usize) -> usize {
+        std::mem::size_of::<(K, Scope)>() + ring_bytes
+    }
+
+    /// Heap bytes of the map entries reserved beyond the windows held.
+    fn spare_bytes(&self) -> usize {
+        (self.own.capacity() - self.own.len()) * std::mem::size_of::<(K, Scope)>()
+    }
+
+    /// Heap bytes of the ledgers, by capacity.
+    fn ledger_bytes(&self) -> usize {
+        self.ledgers.capacity() * std::mem::size_of::<(K, Ledger)>()
     }
 }
 
@@ -191,6 +203,8 @@ impl<K: Copy + Eq + std::hash::Hash> Scopes<K> {
 /// the others share one `other` scope each. A scope with no event for a whole window and
 /// nothing running is dropped, which frees its place. Bucket numbers are nanoseconds
 /// divided by the bucket width in `u64`: they do not run out for centuries of clock.
+/// [`Windows::memory`] reports the bytes each tenant and pattern window holds, and how many
+/// are held.
 ///
 /// ```
 /// use autonomic_aggregate::{Cumulative, WindowConfig, Windows};
@@ -406,10 +420,32 @@ impl Windows {
         (self.tenants.own.len(), self.patterns.own.len())
     }
 
-    /// Heap bytes held by every window and ledger (an estimate from capacities).
-    pub fn heap_bytes(&self) -> usize {
+    /// The heap the windows hold, per tenant window and per pattern window (see
+    /// [`WindowMemory`]).
+    pub fn memory(&self) -> WindowMemory {
+        // Every scope's ring has the same number of buckets.
         let ring = self.global.ring.heap_bytes();
-        ring + self.tenants.heap_bytes(ring) + self.patterns.heap_bytes(ring)
+        let tenant_window = Scopes::<TenantId>::window_bytes(ring);
+        let pattern_window = Scopes::<u8>::window_bytes(ring);
+        let (tenant_windows, pattern_windows) = self.scopes();
+        WindowMemory {
+            tenant_window,
+            pattern_window,
+            tenant_windows,
+            pattern_windows,
+            // The runtime's ring and the two `other` scopes' rings.
+            global: 3 * ring,
+            tenants: tenant_windows * tenant_window,
+            patterns: pattern_windows * pattern_window,
+            spare: self.tenants.spare_bytes() + self.patterns.spare_bytes(),
+            ledgers: self.tenants.ledger_bytes() + self.patterns.ledger_bytes(),
+        }
+    }
+
+    /// Heap bytes held by every window and ledger (an estimate from sizes and capacities):
+    /// [`memory`](Self::memory)'s [`total`](WindowMemory::total).
+    pub fn heap_bytes(&self) -> usize {
+        self.memory().total()
     }
 }
 

@@ -208,6 +208,23 @@ impl<P: SessionPolicy> AutonomicRuntime<P> {
         self.shared.windows().timeline(now).collect()
     }
 
+    /// The heap the runtime's rolling windows hold: bytes per tenant window and per pattern
+    /// window, how many are held, and the total ([`WindowMemory`](autonomic_aggregate::WindowMemory)).
+    ///
+    /// ```
+    /// use autonomic::{AutonomicRuntime, CaseId, RuntimeConfig, TenantId};
+    /// let runtime = AutonomicRuntime::new(RuntimeConfig::default())?;
+    /// runtime.start_session(runtime.create_session(CaseId::new(), TenantId::new()))?;
+    /// runtime.run_once();
+    /// let memory = runtime.window_memory();
+    /// assert_eq!(memory.tenant_windows, 1);
+    /// assert!(memory.total() >= memory.tenant_window);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn window_memory(&self) -> autonomic_aggregate::WindowMemory {
+        self.shared.windows().memory()
+    }
+
     /// The clock the table, its sessions and the aggregator read.
     pub fn clock(&self) -> &ClockHandle {
         self.shared.table.clock()

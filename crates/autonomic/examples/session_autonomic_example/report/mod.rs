@@ -29,6 +29,7 @@ pub(crate) fn final_report(
     adapter::decisions(&world.tally, &adapter);
     adapter::refusals(world, &q, &adapter, watch);
     loop_and_cleanup(watch, &adapter);
+    window_memory(world);
     self::events(events, &adapter);
     out!("");
     out!("Done in {:.2} s.", wall.as_secs_f64());
@@ -115,6 +116,20 @@ fn loop_and_cleanup(watch: &Watch, adapter: &AdapterStats) {
             adapter.granted_resources
         );
     }
+}
+
+/// The rolling windows' heap: per tenant window, per pattern window, and in all.
+fn window_memory(world: &World) {
+    let memory = world.runtime.window_memory();
+    out!(
+        "    window memory: {} B per tenant window ({} held), {} B per pattern window ({} held), \
+         {} B in all",
+        thousands(memory.tenant_window as u64),
+        memory.tenant_windows,
+        thousands(memory.pattern_window as u64),
+        memory.pattern_windows,
+        thousands(memory.total() as u64)
+    );
 }
 
 fn events(events: &BTreeMap<&'static str, u64>, adapter: &AdapterStats) {
