@@ -57,7 +57,7 @@ pub async fn until_in_force(
 
 use std::sync::Arc;
 
-use autonomic_adapter::{AdmittedDecision, Analysis, SessionAdapter};
+use autonomic_adapter::{ActionKind, AdmittedDecision, Analysis, SessionAdapter};
 use autonomic_core::{CaseId, KnowledgeBase, SessionHandle, TenantId};
 use autonomic_fleet::{
     Allotment, FleetMember, FleetSpec, InstanceId, LeaseStore, MemberConfig, Standing,
@@ -103,21 +103,9 @@ pub fn admit(adapter: &SessionAdapter) -> Result<AdmittedDecision, Analysis> {
 pub fn admit_with_handle(
     adapter: &SessionAdapter,
 ) -> (Result<AdmittedDecision, Analysis>, SessionHandle) {
-    let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant())
-        .start()
-        .expect("a new session starts");
-    for _ in 0..20 {
-        handle.record_task_execution_us(1_000);
-    }
-    for _ in 0..3 {
-        handle.record_violation();
-    }
-    let analysis = adapter.evaluate(&handle).expect("a valid proposal");
-    let decision = match analysis {
-        Analysis::Admitted(decision) => Ok(decision),
-        other => Err(other),
-    };
-    (decision, handle)
+    evaluated(adapter, ActionKind::DegradePerformance, |h| {
+        (0..3).for_each(|_| h.record_violation())
+    })
 }
 
 /// Asks the adapter to admit one adaptation that consumes capacity (a retry: a session past
@@ -130,18 +118,27 @@ pub fn admit_retry(adapter: &SessionAdapter) -> Result<AdmittedDecision, Analysi
 pub fn retry_with_handle(
     adapter: &SessionAdapter,
 ) -> (Result<AdmittedDecision, Analysis>, SessionHandle) {
+    let retries = adapter.config().max_retries + 1;
+    evaluated(adapter, ActionKind::RetryTask, |h| (0..retries).for_each(|_| h.record_retry()))
+}
+
+/// A new session with 20 tasks and what `signal` records, analysed: the decision if admitted
+/// (of `kind`: checked), else the analysis.
+fn evaluated(
+    adapter: &SessionAdapter,
+    kind: ActionKind,
+    signal: impl FnOnce(&SessionHandle),
+) -> (Result<AdmittedDecision, Analysis>, SessionHandle) {
     let handle = SessionHandle::new(CaseId::new(), TenantId::default_tenant())
         .start()
         .expect("a new session starts");
     for _ in 0..20 {
         handle.record_task_execution_us(1_000);
     }
-    for _ in 0..=adapter.config().max_retries {
-        handle.record_retry();
-    }
+    signal(&handle);
     let decision = match adapter.evaluate(&handle).expect("a valid proposal") {
         Analysis::Admitted(decision) => {
-            assert_eq!(decision.action.kind(), autonomic_adapter::ActionKind::RetryTask);
+            assert_eq!(decision.action.kind(), kind);
             Ok(decision)
         }
         other => Err(other),
