@@ -324,7 +324,7 @@ impl Aggregation {
     #[inline(always)]
     fn fold_with<const PER_GROUP: bool>(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
-        let (mut min, mut max) = (u64::MAX, 0u64);
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u64);
         for r in readings {
             let c = r.cell as usize;
             let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
@@ -334,20 +334,21 @@ impl Aggregation {
             cell.sums.add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
                 let bucket = histogram::index_of(mean);
-                histogram.count_in(bucket, mean);
+                histogram.count_in(bucket);
                 min = min.min(mean);
                 max = max.max(mean);
+                sum = sum.saturating_add(mean);
                 if PER_GROUP {
                     let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
                     let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
                     for h in [tenant, pattern].into_iter().flatten() {
-                        h.count_in(bucket, mean);
-                        h.include_extremes(mean, mean);
+                        h.count_in(bucket);
+                        h.include_batch(mean, mean, mean);
                     }
                 }
             }
         }
-        self.histogram.include_extremes(min, max);
+        self.histogram.include_batch(min, max, sum);
     }
 
     /// The index in `cells` of the cell of the tenant keyed `tenant` ([`tenant_key`]) and

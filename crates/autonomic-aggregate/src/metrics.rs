@@ -351,7 +351,7 @@ impl Sums {
         let (mut tasks, mut latency, mut retries, mut violations, mut adaptations) =
             (0u128, 0u128, 0u128, 0u128, 0u128);
         let mut states = 0u64;
-        let (mut min, mut max) = (u64::MAX, 0u64);
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u64);
         for r in readings {
             tasks += u128::from(r.tasks);
             latency += u128::from(r.latency_us);
@@ -360,12 +360,13 @@ impl Sums {
             adaptations += u128::from(r.adaptations);
             states += 1 << (STATE_BITS * u32::from(r.state.min(STATES as u8 - 1)));
             if let Some(mean) = r.mean_latency_us() {
-                histogram.count_in(histogram::index_of(mean), mean);
+                histogram.count_in(histogram::index_of(mean));
                 min = min.min(mean);
                 max = max.max(mean);
+                sum = sum.saturating_add(mean);
             }
         }
-        histogram.include_extremes(min, max);
+        histogram.include_batch(min, max, sum);
         for (i, count) in self.states.iter_mut().enumerate() {
             *count += (states >> (STATE_BITS * i as u32)) & ((1 << STATE_BITS) - 1);
         }
