@@ -146,8 +146,10 @@ impl AggregatedMetrics {
         let mut batch = [Reading::default(); READINGS_PER_FOLD];
         let mut len = 0;
         source.for_each_reading(now_ns, |r| {
-            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
-            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, 0);
+            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full. So
+            // masking with the (power of two) batch length changes nothing, and is one
+            // instruction where a bounds check or a `min` is two or three.
+            batch[len & (READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, 0);
             len += 1;
             if len == READINGS_PER_FOLD {
                 sums.add_batch(&batch, &mut histogram);
@@ -208,7 +210,9 @@ impl AggregatedMetrics {
 
 /// Sessions read before they are folded. Reading a batch first and folding it after keeps
 /// the visit to loads only, so the cache misses of consecutive sessions overlap.
+/// A power of two, so that a position in a batch can be masked into range.
 pub(crate) const READINGS_PER_FOLD: usize = 64;
+const _: () = assert!(READINGS_PER_FOLD.is_power_of_two());
 
 /// Bits per state counter in the packed word `Sums::add_batch` counts states in: one batch
 /// (fewer than 2^10 readings) cannot carry from one counter into the next.
