@@ -234,8 +234,9 @@ pub(crate) struct Reading {
     pub(crate) retries: u64,
     pub(crate) violations: u64,
     pub(crate) adaptations: u64,
-    /// `SessionState as u8`.
-    pub(crate) state: u8,
+    /// Kept as the enum (not its `u8`): the compiler then knows it is below `STATES`, and
+    /// indexes a per-state array with it without a clamp or a bounds check.
+    pub(crate) state: SessionState,
     /// Where a breakdown pass adds it (an index among its cells; 0 in a totals pass).
     pub(crate) cell: u32,
 }
@@ -251,7 +252,7 @@ impl Default for Reading {
             retries: 0,
             violations: 0,
             adaptations: 0,
-            state: 0,
+            state: SessionState::Created,
             cell: 0,
         }
     }
@@ -273,7 +274,7 @@ impl Reading {
             retries: s.retry_count,
             violations: s.violation_count,
             adaptations: s.adaptation_count,
-            state: s.state as u8,
+            state: s.state,
             cell,
         }
     }
@@ -337,9 +338,8 @@ impl Sums {
 
     #[inline]
     pub(crate) fn add(&mut self, r: &Reading) {
-        // `SessionState` is `repr(u8)` with discriminants `0..STATES`; `min` keeps the index
-        // in range for the compiler.
-        self.states[usize::from(r.state).min(STATES - 1)] += 1;
+        // `SessionState` is `repr(u8)` with discriminants `0..STATES`.
+        self.states[r.state as usize] += 1;
         self.tasks += u128::from(r.tasks);
         self.latency_us += u128::from(r.latency_us);
         self.retries += u128::from(r.retries);
@@ -362,7 +362,7 @@ impl Sums {
             retries += u128::from(r.retries);
             violations += u128::from(r.violations);
             adaptations += u128::from(r.adaptations);
-            states += 1 << (STATE_BITS * u32::from(r.state.min(STATES as u8 - 1)));
+            states += 1 << (STATE_BITS * r.state as u32);
             if let Some(mean) = r.mean_latency_us() {
                 histogram.count_in(histogram::index_of(mean));
                 min = min.min(mean);
@@ -492,7 +492,7 @@ mod tests {
             retries: u64::MAX,
             violations: u64::MAX,
             adaptations: 0,
-            state: state as u8,
+            state,
             cell: 0,
         }
     }
