@@ -346,7 +346,7 @@ impl Aggregation {
     #[inline(always)]
     fn fold_with<const PER_GROUP: bool>(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
-        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u64);
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u128);
         for r in readings {
             let c = r.cell as usize;
             let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
@@ -359,13 +359,13 @@ impl Aggregation {
                 histogram.count_in(bucket);
                 min = min.min(mean);
                 max = max.max(mean);
-                sum = sum.saturating_add(mean);
+                sum += u128::from(mean);
                 if PER_GROUP {
                     let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
                     let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
                     for h in [tenant, pattern].into_iter().flatten() {
                         h.count_in(bucket);
-                        h.include_batch(mean, mean, mean);
+                        h.include_batch(mean, mean, u128::from(mean));
                     }
                 }
             }

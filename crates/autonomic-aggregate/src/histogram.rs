@@ -153,15 +153,16 @@ impl LatencyHistogram {
 
     /// Completes a batch of [`count_in`](Self::count_in): widens the extremes to cover
     /// `min..=max` (nothing if `min > max`, an empty batch) and adds `sum`, the batch's values
-    /// summed (saturating; saturating sums of non-negative values do not depend on grouping,
-    /// so this is the sum [`record`](Self::record) would have kept).
+    /// summed exactly (a `u128` cannot overflow for fewer than 2^64 values), saturating: a
+    /// saturating sum of non-negative values does not depend on grouping, so this is the sum
+    /// [`record`](Self::record) would have kept.
     #[inline]
-    pub(crate) fn include_batch(&mut self, min: u64, max: u64, sum: u64) {
+    pub(crate) fn include_batch(&mut self, min: u64, max: u64, sum: u128) {
         if min <= max {
             self.min = self.min.min(min);
             self.max = self.max.max(max);
         }
-        self.sum = self.sum.saturating_add(sum);
+        self.sum = self.sum.saturating_add(u64::try_from(sum).unwrap_or(u64::MAX));
     }
 
     /// The bucket indices in use (empty range when the histogram is).
@@ -326,11 +327,12 @@ mod tests {
         let mut counted = LatencyHistogram::new();
         counted.record(9);
         recorded.record(9);
-        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u64);
+        // Summed exactly, as a fold does (the batch's sum passes `u64::MAX`).
+        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u128);
         for v in values {
             recorded.record(v);
             counted.count_in(index_of(v));
-            (min, max, sum) = (min.min(v), max.max(v), sum.saturating_add(v));
+            (min, max, sum) = (min.min(v), max.max(v), sum + u128::from(v));
         }
         counted.include_batch(min, max, sum);
         counted.include_batch(u64::MAX, 0, 0); // an empty batch changes nothing

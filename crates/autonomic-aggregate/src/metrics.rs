@@ -355,7 +355,7 @@ impl Sums {
         let (mut tasks, mut latency, mut retries, mut violations, mut adaptations) =
             (0u128, 0u128, 0u128, 0u128, 0u128);
         let mut states = 0u64;
-        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u64);
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u128);
         for r in readings {
             tasks += u128::from(r.tasks);
             latency += u128::from(r.latency_us);
@@ -367,7 +367,7 @@ impl Sums {
                 histogram.count_in(histogram::index_of(mean));
                 min = min.min(mean);
                 max = max.max(mean);
-                sum = sum.saturating_add(mean);
+                sum += u128::from(mean);
             }
         }
         histogram.include_batch(min, max, sum);
