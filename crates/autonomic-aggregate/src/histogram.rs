@@ -40,12 +40,13 @@ pub const OVERFLOW_FROM_US: u64 = 1 << MAX_EXP;
 /// The bucket a value falls in.
 #[inline]
 pub(crate) fn index_of(value: u64) -> usize {
-    // Without a branch: `e` is the top bit's position (0 for 0), `shift` how far a value of
+    // Without a branch: `e` is the top bit's position, at least `SUB_BUCKET_BITS` (the bit
+    // or-ed in, which changes nothing from `SUB_BUCKETS` on), `shift` how far a value of
     // that power of two is scaled down to its sub-bucket; below 16 it is 0 and the value is
     // its own index. From 2^MAX_EXP on the index only grows, so `min` maps all of those to
     // the overflow bucket (and at 2^MAX_EXP itself the formula lands on it exactly).
-    let e = 63 - (value | 1).leading_zeros();
-    let shift = e.saturating_sub(SUB_BUCKET_BITS);
+    let e = 63 - (value | SUB_BUCKETS as u64).leading_zeros();
+    let shift = e - SUB_BUCKET_BITS;
     // `shift <= 60` and `value >> shift < 16`: no overflow.
     (shift as usize * SUB_BUCKETS + (value >> shift) as usize).min(OVERFLOW)
 }
