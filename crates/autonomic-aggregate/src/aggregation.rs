@@ -84,7 +84,7 @@ struct Cell {
 /// No cell for this (tenant, pattern) yet.
 const NO_CELL: u32 = u32::MAX;
 
-/// One entry of the direct-mapped cell cache: a tenant key in 8-byte words, a pattern slot
+/// One entry of the two-way cell cache: a tenant key in 8-byte words, a pattern slot
 /// and the index of their cell (24 bytes).
 #[derive(Debug, Clone, Copy)]
 struct CacheEntry {
@@ -103,6 +103,10 @@ impl CacheEntry {
             && self.tenant_hi == (tenant >> 64) as u64
             && self.pattern == pattern
     }
+
+    fn is_empty(&self) -> bool {
+        self.pattern == EMPTY_PATTERN
+    }
 }
 
 const NO_INDEX: u32 = u32::MAX;
@@ -114,6 +118,20 @@ const EMPTY_ENTRY: CacheEntry =
 const CACHE_BITS: u32 = 11;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
+/// A (tenant, pattern) pair's first cache entry: the top bits of its hash
+/// ([`Aggregation::cache_hash`]).
+#[inline]
+fn first_slot(hash: u64) -> usize {
+    (hash >> (64 - CACHE_BITS)) as usize
+}
+
+/// A pair's second cache entry: the bits of its hash below the first's (two pairs that share
+/// the first entry mostly do not share the second).
+#[inline]
+fn second_slot(hash: u64) -> usize {
+    (hash >> (64 - 2 * CACHE_BITS)) as usize & (CACHE_SIZE - 1)
+}
+
 /// Slot of the sessions that have no pattern, after the 256 pattern slots.
 const UNPATTERNED: usize = 256;
 
@@ -123,9 +141,9 @@ const UNPATTERNED: usize = 256;
 /// One [`run`](Self::run) visits every session of a source once, reads each with one
 /// [`snapshot_at`](autonomic_core::SessionHandle::snapshot_at) (all at the same instant, so
 /// the clock is read once per pass, by the caller), and adds it to one cell: its tenant's
-/// sums for its pattern. The cell is found through a small direct-mapped cache keyed by
-/// (tenant id, pattern) (one multiply and one compare for most sessions, no hashing through
-/// the map); on a miss, through the tenant map and a dense array of the tenant's pattern
+/// sums for its pattern. The cell is found through a small two-way cache keyed by
+/// (tenant id, pattern) (one multiply and one compare for most sessions, a second compare
+/// if the first entry holds another pair, no hashing through the map); on a miss in both, through the tenant map and a dense array of the tenant's pattern
 /// slots. Cells keep their place from pass to pass while their tenant is live, so the cache
 /// stays valid across passes. After the visit, tenant and
 /// pattern sums are added up from the cells, and the overall sums from the tenants; the
@@ -183,8 +201,10 @@ pub struct Aggregation {
     /// Every (tenant, pattern slot) pair's sums; kept from pass to pass (zeroed at the
     /// start of each) while their tenant is live, so their indices stay valid.
     cells: Vec<Cell>,
-    /// Direct-mapped cache of (tenant key, pattern slot) -> index in `cells`, in front of
-    /// `tenant_index` and the tenants' `cell_of`.
+    /// Cache of (tenant key, pattern slot) -> index in `cells`, in front of `tenant_index`
+    /// and the tenants' `cell_of`: a pair may sit in either of two entries
+    /// ([`cache_slots`](Self::cache_slots)), so that two pairs that share one entry do not
+    /// evict each other for the whole pass.
     cache: Box<[CacheEntry; CACHE_SIZE]>,
     /// The cache's multiplier: odd, drawn per instance.
     cache_multiplier: u64,
@@ -296,11 +316,13 @@ impl Aggregation {
         let mut len = 0;
         source.for_each_reading(now_ns, |r| {
             let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
-            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full.
+            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full. So
+            // masking with the (power of two) batch length changes nothing, and is one
+            // instruction where a bounds check or a `min` is two or three.
             // The cell is found here, while the session's id words are at hand: the batch
             // then carries a 4-byte index instead of a 16-byte id and a pattern.
             let cell = self.cell_of(tenant_key(r.tenant_id), pattern);
-            batch[len.min(READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
+            batch[len & (READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
             len += 1;
             if len == READINGS_PER_FOLD {
                 self.fold(&batch);
@@ -324,7 +346,7 @@ impl Aggregation {
     #[inline(always)]
     fn fold_with<const PER_GROUP: bool>(&mut self, readings: &[Reading]) {
         let cutoff = self.slow_cutoff_ns;
-        let (mut min, mut max) = (u64::MAX, 0u64);
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u128);
         for r in readings {
             let c = r.cell as usize;
             let Aggregation { histogram, tenants, cells, patterns, .. } = &mut *self;
@@ -334,43 +356,65 @@ impl Aggregation {
             cell.sums.add_gauged(r, r.slow(cutoff));
             if let Some(mean) = r.mean_latency_us() {
                 let bucket = histogram::index_of(mean);
-                histogram.count_in(bucket, mean);
+                histogram.count_in(bucket);
                 min = min.min(mean);
                 max = max.max(mean);
+                sum += u128::from(mean);
                 if PER_GROUP {
                     let tenant = tenants[cell.tenant as usize].group.histogram.as_deref_mut();
                     let pattern = patterns[usize::from(cell.pattern)].histogram.as_deref_mut();
                     for h in [tenant, pattern].into_iter().flatten() {
-                        h.count_in(bucket, mean);
-                        h.include_extremes(mean, mean);
+                        h.count_in(bucket);
+                        h.include_batch(mean, mean, u128::from(mean));
                     }
                 }
             }
         }
-        self.histogram.include_extremes(min, max);
+        self.histogram.include_batch(min, max, sum);
     }
 
     /// The index in `cells` of the cell of the tenant keyed `tenant` ([`tenant_key`]) and
     /// pattern slot `pattern`.
     #[inline]
     fn cell_of(&mut self, tenant: u128, pattern: u16) -> u32 {
-        // Multiplicative hashing of the key's two words and the slot folded into one: the top
-        // bits of the product pick the entry.
-        let folded = (tenant as u64) ^ ((tenant >> 64) as u64).rotate_left(32) ^ u64::from(pattern);
-        let slot = (folded.wrapping_mul(self.cache_multiplier) >> (64 - CACHE_BITS)) as usize;
-        let entry = self.cache[slot];
+        let hash = self.cache_hash(tenant, pattern);
+        let entry = self.cache[first_slot(hash)];
         if entry.holds(tenant, pattern) {
             entry.cell
         } else {
-            self.find_cell(tenant, pattern, slot)
+            self.cell_of_second(tenant, pattern, hash)
+        }
+    }
+
+    /// Multiplicative hashing of the key's two words and the slot folded into one: the top
+    /// bits of the product pick the pair's first cache entry, the bits below them its second
+    /// ([`first_slot`], [`second_slot`]).
+    #[inline]
+    fn cache_hash(&self, tenant: u128, pattern: u16) -> u64 {
+        let folded = (tenant as u64) ^ ((tenant >> 64) as u64).rotate_left(32) ^ u64::from(pattern);
+        folded.wrapping_mul(self.cache_multiplier)
+    }
+
+    /// [`cell_of`](Self::cell_of) once the first entry holds another pair (or none): the
+    /// second entry, then the map. Out of line, so that the hit in the first entry (nearly
+    /// every session) pays nothing for the second.
+    #[cold]
+    #[inline(never)]
+    fn cell_of_second(&mut self, tenant: u128, pattern: u16, hash: u64) -> u32 {
+        let entry = self.cache[second_slot(hash)];
+        if entry.holds(tenant, pattern) {
+            entry.cell
+        } else {
+            self.find_cell(tenant, pattern, hash)
         }
     }
 
     /// The index of the cell of `tenant` and `pattern`, creating the tenant's group and the
-    /// cell if new; caches it in `slot`.
+    /// cell if new; caches it in its first entry if that one is empty, else in its second
+    /// (`hash` is [`cache_hash`](Self::cache_hash)).
     #[cold]
     #[inline(never)]
-    fn find_cell(&mut self, tenant: u128, pattern: u16, slot: usize) -> u32 {
+    fn find_cell(&mut self, tenant: u128, pattern: u16, hash: u64) -> u32 {
         let t = match self.tenant_index.get(&tenant) {
             Some(&i) => i,
             None => {
@@ -394,6 +438,8 @@ impl Aggregation {
             }
             c => c,
         };
+        let first = first_slot(hash);
+        let slot = if self.cache[first].is_empty() { first } else { second_slot(hash) };
         self.cache[slot] = CacheEntry {
             tenant_lo: tenant as u64,
             tenant_hi: (tenant >> 64) as u64,
@@ -688,6 +734,33 @@ mod tests {
             (Some(3), Some(7), Some(6))
         );
         assert_eq!(agg.tenants().count(), 3);
+    }
+
+    /// Two pairs that share their first cache entry both stay cached once looked up: the
+    /// second takes its second entry instead of evicting the first (with one entry per pair,
+    /// they would evict each other and every session of both would go to the map).
+    #[test]
+    fn two_pairs_sharing_an_entry_both_hit_after_a_fill() {
+        let mut agg = Aggregation::sums_only();
+        let mut seen = HashMap::new();
+        let (a, b) = loop {
+            let key = tenant_key(TenantId::new());
+            let hash = agg.cache_hash(key, 3);
+            match seen.insert(first_slot(hash), (key, second_slot(hash))) {
+                Some((other, second)) if second != second_slot(hash) => break (other, key),
+                _ => {}
+            }
+        };
+        let (cell_a, cell_b) = (agg.cell_of(a, 3), agg.cell_of(b, 3));
+        assert_ne!(cell_a, cell_b);
+        // Without the map, a lookup that missed the cache would make a new tenant and cell.
+        agg.tenant_index.clear();
+        assert_eq!((agg.cell_of(a, 3), agg.cell_of(b, 3)), (cell_a, cell_b), "both hit");
+        assert_eq!((agg.cell_of(b, 3), agg.cell_of(a, 3)), (cell_b, cell_a), "both still hit");
+        assert_eq!(agg.cells.len(), 2);
+        // `drop_empty` (the pass had no session, so both tenants go) empties both entries.
+        agg.drop_empty();
+        assert!(agg.cache.iter().all(CacheEntry::is_empty));
     }
 
     #[test]

@@ -40,17 +40,15 @@ pub const OVERFLOW_FROM_US: u64 = 1 << MAX_EXP;
 /// The bucket a value falls in.
 #[inline]
 pub(crate) fn index_of(value: u64) -> usize {
-    if value < SUB_BUCKETS as u64 {
-        return value as usize;
-    }
-    // `value >= 8`, so `e >= 3` and the shift below is in `0..MAX_EXP - 3`.
-    let e = 63 - value.leading_zeros();
-    if e >= MAX_EXP {
-        return OVERFLOW;
-    }
+    // Without a branch: `e` is the top bit's position, at least `SUB_BUCKET_BITS` (the bit
+    // or-ed in, which changes nothing from `SUB_BUCKETS` on), `shift` how far a value of
+    // that power of two is scaled down to its sub-bucket; below 16 it is 0 and the value is
+    // its own index. From 2^MAX_EXP on the index only grows, so `min` maps all of those to
+    // the overflow bucket (and at 2^MAX_EXP itself the formula lands on it exactly).
+    let e = 63 - (value | SUB_BUCKETS as u64).leading_zeros();
     let shift = e - SUB_BUCKET_BITS;
-    // `value >> shift` is in `SUB_BUCKETS..2 * SUB_BUCKETS`.
-    shift as usize * SUB_BUCKETS + (value >> shift) as usize
+    // `shift <= 60` and `value >> shift < 16`: no overflow.
+    (shift as usize * SUB_BUCKETS + (value >> shift) as usize).min(OVERFLOW)
 }
 
 /// Inclusive `(lower, upper)` bounds of a bucket below the overflow bucket.
@@ -140,26 +138,32 @@ impl LatencyHistogram {
         self.sum = self.sum.saturating_add(value_us);
     }
 
-    /// Counts `value_us` in its bucket `index` (from [`index_of`]) without updating the extremes:
-    /// the caller promises to pass extremes covering the value to
-    /// [`include_extremes`](Self::include_extremes) before the histogram is read, cleared or
-    /// merged. (The aggregation keeps the overall histogram's extremes per batch and shares
-    /// one index computation between the overall, the tenant's and the pattern's histogram.)
+    /// Counts one value in its bucket `index` (from [`index_of`]) without updating the
+    /// extremes or the sum: the caller promises to pass extremes covering the value and the
+    /// value itself, in a sum, to [`include_batch`](Self::include_batch) before the histogram
+    /// is read, cleared or merged. (The aggregation keeps the overall histogram's extremes and
+    /// sum per batch, in registers, and shares one index computation between the overall, the
+    /// tenant's and the pattern's histogram.)
     #[inline]
-    pub(crate) fn count_in(&mut self, index: usize, value_us: u64) {
+    pub(crate) fn count_in(&mut self, index: usize) {
         let slot = &mut self.counts[index.min(OVERFLOW)];
         // Cannot wrap: a pass clears the histogram first and counts each of its sessions
         // once, and there are far fewer than 2^64 of those (no branch for saturation).
         *slot = slot.wrapping_add(1);
-        self.sum = self.sum.saturating_add(value_us);
     }
 
-    /// Widens the extremes to cover `min..=max` (nothing if `min > max`).
-    pub(crate) fn include_extremes(&mut self, min: u64, max: u64) {
+    /// Completes a batch of [`count_in`](Self::count_in): widens the extremes to cover
+    /// `min..=max` (nothing if `min > max`, an empty batch) and adds `sum`, the batch's values
+    /// summed exactly (a `u128` cannot overflow for fewer than 2^64 values), saturating: a
+    /// saturating sum of non-negative values does not depend on grouping, so this is the sum
+    /// [`record`](Self::record) would have kept.
+    #[inline]
+    pub(crate) fn include_batch(&mut self, min: u64, max: u64, sum: u128) {
         if min <= max {
             self.min = self.min.min(min);
             self.max = self.max.max(max);
         }
+        self.sum = self.sum.saturating_add(u64::try_from(sum).unwrap_or(u64::MAX));
     }
 
     /// The bucket indices in use (empty range when the histogram is).
@@ -306,8 +310,8 @@ mod tests {
         let mut a = LatencyHistogram::new();
         let mut b = LatencyHistogram::new();
         a.record(3);
-        a.count_in(index_of(40), 40);
-        a.include_extremes(40, 40);
+        a.count_in(index_of(40));
+        a.include_batch(40, 40, 40);
         b.record(1_000);
         a.merge(&b);
         assert_eq!((a.sum(), a.count()), (1_043, 3));
@@ -315,6 +319,44 @@ mod tests {
         assert_eq!(b.sum(), u64::MAX, "saturates");
         a.clear();
         assert_eq!(a.sum(), 0);
+    }
+
+    #[test]
+    fn a_batch_keeps_the_sum_record_keeps() {
+        let values = [7, u64::MAX - 5, 20, 0];
+        let mut recorded = LatencyHistogram::new();
+        let mut counted = LatencyHistogram::new();
+        counted.record(9);
+        recorded.record(9);
+        // Summed exactly, as a fold does (the batch's sum passes `u64::MAX`).
+        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u128);
+        for v in values {
+            recorded.record(v);
+            counted.count_in(index_of(v));
+            (min, max, sum) = (min.min(v), max.max(v), sum + u128::from(v));
+        }
+        counted.include_batch(min, max, sum);
+        counted.include_batch(u64::MAX, 0, 0); // an empty batch changes nothing
+        assert_eq!(counted.sum(), u64::MAX);
+        assert_eq!(format!("{counted:?}"), format!("{recorded:?}"));
+        assert_eq!(counted.sum(), recorded.sum());
+    }
+
+    #[test]
+    fn every_value_lands_in_the_bucket_that_bounds_it() {
+        let around_powers = (0..64).flat_map(|e| {
+            let p = 1u64 << e;
+            [p - 1, p, p + 1, p | (p >> 1), p.wrapping_mul(2).wrapping_sub(1)]
+        });
+        for v in (0..5_000).chain(around_powers).chain([u64::MAX]) {
+            let i = index_of(v);
+            if v >= OVERFLOW_FROM_US {
+                assert_eq!(i, OVERFLOW, "{v}");
+            } else {
+                let (lo, hi) = bounds_of(i);
+                assert!((lo..=hi).contains(&v), "{v} in bucket {i}: {lo}..={hi}");
+            }
+        }
     }
 
     #[test]
