@@ -303,14 +303,15 @@ impl EventBuffer {
         let mut slot = self.slot(ticket);
         // A pusher a whole ring ahead got here first (its event may even be drained): this
         // one is the older, and is dropped. Else an event not drained yet is overwritten.
-        let old = if slot.ticket > ticket {
-            Some(event)
-        } else {
-            slot.ticket = ticket;
-            slot.event.replace(event)
-        };
-        drop(slot);
-        drop(old); // outside the lock (a lost event is counted by `dropped`, from the tickets)
+        if slot.ticket > ticket {
+            drop(slot);
+            drop(event); // outside the lock (counted by `dropped`, from the tickets)
+            return;
+        }
+        slot.ticket = ticket;
+        // In place: the overwritten event (counted by `dropped`) is dropped where it lies,
+        // not moved out first (its slot lock is met only by the drain or a pusher a lap ahead).
+        slot.event = Some(event);
     }
 
     /// Takes the buffered events, oldest first; at most one buffer's worth, so a drain ends
