@@ -241,7 +241,9 @@ pub(crate) fn wall_ms(clock: &ClockHandle, reading: u64) -> u64 {
 /// is overwritten, and counted as dropped.
 ///
 /// Every event pushed is, exactly once, drained, counted in `dropped`, or still pending; each
-/// pusher's events drain in the order it pushed them. Proof: the loom model
+/// pusher's events drain in the order it pushed them. A push counts nothing: `dropped` is
+/// derived from the tickets (`pushed - drained - pending`, read under the drain lock), so a
+/// push is one `fetch_add` and a slot's lock, full ring or not. Proof: the loom model
 /// `src/event/tests/loom_events.rs` (two pushers and a drain, rings of one to three slots)
 /// and the four-thread test below.
 pub(crate) struct EventBuffer {
@@ -253,9 +255,8 @@ pub(crate) struct EventBuffer {
     tail: AtomicU64,
     /// The next ticket a drain takes (written under `drain`; read by `len`).
     head: AtomicU64,
-    /// Serialises drains.
-    drain: Mutex<()>,
-    dropped: AtomicU64,
+    /// Serialises drains; holds the number of events ever drained.
+    drain: Mutex<u64>,
 }
 
 /// A slot: the newest ticket that reached it and its event, unless drained (a slot starts
@@ -276,8 +277,7 @@ impl EventBuffer {
             mask: capacity.is_power_of_two().then(|| capacity - 1),
             tail: AtomicU64::new(0),
             head: AtomicU64::new(0),
-            drain: Mutex::new(()),
-            dropped: AtomicU64::new(0),
+            drain: Mutex::new(0),
         }
     }
 
@@ -303,26 +303,22 @@ impl EventBuffer {
         let mut slot = self.slot(ticket);
         // A pusher a whole ring ahead got here first (its event may even be drained): this
         // one is the older, and is dropped. Else an event not drained yet is overwritten.
-        let lost = slot.ticket > ticket || slot.event.is_some();
-        let old = if slot.ticket > ticket {
-            Some(event)
-        } else {
-            slot.ticket = ticket;
-            slot.event.replace(event)
-        };
-        drop(slot);
-        drop(old); // outside the lock
-        if lost {
-            // Relaxed: a statistic.
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if slot.ticket > ticket {
+            drop(slot);
+            drop(event); // outside the lock (counted by `dropped`, from the tickets)
+            return;
         }
+        slot.ticket = ticket;
+        // In place: the overwritten event (counted by `dropped`) is dropped where it lies,
+        // not moved out first (its slot lock is met only by the drain or a pusher a lap ahead).
+        slot.event = Some(event);
     }
 
     /// Takes the buffered events, oldest first; at most one buffer's worth, so a drain ends
     /// even while other threads keep pushing. It stops before an event whose pusher holds a
     /// ticket but has not written it yet (the next drain takes it).
     pub(crate) fn drain(&self) -> Vec<SessionEvent> {
-        let _drain = self.drain.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut drained = self.drain.lock().unwrap_or_else(PoisonError::into_inner);
         // Relaxed: the slots' locks carry the events; the counters only bound the walk.
         let tail = self.tail.load(Ordering::Relaxed);
         let head = self.head.load(Ordering::Relaxed);
@@ -341,6 +337,7 @@ impl EventBuffer {
         }
         // Relaxed: written under `drain`; `len` reads it as a statistic.
         self.head.store(next, Ordering::Relaxed);
+        *drained += out.len() as u64;
         out
     }
 
@@ -352,9 +349,21 @@ impl EventBuffer {
         tail.saturating_sub(head).min(self.slots.len() as u64) as usize
     }
 
+    /// Events lost to a full ring: `pushed - drained - pending`, that is every ticket below
+    /// `max(head, tail - capacity)` that no drain took. Under the drain lock `head` and the
+    /// drained count do not move, and every such ticket is lost for good: a drain passed it
+    /// (taking it, or finding its slot holding a newer ticket, which its pusher will find
+    /// too), or a newer ticket a whole ring ahead was handed out (no later drain starts
+    /// below `tail - capacity`, and whichever of the two reaches the slot first, the older
+    /// event loses). The figure never decreases: `tail` and `head` only grow, and a drain
+    /// adds to the drained count at most what it moves `head` past.
     pub(crate) fn dropped(&self) -> u64 {
-        // Relaxed: a statistic.
-        self.dropped.load(Ordering::Relaxed)
+        let drained = self.drain.lock().unwrap_or_else(PoisonError::into_inner);
+        // Relaxed: `head` is written under the lock held here; `tail` is a ticket count, and
+        // a stale one only leaves an event lost a moment ago still counted as pending.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        head.max(tail.saturating_sub(self.slots.len() as u64)) - *drained
     }
 }
 
@@ -441,8 +450,12 @@ mod tests {
                 })
                 .collect();
             let mut drained = Vec::new();
+            let mut dropped = 0;
             while !pushers.iter().all(|p| p.is_finished()) {
                 drained.extend(buffer.drain());
+                let now = buffer.dropped();
+                assert!(now >= dropped, "dropped went from {dropped} back to {now}");
+                dropped = now;
             }
             drained
         });

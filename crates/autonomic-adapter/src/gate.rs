@@ -37,6 +37,7 @@ use crossbeam_utils::CachePadded;
 
 pub(crate) use grant::Grant;
 pub(crate) use ledger::{ResourceLedger, capacity_units, units_for_request, units_to_amount};
+pub(crate) use permit::Executor;
 pub use permit::Permit;
 use permit::ShareClaim;
 pub(crate) use shares::{ShareIndex, ShareRefusal};

@@ -3,7 +3,7 @@
 //! session ends). Sharded mutexes, touched only when a decision is executed, a session is
 //! released, or history is read: never on the analysis path.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -40,7 +40,11 @@ impl Hasher for IdHasher {
 
 #[derive(Debug, Default)]
 struct Entry {
-    history: VecDeque<SessionDecision>,
+    /// The executed decisions: a ring of at most `history_cap`, filled by pushes, then
+    /// overwritten in place from `oldest` on (no move out of the decision it replaces).
+    history: Vec<SessionDecision>,
+    /// Where the oldest decision sits once the ring is full (0 until then).
+    oldest: usize,
     /// The session's grant; released (holding nothing) once the session ended.
     grant: Option<Arc<Grant>>,
 }
@@ -115,10 +119,14 @@ impl SessionStore {
                 vacant.insert(Entry::default())
             }
         };
-        if entry.history.len() >= self.history_cap {
-            entry.history.pop_front();
+        if entry.history.len() < self.history_cap {
+            entry.history.push(decision);
+        } else {
+            // Full: the newest overwrites the oldest in place, and the next one becomes oldest.
+            let oldest = entry.oldest;
+            entry.history[oldest] = decision;
+            entry.oldest = if oldest + 1 == entry.history.len() { 0 } else { oldest + 1 };
         }
-        entry.history.push_back(decision);
         let new_grant = grant.and_then(|grant| {
             let unjoined = match &entry.grant {
                 Some(live) => live.absorb(grant).err(),
@@ -169,7 +177,10 @@ impl SessionStore {
     pub(crate) fn history(&self, id: SessionId) -> Vec<SessionDecision> {
         self.shard(id)
             .get(&id)
-            .map(|entry| entry.history.iter().cloned().collect())
+            .map(|entry| {
+                let (newer, older) = entry.history.split_at(entry.oldest);
+                older.iter().chain(newer).cloned().collect()
+            })
             .unwrap_or_default()
     }
 
@@ -248,10 +259,11 @@ mod tests {
         let store = SessionStore::new(3, 10);
         for n in 0..7 {
             assert!(store.record(decision(1, n), None).tracked);
+            // Oldest first at every fill and every position of the ring's oldest.
+            let kept: Vec<u64> =
+                store.history(SessionId::from_raw(1)).iter().map(|d| d.timestamp_ms).collect();
+            assert_eq!(kept, (n.saturating_sub(2)..=n).collect::<Vec<_>>());
         }
-        let kept: Vec<u64> =
-            store.history(SessionId::from_raw(1)).iter().map(|d| d.timestamp_ms).collect();
-        assert_eq!(kept, vec![4, 5, 6]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use autonomic_core::{Lifecycle, SessionHandle, SessionId, TenantTag};
 
 use super::SessionAdapter;
 use crate::decision::AdmittedDecision;
-use crate::gate::{self, Grant};
+use crate::gate::{self, Executor, Grant};
 use crate::sync::Arc;
 use crate::{AdapterError, SessionAction, SessionEvent, SessionPolicy};
 
@@ -45,11 +45,11 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         if !decision.permit.is_from(&self.gate) {
             return Err(AdapterError::ForeignDecision { session: session_id });
         }
-        if !decision.permit.mark_executed() {
+        let Some(executor) = decision.permit.execute() else {
             return Err(AdapterError::AlreadyExecuted { session: session_id });
-        }
+        };
         // Whatever happens below, the slot goes back when this function returns.
-        let _slot = ReturnSlotOnExit(decision);
+        let slot = ReturnSlotOnExit(executor);
         if decision.action.kind().marks_adapted() {
             let adapted = handle
                 .erased()
@@ -57,12 +57,12 @@ impl<P: SessionPolicy> SessionAdapter<P> {
                 .map_err(|e| e.found)
                 .and_then(|active| active.mark_adapted().map_err(|e| e.found));
             if let Err(state) = adapted {
-                decision.permit.release_units();
+                slot.0.release_units();
                 tracing::debug!(%state, "session stopped running before execution");
                 return Err(AdapterError::SessionNotRunning { session: session_id, state });
             }
         }
-        let booking = self.sessions.record(decision.record.clone(), decision.permit.take_grant());
+        let booking = self.sessions.record(decision.record.clone(), slot.0.take_grant());
         if !booking.tracked {
             self.counters.untracked();
         }
@@ -107,10 +107,10 @@ fn release_at_end(session_id: SessionId, grant: &Arc<Grant>) {
 }
 
 /// Returns the decision's slot when execution ends, however it ends.
-struct ReturnSlotOnExit<'a>(&'a AdmittedDecision);
+struct ReturnSlotOnExit<'a>(Executor<'a>);
 
 impl Drop for ReturnSlotOnExit<'_> {
     fn drop(&mut self) {
-        self.0.permit.release_slot();
+        self.0.release_slot();
     }
 }

@@ -175,20 +175,76 @@ impl Permit {
 
     /// Marks the permit's decision executed; `true` the first time only.
     pub(crate) fn mark_executed(&self) -> bool {
-        // Relaxed: an RMW on one word, so exactly one caller sees the bit clear; the gate's
-        // counters, not this word, carry the synchronisation between holders.
-        self.word.fetch_or(EXECUTED, Ordering::Relaxed) & EXECUTED == 0
+        // Relaxed (all): a compare-and-swap on one word, so exactly one caller sets the bit;
+        // the gate's counters, not this word, carry the synchronisation between holders. A
+        // compare-and-swap, not a `fetch_or`: a loser writes nothing (a failed exchange is a
+        // read), so the winner's `Executor` may clear the slot and units with plain stores.
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word & EXECUTED != 0 {
+                return false;
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                word | EXECUTED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => word = seen,
+            }
+        }
     }
 
-    /// Returns the slot now; `false` if it was already returned.
+    /// Marks the permit's decision executed and, the first time only, hands the caller the
+    /// [`Executor`] that alone gives back the slot and the units from then on.
+    pub(crate) fn execute(&self) -> Option<Executor<'_>> {
+        self.mark_executed().then_some(Executor(self))
+    }
+
+    /// Returns the slot now; `false` if it was already returned. (Not while an [`Executor`]
+    /// of this permit lives: that one gives the parts back; this is for the drop and tests.)
     pub(crate) fn release_slot(&self) -> bool {
-        // Relaxed (both): the load only skips the RMW when the bit is already clear (it
-        // never comes back once cleared); the RMW on one word lets exactly one caller clear
-        // the bit and return the slot. The counter's own Release orders the holder's work.
-        if self.word.load(Ordering::Relaxed) & SLOT == 0 {
-            return false;
+        self.return_slot(self.take_bits(SLOT, Taking::Shared))
+    }
+
+    /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
+    /// is released or dropped; `None` if the permit holds none. (Execution takes them
+    /// through its [`Executor`].)
+    #[cfg(test)]
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        self.grant_units(self.take_bits(UNITS, Taking::Shared))
+    }
+
+    /// Returns the units to the ledger (and to the tenant's class) now; the units returned.
+    pub(crate) fn release_units(&self) -> u64 {
+        self.return_units(self.take_bits(UNITS, Taking::Shared))
+    }
+
+    /// Clears `bits` in the word; the word as it was (what it held of `bits` is the caller's,
+    /// the parts fixed at admission come with them).
+    fn take_bits(&self, bits: u64, taking: Taking) -> u64 {
+        // Relaxed (all): the load only skips the write when the bits are already clear (the
+        // slot and the units never come back once taken out). Shared: the RMW on one word
+        // lets exactly one caller receive them. Exclusive (an `Executor`): nobody else
+        // writes the word meanwhile (a losing `mark_executed` only reads it; `Drop` and the
+        // shared takers are not called while an executor borrows the permit), so a plain
+        // store loses nothing. The gate's counters, not this word, order the holder's work.
+        let word = self.word.load(Ordering::Relaxed);
+        if word & bits == 0 {
+            return word;
         }
-        let word = self.word.fetch_and(!SLOT, Ordering::Relaxed);
+        match taking {
+            Taking::Shared => self.word.fetch_and(!bits, Ordering::Relaxed),
+            Taking::Exclusive => {
+                self.word.store(word & !bits, Ordering::Relaxed);
+                word
+            }
+        }
+    }
+
+    /// Returns the slot `word` held (if it held it): `false` if there was none.
+    fn return_slot(&self, word: u64) -> bool {
         if word & SLOT == 0 {
             return false;
         }
@@ -206,10 +262,8 @@ impl Permit {
         released
     }
 
-    /// Moves the units out of the permit into a [`Grant`] that keeps them granted until it
-    /// is released or dropped; `None` if the permit holds none.
-    pub(crate) fn take_grant(&self) -> Option<Grant> {
-        let word = self.take_units();
+    /// The units `word` held, as a grant.
+    fn grant_units(&self, word: u64) -> Option<Grant> {
         let units = word & UNITS;
         (units > 0).then(|| {
             let share = self
@@ -221,31 +275,50 @@ impl Permit {
         })
     }
 
-    /// Returns the units to the ledger (and to the tenant's class) now; the units returned.
-    pub(crate) fn release_units(&self) -> u64 {
-        let word = self.take_units();
+    /// Returns the units `word` held; the units returned.
+    fn return_units(&self, word: u64) -> u64 {
         let units = word & UNITS;
         if units == 0 {
             return 0;
         }
-        // The global ledger first, as in `release_slot`.
+        // The global ledger first, as in `return_slot`.
         let released = self.gate.ledger.release(units);
         if let Some(index) = &self.share {
             index.release_units(class_of(word), units, borrowed_of(word));
         }
         if released { units } else { 0 }
     }
+}
 
-    /// Takes the units out of the word; the word as it was (its units are the caller's, the
-    /// parts fixed at admission come with them).
-    fn take_units(&self) -> u64 {
-        // Relaxed (both): as in `release_slot`; units are never added back once taken, and
-        // exactly one caller receives them.
-        let word = self.word.load(Ordering::Relaxed);
-        if word & UNITS == 0 {
-            return word;
-        }
-        self.word.fetch_and(!UNITS, Ordering::Relaxed)
+/// How [`Permit::take_bits`] writes the word.
+#[derive(Clone, Copy)]
+enum Taking {
+    /// Others may take from the word at the same time: an RMW.
+    Shared,
+    /// The caller is the permit's [`Executor`]: a load and a store.
+    Exclusive,
+}
+
+/// The winner of [`Permit::execute`]: while it lives, only it gives back the permit's slot
+/// and units (a second `execute` finds the decision executed, and the permit's own drop
+/// needs the permit, which this borrows), so it clears them with a plain store instead of
+/// an RMW: one RMW less per executed decision.
+pub(crate) struct Executor<'a>(&'a Permit);
+
+impl Executor<'_> {
+    /// As [`Permit::release_slot`].
+    pub(crate) fn release_slot(&self) -> bool {
+        self.0.return_slot(self.0.take_bits(SLOT, Taking::Exclusive))
+    }
+
+    /// As [`Permit::take_grant`].
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        self.0.grant_units(self.0.take_bits(UNITS, Taking::Exclusive))
+    }
+
+    /// As [`Permit::release_units`].
+    pub(crate) fn release_units(&self) -> u64 {
+        self.0.return_units(self.0.take_bits(UNITS, Taking::Exclusive))
     }
 }
 

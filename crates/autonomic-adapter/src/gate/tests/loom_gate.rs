@@ -136,7 +136,7 @@ fn a_shared_grant_is_returned_exactly_once() {
 }
 
 /// One permit (2 units) executed from two threads at once while a third reads it: exactly one
-/// `mark_executed` wins; the winner takes the units into a grant and returns the slot. The
+/// `execute` wins; the winner takes the units into a grant and returns the slot. The
 /// slot comes back once, the units once (by the grant), and the permit's drop, finding
 /// nothing held, returns nothing more.
 #[test]
@@ -148,12 +148,12 @@ fn an_executed_permit_returns_its_parts_once() {
             .map(|_| {
                 let permit = permit.clone();
                 thread::spawn(move || {
-                    if !permit.mark_executed() {
-                        return None;
-                    }
-                    let grant = permit.take_grant();
-                    assert!(permit.release_slot());
-                    assert!(!permit.release_slot());
+                    // As `SessionAdapter::execute`: the winner's `Executor` gives the parts
+                    // back with plain stores; the loser's failed compare-and-swap writes nothing.
+                    let executor = permit.execute()?;
+                    let grant = executor.take_grant();
+                    assert!(executor.release_slot());
+                    assert!(!executor.release_slot());
                     grant
                 })
             })
