@@ -175,11 +175,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_shedding_headroom(&self, slots: u64) -> u64 {
-        let previous = self.doctrine.replace(|now| now.with_shedding_headroom(slots));
-        if previous.shedding_headroom != slots {
-            tracing::info!(slots, previous = previous.shedding_headroom, "shedding headroom set");
-            self.feed.changed(crate::DoctrineChange::SheddingHeadroom);
-        }
+        // The same headroom again (a fleet member sets it at every renewal) swaps nothing.
+        let replaced = self.doctrine.replace_if(|now| {
+            (now.shedding_headroom != slots).then(|| now.with_shedding_headroom(slots))
+        });
+        let Some(previous) = replaced else { return slots };
+        tracing::info!(slots, previous = previous.shedding_headroom, "shedding headroom set");
+        self.feed.changed(crate::DoctrineChange::SheddingHeadroom);
         previous.shedding_headroom
     }
 
