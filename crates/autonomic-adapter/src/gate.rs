@@ -30,6 +30,7 @@ mod ledger;
 mod permit;
 mod shares;
 mod slots;
+mod source;
 
 use std::sync::Arc as StdArc;
 
@@ -42,6 +43,7 @@ pub use permit::Permit;
 use permit::ShareClaim;
 pub(crate) use shares::{ShareIndex, ShareRefusal};
 pub(crate) use slots::SlotCounter;
+use source::Source;
 
 use crate::sync::Arc;
 
@@ -152,7 +154,12 @@ impl Gate {
     /// class's slot and units (if `share`; see [`ShareIndex`]), then the global slot and
     /// units. Either everything is taken and held by the returned [`Permit`], or nothing
     /// (whatever was taken is given back, in reverse order).
+    ///
+    /// With tenant shares, everything is taken from the gate the share index was built for
+    /// (the adapter's, as `gate`), the one the permit gives it back to.
     pub(crate) fn admit_with(gate: &Arc<Gate>, ask: Ask<'_>) -> Result<Permit, GateRefusal> {
+        debug_assert!(ask.share.is_none_or(|(index, _)| Arc::ptr_eq(index.gate(), gate)));
+        let gate = ask.share.map_or(gate, |(index, _)| index.gate());
         gate.units_fit_a_permit(ask.units, ask.capacity)?;
         if let Some(bound) = ask.retry_bound {
             gate.retries
@@ -164,7 +171,15 @@ impl Gate {
             Some((index, class)) => Self::take_share(gate, ask, index, class).map(Some),
         };
         match taken {
-            Ok(share) => Ok(Permit::new(gate, ask.units, ask.retry_bound.is_some(), share)),
+            Ok(share) => {
+                // One reference count per permit: the index's (which holds the gate) or the
+                // gate's.
+                let source = match ask.share {
+                    Some((index, _)) => Source::Shares(index.clone()),
+                    None => Source::Gate(gate.clone()),
+                };
+                Ok(Permit::new(source, ask.units, ask.retry_bound.is_some(), share))
+            }
             Err(refusal) => {
                 if ask.retry_bound.is_some() {
                     gate.retries.release();
@@ -202,7 +217,7 @@ impl Gate {
     fn take_share(
         gate: &Gate,
         ask: Ask<'_>,
-        index: &StdArc<ShareIndex>,
+        index: &ShareIndex,
         class: usize,
     ) -> Result<ShareClaim, GateRefusal> {
         let borrowed_slot = index.take_slot(class).map_err(GateRefusal::TenantSlots)?;
@@ -218,7 +233,7 @@ impl Gate {
             index.release_slot(class, borrowed_slot);
             return Err(refusal);
         }
-        Ok(ShareClaim { index: index.clone(), class, borrowed_slot, borrowed_units })
+        Ok(ShareClaim { class, borrowed_slot, borrowed_units })
     }
 
     /// Rules 1 and 3: the global slot and units, or neither.

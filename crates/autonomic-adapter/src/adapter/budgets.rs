@@ -9,7 +9,8 @@ use autonomic_core::{ConfigError, GlobalQ, TenantId};
 use super::SessionAdapter;
 use super::analyse::Breach;
 use super::figures::Figures;
-use crate::gate::{self, GateRefusal, ShareIndex, ShareRefusal};
+use crate::gate::{self, Gate, GateRefusal, ShareIndex, ShareRefusal};
+use crate::sync;
 use crate::{ActionKind, Budgets, QRule, SessionPolicy, TenantHolding};
 
 /// The budgets in force and the share index built from them against the Q in force.
@@ -20,12 +21,19 @@ pub(crate) struct BudgetsInForce {
 }
 
 impl BudgetsInForce {
-    /// `budgets` (validated) against `q`, reusing the class counters of `previous`.
-    pub(crate) fn new(budgets: Budgets, q: &GlobalQ, previous: Option<&BudgetsInForce>) -> Self {
+    /// `budgets` (validated) against `q`, for `gate`, reusing the class counters of
+    /// `previous`.
+    pub(crate) fn new(
+        budgets: Budgets,
+        q: &GlobalQ,
+        previous: Option<&BudgetsInForce>,
+        gate: &sync::Arc<Gate>,
+    ) -> Self {
         let shares = budgets.tenant_shares.as_ref().map(|shares| {
             let previous = previous.and_then(|p| p.shares.as_deref());
             let capacity = gate::capacity_units(q.max_total_resources);
-            Arc::new(ShareIndex::new(shares, q.max_concurrent_adaptations, capacity, previous))
+            let (slots, index) = (q.max_concurrent_adaptations, previous);
+            Arc::new(ShareIndex::new(gate, shares, slots, capacity, index))
         });
         BudgetsInForce { budgets, shares }
     }
@@ -33,9 +41,9 @@ impl BudgetsInForce {
     /// The same budgets against `q` (the share index rebuilt against its caps, the class
     /// counters kept; nothing to rebuild without tenant shares).
     pub(crate) fn against(&self, q: &GlobalQ) -> Self {
-        match self.shares {
+        match &self.shares {
             None => self.clone(),
-            Some(_) => BudgetsInForce::new(self.budgets.clone(), q, Some(self)),
+            Some(index) => BudgetsInForce::new(self.budgets.clone(), q, Some(self), index.gate()),
         }
     }
 
@@ -116,7 +124,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     pub fn update_budgets(&self, budgets: Budgets) -> Result<Budgets, ConfigError> {
         budgets.validate()?;
         let previous = self.doctrine.replace(|now| {
-            let next = BudgetsInForce::new(budgets, &now.q, Some(&now.budgets));
+            let next = BudgetsInForce::new(budgets, &now.q, Some(&now.budgets), &self.gate);
             tracing::info!(budgets = ?next.budgets, "budgets updated");
             now.with_budgets(next)
         });

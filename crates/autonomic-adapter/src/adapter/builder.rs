@@ -101,7 +101,7 @@ impl<P: SessionPolicy> SessionAdapterBuilder<P> {
         Ok(SessionAdapter::from_parts(
             self.knowledge,
             self.config,
-            Doctrine::new(self.q, self.budgets),
+            (self.q, self.budgets),
             self.policy,
             self.feedback,
         ))
@@ -116,7 +116,7 @@ impl SessionAdapter<ThresholdPolicy> {
         Self::from_parts(
             knowledge,
             SessionAdapterConfig::default(),
-            Doctrine::new(GlobalQ::default(), Budgets::default()),
+            (GlobalQ::default(), Budgets::default()),
             ThresholdPolicy,
             FeedbackConfig::default(),
         )
@@ -147,10 +147,13 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     fn from_parts(
         knowledge: Arc<KnowledgeBase>,
         config: SessionAdapterConfig,
-        doctrine: Doctrine,
+        (q, budgets): (GlobalQ, Budgets),
         policy: P,
         feedback: FeedbackConfig,
     ) -> Self {
+        // The doctrine's share indexes are built for this gate (see `gate::ShareIndex`).
+        let gate = sync::Arc::new(Gate::new());
+        let doctrine = Doctrine::new(q, budgets, &gate);
         let feed = Feed::new(knowledge.with_current(|k| k.generation));
         let events = Arc::new(EventBuffer::new(config.event_capacity));
         SessionAdapter {
@@ -162,7 +165,7 @@ impl<P: SessionPolicy> SessionAdapter<P> {
             knowledge,
             doctrine,
             feed,
-            gate: sync::Arc::new(Gate::new()),
+            gate,
             counters: Counters::default(),
             config,
         }

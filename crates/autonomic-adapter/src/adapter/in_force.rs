@@ -12,7 +12,7 @@ use arc_swap::{ArcSwap, Guard};
 use autonomic_core::GlobalQ;
 
 use super::budgets::BudgetsInForce;
-use crate::gate;
+use crate::gate::{self, Gate};
 use crate::shadow::Shadow;
 
 /// One snapshot of the doctrine in force.
@@ -92,9 +92,9 @@ pub(crate) struct Doctrine {
 }
 
 impl Doctrine {
-    /// `q` and `budgets` (validated), no shadow.
-    pub(crate) fn new(q: GlobalQ, budgets: crate::Budgets) -> Self {
-        let budgets = BudgetsInForce::new(budgets, &q, None);
+    /// `q` and `budgets` (validated) for `gate`, no shadow.
+    pub(crate) fn new(q: GlobalQ, budgets: crate::Budgets, gate: &crate::sync::Arc<Gate>) -> Self {
+        let budgets = BudgetsInForce::new(budgets, &q, None, gate);
         Doctrine {
             current: ArcSwap::from_pointee(InForce::new(Arc::new(q), budgets, None)),
             writer: Mutex::new(()),

@@ -1,11 +1,9 @@
 //! [`Grant`]: resource units booked to a session, returned to the ledger exactly once.
 
 use std::fmt;
-use std::sync::Arc as StdArc;
 
-use super::Gate;
-use super::shares::ShareIndex;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use super::source::Source;
+use crate::sync::{AtomicU64, Ordering};
 
 /// The grant has been released: it holds nothing and takes nothing more.
 const RELEASED: u64 = 1 << 63;
@@ -14,43 +12,28 @@ const UNITS: u64 = (1 << 32) - 1;
 /// Of those, the units borrowed from the tenant pool (bits 32..63).
 const BORROWED_SHIFT: u32 = 32;
 
-/// The tenant class a grant's units were taken from (tenant shares on).
-#[derive(Debug)]
-pub(crate) struct GrantShare {
-    pub(super) index: StdArc<ShareIndex>,
-    pub(super) class: usize,
-}
-
-impl GrantShare {
-    fn same_class(&self, other: &GrantShare) -> bool {
-        StdArc::ptr_eq(&self.index, &other.index) && self.class == other.class
-    }
-}
-
 /// Resource units granted to one session, moved out of an executed decision's
 /// [`Permit`](super::Permit). The adapter shares it between its session store and the
 /// session's end hook (`SessionHandle::on_end`): whichever releases it first returns the
 /// units to the ledger, the other finds nothing left. Dropping it releases it (RAII).
 pub(crate) struct Grant {
-    gate: Arc<Gate>,
+    /// The gate (and the share index, tenant shares on) the units go back to.
+    source: Source,
+    /// The tenant class the units were taken from (tenant shares on; else zero).
+    class: usize,
     /// `RELEASED | borrowed << 32 | units`: one word, so a release returns both parts of
     /// what it finds, and an absorption adds both, atomically.
     word: AtomicU64,
-    share: Option<GrantShare>,
 }
 
 impl Grant {
-    /// A grant of `units` already reserved in `gate`'s ledger (and, with `share`, in its
-    /// tenant class, `borrowed` of them from the pool).
-    pub(super) fn new(
-        gate: &Arc<Gate>,
-        units: u64,
-        borrowed: u64,
-        share: Option<GrantShare>,
-    ) -> Self {
+    /// A grant of `units` already reserved in `source`'s ledger (and, with its share index,
+    /// in `class`, `borrowed` of them from the pool; without, both are zero).
+    pub(super) fn new(source: Source, class: usize, units: u64, borrowed: u64) -> Self {
         debug_assert!(units <= UNITS && borrowed <= units);
+        debug_assert!(source.shares().is_some() || (class, borrowed) == (0, 0));
         let word = (units & UNITS) | ((borrowed & UNITS) << BORROWED_SHIFT);
-        Grant { gate: gate.clone(), word: AtomicU64::new(word), share }
+        Grant { source, class, word: AtomicU64::new(word) }
     }
 
     /// Units held now (zero once released).
@@ -62,12 +45,7 @@ impl Grant {
     /// Moves `other`'s units into this grant (one grant per session, however many it was
     /// given), unless this one was released already: then `other` comes back unchanged.
     pub(crate) fn absorb(&self, other: Grant) -> Result<(), Grant> {
-        let same_class = match (&self.share, &other.share) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.same_class(b),
-            _ => false,
-        };
-        if !Arc::ptr_eq(&self.gate, &other.gate) || !same_class {
+        if !self.source.same_as(&other.source) || self.class != other.class {
             return Err(other);
         }
         // Relaxed: `other` is owned here, shared with no one.
@@ -98,9 +76,9 @@ impl Grant {
             return 0;
         }
         // The global ledger first, then the tenant class (see `Permit::release_slot`).
-        let released = self.gate.ledger.release(units);
-        if let Some(share) = &self.share {
-            share.index.release_units(share.class, units, word >> BORROWED_SHIFT & UNITS);
+        let released = self.source.gate().ledger.release(units);
+        if let Some(index) = self.source.shares() {
+            index.release_units(self.class, units, word >> BORROWED_SHIFT & UNITS);
         }
         if released { units } else { 0 }
     }

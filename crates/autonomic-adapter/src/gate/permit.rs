@@ -2,12 +2,10 @@
 
 use std::fmt;
 
-use std::sync::Arc as StdArc;
-
 use super::Gate;
-use super::grant::{Grant, GrantShare};
+use super::grant::Grant;
 use super::ledger::units_to_amount;
-use super::shares::ShareIndex;
+use super::source::Source;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The permit holds a slot.
@@ -30,11 +28,10 @@ const CLASS: u64 = (1 << 13) - 1;
 const _: () = assert!((crate::TenantShares::MAX_LISTED_TENANTS as u64) < CLASS);
 
 /// What a permit took from its tenant's class (when tenant shares are on; packed into the
-/// permit): returned by the
-/// same releases that return the global slot and units.
+/// permit, the index is its [`Source`]): returned by the same releases that return the
+/// global slot and units.
 #[derive(Debug)]
 pub(crate) struct ShareClaim {
-    pub(super) index: StdArc<ShareIndex>,
     pub(super) class: usize,
     /// The slot was borrowed from the pool.
     pub(super) borrowed_slot: bool,
@@ -101,39 +98,34 @@ pub(crate) struct ShareClaim {
 /// assert!(decision.permit().holds_slot()); // reading is fine
 /// ```
 pub struct Permit {
-    gate: Arc<Gate>,
+    /// The gate (and the share index, tenant shares on) the parts go back to.
+    source: Source,
     /// `SLOT | EXECUTED | RETRY | BORROWED_SLOT | class << 40 | borrowed << 20 | units`:
     /// the flags and the parts fixed at admission packed with the units, so the permit (and
     /// every decision) stays small.
     word: AtomicU64,
-    /// The share index the permit's class is in (tenant shares on).
-    share: Option<StdArc<ShareIndex>>,
 }
 
 impl Permit {
-    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it),
-    /// a retry token if `retry`, and what it took from its tenant's class.
-    pub(super) fn new(
-        gate: &Arc<Gate>,
-        units: u64,
-        retry: bool,
-        share: Option<ShareClaim>,
-    ) -> Self {
+    /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it) of
+    /// `source`, a retry token if `retry`, and what it took from its tenant's class (which
+    /// must come with a `source` holding the share index).
+    pub(super) fn new(source: Source, units: u64, retry: bool, share: Option<ShareClaim>) -> Self {
+        debug_assert_eq!(share.is_some(), source.shares().is_some());
         debug_assert!(units <= UNITS);
         let mut word = SLOT | (units & UNITS);
         if retry {
             word |= RETRY;
         }
-        let share = share.map(|claim| {
+        if let Some(claim) = share {
             debug_assert!(claim.class as u64 <= CLASS && claim.borrowed_units <= units);
             word |= ((claim.class as u64 & CLASS) << CLASS_SHIFT)
                 | ((claim.borrowed_units & UNITS) << BORROWED_SHIFT);
             if claim.borrowed_slot {
                 word |= BORROWED_SLOT;
             }
-            claim.index
-        });
-        Permit { gate: gate.clone(), word: AtomicU64::new(word), share }
+        }
+        Permit { source, word: AtomicU64::new(word) }
     }
 
     /// Whether the permit holds a retry token (a `RetryTask` decision under a retry budget,
@@ -170,7 +162,7 @@ impl Permit {
 
     /// Whether the permit came from `gate`.
     pub(crate) fn is_from(&self, gate: &Arc<Gate>) -> bool {
-        Arc::ptr_eq(&self.gate, gate)
+        Arc::ptr_eq(self.source.gate(), gate)
     }
 
     /// Marks the permit's decision executed; `true` the first time only.
@@ -252,12 +244,13 @@ impl Permit {
         // class's (and the pool's). Released the other way round, the pool could lend the
         // slot again while it still counts globally, and a class asking within its
         // guarantee could find the global cap full (the loom model finds that interleaving).
-        let released = self.gate.slots.release();
-        if let Some(index) = &self.share {
+        let gate = self.source.gate();
+        let released = gate.slots.release();
+        if let Some(index) = self.source.shares() {
             index.release_slot(class_of(word), word & BORROWED_SLOT != 0);
         }
         if word & RETRY != 0 {
-            self.gate.retries.release();
+            gate.retries.release();
         }
         released
     }
@@ -266,12 +259,8 @@ impl Permit {
     fn grant_units(&self, word: u64) -> Option<Grant> {
         let units = word & UNITS;
         (units > 0).then(|| {
-            let share = self
-                .share
-                .as_ref()
-                .map(|index| GrantShare { index: index.clone(), class: class_of(word) });
-            let borrowed = if share.is_some() { borrowed_of(word) } else { 0 };
-            Grant::new(&self.gate, units, borrowed, share)
+            // Without shares the class and borrowed bits are zero.
+            Grant::new(self.source.clone(), class_of(word), units, borrowed_of(word))
         })
     }
 
@@ -282,8 +271,8 @@ impl Permit {
             return 0;
         }
         // The global ledger first, as in `return_slot`.
-        let released = self.gate.ledger.release(units);
-        if let Some(index) = &self.share {
+        let released = self.source.gate().ledger.release(units);
+        if let Some(index) = self.source.shares() {
             index.release_units(class_of(word), units, borrowed_of(word));
         }
         if released { units } else { 0 }

@@ -44,8 +44,9 @@ use std::sync::Arc as StdArc;
 use autonomic_core::TenantId;
 use crossbeam_utils::CachePadded;
 
-use super::{ResourceLedger, SlotCounter};
+use super::{Gate, ResourceLedger, SlotCounter};
 use crate::TenantShares;
+use crate::sync::Arc;
 
 /// The counters of one class, or of the pool. Shared between the indexes that keep the class.
 #[derive(Debug)]
@@ -92,8 +93,14 @@ pub(crate) struct ShareClass {
 }
 
 /// The tenant shares in force for one Global Q: built once per swap, read lock-free.
+///
+/// It holds the gate it was built for, so a permit taken against it holds one reference
+/// count (the index's) for both, and returns its parts to this index's classes and pool
+/// however the shares were swapped since.
 #[derive(Debug)]
 pub(crate) struct ShareIndex {
+    /// The gate whose global counters the classes share.
+    gate: Arc<Gate>,
     /// The listed tenants, sorted; `classes[i]` is `tenants[i]`'s, the last is the default.
     tenants: Box<[TenantId]>,
     classes: Box<[ShareClass]>,
@@ -113,9 +120,10 @@ pub(crate) enum ShareRefusal {
 }
 
 impl ShareIndex {
-    /// The index of `shares` against caps of `max_slots` slots and `capacity` units, reusing
-    /// the counters of `previous` for the classes it keeps.
+    /// The index of `shares` for `gate`, against caps of `max_slots` slots and `capacity`
+    /// units, reusing the counters of `previous` for the classes it keeps.
     pub(crate) fn new(
+        gate: &Arc<Gate>,
         shares: &TenantShares,
         max_slots: u64,
         capacity: u64,
@@ -139,12 +147,19 @@ impl ShareIndex {
             listed.iter().map(|t| class(Some(t.tenant), t.share())).collect();
         classes.push(class(None, shares.default_class));
         ShareIndex {
+            gate: gate.clone(),
             tenants: listed.iter().map(|t| t.tenant).collect(),
             classes: classes.into_boxed_slice(),
             pool_slots: free.0,
             pool_units: free.1,
             pool: previous.map_or_else(|| StdArc::new(ShareCounters::new()), |p| p.pool.clone()),
         }
+    }
+
+    /// The gate the index was built for.
+    #[inline]
+    pub(crate) fn gate(&self) -> &Arc<Gate> {
+        &self.gate
     }
 
     /// The class `tenant` belongs to (its own if listed, else the default class): a binary
@@ -248,6 +263,10 @@ mod tests {
     use super::*;
     use crate::{Share, TenantShare};
 
+    fn gate() -> Arc<Gate> {
+        Arc::new(Gate::new())
+    }
+
     fn shares(listed: &[(u128, f64, f64)], default: (f64, f64)) -> TenantShares {
         let share = |g: f64, c: f64| Share {
             guaranteed_slots: g,
@@ -266,11 +285,17 @@ mod tests {
 
     #[test]
     fn guarantees_never_sum_above_the_cap_and_the_pool_is_the_rest() {
-        let index =
-            ShareIndex::new(&shares(&[(2, 0.3, 0.5), (1, 0.3, 1.0)], (0.4, 1.0)), 10, 1_000, None);
+        let index = ShareIndex::new(
+            &gate(),
+            &shares(&[(2, 0.3, 0.5), (1, 0.3, 1.0)], (0.4, 1.0)),
+            10,
+            1_000,
+            None,
+        );
         let g: u64 = index.classes().iter().map(|c| c.slots.guaranteed).sum();
         assert_eq!((g, index.pool_slots), (10, 0));
-        let index = ShareIndex::new(&shares(&[(1, 0.25, 0.5)], (0.25, 1.0)), 10, 1_000, None);
+        let index =
+            ShareIndex::new(&gate(), &shares(&[(1, 0.25, 0.5)], (0.25, 1.0)), 10, 1_000, None);
         assert_eq!(index.class(0).slots, Bounds { guaranteed: 2, ceiling: 5 });
         assert_eq!(index.class(1).slots, Bounds { guaranteed: 2, ceiling: 10 });
         assert_eq!((index.pool_slots, index.pool_units), (6, 500));
@@ -282,8 +307,13 @@ mod tests {
     #[test]
     fn borrowing_stops_at_the_pool_and_the_ceiling_and_guarantees_stay_free() {
         // 4 slots: A guaranteed 1 (ceiling 3), B guaranteed 1; pool 2.
-        let index =
-            ShareIndex::new(&shares(&[(1, 0.25, 0.75), (2, 0.25, 0.75)], (0.0, 0.0)), 4, 0, None);
+        let index = ShareIndex::new(
+            &gate(),
+            &shares(&[(1, 0.25, 0.75), (2, 0.25, 0.75)], (0.0, 0.0)),
+            4,
+            0,
+            None,
+        );
         let (a, b) = (0, 1);
         assert_eq!(index.take_slot(a), Ok(false)); // A's guarantee
         assert_eq!(index.take_slot(a), Ok(true)); // borrowed
@@ -298,7 +328,7 @@ mod tests {
 
     #[test]
     fn units_split_at_the_guarantee() {
-        let index = ShareIndex::new(&shares(&[(1, 0.5, 1.0)], (0.0, 1.0)), 0, 1_000, None);
+        let index = ShareIndex::new(&gate(), &shares(&[(1, 0.5, 1.0)], (0.0, 1.0)), 0, 1_000, None);
         assert_eq!(index.take_units(0, 400), Ok(0));
         assert_eq!(index.take_units(0, 300), Ok(200)); // 100 within the guarantee, 200 lent
         assert_eq!(index.take_units(1, 400), Err(ShareRefusal::Pool { borrowed: 600, pool: 500 }));
@@ -308,11 +338,17 @@ mod tests {
 
     #[test]
     fn a_new_index_keeps_the_counters_of_the_classes_it_keeps() {
-        let old =
-            ShareIndex::new(&shares(&[(1, 0.5, 1.0), (2, 0.1, 1.0)], (0.0, 1.0)), 10, 0, None);
+        let old = ShareIndex::new(
+            &gate(),
+            &shares(&[(1, 0.5, 1.0), (2, 0.1, 1.0)], (0.0, 1.0)),
+            10,
+            0,
+            None,
+        );
         old.take_slot(0).unwrap();
         old.take_slot(2).unwrap();
-        let new = ShareIndex::new(&shares(&[(1, 0.2, 1.0)], (0.0, 1.0)), 20, 0, Some(&old));
+        let new =
+            ShareIndex::new(&gate(), &shares(&[(1, 0.2, 1.0)], (0.0, 1.0)), 20, 0, Some(&old));
         assert_eq!(new.class(0).counters.slots_held(), 1);
         assert_eq!(new.class(1).counters.slots_held(), 1); // the default class
         assert_eq!(new.pool.slots_held(), 1); // the default class's slot was borrowed

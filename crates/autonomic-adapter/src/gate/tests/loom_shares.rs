@@ -18,13 +18,13 @@ const Y: TenantId = TenantId::from_u128(2);
 
 /// Two tenants on a cap of 2 slots and 4 units: X is guaranteed 1 slot and 2 units, Y none
 /// (ceiling the whole cap); the pool (nobody's guarantee) is 1 slot and 2 units.
-fn index() -> StdArc<ShareIndex> {
+fn index(gate: &Arc<Gate>) -> StdArc<ShareIndex> {
     let x = Share { guaranteed_slots: 0.5, guaranteed_resources: 0.5, ..Share::default() };
     let shares = TenantShares {
         tenants: vec![TenantShare::new(X, x), TenantShare::new(Y, Share::default())],
         default_class: Share { ceiling_slots: 0.0, ceiling_resources: 0.0, ..Share::default() },
     };
-    StdArc::new(ShareIndex::new(&shares, 2, 4, None))
+    StdArc::new(ShareIndex::new(gate, &shares, 2, 4, None))
 }
 
 /// Thread 0 (X, within its guarantee) and threads 1 and 2 (Y, flooding) admit at once, each
@@ -35,7 +35,7 @@ fn index() -> StdArc<ShareIndex> {
 fn guarantee_and_cap(units: u64) {
     loom::model(move || {
         let gate = Arc::new(Gate::new());
-        let index = index();
+        let index = index(&gate);
         let in_flight = Arc::new(AtomicU64::new(0));
         let y_in_flight = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..3)
