@@ -30,7 +30,6 @@ mod ledger;
 mod permit;
 mod shares;
 mod slots;
-mod source;
 
 use std::sync::Arc as StdArc;
 
@@ -43,8 +42,8 @@ pub use permit::Permit;
 use permit::ShareClaim;
 pub(crate) use shares::{ShareIndex, ShareRefusal};
 pub(crate) use slots::SlotCounter;
-use source::Source;
 
+#[cfg(test)]
 use crate::sync::Arc;
 
 /// What one admission asks of the gate.
@@ -58,8 +57,11 @@ pub(crate) struct Ask<'a> {
     pub(crate) units: u64,
     /// A retry token is needed, with this many allowed in flight.
     pub(crate) retry_bound: Option<u64>,
-    /// The tenant shares in force and the class of the asking session's tenant.
-    pub(crate) share: Option<(&'a StdArc<ShareIndex>, usize)>,
+    /// The share index in force (with tenant shares off, one without classes): its gate is
+    /// the one admitted against, and the permit holds it.
+    pub(crate) index: &'a StdArc<ShareIndex>,
+    /// The class of `index` of the asking session's tenant (tenant shares on).
+    pub(crate) class: Option<usize>,
 }
 
 /// Why [`Gate::admit`] refused.
@@ -146,39 +148,32 @@ impl Gate {
         capacity: u64,
         units: u64,
     ) -> Result<Permit, GateRefusal> {
-        let ask = Ask { max_slots, capacity, units, retry_bound: None, share: None };
-        Gate::admit_with(gate, ask)
+        let index = &StdArc::new(ShareIndex::without_shares(gate));
+        let ask = Ask { max_slots, capacity, units, retry_bound: None, index, class: None };
+        Gate::admit_with(ask)
     }
 
-    /// Takes what `ask` asks for, in order: a retry token (if `retry_bound`), the tenant
-    /// class's slot and units (if `share`; see [`ShareIndex`]), then the global slot and
-    /// units. Either everything is taken and held by the returned [`Permit`], or nothing
-    /// (whatever was taken is given back, in reverse order).
-    ///
-    /// With tenant shares, everything is taken from the gate the share index was built for
-    /// (the adapter's, as `gate`), the one the permit gives it back to.
-    pub(crate) fn admit_with(gate: &Arc<Gate>, ask: Ask<'_>) -> Result<Permit, GateRefusal> {
-        debug_assert!(ask.share.is_none_or(|(index, _)| Arc::ptr_eq(index.gate(), gate)));
-        let gate = ask.share.map_or(gate, |(index, _)| index.gate());
+    /// Takes what `ask` asks for from the gate of its share index, in order: a retry token
+    /// (if `retry_bound`), the tenant class's slot and units (if `class`; see
+    /// [`ShareIndex`]), then the global slot and units. Either everything is taken and held
+    /// by the returned [`Permit`], or nothing (whatever was taken is given back, in reverse
+    /// order).
+    pub(crate) fn admit_with(ask: Ask<'_>) -> Result<Permit, GateRefusal> {
+        let (index, gate) = (ask.index, ask.index.gate());
         gate.units_fit_a_permit(ask.units, ask.capacity)?;
         if let Some(bound) = ask.retry_bound {
             gate.retries
                 .try_acquire(bound)
                 .map_err(|in_flight| GateRefusal::Retries { in_flight, bound })?;
         }
-        let taken = match ask.share {
+        let taken = match ask.class {
             None => gate.take_global(ask).map(|()| None),
-            Some((index, class)) => Self::take_share(gate, ask, index, class).map(Some),
+            Some(class) => Self::take_share(gate, ask, index, class).map(Some),
         };
         match taken {
+            // One reference count per permit: the index's, which holds the gate.
             Ok(share) => {
-                // One reference count per permit: the index's (which holds the gate) or the
-                // gate's.
-                let source = match ask.share {
-                    Some((index, _)) => Source::Shares(index.clone()),
-                    None => Source::Gate(gate.clone()),
-                };
-                Ok(Permit::new(source, ask.units, ask.retry_bound.is_some(), share))
+                Ok(Permit::new(index.clone(), ask.units, ask.retry_bound.is_some(), share))
             }
             Err(refusal) => {
                 if ask.retry_bound.is_some() {

@@ -352,11 +352,12 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     ) -> Result<Permit, Breach> {
         let units = requested_units(action);
         let capacity = doctrine.capacity_units;
-        let (retry_bound, share) = doctrine.budgets.ask(figures, handle.tenant_id(), action.kind());
+        let (retry_bound, index, class) =
+            doctrine.budgets.ask(figures, handle.tenant_id(), action.kind());
         let max_slots =
             q.max_concurrent_adaptations.saturating_add(doctrine.headroom_for(action.kind()));
-        let ask = Ask { max_slots, capacity, units, retry_bound, share };
-        Gate::admit_with(&self.gate, ask).map_err(|refusal| capacity_breach(q, refusal))
+        let ask = Ask { max_slots, capacity, units, retry_bound, index, class };
+        Gate::admit_with(ask).map_err(|refusal| capacity_breach(q, refusal))
     }
 }
 

@@ -17,7 +17,9 @@ use crate::{ActionKind, Budgets, QRule, SessionPolicy, TenantHolding};
 #[derive(Debug, Clone)]
 pub(crate) struct BudgetsInForce {
     pub(crate) budgets: Budgets,
-    shares: Option<Arc<ShareIndex>>,
+    /// The tenant shares' index, or an index without classes when they are off: either
+    /// way what permits hold (it holds the gate).
+    index: Arc<ShareIndex>,
 }
 
 impl BudgetsInForce {
@@ -29,40 +31,41 @@ impl BudgetsInForce {
         previous: Option<&BudgetsInForce>,
         gate: &sync::Arc<Gate>,
     ) -> Self {
-        let shares = budgets.tenant_shares.as_ref().map(|shares| {
-            let previous = previous.and_then(|p| p.shares.as_deref());
-            let capacity = gate::capacity_units(q.max_total_resources);
-            let (slots, index) = (q.max_concurrent_adaptations, previous);
-            Arc::new(ShareIndex::new(gate, shares, slots, capacity, index))
-        });
-        BudgetsInForce { budgets, shares }
+        let index = match &budgets.tenant_shares {
+            None => ShareIndex::without_shares(gate),
+            Some(shares) => {
+                let previous = previous.map(|p| &*p.index);
+                let capacity = gate::capacity_units(q.max_total_resources);
+                ShareIndex::new(gate, shares, q.max_concurrent_adaptations, capacity, previous)
+            }
+        };
+        BudgetsInForce { budgets, index: Arc::new(index) }
     }
 
     /// The same budgets against `q` (the share index rebuilt against its caps, the class
     /// counters kept; nothing to rebuild without tenant shares).
     pub(crate) fn against(&self, q: &GlobalQ) -> Self {
-        match &self.shares {
+        match &self.budgets.tenant_shares {
             None => self.clone(),
-            Some(index) => BudgetsInForce::new(self.budgets.clone(), q, Some(self), index.gate()),
+            Some(_) => BudgetsInForce::new(self.budgets.clone(), q, Some(self), self.index.gate()),
         }
     }
 
     /// What an admission of `kind` for `tenant` asks beyond the global caps: a retry token
-    /// (with the retries allowed in flight, from the sessions running in `figures`) and the
-    /// tenant's class.
+    /// (with the retries allowed in flight, from the sessions running in `figures`), the share
+    /// index and the tenant's class in it (tenant shares on).
     #[inline]
     pub(super) fn ask(
         &self,
         figures: &Figures<'_>,
         tenant: TenantId,
         kind: ActionKind,
-    ) -> (Option<u64>, Option<(&Arc<ShareIndex>, usize)>) {
+    ) -> (Option<u64>, &Arc<ShareIndex>, Option<usize>) {
         let retry_bound = match (&self.budgets.retry_budget, kind) {
             (Some(budget), ActionKind::RetryTask) => Some(budget.allowed(figures.get().running)),
             _ => None,
         };
-        let share = self.shares.as_ref().map(|index| (index, index.class_of(tenant)));
-        (retry_bound, share)
+        (retry_bound, &self.index, self.index.class_for(tenant))
     }
 }
 
@@ -157,9 +160,10 @@ impl<P: SessionPolicy> SessionAdapter<P> {
     /// ```
     pub fn tenant_holdings(&self) -> Vec<TenantHolding> {
         let doctrine = self.doctrine.load();
-        let Some(index) = &doctrine.budgets.shares else { return Vec::new() };
         let amount = gate::units_to_amount;
-        index
+        doctrine
+            .budgets
+            .index
             .classes()
             .iter()
             .map(|class| TenantHolding {

@@ -1,9 +1,10 @@
 //! [`Grant`]: resource units booked to a session, returned to the ledger exactly once.
 
 use std::fmt;
+use std::sync::Arc as StdArc;
 
-use super::source::Source;
-use crate::sync::{AtomicU64, Ordering};
+use super::shares::ShareIndex;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The grant has been released: it holds nothing and takes nothing more.
 const RELEASED: u64 = 1 << 63;
@@ -17,23 +18,39 @@ const BORROWED_SHIFT: u32 = 32;
 /// session's end hook (`SessionHandle::on_end`): whichever releases it first returns the
 /// units to the ledger, the other finds nothing left. Dropping it releases it (RAII).
 pub(crate) struct Grant {
-    /// The gate (and the share index, tenant shares on) the units go back to.
-    source: Source,
-    /// The tenant class the units were taken from (tenant shares on; else zero).
-    class: usize,
+    /// The share index the units were admitted against, which holds the gate.
+    index: StdArc<ShareIndex>,
+    /// The tenant class of `index` the units were taken from (tenant shares on).
+    class: Option<usize>,
     /// `RELEASED | borrowed << 32 | units`: one word, so a release returns both parts of
     /// what it finds, and an absorption adds both, atomically.
     word: AtomicU64,
 }
 
 impl Grant {
-    /// A grant of `units` already reserved in `source`'s ledger (and, with its share index,
-    /// in `class`, `borrowed` of them from the pool; without, both are zero).
-    pub(super) fn new(source: Source, class: usize, units: u64, borrowed: u64) -> Self {
+    /// A grant of `units` already reserved in the ledger of `index`'s gate (and, with a
+    /// `class`, in that class of `index`, `borrowed` of them from the pool; without, none).
+    pub(super) fn new(
+        index: StdArc<ShareIndex>,
+        class: Option<usize>,
+        units: u64,
+        borrowed: u64,
+    ) -> Self {
         debug_assert!(units <= UNITS && borrowed <= units);
-        debug_assert!(source.shares().is_some() || (class, borrowed) == (0, 0));
+        debug_assert!(class.is_some() || borrowed == 0);
         let word = (units & UNITS) | ((borrowed & UNITS) << BORROWED_SHIFT);
-        Grant { source, class, word: AtomicU64::new(word) }
+        Grant { index, class, word: AtomicU64::new(word) }
+    }
+
+    /// Whether `other`'s units go back where this grant's do: the same gate and, with a
+    /// class, the same class of the same index.
+    fn same_place(&self, other: &Grant) -> bool {
+        let same_class = match (self.class, other.class) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b && StdArc::ptr_eq(&self.index, &other.index),
+            _ => false,
+        };
+        same_class && Arc::ptr_eq(self.index.gate(), other.index.gate())
     }
 
     /// Units held now (zero once released).
@@ -45,7 +62,7 @@ impl Grant {
     /// Moves `other`'s units into this grant (one grant per session, however many it was
     /// given), unless this one was released already: then `other` comes back unchanged.
     pub(crate) fn absorb(&self, other: Grant) -> Result<(), Grant> {
-        if !self.source.same_as(&other.source) || self.class != other.class {
+        if !self.same_place(&other) {
             return Err(other);
         }
         // Relaxed: `other` is owned here, shared with no one.
@@ -76,9 +93,9 @@ impl Grant {
             return 0;
         }
         // The global ledger first, then the tenant class (see `Permit::release_slot`).
-        let released = self.source.gate().ledger.release(units);
-        if let Some(index) = self.source.shares() {
-            index.release_units(self.class, units, word >> BORROWED_SHIFT & UNITS);
+        let released = self.index.gate().ledger.release(units);
+        if let Some(class) = self.class {
+            self.index.release_units(class, units, word >> BORROWED_SHIFT & UNITS);
         }
         if released { units } else { 0 }
     }

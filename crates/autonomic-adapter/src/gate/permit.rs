@@ -1,11 +1,12 @@
 //! [`Permit`]: what one admitted decision took from the gate, returned when it is dropped.
 
 use std::fmt;
+use std::sync::Arc as StdArc;
 
 use super::Gate;
 use super::grant::Grant;
 use super::ledger::units_to_amount;
-use super::source::Source;
+use super::shares::ShareIndex;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The permit holds a slot.
@@ -16,6 +17,8 @@ const EXECUTED: u64 = 1 << 62;
 pub(super) const RETRY: u64 = 1 << 61;
 /// The slot was borrowed from the tenant pool (fixed at admission).
 const BORROWED_SLOT: u64 = 1 << 60;
+/// The permit took from a tenant class of its index (tenant shares on; fixed at admission).
+const CLASSED: u64 = 1 << 59;
 /// Reserved units still held by the permit (20 bits: any capacity the ledger has, a million
 /// units, fits).
 pub(super) const UNITS: u64 = (1 << 20) - 1;
@@ -28,8 +31,8 @@ const CLASS: u64 = (1 << 13) - 1;
 const _: () = assert!((crate::TenantShares::MAX_LISTED_TENANTS as u64) < CLASS);
 
 /// What a permit took from its tenant's class (when tenant shares are on; packed into the
-/// permit, the index is its [`Source`]): returned by the same releases that return the
-/// global slot and units.
+/// permit, beside the index it holds): returned by the same releases that return the global
+/// slot and units.
 #[derive(Debug)]
 pub(crate) struct ShareClaim {
     pub(super) class: usize,
@@ -98,9 +101,11 @@ pub(crate) struct ShareClaim {
 /// assert!(decision.permit().holds_slot()); // reading is fine
 /// ```
 pub struct Permit {
-    /// The gate (and the share index, tenant shares on) the parts go back to.
-    source: Source,
-    /// `SLOT | EXECUTED | RETRY | BORROWED_SLOT | class << 40 | borrowed << 20 | units`:
+    /// The share index admitted against, which holds the gate: the one reference count the
+    /// permit holds; the parts go back to both.
+    index: StdArc<ShareIndex>,
+    /// `SLOT | EXECUTED | RETRY | BORROWED_SLOT | CLASSED | class << 40 | borrowed << 20 |
+    /// units`:
     /// the flags and the parts fixed at admission packed with the units, so the permit (and
     /// every decision) stays small.
     word: AtomicU64,
@@ -108,10 +113,14 @@ pub struct Permit {
 
 impl Permit {
     /// A permit holding a slot and `units` (which must fit [`UNITS`]; the gate checks it) of
-    /// `source`, a retry token if `retry`, and what it took from its tenant's class (which
-    /// must come with a `source` holding the share index).
-    pub(super) fn new(source: Source, units: u64, retry: bool, share: Option<ShareClaim>) -> Self {
-        debug_assert_eq!(share.is_some(), source.shares().is_some());
+    /// `index`'s gate, a retry token if `retry`, and what it took from its tenant's class of
+    /// `index`.
+    pub(super) fn new(
+        index: StdArc<ShareIndex>,
+        units: u64,
+        retry: bool,
+        share: Option<ShareClaim>,
+    ) -> Self {
         debug_assert!(units <= UNITS);
         let mut word = SLOT | (units & UNITS);
         if retry {
@@ -119,13 +128,14 @@ impl Permit {
         }
         if let Some(claim) = share {
             debug_assert!(claim.class as u64 <= CLASS && claim.borrowed_units <= units);
-            word |= ((claim.class as u64 & CLASS) << CLASS_SHIFT)
+            word |= CLASSED
+                | ((claim.class as u64 & CLASS) << CLASS_SHIFT)
                 | ((claim.borrowed_units & UNITS) << BORROWED_SHIFT);
             if claim.borrowed_slot {
                 word |= BORROWED_SLOT;
             }
         }
-        Permit { source, word: AtomicU64::new(word) }
+        Permit { index, word: AtomicU64::new(word) }
     }
 
     /// Whether the permit holds a retry token (a `RetryTask` decision under a retry budget,
@@ -162,7 +172,7 @@ impl Permit {
 
     /// Whether the permit came from `gate`.
     pub(crate) fn is_from(&self, gate: &Arc<Gate>) -> bool {
-        Arc::ptr_eq(self.source.gate(), gate)
+        Arc::ptr_eq(self.index.gate(), gate)
     }
 
     /// Marks the permit's decision executed; `true` the first time only.
@@ -244,10 +254,10 @@ impl Permit {
         // class's (and the pool's). Released the other way round, the pool could lend the
         // slot again while it still counts globally, and a class asking within its
         // guarantee could find the global cap full (the loom model finds that interleaving).
-        let gate = self.source.gate();
+        let gate = self.index.gate();
         let released = gate.slots.release();
-        if let Some(index) = self.source.shares() {
-            index.release_slot(class_of(word), word & BORROWED_SLOT != 0);
+        if word & CLASSED != 0 {
+            self.index.release_slot(class_of(word), word & BORROWED_SLOT != 0);
         }
         if word & RETRY != 0 {
             gate.retries.release();
@@ -259,8 +269,9 @@ impl Permit {
     fn grant_units(&self, word: u64) -> Option<Grant> {
         let units = word & UNITS;
         (units > 0).then(|| {
-            // Without shares the class and borrowed bits are zero.
-            Grant::new(self.source.clone(), class_of(word), units, borrowed_of(word))
+            let class = (word & CLASSED != 0).then(|| class_of(word));
+            // Without a class the borrowed bits are zero.
+            Grant::new(self.index.clone(), class, units, borrowed_of(word))
         })
     }
 
@@ -271,9 +282,9 @@ impl Permit {
             return 0;
         }
         // The global ledger first, as in `return_slot`.
-        let released = self.source.gate().ledger.release(units);
-        if let Some(index) = self.source.shares() {
-            index.release_units(class_of(word), units, borrowed_of(word));
+        let released = self.index.gate().ledger.release(units);
+        if word & CLASSED != 0 {
+            self.index.release_units(class_of(word), units, borrowed_of(word));
         }
         if released { units } else { 0 }
     }

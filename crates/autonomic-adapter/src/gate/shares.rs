@@ -96,7 +96,8 @@ pub(crate) struct ShareClass {
 ///
 /// It holds the gate it was built for, so a permit taken against it holds one reference
 /// count (the index's) for both, and returns its parts to this index's classes and pool
-/// however the shares were swapped since.
+/// however the shares were swapped since. With tenant shares off, the index has no classes
+/// ([`without_shares`](Self::without_shares)) and only carries the gate.
 #[derive(Debug)]
 pub(crate) struct ShareIndex {
     /// The gate whose global counters the classes share.
@@ -154,6 +155,24 @@ impl ShareIndex {
             pool_units: free.1,
             pool: previous.map_or_else(|| StdArc::new(ShareCounters::new()), |p| p.pool.clone()),
         }
+    }
+
+    /// The index of no tenant shares for `gate`: no classes, nothing to borrow.
+    pub(crate) fn without_shares(gate: &Arc<Gate>) -> Self {
+        ShareIndex {
+            gate: gate.clone(),
+            tenants: Box::default(),
+            classes: Box::default(),
+            pool_slots: 0,
+            pool_units: 0,
+            pool: StdArc::new(ShareCounters::new()),
+        }
+    }
+
+    /// The class `tenant` belongs to, if the index has classes (tenant shares on).
+    #[inline]
+    pub(crate) fn class_for(&self, tenant: TenantId) -> Option<usize> {
+        (!self.classes.is_empty()).then(|| self.class_of(tenant))
     }
 
     /// The gate the index was built for.

@@ -49,9 +49,10 @@ fn guarantee_and_cap(units: u64) {
                         capacity: 4,
                         units,
                         retry_bound: None,
-                        share: Some((&index, class)),
+                        index: &index,
+                        class: Some(class),
                     };
-                    let Ok(permit) = Gate::admit_with(&gate, ask) else {
+                    let Ok(permit) = Gate::admit_with(ask) else {
                         assert_ne!(i, 0, "a tenant within its guarantee was refused");
                         return;
                     };
@@ -103,19 +104,21 @@ fn loom_shares_slots_and_units() {
 fn loom_retry_tokens() {
     loom::model(|| {
         let gate = Arc::new(Gate::new());
+        let index = StdArc::new(ShareIndex::without_shares(&gate));
         let in_flight = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..3)
             .map(|_| {
-                let (gate, in_flight) = (gate.clone(), in_flight.clone());
+                let (index, in_flight) = (index.clone(), in_flight.clone());
                 thread::spawn(move || {
                     let ask = Ask {
                         max_slots: 3,
                         capacity: 0,
                         units: 0,
                         retry_bound: Some(2),
-                        share: None,
+                        index: &index,
+                        class: None,
                     };
-                    if let Ok(permit) = Gate::admit_with(&gate, ask) {
+                    if let Ok(permit) = Gate::admit_with(ask) {
                         // Relaxed: see above.
                         let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                         assert!(now <= 2, "{now} retries in flight with a budget of 2");
