@@ -192,6 +192,27 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
         self.inner.metrics.started_at_ns()
     }
 
+    /// [`mark_adapted`](SessionHandle::mark_adapted) through a handle of any type, the state
+    /// checked at run time: what `erased().into_active()?.mark_adapted()` does, without a
+    /// second handle (no reference count taken and dropped).
+    ///
+    /// Fails, counting nothing, unless the session is `Active` or `Adapted`.
+    ///
+    /// ```
+    /// use autonomic_core::{CaseId, SessionHandle, SessionState, TenantId};
+    /// let new = SessionHandle::new(CaseId::new(), TenantId::default_tenant());
+    /// assert_eq!(new.mark_adapted_if_running().unwrap_err().found, SessionState::Created);
+    /// let running = new.start()?;
+    /// running.erased().mark_adapted_if_running()?;
+    /// assert_eq!((running.state(), running.snapshot().adaptation_count), (SessionState::Adapted, 1));
+    /// # Ok::<(), autonomic_core::TransitionError>(())
+    /// ```
+    pub fn mark_adapted_if_running(&self) -> Result<(), TransitionError> {
+        self.transition(RUNNING, SessionState::Adapted)?;
+        self.inner.metrics.record_adaptation();
+        Ok(())
+    }
+
     /// As [`snapshot`](Self::snapshot), with the time supplied by the caller (one clock read
     /// for a whole pass over many sessions).
     pub fn snapshot_at(&self, now_nanos: u64) -> MetricsSnapshot {
@@ -554,9 +575,7 @@ impl<T: TenantTag> SessionHandle<T, Active> {
     ///
     /// Fails if another holder finished the session first; nothing is counted then.
     pub fn mark_adapted(&self) -> Result<(), TransitionError> {
-        self.transition(RUNNING, SessionState::Adapted)?;
-        self.inner.metrics.record_adaptation();
-        Ok(())
+        self.mark_adapted_if_running()
     }
 
     /// `Active | Adapted -> Completed`. Exactly one terminal transition wins.

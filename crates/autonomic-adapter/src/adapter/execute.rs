@@ -50,17 +50,12 @@ impl<P: SessionPolicy> SessionAdapter<P> {
         };
         // Whatever happens below, the slot goes back when this function returns.
         let slot = ReturnSlotOnExit(executor);
-        if decision.action.kind().marks_adapted() {
-            let adapted = handle
-                .erased()
-                .into_active()
-                .map_err(|e| e.found)
-                .and_then(|active| active.mark_adapted().map_err(|e| e.found));
-            if let Err(state) = adapted {
-                slot.0.release_units();
-                tracing::debug!(%state, "session stopped running before execution");
-                return Err(AdapterError::SessionNotRunning { session: session_id, state });
-            }
+        if decision.action.kind().marks_adapted()
+            && let Err(e) = handle.mark_adapted_if_running()
+        {
+            slot.0.release_units();
+            tracing::debug!(state = %e.found, "session stopped running before execution");
+            return Err(AdapterError::SessionNotRunning { session: session_id, state: e.found });
         }
         let booking = self.sessions.record(decision.record.clone(), slot.0.take_grant());
         if !booking.tracked {
