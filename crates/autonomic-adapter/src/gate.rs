@@ -316,6 +316,39 @@ mod tests {
         drop(held);
     }
 
+    /// A permit, and the grant its units become, hold one reference count: their share
+    /// index's (which holds the gate), with tenant shares on or off.
+    #[test]
+    fn a_permit_and_its_grant_hold_one_reference_count() {
+        let gate = Arc::new(Gate::new());
+        let shares = crate::TenantShares::default();
+        for index in
+            [ShareIndex::without_shares(&gate), ShareIndex::new(&gate, &shares, 4, 100, None)]
+        {
+            let index = StdArc::new(index);
+            let class = index.class_for(autonomic_core::TenantId::default_tenant());
+            let ask = Ask {
+                max_slots: 4,
+                capacity: 100,
+                units: 10,
+                retry_bound: None,
+                index: &index,
+                class,
+            };
+            let counts = || (Arc::strong_count(&gate), StdArc::strong_count(&index));
+            let before = counts();
+            let permit = Gate::admit_with(ask).unwrap();
+            assert_eq!(counts(), (before.0, before.1 + 1));
+            let grant = permit.take_grant().unwrap();
+            drop(permit);
+            assert_eq!(counts(), (before.0, before.1 + 1));
+            assert_eq!(grant.release(), 10);
+            drop(grant);
+            assert_eq!(counts(), before);
+            assert_eq!((gate.slots_in_use(), gate.units_granted()), (0, 0));
+        }
+    }
+
     /// Units that would spill into the permit's flag bits are refused, whatever capacity the
     /// caller passes, and the permit's flags stay what they were.
     #[test]

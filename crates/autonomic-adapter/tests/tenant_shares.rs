@@ -256,3 +256,27 @@ fn a_q_swap_keeps_holdings_and_rescales_the_shares() {
 fn held_slots(adapter: &SessionAdapter, tenant: TenantId) -> u64 {
     held(adapter, tenant).0
 }
+
+/// Decisions and grants hold the shares they were admitted against: with the shares turned
+/// off and on again while they are out, every slot and unit still comes back to the
+/// adapter's caps, and a grant taken with the shares off joins no class.
+#[test]
+fn shares_turned_off_and_on_while_decisions_and_grants_are_out_lose_nothing() {
+    let adapter = adapter();
+    let shares = adapter.budgets();
+    let (a, b) = (slow(A), retrying(B));
+    adapter.execute(&admitted(adapter.evaluate(&a).unwrap()), &a).unwrap(); // a grant of 0.3
+    let pending = admitted(adapter.evaluate(&b).unwrap()); // a slot
+    assert_eq!(held(&adapter, B).0, 1);
+    adapter.update_budgets(Budgets::default()).unwrap();
+    assert!(adapter.tenant_holdings().is_empty());
+    let c = slow(C);
+    adapter.execute(&admitted(adapter.evaluate(&c).unwrap()), &c).unwrap(); // 0.3, no class
+    adapter.update_budgets(shares).unwrap();
+    assert_eq!((adapter.active_adaptations(), held(&adapter, C)), (1, (0, 0.0)));
+    assert!((adapter.granted_resources() - 0.6).abs() < 1e-9);
+    drop(pending);
+    a.complete().unwrap();
+    c.complete().unwrap();
+    assert_eq!((adapter.active_adaptations(), adapter.granted_resources()), (0, 0.0));
+}
