@@ -446,6 +446,8 @@ mod tests {
                     .with_global_q(GlobalQ { max_failure_rate: f64::NAN, ..Default::default() }),
                 "max_failure_rate",
             ),
+            (d.clone().with_sweep_threads(SweepThreads::Exactly(0)), "sweep_threads"),
+            (d.clone().with_sweep_threads(SweepThreads::Exactly(17)), "sweep_threads"),
         ];
         for (config, field) in cases {
             assert_eq!(config.validate().unwrap_err().field(), Some(field), "{config:?}");
@@ -458,7 +460,15 @@ mod tests {
         assert!(d.clone().with_interval(RuntimeConfig::MIN_INTERVAL).validate().is_ok());
         assert!(d.clone().with_interval(RuntimeConfig::MAX_INTERVAL).validate().is_ok());
         assert!(d.clone().with_retention(Duration::ZERO).validate().is_ok());
-        assert!(d.with_retention(RuntimeConfig::MAX_RETENTION).validate().is_ok());
+        assert!(d.clone().with_retention(RuntimeConfig::MAX_RETENTION).validate().is_ok());
+        let most = SweepThreads::Exactly(SweepThreads::MAX);
+        assert!(d.clone().with_sweep_threads(most).validate().is_ok());
+        assert_eq!(
+            RuntimeConfig::from_json_str(&d.with_sweep_threads(most).to_json_string())
+                .unwrap()
+                .sweep_threads,
+            most
+        );
     }
 
     #[test]
