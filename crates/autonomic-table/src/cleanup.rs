@@ -13,6 +13,7 @@ use autonomic_core::{
 use crate::SessionTable;
 use crate::map::TenantHasher;
 use crate::slab::{Handle, Order, Pos};
+use crate::sync::in_parallel;
 use crate::table::Entry;
 
 impl SessionTable {
@@ -226,9 +227,6 @@ impl SessionTable {
     ) -> SweepReport {
         let retention = RetentionNs::of(retention);
         let count = parts.len();
-        let Some((first, rest)) = parts.split_first_mut() else {
-            return SweepReport::default();
-        };
         let sweep_part = |part: Range<usize>, state: &mut V| {
             self.sweep_part(
                 now_ns,
@@ -242,26 +240,21 @@ impl SessionTable {
                 &removed,
             )
         };
-        let report = {
+        let mut report = SweepReport::default();
+        {
             let _pause = self.pause_compaction();
             // Pinned from before the ranges are cut to after the last part ends.
             let (_pinned, slots) = self.all.pin();
             let range = |i: usize| part_start(slots, i, count)..part_start(slots, i + 1, count);
-            std::thread::scope(|scope| {
-                let others: Vec<_> = (1..)
-                    .zip(rest)
-                    .map(|(i, state)| scope.spawn(move || sweep_part(range(i), state)))
-                    .collect();
-                let mut report = sweep_part(range(0), first);
-                for other in others {
-                    let theirs =
-                        other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    report.visited += theirs.visited;
-                    report.removed += theirs.removed;
-                }
-                report
-            })
-        };
+            in_parallel(
+                parts,
+                |i, state| sweep_part(range(i), state),
+                |part| {
+                    report.visited += part.visited;
+                    report.removed += part.removed;
+                },
+            );
+        }
         if report.removed > 0 {
             self.compact_indexes();
         }
