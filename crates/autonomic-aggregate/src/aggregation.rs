@@ -222,7 +222,10 @@ pub struct Aggregation {
     coverage: Coverage,
     /// The other parts' states of a split pass ([`run_split`](Self::run_split)), kept from
     /// pass to pass like this one's (at most [`MAX_PARTS`](Self::MAX_PARTS) - 1).
-    helpers: Vec<Aggregation>,
+    /// Boxed: each part writes its own histogram and sums in place, so no two parts' states
+    /// share a cache line.
+    #[allow(clippy::vec_box)]
+    helpers: Vec<Box<Aggregation>>,
     /// Set while a pass runs. Still set at the start of the next one means the last pass
     /// did not finish (the source panicked): its half-folded state is discarded.
     in_pass: bool,
@@ -390,15 +393,17 @@ impl Aggregation {
         let mut helpers = std::mem::take(&mut self.helpers);
         helpers.truncate(parts - 1);
         while helpers.len() < parts - 1 {
-            helpers.push(Aggregation::with_group_histograms(self.per_group_histograms));
+            helpers.push(Box::new(Aggregation::with_group_histograms(self.per_group_histograms)));
         }
         for helper in &mut helpers {
             helper.slow_after_ns = self.slow_after_ns;
             helper.begin(now_ns);
         }
         {
-            let mut folds: Vec<PartFold<'_>> =
-                std::iter::once(&mut *self).chain(helpers.iter_mut()).map(PartFold::new).collect();
+            let mut folds: Vec<PartFold<'_>> = std::iter::once(&mut *self)
+                .chain(helpers.iter_mut().map(|helper| &mut **helper))
+                .map(PartFold::new)
+                .collect();
             source.for_each_reading_split(now_ns, &mut folds, |part, r| part.push(r));
             folds.iter_mut().for_each(PartFold::flush);
         }
@@ -756,7 +761,9 @@ impl Aggregation {
 /// One part of a pass being folded into an aggregation: sessions are read into a small
 /// batch on the stack and folded a batch at a time (the visit then only loads, so the cache
 /// misses of many sessions overlap, and the fold only touches the groups, which stay in
-/// cache).
+/// cache). Aligned to two cache lines: the parts of a split pass write their folds side by
+/// side in one vector, and one part's writes must not bounce another's lines.
+#[repr(align(128))]
 struct PartFold<'a> {
     agg: &'a mut Aggregation,
     batch: [Reading; READINGS_PER_FOLD],
