@@ -224,7 +224,7 @@ pub struct Aggregation {
     /// pass to pass like this one's (at most [`MAX_PARTS`](Self::MAX_PARTS) - 1).
     /// Boxed: each part writes its own histogram and sums in place, so no two parts' states
     /// share a cache line.
-    #[allow(clippy::vec_box)]
+    #[allow(clippy::vec_box)] // boxed on purpose: see above
     helpers: Vec<Box<Aggregation>>,
     /// Set while a pass runs. Still set at the start of the next one means the last pass
     /// did not finish (the source panicked): its half-folded state is discarded.
