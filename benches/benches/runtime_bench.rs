@@ -12,6 +12,10 @@
 //!   order the table visits them (what the table's visit adds is the difference);
 //! * `aggregate_pass` and `cleanup_scan`: the iteration's two passes alone.
 //!
+//! `run_once` splits its sweep over the cores (`SweepThreads::Auto`). Its split against one
+//! thread is `loop_cpu N 1` against `loop_cpu N 2` (wall and CPU time, each in a fresh process:
+//! a second table built in this one, after the first is freed, would be laid out differently).
+//!
 //! `concurrent_ops_1000`: 1000 tokio tasks on a 2-worker multi-thread runtime, each creating
 //! a session through the runtime, starting it, recording 10 tasks, analysing it and
 //! completing it (`healthy`: nothing to adapt; `all_adapt`: each has retried past

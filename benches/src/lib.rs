@@ -5,7 +5,9 @@ pub mod tower_requests;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use autonomic::{AutonomicRuntime, CaseId, ClockHandle, ManualClock, RuntimeConfig, TenantId};
+use autonomic::{
+    AutonomicRuntime, CaseId, ClockHandle, ManualClock, RuntimeConfig, SweepThreads, TenantId,
+};
 
 /// Runs `work(thread_index, iters)` on two threads started together and returns the mean of
 /// the two threads' own elapsed times, so thread start-up is not measured.
@@ -67,9 +69,18 @@ impl Rng {
 /// session and remove none (the steady state). `runtime_bench`'s loop rows and the
 /// instruction driver's `loop_per_session` use it.
 pub fn populated(n: usize) -> AutonomicRuntime {
+    populated_with(n, SweepThreads::Auto)
+}
+
+/// As [`populated`], with the loop's sweep run on `sweep` threads.
+pub fn populated_with(n: usize, sweep: SweepThreads) -> AutonomicRuntime {
     let clock = Arc::new(ManualClock::new());
     let runtime = AutonomicRuntime::builder()
-        .config(RuntimeConfig::default().with_retention(Duration::from_secs(3600)))
+        .config(
+            RuntimeConfig::default()
+                .with_retention(Duration::from_secs(3600))
+                .with_sweep_threads(sweep),
+        )
         .clock(ClockHandle::custom(clock))
         .build()
         .expect("valid configuration");

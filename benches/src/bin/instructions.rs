@@ -5,7 +5,9 @@
 //! `valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/instructions record_task 1000000`
 //!
 //! `loop_per_session` is one session's share of a loop iteration of the runtime (a table of
-//! 10,000 sessions, iterated N / 10,000 times).
+//! 10,000 sessions, iterated N / 10,000 times); `loop_per_session_split` the same with the
+//! sweep split in two parts (`SweepThreads::Exactly(2)`: callgrind runs threads one at a time,
+//! so it counts every part's instructions).
 //!
 //! `tower_bare`, `tower_per_request`, `tower_keyed`: one request (`poll_ready`, `call`, the
 //! response future polled once) through the bare service, through `SessionLayer::per_request`
@@ -27,11 +29,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use autonomic::SweepThreads;
 use autonomic_adapter::breaker::BreakerConfig;
 use autonomic_adapter::{
     Analysis, Budgets, RetryBudget, SessionAdapter, ShadowConfig, Share, TenantShare, TenantShares,
 };
-use autonomic_benches::{fleet, populated, tower_requests as req};
+use autonomic_benches::{fleet, populated, populated_with, tower_requests as req};
 use autonomic_core::{
     CaseId, ClockHandle, GlobalKnowledge, GlobalQ, KnowledgeBase, SessionHandle, TenantId,
     WindowCounts, WindowFigures, WindowGauges, WindowedKnowledge,
@@ -60,6 +63,12 @@ fn main() {
         // One session's share of a loop iteration: N / 10,000 iterations over 10,000 sessions.
         "loop_per_session" => {
             let runtime = populated(LOOP_SESSIONS as usize);
+            (0..(n / LOOP_SESSIONS).max(1)).for_each(|_| {
+                black_box(runtime.run_once());
+            });
+        }
+        "loop_per_session_split" => {
+            let runtime = populated_with(LOOP_SESSIONS as usize, SweepThreads::Exactly(2));
             (0..(n / LOOP_SESSIONS).max(1)).for_each(|_| {
                 black_box(runtime.run_once());
             });

@@ -6,10 +6,11 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use autonomic_core::{Coverage, TenantId};
+use autonomic_core::{Coverage, SessionReading, TenantId};
 
 use crate::histogram;
 use crate::metrics::{READINGS_PER_FOLD, Reading, Sums};
+use crate::source::SplitSource;
 use crate::{AggregatedMetrics, Cumulative, LatencyHistogram, SessionSource, WindowPass};
 
 /// Sums of one group of sessions (a tenant or a pattern), and its latency distribution if
@@ -219,6 +220,12 @@ pub struct Aggregation {
     taken_at_ns: u64,
     /// What the last pass's source covered.
     coverage: Coverage,
+    /// The other parts' states of a split pass ([`run_split`](Self::run_split)), kept from
+    /// pass to pass like this one's (at most [`MAX_PARTS`](Self::MAX_PARTS) - 1).
+    /// Boxed: each part writes its own histogram and sums in place, so no two parts' states
+    /// share a cache line.
+    #[allow(clippy::vec_box)] // boxed on purpose: see above
+    helpers: Vec<Box<Aggregation>>,
     /// Set while a pass runs. Still set at the start of the next one means the last pass
     /// did not finish (the source panicked): its half-folded state is discarded.
     in_pass: bool,
@@ -267,6 +274,7 @@ impl Aggregation {
             slow_cutoff_ns: 0,
             taken_at_ns: 0,
             coverage: Coverage::Selection,
+            helpers: Vec::new(),
             in_pass: false,
         }
     }
@@ -309,28 +317,142 @@ impl Aggregation {
     pub fn run<S: SessionSource + ?Sized>(&mut self, source: &S, now_ns: u64) -> AggregatedMetrics {
         self.begin(now_ns);
         self.coverage = source.coverage();
-        // Sessions are read into a small batch on the stack and folded a batch at a time: the
-        // visit then only loads (the cache misses of many sessions overlap), and the fold
-        // only touches the groups, which stay in cache.
-        let mut batch = [Reading::default(); READINGS_PER_FOLD];
-        let mut len = 0;
-        source.for_each_reading(now_ns, |r| {
-            let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
-            // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full. So
-            // masking with the (power of two) batch length changes nothing, and is one
-            // instruction where a bounds check or a `min` is two or three.
-            // The cell is found here, while the session's id words are at hand: the batch
-            // then carries a 4-byte index instead of a 16-byte id and a pattern.
-            let cell = self.cell_of(tenant_key(r.tenant_id), pattern);
-            batch[len & (READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
-            len += 1;
-            if len == READINGS_PER_FOLD {
-                self.fold(&batch);
-                len = 0;
-            }
-        });
-        self.fold(&batch[..len]);
+        let mut part = PartFold::new(self);
+        source.for_each_reading(now_ns, |r| part.push(r));
+        part.flush();
         self.finish()
+    }
+
+    /// As [`run`](Self::run), with the visit split into `parts` parts (at most
+    /// [`MAX_PARTS`](Self::MAX_PARTS)) that the source runs at once, one thread each
+    /// ([`SplitSource`]): each part folds its sessions into its own state (this aggregation's
+    /// for the first, a helper's, kept from pass to pass, for the others), and the parts are
+    /// merged once at the end, cell by cell, distributions included. The result, the
+    /// breakdowns and the window feed equal [`run`](Self::run)'s over the same sessions
+    /// exactly. `parts` of 0 or 1 is [`run`](Self::run).
+    ///
+    /// The work is [`run`](Self::run)'s plus the merge (O(cells) per extra part); the pass
+    /// takes about its share of that on as many cores. Memory: per extra part, a helper of the
+    /// size of this aggregation (bounded the same way, by the tenants live in its part);
+    /// helpers beyond the parts of the last pass are dropped.
+    ///
+    /// ```
+    /// use autonomic_aggregate::{Aggregation, SessionSource, SplitSource};
+    /// use autonomic_core::{CaseId, SessionHandle, SessionReading, TenantId, marker::AnyState};
+    ///
+    /// // Sessions in a vector, visited in contiguous slices, one thread per slice.
+    /// struct Split(Vec<SessionHandle<(), AnyState>>);
+    /// impl SessionSource for Split {
+    ///     type Tenant = ();
+    ///     type State = AnyState;
+    ///     fn for_each_session<F: FnMut(&SessionHandle<(), AnyState>)>(&self, f: F) {
+    ///         self.0.iter().for_each(f)
+    ///     }
+    /// }
+    /// impl SplitSource for Split {
+    ///     fn for_each_reading_split<V: Send>(
+    ///         &self,
+    ///         now_nanos: u64,
+    ///         parts: &mut [V],
+    ///         visit: impl Fn(&mut V, &SessionReading) + Sync,
+    ///     ) {
+    ///         let chunk = self.0.len().div_ceil(parts.len().max(1)).max(1);
+    ///         std::thread::scope(|scope| {
+    ///             for (state, sessions) in parts.iter_mut().zip(self.0.chunks(chunk)) {
+    ///                 let visit = &visit;
+    ///                 scope.spawn(move || {
+    ///                     sessions.iter().for_each(|h| visit(state, &h.reading_at(now_nanos)))
+    ///                 });
+    ///             }
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// let tenant = TenantId::new();
+    /// let sessions: Vec<_> = (0..100)
+    ///     .map(|i| SessionHandle::builder(CaseId::new(), tenant).pattern(i % 3).build().erased())
+    ///     .collect();
+    /// let source = Split(sessions);
+    /// let mut split = Aggregation::sums_only();
+    /// let mut single = Aggregation::sums_only();
+    /// assert_eq!(split.run_split(&source, 0, 3), single.run(&source, 0));
+    /// assert_eq!(split.pattern(1), single.pattern(1));
+    /// ```
+    pub fn run_split<S: SplitSource + ?Sized>(
+        &mut self,
+        source: &S,
+        now_ns: u64,
+        parts: usize,
+    ) -> AggregatedMetrics {
+        let parts = parts.min(Self::MAX_PARTS);
+        if parts <= 1 {
+            return self.run(source, now_ns);
+        }
+        self.begin(now_ns);
+        self.coverage = source.coverage();
+        let mut helpers = std::mem::take(&mut self.helpers);
+        helpers.truncate(parts - 1);
+        while helpers.len() < parts - 1 {
+            helpers.push(Box::new(Aggregation::with_group_histograms(self.per_group_histograms)));
+        }
+        for helper in &mut helpers {
+            helper.slow_after_ns = self.slow_after_ns;
+            helper.begin(now_ns);
+        }
+        {
+            let mut folds: Vec<PartFold<'_>> = std::iter::once(&mut *self)
+                .chain(helpers.iter_mut().map(|helper| &mut **helper))
+                .map(PartFold::new)
+                .collect();
+            source.for_each_reading_split(now_ns, &mut folds, |part, r| part.push(r));
+            folds.iter_mut().for_each(PartFold::flush);
+        }
+        for helper in &mut helpers {
+            self.absorb(helper);
+            // Drops the helper's tenants and cells that had no session in its part.
+            helper.finish();
+        }
+        self.helpers = helpers;
+        self.finish()
+    }
+
+    /// The most parts [`run_split`](Self::run_split) splits a pass into.
+    pub const MAX_PARTS: usize = 64;
+
+    /// Adds what `part` folded in this pass (its cells, and the distributions the fold
+    /// counted directly) to this aggregation's, before [`finish`](Self::finish) sums cells
+    /// into groups. Every sum and distribution is a sum over sessions, so the result does not
+    /// depend on which part read which session.
+    fn absorb(&mut self, part: &Aggregation) {
+        for c in &part.cells {
+            if c.sums.sessions() == 0 {
+                continue;
+            }
+            let tenant = tenant_key(part.tenants[c.tenant as usize].tenant);
+            let mine = self.cell_of(tenant, c.pattern);
+            self.cells[mine as usize].sums.merge(&c.sums);
+        }
+        self.histogram.merge(&part.histogram);
+        if !self.per_group_histograms {
+            return;
+        }
+        for t in &part.tenants {
+            let (Some(theirs), Some(&i)) =
+                (t.group.histogram.as_deref(), self.tenant_index.get(&tenant_key(t.tenant)))
+            else {
+                continue;
+            };
+            if let Some(mine) = self.tenants[i as usize].group.histogram.as_deref_mut() {
+                mine.merge(theirs);
+            }
+        }
+        for (mine, theirs) in self.patterns.iter_mut().zip(part.patterns.iter()) {
+            if let (Some(mine), Some(theirs)) =
+                (mine.histogram.as_deref_mut(), theirs.histogram.as_deref())
+            {
+                mine.merge(theirs);
+            }
+        }
     }
 
     fn fold(&mut self, readings: &[Reading]) {
@@ -633,6 +755,48 @@ impl Aggregation {
     pub fn unpatterned(&self) -> AggregatedMetrics {
         // Not a pattern: a selection of the sessions covered (those without one).
         self.patterns[UNPATTERNED].metrics(self.taken_at_ns, Coverage::Selection)
+    }
+}
+
+/// One part of a pass being folded into an aggregation: sessions are read into a small
+/// batch on the stack and folded a batch at a time (the visit then only loads, so the cache
+/// misses of many sessions overlap, and the fold only touches the groups, which stay in
+/// cache). Aligned to two cache lines: the parts of a split pass write their folds side by
+/// side in one vector, and one part's writes must not bounce another's lines.
+#[repr(align(128))]
+struct PartFold<'a> {
+    agg: &'a mut Aggregation,
+    batch: [Reading; READINGS_PER_FOLD],
+    len: usize,
+}
+
+impl<'a> PartFold<'a> {
+    fn new(agg: &'a mut Aggregation) -> Self {
+        PartFold { agg, batch: [Reading::default(); READINGS_PER_FOLD], len: 0 }
+    }
+
+    /// Adds one session's reading (folding the batch once full).
+    #[inline(always)]
+    fn push(&mut self, r: &SessionReading) {
+        let pattern = r.pattern.map_or(UNPATTERNED as u16, u16::from);
+        // `len < READINGS_PER_FOLD` always: the batch is folded as soon as it is full. So
+        // masking with the (power of two) batch length changes nothing, and is one
+        // instruction where a bounds check or a `min` is two or three.
+        // The cell is found here, while the session's id words are at hand: the batch
+        // then carries a 4-byte index instead of a 16-byte id and a pattern.
+        let cell = self.agg.cell_of(tenant_key(r.tenant_id), pattern);
+        self.batch[self.len & (READINGS_PER_FOLD - 1)] = Reading::new(&r.snapshot, cell);
+        self.len += 1;
+        if self.len == READINGS_PER_FOLD {
+            self.agg.fold(&self.batch);
+            self.len = 0;
+        }
+    }
+
+    /// Folds what is left in the batch.
+    fn flush(&mut self) {
+        let len = std::mem::take(&mut self.len);
+        self.agg.fold(&self.batch[..len]);
     }
 }
 

@@ -95,7 +95,7 @@ pub use aggregator::SessionAggregator;
 pub use breakdown::{Breakdown, PatternMetrics, TenantMetrics};
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::AggregatedMetrics;
-pub use source::SessionSource;
+pub use source::{SessionSource, SplitSource};
 pub use window::{
     Cumulative, Departures, WindowConfig, WindowMemory, WindowPass, WindowPeers, WindowTotals,
     Windows,

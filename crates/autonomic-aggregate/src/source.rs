@@ -74,6 +74,24 @@ pub trait SessionSource {
     }
 }
 
+/// A source whose visit can be split into parts that run at once, one thread each (a
+/// session table's sweep over several cores): what
+/// [`Aggregation::run_split`](crate::Aggregation::run_split) reads. See its example.
+pub trait SplitSource: SessionSource {
+    /// Calls `visit` once for each session, with a [`SessionReading`] of it taken at
+    /// `now_nanos` and the state of the one part that visits it (`&mut parts[i]`); the
+    /// `parts.len()` parts may run on as many threads at once. The sessions visited must be
+    /// those [`for_each_reading`](SessionSource::for_each_reading) would visit, each by one
+    /// part only (a live source: as there, sessions added or removed meanwhile may be
+    /// included or omitted, none twice).
+    fn for_each_reading_split<V: Send>(
+        &self,
+        now_nanos: u64,
+        parts: &mut [V],
+        visit: impl Fn(&mut V, &SessionReading) + Sync,
+    );
+}
+
 impl<T: TenantTag, S: Lifecycle> SessionSource for [SessionHandle<T, S>] {
     type Tenant = T;
     type State = S;

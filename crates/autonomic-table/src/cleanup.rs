@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use autonomic_core::{
@@ -12,6 +13,7 @@ use autonomic_core::{
 use crate::SessionTable;
 use crate::map::TenantHasher;
 use crate::slab::{Handle, Order, Pos};
+use crate::sync::in_parallel;
 use crate::table::Entry;
 
 impl SessionTable {
@@ -169,12 +171,125 @@ impl SessionTable {
         )
     }
 
+    /// As [`sweep_readings`](Self::sweep_readings), split into `parts.len()` parts that run at
+    /// once, one thread each (the calling thread runs the first, [`std::thread::scope`]
+    /// threads the others): each part visits a disjoint range of the all-sessions index, hands
+    /// each reading to `visit` with its own state (`&mut parts[i]`), removes its sessions that
+    /// ended at least `retention` ago, and hands their final readings to `removed`, with its
+    /// own state too. So a caller folds each part into its own state, with no sharing while
+    /// the parts run, and merges the states once this returns. An empty `parts` sweeps
+    /// nothing.
+    ///
+    /// The guarantees are [`sweep_readings`](Self::sweep_readings)': every session present for
+    /// the whole sweep is visited exactly once, by one part (the index is pinned for the whole
+    /// sweep, so nothing moves between the parts' ranges: removals only empty slots, and
+    /// compaction waits for the end); every removed session is removed and reported exactly
+    /// once (by the part that takes it out of the by-id map, as for two sweeps at once); every
+    /// index and count stays exact. The work and the CPU time are a single sweep's (plus a
+    /// thread start per extra part, tens of µs); the sweep takes about its share of the
+    /// parts' time on as many cores. A panic in a part is raised again here, after every part
+    /// has ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use autonomic_core::{CaseId, TenantId};
+    /// use autonomic_table::SessionTable;
+    ///
+    /// let table = SessionTable::new();
+    /// let mut keep = Vec::new();
+    /// for i in 0..100 {
+    ///     let h = table.create_session(CaseId::new(), TenantId::new()).start()?;
+    ///     if i % 4 == 0 { h.complete()?; } else { keep.push(h); }
+    /// }
+    /// let now = table.clock().now_nanos();
+    /// // Per part: sessions seen, sessions removed.
+    /// let mut parts = [(0, 0); 3];
+    /// let report = table.sweep_readings_split(
+    ///     now,
+    ///     Duration::ZERO,
+    ///     &mut parts,
+    ///     |(seen, _), _| *seen += 1,
+    ///     |(_, gone), _| *gone += 1,
+    /// );
+    /// assert_eq!((report.visited, report.removed), (100, 25));
+    /// assert_eq!(parts.iter().map(|p| p.0).sum::<usize>(), 100);
+    /// assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 25);
+    /// assert_eq!(table.total_sessions(), 75);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sweep_readings_split<V: Send>(
+        &self,
+        now_ns: u64,
+        retention: Duration,
+        parts: &mut [V],
+        visit: impl Fn(&mut V, &SessionReading) + Sync,
+        removed: impl Fn(&mut V, &SessionReading) + Sync,
+    ) -> SweepReport {
+        let retention = RetentionNs::of(retention);
+        let count = parts.len();
+        let sweep_part = |part: Range<usize>, state: &mut V| {
+            self.sweep_part(
+                now_ns,
+                part,
+                state,
+                |state, h| {
+                    let reading = h.reading_at(now_ns);
+                    visit(state, &reading);
+                    retention.ended_long_enough_ago(&reading.snapshot, now_ns)
+                },
+                &removed,
+            )
+        };
+        let mut report = SweepReport::default();
+        {
+            let _pause = self.pause_compaction();
+            // Pinned from before the ranges are cut to after the last part ends.
+            let (_pinned, slots) = self.all.pin();
+            let range = |i: usize| part_start(slots, i, count)..part_start(slots, i + 1, count);
+            in_parallel(
+                parts,
+                |i, state| sweep_part(range(i), state),
+                |part| {
+                    report.visited += part.visited;
+                    report.removed += part.removed;
+                },
+            );
+        }
+        if report.removed > 0 {
+            self.compact_indexes();
+        }
+        report
+    }
+
     /// The sweep itself: `leaves` visits a session and says whether it ended long enough ago.
     fn sweep_deciding(
         &self,
         now: u64,
         mut leaves: impl FnMut(&Handle) -> bool,
         mut removed: impl FnMut(&SessionReading),
+    ) -> SweepReport {
+        let report = {
+            // Removals during the pass leave the slabs' compaction to its end (most of what
+            // they would move is about to be removed too).
+            let _pause = self.pause_compaction();
+            self.sweep_part(now, 0..usize::MAX, &mut (), |_, h| leaves(h), |_, r| removed(r))
+        };
+        if report.removed > 0 {
+            self.compact_indexes();
+        }
+        report
+    }
+
+    /// One part of a sweep, over the all-sessions index's positions in `part` (compaction
+    /// held back by the caller): `leaves` visits a session and says whether it ended long
+    /// enough ago; both callbacks get the part's `state`.
+    fn sweep_part<V>(
+        &self,
+        now: u64,
+        part: Range<usize>,
+        state: &mut V,
+        mut leaves: impl FnMut(&mut V, &Handle) -> bool,
+        mut removed: impl FnMut(&mut V, &SessionReading),
     ) -> SweepReport {
         let mut visited = 0;
         let mut removal = Removal {
@@ -183,25 +298,15 @@ impl SessionTable {
             removed: 0,
             batch: Vec::new(),
             by_tenant: ByTenant::default(),
-            report: &mut removed,
         };
-        {
-            // Removals during the pass leave the slabs' compaction to its end (most of what
-            // they would move is about to be removed too).
-            let _pause = self.pause_compaction();
-            // Highest positions first, so removals mostly shorten the slab instead of holing
-            // it.
-            self.all.visit(Order::Down, |h| {
-                visited += 1;
-                if leaves(h) {
-                    removal.take(h);
-                }
-            });
-            removal.unindex();
-        }
-        if removal.removed > 0 {
-            self.compact_indexes();
-        }
+        // Highest positions first, so removals mostly shorten the slab instead of holing it.
+        self.all.visit_part(Order::Down, part, |h| {
+            visited += 1;
+            if leaves(state, h) {
+                removal.take(h, |r| removed(state, r));
+            }
+        });
+        removal.unindex();
         SweepReport { visited, removed: removal.removed }
     }
 
@@ -267,7 +372,7 @@ impl SessionTable {
 
 /// A sweep's removals. Kept out of the visiting closure: most sessions a sweep visits stay,
 /// and [`take`](Self::take) out of line leaves the visit of a staying session its registers.
-struct Removal<'t, R> {
+struct Removal<'t> {
     table: &'t SessionTable,
     /// The sweep's instant, for the final readings.
     now: u64,
@@ -281,23 +386,21 @@ struct Removal<'t, R> {
     /// one lock, one registry lookup and one random access per session. Its lists are reused
     /// from batch to batch.
     by_tenant: ByTenant,
-    /// Called with each removed session's final reading.
-    report: R,
 }
 
-impl<R: FnMut(&SessionReading)> Removal<'_, R> {
+impl Removal<'_> {
     /// Removes `h` (which ended long enough ago) from the by-id map, reports its final
-    /// reading, and unindexes a full batch.
+    /// reading to `report`, and unindexes a full batch.
     #[cold]
     #[inline(never)]
-    fn take(&mut self, h: &Handle) {
+    fn take(&mut self, h: &Handle, report: impl FnOnce(&SessionReading)) {
         let Some((entry, pattern)) = self.table.take_entry(&h.id(), |e| e.ptr_eq(h)) else {
             return;
         };
         self.removed += 1;
         // Read once the session has left the by-id map: nothing recorded through the table
         // can reach it after this reading.
-        (self.report)(&h.reading_at(self.now));
+        report(&h.reading_at(self.now));
         self.batch.push(Taken { entry, pattern });
         if self.batch.len() == ENTRIES_PER_UNINDEX {
             self.unindex();
@@ -361,6 +464,16 @@ pub struct SweepReport {
     pub visited: usize,
     /// Sessions removed (ended at least the retention ago).
     pub removed: usize,
+}
+
+/// Where part `i` of `parts` of a sweep over `slots` positions starts; the last part also
+/// takes any position past `slots` (sessions added during the sweep).
+fn part_start(slots: usize, i: usize, parts: usize) -> usize {
+    if i >= parts {
+        return usize::MAX;
+    }
+    // `slots` is below 2^32 (a slab's positions are `u32`s) and `i < parts`: no overflow.
+    slots.saturating_mul(i) / parts
 }
 
 /// Removed entries a cleanup pass unindexes at a time (positions in a batch fit a `u16`).

@@ -25,6 +25,7 @@
 //! in the slab throughout exactly once.
 
 use std::mem::ManuallyDrop;
+use std::ops::Range;
 
 use autonomic_core::{SessionHandle, SessionId, marker::AnyState};
 
@@ -212,7 +213,7 @@ impl Slots {
 /// its inserter's contract keeps one). That is what makes the visit's borrowed copies sound.
 /// The last visitor to leave empties the graveyard (after releasing the lock: dropping a
 /// handle may free its session).
-struct Visiting<'a>(&'a Slab);
+pub(crate) struct Visiting<'a>(&'a Slab);
 
 impl<'a> Visiting<'a> {
     fn enter(slab: &'a Slab) -> Self {
@@ -441,28 +442,57 @@ impl Slab {
             return;
         }
         // Fetching ahead pays only when the sessions do not fit in the caches.
-        self.visit_fetching(order, len >= FETCH_FROM_LEN, f);
+        self.visit_fetching(order, 0..usize::MAX, len >= FETCH_FROM_LEN, f);
     }
 
-    /// [`visit`](Self::visit), fetching each session's lines ahead of its callback if `fetch`.
-    fn visit_fetching(&self, order: Order, fetch: bool, mut f: impl FnMut(&Handle)) {
+    /// Pins the slab for as long as the guard lives (no compaction: every session that stays
+    /// in the slab stays at its position; see [`Visiting`]) and returns its slot count then:
+    /// what a split visit ([`visit_part`](Self::visit_part)) cuts into parts.
+    pub(crate) fn pin(&self) -> (Visiting<'_>, usize) {
+        let visiting = Visiting::enter(self);
+        let slots = lock_in_order(&self.inner, LockLevel::Slab).slots.len();
+        (visiting, slots)
+    }
+
+    /// As [`visit`](Self::visit), over the positions in `part` only (its end may lie past
+    /// the slab's). Under a [`pin`](Self::pin), visits of disjoint parts that together cover
+    /// `0..usize::MAX` see every session that stays in the slab throughout exactly once
+    /// between them, whichever threads run them: nothing moves while the slab is pinned.
+    pub(crate) fn visit_part(&self, order: Order, part: Range<usize>, f: impl FnMut(&Handle)) {
+        let len = self.len();
+        if len == 0 {
+            return;
+        }
+        self.visit_fetching(order, part, len >= FETCH_FROM_LEN, f);
+    }
+
+    /// [`visit`](Self::visit) of the positions in `part`, fetching each session's lines
+    /// ahead of its callback if `fetch`.
+    fn visit_fetching(
+        &self,
+        order: Order,
+        part: Range<usize>,
+        fetch: bool,
+        mut f: impl FnMut(&Handle),
+    ) {
         let _visiting = Visiting::enter(self);
         let mut batch: [Option<ManuallyDrop<Handle>>; HANDLES_PER_LOCK] =
             std::array::from_fn(|_| None);
         // The next position to read (Up), or one past it (Down).
         let mut cursor = match order {
-            Order::Up => 0,
-            Order::Down => usize::MAX,
+            Order::Up => part.start,
+            Order::Down => part.end,
         };
         loop {
             let mut n = 0;
             let done = {
                 let s = lock_in_order(&self.inner, LockLevel::Slab);
+                let end = s.slots.len().min(part.end);
                 loop {
                     let i = match order {
-                        Order::Up if cursor < s.slots.len() => cursor,
-                        Order::Down if cursor.min(s.slots.len()) > 0 => {
-                            cursor = cursor.min(s.slots.len()) - 1;
+                        Order::Up if cursor < end => cursor,
+                        Order::Down if cursor.min(end) > part.start => {
+                            cursor = cursor.min(end) - 1;
                             cursor
                         }
                         _ => break true,
@@ -784,12 +814,48 @@ mod tests {
             let ids: Vec<SessionId> = hs.iter().map(Handle::id).collect();
             for fetch in [false, true] {
                 let mut up = Vec::new();
-                slab.visit_fetching(Order::Up, fetch, |h| up.push(h.id()));
+                slab.visit_fetching(Order::Up, 0..usize::MAX, fetch, |h| up.push(h.id()));
                 assert_eq!(up, ids, "{size} sessions, up, fetching {fetch}");
                 let mut down = Vec::new();
-                slab.visit_fetching(Order::Down, fetch, |h| down.push(h.id()));
+                slab.visit_fetching(Order::Down, 0..usize::MAX, fetch, |h| down.push(h.id()));
                 down.reverse();
                 assert_eq!(down, ids, "{size} sessions, down, fetching {fetch}");
+            }
+        }
+    }
+
+    /// Parts that tile the positions (the last one open-ended) see every session once
+    /// between them, in either order, with holes and whatever the cut points.
+    #[test]
+    fn visits_of_parts_see_each_session_once_between_them() {
+        let slab = Slab::new();
+        let hs: Vec<Handle> = (0..300).map(|_| handle()).collect();
+        let pos: Vec<Pos> = hs.iter().map(|h| put(&slab, h)).collect();
+        // Holes, including at the cut points below.
+        for i in [0, 1, 63, 64, 100, 150, 299] {
+            slab.remove(pos[i], &hs[i], true, |_, _, _| false);
+        }
+        let mut expected: Vec<SessionId> = hs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![0, 1, 63, 64, 100, 150, 299].contains(i))
+            .map(|(_, h)| h.id())
+            .collect();
+        expected.sort();
+        let (_pinned, slots) = slab.pin();
+        for cuts in [
+            vec![0, usize::MAX],
+            vec![0, 100, usize::MAX],
+            vec![0, 1, 64, 150, 290, usize::MAX],
+            vec![0, 0, 500, usize::MAX],
+        ] {
+            for order in [Order::Up, Order::Down] {
+                let mut seen = Vec::new();
+                for part in cuts.windows(2) {
+                    slab.visit_part(order, part[0]..part[1], |h| seen.push(h.id()));
+                }
+                seen.sort();
+                assert_eq!(seen, expected, "cuts {cuts:?} of {slots} slots");
             }
         }
     }

@@ -354,3 +354,82 @@ fn visit_racing_the_removal_of_the_last_reference() {
         assert!(!alive(), "freed once the visit ended");
     });
 }
+
+/// A sweep split in two parts (the all-sessions index pinned, its positions cut in two)
+/// while another thread removes one session and creates another: the session present
+/// throughout is visited once, the ended one is removed and reported once, nothing is
+/// visited twice, and the counts stay exact.
+#[test]
+fn split_sweep_racing_a_removal_and_a_creation() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(3);
+        let ended = table.create_session(CaseId::new(), tenant).start().unwrap();
+        let staying = table.create_session(CaseId::new(), tenant).start().unwrap();
+        let leaving = table.create_session(CaseId::new(), tenant).start().unwrap();
+        let (ended, staying_id, leaving_id) =
+            (ended.complete().unwrap().id(), staying.id(), leaving.id());
+
+        let t = table.clone();
+        let churn = thread::spawn(move || {
+            drop(t.remove(&leaving_id).unwrap());
+            t.create_session(CaseId::new(), tenant).start().unwrap()
+        });
+        let mut parts = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+        let report = table.sweep_readings_split(
+            0,
+            Duration::ZERO,
+            &mut parts,
+            |(seen, _), r| seen.push(r.id),
+            |(_, gone), r| gone.push(r.id),
+        );
+        let created = churn.join().unwrap();
+
+        let seen: Vec<_> = parts.iter().flat_map(|(s, _)| s.iter().copied()).collect();
+        let gone: Vec<_> = parts.iter().flat_map(|(_, g)| g.iter().copied()).collect();
+        assert_eq!(seen.iter().filter(|id| **id == staying_id).count(), 1, "{seen:?}");
+        assert_eq!(gone, vec![ended]);
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "visited twice: {seen:?}");
+        assert_eq!((report.visited, report.removed), (seen.len(), 1));
+        assert!(table.contains(&staying_id) && table.contains(&created.id()));
+        assert_eq!(table.total_sessions(), 2);
+        assert_eq!(table.tenant_session_count(tenant), 2);
+        drop(staying);
+    });
+}
+
+/// Two sweeps at once (what the parts of a split sweep are to each other: each takes
+/// sessions out of the by-id map and unindexes its own batches): each ended session is
+/// removed and reported by exactly one of them, the running one stays, the counts are exact.
+#[test]
+fn two_sweeps_at_once_remove_each_session_once() {
+    model(|| {
+        let table = Arc::new(table());
+        let tenant = TenantId::from_u128(4);
+        let running = table.create_session(CaseId::new(), tenant).with_pattern(2).start().unwrap();
+        for _ in 0..2 {
+            let h = table.create_session(CaseId::new(), tenant).with_pattern(2).start().unwrap();
+            drop(h.complete().unwrap());
+        }
+        let sweep = |t: &SessionTable| {
+            let mut gone = Vec::new();
+            t.cleanup_terminal_sessions_with(Duration::ZERO, |id| gone.push(id));
+            gone
+        };
+        let t = table.clone();
+        let other = thread::spawn(move || sweep(&t));
+        let mut gone = sweep(&table);
+        gone.extend(other.join().unwrap());
+
+        gone.sort();
+        gone.dedup();
+        assert_eq!(gone.len(), 2);
+        assert!(!gone.contains(&running.id()));
+        assert_eq!(table.total_sessions(), 1);
+        assert_eq!(table.tenant_session_count(tenant), 1);
+        assert_eq!(table.pattern_session_count(2), 1);
+    });
+}

@@ -272,3 +272,83 @@ fn compaction_under_concurrent_removal_keeps_positions_exact() {
         assert!(table.contains(&h.id()));
     }
 }
+
+/// A sweep split in 1 to 4 parts while another thread creates, finishes and removes sessions:
+/// every session present for the whole sweep is visited once, by one part; every session
+/// that ended is removed and reported once; no session is visited or reported twice; the
+/// indexes agree afterwards.
+#[test]
+fn split_sweeps_under_churn_visit_and_remove_each_session_once() {
+    for parts in 1..=4usize {
+        let table = SessionTable::new();
+        let tenants: Vec<TenantId> = (0..6).map(|_| TenantId::new()).collect();
+        let mut rng = Rng(0x5EED ^ parts as u64);
+        let (mut staying, mut ending, mut keep) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+        for i in 0..20_000u64 {
+            let tenant = tenants[rng.below(tenants.len() as u64) as usize];
+            let h = table
+                .create_session(CaseId::new(), tenant)
+                .with_pattern(rng.below(5) as u8)
+                .start()
+                .expect("fresh");
+            if i % 3 == 0 {
+                ending.insert(h.id());
+                h.complete().expect("running");
+            } else {
+                staying.insert(h.id());
+                keep.push(h);
+            }
+        }
+        // Holes spread through the positions (removed before the sweep).
+        for h in keep.drain(..).step_by(7).collect::<Vec<_>>() {
+            staying.remove(&h.id());
+            table.remove(&h.id()).expect("in the table");
+        }
+        let stop = AtomicUsize::new(0);
+        let mut states = vec![(Vec::new(), Vec::new()); parts];
+        let report = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut rng = Rng(0xC0FFEE);
+                while stop.load(Ordering::Relaxed) == 0 {
+                    let tenant = tenants[rng.below(tenants.len() as u64) as usize];
+                    let h = table.create_session(CaseId::new(), tenant).start().expect("fresh");
+                    match rng.below(3) {
+                        0 => drop(h.complete()),
+                        1 => drop(table.remove(&h.id())),
+                        _ => {}
+                    }
+                }
+            });
+            let report = table.sweep_readings_split(
+                table.clock().now_nanos(),
+                Duration::ZERO,
+                &mut states,
+                |(seen, _), r| seen.push(r.id),
+                |(_, gone), r| gone.push(r.id),
+            );
+            stop.store(1, Ordering::Relaxed);
+            report
+        });
+        let mut seen = BTreeSet::new();
+        let mut gone = BTreeSet::new();
+        for (part_seen, part_gone) in &states {
+            for id in part_seen {
+                assert!(seen.insert(*id), "{id} visited twice ({parts} parts)");
+            }
+            for id in part_gone {
+                assert!(gone.insert(*id), "{id} removed twice ({parts} parts)");
+            }
+        }
+        assert_eq!((report.visited, report.removed), (seen.len(), gone.len()));
+        assert!(staying.is_subset(&seen), "a staying session was missed ({parts} parts)");
+        assert!(ending.is_subset(&gone), "an ended session was not removed ({parts} parts)");
+        assert!(gone.is_subset(&seen));
+        for id in &staying {
+            assert!(table.contains(id));
+        }
+        for id in &gone {
+            assert!(!table.contains(id));
+        }
+        assert_consistent(&table);
+    }
+}

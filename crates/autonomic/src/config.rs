@@ -29,6 +29,9 @@ use serde::{Deserialize, Serialize};
 /// * `budgets`: the budgets below Q, tenant shares and the retry budget
 ///   ([`Budgets`](autonomic_adapter::Budgets); none by default; hot-swappable later with
 ///   [`SessionAdapter::update_budgets`](crate::SessionAdapter::update_budgets)).
+/// * `sweep_threads`: how many threads the loop's pass over the table runs on
+///   ([`SweepThreads`]; default [`Auto`](SweepThreads::Auto): split over up to 4 cores once
+///   the table holds 32K sessions).
 ///
 /// Every value is checked by [`validate`](Self::validate) (the runtime's builder calls it),
 /// and whenever a document is loaded. A refused value is a
@@ -90,6 +93,92 @@ pub struct RuntimeConfig {
     /// The budgets below Q the adapter starts with: tenant shares and the retry budget
     /// (`budgets` section in documents; none by default).
     pub budgets: Budgets,
+    /// How many threads the loop's pass over the table runs on (`sweep_threads` in
+    /// documents: 0 for [`Auto`](SweepThreads::Auto), else the count).
+    pub sweep_threads: SweepThreads,
+}
+
+/// How many threads the loop's pass over the table (its sweep: read every session, fold it
+/// into the aggregate, remove those past the retention) runs on.
+///
+/// The pass is one visit of the table whose sessions are independent, so it splits into
+/// parts over disjoint ranges of the table, each read and folded by its own thread into its
+/// own state, merged once at the end (see
+/// [`SessionTable::sweep_readings_split`](crate::SessionTable::sweep_readings_split) and
+/// [`Aggregation::run_split`](crate::aggregate::Aggregation::run_split)). The trade: the
+/// same CPU time per iteration (plus a thread start per extra part, tens of µs, and a merge
+/// in O(tenants × patterns)), spent on more cores at once, so an iteration takes about its
+/// share of that time per core. The knowledge published and the loop's report are those of
+/// a single-threaded pass (the resources released are a float sum, equal up to rounding).
+///
+/// ```
+/// use autonomic::{RuntimeConfig, SweepThreads};
+///
+/// // Small tables are swept on the loop's thread; a large one over the cores (up to 4).
+/// assert_eq!(SweepThreads::Auto.parts(1_000, 2), 1);
+/// assert_eq!(SweepThreads::Auto.parts(1_000_000, 2), 2);
+/// assert_eq!(SweepThreads::Auto.parts(1_000_000, 64), 4);
+/// assert_eq!(SweepThreads::Exactly(3).parts(10, 2), 3);
+/// let config = RuntimeConfig::from_toml_str("sweep_threads = 2")?;
+/// assert_eq!(config.sweep_threads, SweepThreads::Exactly(2));
+/// let err = RuntimeConfig::from_toml_str("sweep_threads = 100").unwrap_err();
+/// assert_eq!(err.field(), Some("sweep_threads"));
+/// # Ok::<(), autonomic::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SweepThreads {
+    /// Split once the table holds [`AUTO_FROM_SESSIONS`](Self::AUTO_FROM_SESSIONS)
+    /// sessions, over as many threads as the process may run at once
+    /// ([`std::thread::available_parallelism`], read when the runtime is built), at most
+    /// [`AUTO_MAX`](Self::AUTO_MAX).
+    #[default]
+    Auto,
+    /// Always this many (`1 ..= MAX`); 1 never splits.
+    Exactly(usize),
+}
+
+impl SweepThreads {
+    /// Most threads a sweep may be split over: beyond a few cores, the merge and the thread
+    /// starts outgrow the share of the pass they save.
+    pub const MAX: usize = 16;
+    /// Most threads [`Auto`](Self::Auto) splits over.
+    pub const AUTO_MAX: usize = 4;
+    /// Sessions from which [`Auto`](Self::Auto) splits: below, starting threads (tens of µs)
+    /// costs about what splitting the pass saves.
+    pub const AUTO_FROM_SESSIONS: usize = 32_768;
+
+    /// How many parts a sweep of a table of `sessions` is split into, on a process that may
+    /// run `cores` threads at once.
+    pub fn parts(self, sessions: usize, cores: usize) -> usize {
+        match self {
+            SweepThreads::Auto if sessions >= Self::AUTO_FROM_SESSIONS => {
+                cores.clamp(1, Self::AUTO_MAX)
+            }
+            SweepThreads::Auto => 1,
+            SweepThreads::Exactly(n) => n.clamp(1, Self::MAX),
+        }
+    }
+
+    /// The count in documents: 0 for `Auto`.
+    fn to_document(self) -> usize {
+        match self {
+            SweepThreads::Auto => 0,
+            SweepThreads::Exactly(n) => n,
+        }
+    }
+
+    fn from_document(n: usize) -> Self {
+        if n == 0 { SweepThreads::Auto } else { SweepThreads::Exactly(n) }
+    }
+
+    fn validate(self) -> Result<(), ConfigError> {
+        match self {
+            SweepThreads::Exactly(n) if !(1..=Self::MAX).contains(&n) => {
+                Err(ConfigError::invalid("sweep_threads", n, "must be 0 (auto) or 1 to 16 threads"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -103,6 +192,7 @@ impl Default for RuntimeConfig {
             breaker: None,
             adaptive_concurrency: None,
             budgets: Budgets::default(),
+            sweep_threads: SweepThreads::Auto,
         }
     }
 }
@@ -142,6 +232,13 @@ impl RuntimeConfig {
     /// Sets the rolling windows (checked by [`validate`](Self::validate)).
     pub fn with_windows(mut self, windows: WindowConfig) -> Self {
         self.windows = windows;
+        self
+    }
+
+    /// Sets how many threads the loop's sweep runs on (checked by
+    /// [`validate`](Self::validate)).
+    pub fn with_sweep_threads(mut self, sweep_threads: SweepThreads) -> Self {
+        self.sweep_threads = sweep_threads;
         self
     }
 
@@ -187,6 +284,7 @@ impl RuntimeConfig {
         self.breaker.as_ref().map_or(Ok(()), BreakerConfig::validate)?;
         self.adaptive_concurrency.as_ref().map_or(Ok(()), ConcurrencyConfig::validate)?;
         self.budgets.validate()?;
+        self.sweep_threads.validate()?;
         Ok(())
     }
 
@@ -229,6 +327,7 @@ impl RuntimeConfig {
             breaker: doc.breaker,
             adaptive_concurrency: doc.adaptive_concurrency,
             budgets: doc.budgets,
+            sweep_threads: SweepThreads::from_document(doc.sweep_threads),
         };
         config.validate()?;
         Ok(config)
@@ -277,6 +376,8 @@ struct Document {
     adaptive_concurrency: Option<ConcurrencyConfig>,
     #[serde(default)]
     budgets: Budgets,
+    #[serde(default)]
+    sweep_threads: usize,
 }
 
 /// What is written: durations in whole milliseconds, then the two sections.
@@ -293,6 +394,7 @@ struct DocumentOut<'a> {
     adaptive_concurrency: &'a Option<ConcurrencyConfig>,
     #[serde(skip_serializing_if = "no_budgets")]
     budgets: &'a Budgets,
+    sweep_threads: usize,
 }
 
 impl Serialize for RuntimeConfig {
@@ -306,6 +408,7 @@ impl Serialize for RuntimeConfig {
             breaker: &self.breaker,
             adaptive_concurrency: &self.adaptive_concurrency,
             budgets: &self.budgets,
+            sweep_threads: self.sweep_threads.to_document(),
         }
         .serialize(serializer)
     }
@@ -343,6 +446,8 @@ mod tests {
                     .with_global_q(GlobalQ { max_failure_rate: f64::NAN, ..Default::default() }),
                 "max_failure_rate",
             ),
+            (d.clone().with_sweep_threads(SweepThreads::Exactly(0)), "sweep_threads"),
+            (d.clone().with_sweep_threads(SweepThreads::Exactly(17)), "sweep_threads"),
         ];
         for (config, field) in cases {
             assert_eq!(config.validate().unwrap_err().field(), Some(field), "{config:?}");
@@ -355,7 +460,15 @@ mod tests {
         assert!(d.clone().with_interval(RuntimeConfig::MIN_INTERVAL).validate().is_ok());
         assert!(d.clone().with_interval(RuntimeConfig::MAX_INTERVAL).validate().is_ok());
         assert!(d.clone().with_retention(Duration::ZERO).validate().is_ok());
-        assert!(d.with_retention(RuntimeConfig::MAX_RETENTION).validate().is_ok());
+        assert!(d.clone().with_retention(RuntimeConfig::MAX_RETENTION).validate().is_ok());
+        let most = SweepThreads::Exactly(SweepThreads::MAX);
+        assert!(d.clone().with_sweep_threads(most).validate().is_ok());
+        assert_eq!(
+            RuntimeConfig::from_json_str(&d.with_sweep_threads(most).to_json_string())
+                .unwrap()
+                .sweep_threads,
+            most
+        );
     }
 
     #[test]

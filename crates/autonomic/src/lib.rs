@@ -85,7 +85,7 @@ mod report;
 mod runtime;
 mod table_source;
 
-pub use config::RuntimeConfig;
+pub use config::{RuntimeConfig, SweepThreads};
 pub use error::RuntimeError;
 pub use report::{LoopReport, LoopTotals};
 pub use runtime::{AutonomicRuntime, RuntimeBuilder};

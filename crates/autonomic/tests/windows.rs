@@ -198,3 +198,62 @@ fn window_peers_join_the_global_figures_and_see_only_the_local_totals() {
     let own = runtime.knowledge().current().windows.clone().unwrap();
     assert_eq!(own.tenant(tenant).unwrap().counts.failed, 0);
 }
+
+/// The loop's sweep split over threads publishes what a single-threaded one does: the same
+/// sessions through a runtime sweeping on 1 thread and through ones sweeping on 2, 3 and 4
+/// give equal reports (sessions cleaned, metrics) and equal windowed knowledge, pass after
+/// pass, while sessions start, end and leave.
+#[test]
+fn a_split_sweep_publishes_what_a_single_threaded_one_does() {
+    use autonomic::SweepThreads;
+    let runtimes: Vec<(Arc<ManualClock>, AutonomicRuntime)> = (1..=4)
+        .map(|n| {
+            on_manual_clock(
+                RuntimeConfig::default()
+                    .with_retention(Duration::from_secs(3))
+                    .with_sweep_threads(SweepThreads::Exactly(n)),
+            )
+        })
+        .collect();
+    let tenants: Vec<TenantId> = (0..5).map(|_| TenantId::new()).collect();
+    let mut running: Vec<Vec<_>> = vec![Vec::new(); runtimes.len()];
+    for second in 0..12u64 {
+        for ((_, runtime), running) in runtimes.iter().zip(&mut running) {
+            // The same sessions in every runtime: ids differ, tenants, patterns and fates not.
+            for (i, h) in std::mem::take(running).into_iter().enumerate() {
+                let h: autonomic_core::SessionHandle<(), autonomic_core::marker::Active> = h;
+                h.record_task_execution_us(100 * (i as u64 % 7 + 1));
+                match (i as u64 + second) % 5 {
+                    0 => drop(h.fail().unwrap()),
+                    1 | 2 => drop(h.complete().unwrap()),
+                    _ => running.push(h),
+                }
+            }
+            for i in 0..400u64 {
+                let tenant = tenants[(i % 5) as usize];
+                let new = runtime.table().create_session(CaseId::new(), tenant);
+                let h = new.with_pattern((i % 6) as u8).start().unwrap();
+                running.push(h);
+            }
+        }
+        let reports: Vec<_> = runtimes.iter().map(|(_, r)| r.run_once()).collect();
+        let published: Vec<_> =
+            runtimes.iter().map(|(_, r)| r.knowledge().current().windows.clone()).collect();
+        for (n, (report, windows)) in reports.iter().zip(&published).enumerate().skip(1) {
+            let threads = n + 1;
+            assert_eq!(report.metrics, reports[0].metrics, "{threads} threads, second {second}");
+            assert_eq!(
+                (report.sessions_cleaned, report.sessions_remaining),
+                (reports[0].sessions_cleaned, reports[0].sessions_remaining),
+                "{threads} threads, second {second}"
+            );
+            assert_eq!(windows, &published[0], "{threads} threads, second {second}");
+        }
+        if second > 4 {
+            assert!(reports[0].sessions_cleaned > 0, "sessions leave from second 4 on");
+        }
+        for (clock, _) in &runtimes {
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+}

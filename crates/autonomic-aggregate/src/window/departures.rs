@@ -50,6 +50,14 @@ impl Departures {
         }
     }
 
+    /// Adds every session `other` holds (as if each had been added here) and empties it: what
+    /// a sweep split over threads does with its parts' departures.
+    pub fn absorb(&mut self, other: &mut Departures) {
+        let Departures { tenants, patterns } = self;
+        other.tenants.drain(|tenant, counts| tenants.add(tenant, counts));
+        other.patterns.drain(|pattern, counts| patterns.add(pattern, counts));
+    }
+
     /// Whether no session was added since the last
     /// [`Windows::depart_all`](super::Windows::depart_all).
     pub fn is_empty(&self) -> bool {

@@ -1,13 +1,12 @@
 //! One iteration of the loop: aggregate, publish, clean up, report.
 
-use std::cell::RefCell;
 use std::sync::PoisonError;
 use std::time::Instant;
 
 use autonomic_adapter::SessionPolicy;
 
 use super::Shared;
-use super::pass::LoopPass;
+use super::pass::{Gone, LoopPass};
 use crate::LoopReport;
 
 impl<P: SessionPolicy> Shared<P> {
@@ -36,9 +35,14 @@ impl<P: SessionPolicy> Shared<P> {
         // those past the retention then leave.
         let now = self.aggregator.clock().now_nanos();
         let state = &mut *state;
-        let departures = RefCell::new(std::mem::take(&mut state.departures));
-        let pass = LoopPass::new(self, &departures);
-        let metrics = state.aggregation.run(&pass, now);
+        // Split over threads when the table is large enough (see `SweepThreads`).
+        let parts = self.config.sweep_threads.parts(self.table.total_sessions(), state.cores);
+        let pass = LoopPass::new(
+            self,
+            Gone { departures: std::mem::take(&mut state.departures), ..Gone::default() },
+        );
+        let metrics = state.aggregation.run_split(&pass, now, parts);
+        let mut gone = pass.gone.into_inner();
         // The windows: this pass's events, then the departures of the sessions it removed
         // (it counted them, so they leave after it).
         let windowed = {
@@ -46,23 +50,22 @@ impl<P: SessionPolicy> Shared<P> {
             let mut update = windows.pass(now);
             state.aggregation.feed_windows(&mut update);
             update.finish();
-            windows.depart_all(&mut departures.borrow_mut());
+            windows.depart_all(&mut gone.departures);
             match &self.peers {
                 // A fleet's other processes: their last known totals join the figures.
                 Some(peers) => peers.knowledge(&windows, now),
                 None => windows.knowledge(now),
             }
         };
-        state.departures = std::mem::take(&mut *departures.borrow_mut());
+        let Gone { cleaned: sessions_cleaned, grants_released, resources_released, departures } =
+            gone;
+        state.departures = departures;
         // Knowledge: what the doctrine gate reads from now on.
         let published = self.aggregator.publish_windowed(&metrics, windowed);
         // The doctrine follows it: cohort breakers, adaptive concurrency (when configured).
         self.adapter.observe_knowledge(self.aggregator.clock());
         // Then the doctrine's change feed announces the generation.
         self.adapter.knowledge_published();
-        let sessions_cleaned = pass.cleaned.get();
-        let grants_released = pass.grants_released.get();
-        let resources_released = pass.resources_released.get();
 
         state.iteration = iteration;
         state.totals.sessions_cleaned += sessions_cleaned as u64;
@@ -94,6 +97,7 @@ impl<P: SessionPolicy> Shared<P> {
             grants_released,
             decisions = report.adapter.total_decisions,
             refusals = report.adapter.rejections.total(),
+            sweep_parts = parts,
             took_us = u64::try_from(report.took.as_micros()).unwrap_or(u64::MAX),
             "autonomic loop iteration"
         );

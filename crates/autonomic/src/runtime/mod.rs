@@ -122,6 +122,10 @@ struct LoopState {
     aggregation: Aggregation,
     /// Sessions the sweep removed during the pass under way, until the windows take them.
     departures: Departures,
+    /// Threads the process may run at once, read once when the loop is built (reading it is
+    /// a system call, and more on Linux: cgroup files): what
+    /// [`SweepThreads::Auto`](crate::SweepThreads::Auto) splits the sweep over.
+    cores: usize,
 }
 
 impl LoopState {
@@ -133,6 +137,7 @@ impl LoopState {
             totals: LoopTotals::default(),
             aggregation: Aggregation::sums_only().with_slow_threshold(slow_session),
             departures: Departures::default(),
+            cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         }
     }
 }
