@@ -13,7 +13,7 @@ use autonomic_core::{
 use crate::SessionTable;
 use crate::map::TenantHasher;
 use crate::slab::{Handle, Order, Pos};
-use crate::sync::in_parallel;
+use crate::sync::{AtomicUsize, Ordering, in_parallel};
 use crate::table::Entry;
 
 impl SessionTable {
@@ -173,22 +173,26 @@ impl SessionTable {
 
     /// As [`sweep_readings`](Self::sweep_readings), split into `parts.len()` parts that run at
     /// once, one thread each (the calling thread runs the first, [`std::thread::scope`]
-    /// threads the others): each part visits a disjoint range of the all-sessions index, hands
-    /// each reading to `visit` with its own state (`&mut parts[i]`), removes its sessions that
-    /// ended at least `retention` ago, and hands their final readings to `removed`, with its
-    /// own state too. So a caller folds each part into its own state, with no sharing while
-    /// the parts run, and merges the states once this returns. An empty `parts` sweeps
+    /// threads the others). The all-sessions index is cut into chunks of consecutive
+    /// positions, and each part takes the next chunk not yet taken until none is left: it
+    /// hands each reading of its chunks to `visit` with its own state (`&mut parts[i]`),
+    /// removes its sessions that ended at least `retention` ago, and hands their final
+    /// readings to `removed`, with its own state too. So a caller folds each part into its own
+    /// state, with no sharing while the parts run, and merges the states once this returns.
+    /// Taking chunks as they come (rather than a fixed share each) keeps the parts balanced
+    /// when one thread starts late or is descheduled: the others take its chunks, so a split
+    /// sweep is never much slower than one thread doing it all. An empty `parts` sweeps
     /// nothing.
     ///
     /// The guarantees are [`sweep_readings`](Self::sweep_readings)': every session present for
     /// the whole sweep is visited exactly once, by one part (the index is pinned for the whole
-    /// sweep, so nothing moves between the parts' ranges: removals only empty slots, and
-    /// compaction waits for the end); every removed session is removed and reported exactly
-    /// once (by the part that takes it out of the by-id map, as for two sweeps at once); every
-    /// index and count stays exact. The work and the CPU time are a single sweep's (plus a
-    /// thread start per extra part, tens of µs); the sweep takes about its share of the
-    /// parts' time on as many cores. A panic in a part is raised again here, after every part
-    /// has ended.
+    /// sweep, so nothing moves between the chunks: removals only empty slots, and compaction
+    /// waits for the end; each chunk is taken by one part); every removed session is removed
+    /// and reported exactly once (by the part that takes it out of the by-id map, as for two
+    /// sweeps at once); every index and count stays exact. The work and the CPU time are a
+    /// single sweep's (plus a thread start per extra part, tens of µs); the sweep takes about
+    /// its share of the parts' time on as many cores. A panic in a part is raised again here,
+    /// after every part has ended.
     ///
     /// ```
     /// use std::time::Duration;
@@ -226,7 +230,6 @@ impl SessionTable {
         removed: impl Fn(&mut V, &SessionReading) + Sync,
     ) -> SweepReport {
         let retention = RetentionNs::of(retention);
-        let count = parts.len();
         let sweep_part = |part: Range<usize>, state: &mut V| {
             self.sweep_part(
                 now_ns,
@@ -243,12 +246,20 @@ impl SessionTable {
         let mut report = SweepReport::default();
         {
             let _pause = self.pause_compaction();
-            // Pinned from before the ranges are cut to after the last part ends.
+            // Pinned from before the chunks are cut to after the last part ends.
             let (_pinned, slots) = self.all.pin();
-            let range = |i: usize| part_start(slots, i, count)..part_start(slots, i + 1, count);
+            let chunks = Chunks::of(slots);
             in_parallel(
                 parts,
-                |i, state| sweep_part(range(i), state),
+                |_, state| {
+                    let mut report = SweepReport::default();
+                    while let Some(chunk) = chunks.take() {
+                        let part = sweep_part(chunk, state);
+                        report.visited += part.visited;
+                        report.removed += part.removed;
+                    }
+                    report
+                },
                 |part| {
                     report.visited += part.visited;
                     report.removed += part.removed;
@@ -466,14 +477,44 @@ pub struct SweepReport {
     pub removed: usize,
 }
 
-/// Where part `i` of `parts` of a sweep over `slots` positions starts; the last part also
-/// takes any position past `slots` (sessions added during the sweep).
-fn part_start(slots: usize, i: usize, parts: usize) -> usize {
-    if i >= parts {
-        return usize::MAX;
+/// Positions a chunk of a split sweep covers: big enough that taking a chunk (one RMW, a
+/// pin of the slab's visitor count) is nothing next to visiting it, small enough that a
+/// table of 100K sessions makes two dozen chunks to share out. Under loom, two, so that the
+/// models cross chunk boundaries.
+#[cfg(not(autonomic_loom))]
+const CHUNK: usize = 4096;
+#[cfg(autonomic_loom)]
+const CHUNK: usize = 2;
+
+/// The chunks of a split sweep over a pinned index of `slots` positions, handed out once
+/// each, highest positions first (the order of a sweep: removals then mostly shorten the
+/// index instead of holing it). They tile every position: chunk 0 also takes any position
+/// past `slots` (sessions added during the sweep), the last one goes down to 0.
+struct Chunks {
+    slots: usize,
+    count: usize,
+    next: AtomicUsize,
+}
+
+impl Chunks {
+    fn of(slots: usize) -> Self {
+        Chunks { slots, count: slots.div_ceil(CHUNK).max(1), next: AtomicUsize::new(0) }
     }
-    // `slots` is below 2^32 (a slab's positions are `u32`s) and `i < parts`: no overflow.
-    slots.saturating_mul(i) / parts
+
+    /// The next chunk nobody has taken, if any is left.
+    fn take(&self) -> Option<Range<usize>> {
+        // Relaxed: the counter only has to hand each number out once, which any RMW does;
+        // nothing is published through it (each part folds into its own state, and the
+        // states are read after the parts are joined, which orders them).
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k >= self.count {
+            return None;
+        }
+        // `k < count = ceil(slots / CHUNK)`: both bounds are at most `slots`, no overflow.
+        let end = if k == 0 { usize::MAX } else { self.slots - k * CHUNK };
+        let start = if k + 1 == self.count { 0 } else { self.slots - (k + 1) * CHUNK };
+        Some(start..end)
+    }
 }
 
 /// Removed entries a cleanup pass unindexes at a time (positions in a batch fit a `u16`).
@@ -524,4 +565,31 @@ impl ByTenant {
 struct Taken {
     entry: Entry,
     pattern: Option<u8>,
+}
+
+#[cfg(all(test, not(autonomic_loom)))]
+mod tests {
+    use super::{CHUNK, Chunks};
+
+    /// The chunks tile every position once, highest first, the first open-ended, whatever
+    /// the slot count (none, less than a chunk, a chunk exactly, a partial last chunk).
+    #[test]
+    fn chunks_tile_the_positions_once() {
+        for slots in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 7] {
+            let chunks = Chunks::of(slots);
+            let mut taken = Vec::new();
+            while let Some(chunk) = chunks.take() {
+                taken.push(chunk);
+            }
+            assert_eq!(chunks.take(), None, "{slots}: none after the last");
+            assert_eq!(taken.len(), slots.div_ceil(CHUNK).max(1), "{slots}");
+            assert_eq!(taken[0].end, usize::MAX, "{slots}: the first is open-ended");
+            assert_eq!(taken.last().map(|c| c.start), Some(0), "{slots}: the last starts at 0");
+            for pair in taken.windows(2) {
+                assert_eq!(pair[1].end, pair[0].start, "{slots}: adjacent, highest first");
+                assert!(pair[1].start < pair[1].end, "{slots}: none empty");
+            }
+            assert!(taken.iter().all(|c| c.start <= slots), "{slots}");
+        }
+    }
 }
