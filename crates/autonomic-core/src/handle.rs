@@ -207,6 +207,7 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
     /// assert_eq!((running.state(), running.snapshot().adaptation_count), (SessionState::Adapted, 1));
     /// # Ok::<(), autonomic_core::TransitionError>(())
     /// ```
+    #[inline]
     pub fn mark_adapted_if_running(&self) -> Result<(), TransitionError> {
         self.transition(RUNNING, SessionState::Adapted)?;
         self.inner.metrics.record_adaptation();
@@ -251,6 +252,7 @@ impl<T: TenantTag, S: Lifecycle> SessionHandle<T, S> {
         self.inner.context.clock().now_nanos()
     }
 
+    #[inline]
     fn transition(
         &self,
         from: &[SessionState],

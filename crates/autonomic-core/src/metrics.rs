@@ -285,6 +285,7 @@ impl SessionMetrics {
     ///
     /// Returns the state that was replaced. The only writer of a terminal state is the one
     /// CAS that wins; a terminal state is never left.
+    #[inline]
     pub(crate) fn transition(
         &self,
         session: SessionId,
