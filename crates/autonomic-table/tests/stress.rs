@@ -309,6 +309,8 @@ fn split_sweeps_under_churn_visit_and_remove_each_session_once() {
         let report = std::thread::scope(|s| {
             s.spawn(|| {
                 let mut rng = Rng(0xC0FFEE);
+                // Relaxed: a stop flag only; nothing is published through it (the scope's
+                // join orders everything the churn did before the checks below).
                 while stop.load(Ordering::Relaxed) == 0 {
                     let tenant = tenants[rng.below(tenants.len() as u64) as usize];
                     let h = table.create_session(CaseId::new(), tenant).start().expect("fresh");
@@ -326,6 +328,7 @@ fn split_sweeps_under_churn_visit_and_remove_each_session_once() {
                 |(seen, _), r| seen.push(r.id),
                 |(_, gone), r| gone.push(r.id),
             );
+            // Relaxed: see the load above.
             stop.store(1, Ordering::Relaxed);
             report
         });
