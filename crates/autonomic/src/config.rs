@@ -109,9 +109,10 @@ pub struct RuntimeConfig {
 /// [`Aggregation::run_split`](crate::aggregate::Aggregation::run_split)). The trade: about
 /// the same CPU time per iteration (plus a thread start per extra part, tens of µs, a merge
 /// in O(tenants × patterns), and cores stalling on memory at once: measured on 2 vCPUs, +5%
-/// at 1M sessions and +18% to +30% at 100K), spent on more cores at once, so an iteration
-/// takes about its share of that time per core (1.5x to 1.9x shorter on 2 vCPUs). The knowledge published and the loop's report are those of
-/// a single-threaded pass (the resources released are a float sum, equal up to rounding).
+/// to +8% at 1M sessions and +12% to +31% at 100K), spent on more cores at once, so an
+/// iteration takes about its share of that time per core (1.4x to 1.9x shorter on 2 vCPUs;
+/// `docs/performance.md`). The knowledge published and the loop's report are those of a
+/// single-threaded pass (the resources released are a float sum, equal up to rounding).
 ///
 /// ```
 /// use autonomic::{RuntimeConfig, SweepThreads};
@@ -176,6 +177,8 @@ impl SweepThreads {
     fn validate(self) -> Result<(), ConfigError> {
         match self {
             SweepThreads::Exactly(n) if !(1..=Self::MAX).contains(&n) => {
+                // The message is a `&'static str`: it names `MAX`'s value, checked here.
+                const _: () = assert!(SweepThreads::MAX == 16);
                 Err(ConfigError::invalid("sweep_threads", n, "must be 0 (auto) or 1 to 16 threads"))
             }
             _ => Ok(()),
